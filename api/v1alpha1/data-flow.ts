@@ -1,0 +1,241 @@
+/** DataFlow: a synchronized, mountable namespace (DESIGN §3). */
+import { array, boolean, describe, enumeration, integer, named, object, required, string } from '../schema.js';
+import {
+  absolutePath,
+  accessPointStatus,
+  azureBlobLocation,
+  COMPRESSION,
+  conditions,
+  cronSchedule,
+  duration,
+  hostPort,
+  listKeyName,
+  localRef,
+  nfsLocation,
+  objectName,
+  observedGeneration,
+  quantity,
+  s3Location,
+  secretKeyRef,
+  snapshotHooks,
+  storeTarget,
+} from './common.js';
+import type { KindDefinition } from './kind.js';
+
+/** Encryption algorithms for data in flight. */
+export const ENCRYPTION_ALGORITHMS = ['none', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm'] as const;
+
+const peer = named(
+  'DataFlowPeer',
+  object('Another site that holds the same DataFlow.', {
+    name: listKeyName('Short name of the peer, unique in this DataFlow (e.g. azure-west).'),
+    endpoint: required(hostPort('host:port of the peer site’s gateway.')),
+    remoteDataFlow: string('DataFlow at the peer, as namespace/name or name; defaults to this DataFlow’s namespace and name.', {
+      maxLength: 317,
+      pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+    }),
+    direction: enumeration('push sends local changes to the peer, pull fetches the peer’s, bidirectional does both.', ['push', 'pull', 'bidirectional'], {
+      default: 'push',
+    }),
+    tlsSecretRef: required(
+      object('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.', {
+        name: required(objectName('Name of the Secret, in this namespace.')),
+      }),
+    ),
+    paths: array(
+      'Subtrees (relative to the DataFlow root, written as absolute paths) visible at this peer; unset means everything.',
+      // Bounded so the API server's CEL cost estimate for the path rule stays within budget.
+      absolutePath('A subtree, e.g. /models.', { maxLength: 1024 }),
+      { maxItems: 32, 'x-kubernetes-list-type': 'set' },
+    ),
+  }),
+);
+
+const sourceKinds = ['s3', 'azureBlob', 'nfs', 'pvc'] as const;
+
+const source = named(
+  'DataFlowSource',
+  object(
+    'An external store whose data is brought into the DataFlow.',
+    {
+      name: listKeyName('Short name of the source, unique in this DataFlow (e.g. raw-images).'),
+      s3: describe(s3Location, 'Ingest from this S3 bucket.'),
+      azureBlob: describe(azureBlobLocation, 'Ingest from this Azure Blob container.'),
+      nfs: describe(nfsLocation, 'Ingest from this NFS export.'),
+      pvc: object('Ingest from a PersistentVolumeClaim in this namespace.', {
+        claimName: required(objectName('Name of the PersistentVolumeClaim.')),
+      }),
+      ingest: object(
+        'When the source is read.',
+        { schedule: cronSchedule("'once' to ingest when the DataFlow is created, or a cron expression to ingest again on that schedule.", { allowOnce: true, default: 'once' }) },
+        { default: {} },
+      ),
+      writeBack: boolean('Also write changes made in the DataFlow back to the source, on request.', { default: false }),
+      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: 'copy' }),
+    },
+    {
+      rules: [
+        {
+          rule: `[${sourceKinds.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
+          message: `a source sets exactly one of ${sourceKinds.join(', ')}`,
+        },
+      ],
+    },
+  ),
+);
+
+const policy = object(
+  'How data moves between sites and stores.',
+  {
+    compression: enumeration('Compression of chunks on the wire.', COMPRESSION, { default: 'none' }),
+    encryption: object(
+      'Encryption of chunks on the wire (on top of mutual TLS), so relays and stores never see plaintext.',
+      {
+        algorithm: enumeration('AEAD cipher for each chunk.', ENCRYPTION_ALGORITHMS, { default: 'none' }),
+        keySecretRef: secretKeyRef('Secret holding the key (16, 24 or 32 bytes for AES-128/192/256).', 'key'),
+      },
+      {
+        rules: [
+          {
+            rule: "self.algorithm == 'none' || has(self.keySecretRef)",
+            message: 'encryption algorithm other than none needs keySecretRef naming the Secret with the key',
+            fieldPath: '.keySecretRef',
+            reason: 'FieldValueRequired',
+          },
+        ],
+      },
+    ),
+    dedup: boolean('Send a chunk only if the receiver does not already hold it, across files and DataFlows.', { default: true }),
+    deleteAfterUse: boolean('Delete the DataFlow’s data at this site once no volume mounts it any more.', { default: false }),
+    bandwidthLimit: quantity('Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited.'),
+    parallelism: integer('Chunk streams in flight at once per peer or store.', { minimum: 1, maximum: 64, default: 4 }),
+    deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', { default: '168h' }),
+  },
+  { default: {} },
+);
+
+const retentionCount = (tier: string, keep: number): ReturnType<typeof integer> =>
+  integer(`${tier} snapshots to keep; 0 takes none of this tier.`, { minimum: 0, maximum: 1000, default: keep });
+
+const snapshots = object('Scheduled Snapshots of this DataFlow.', {
+  retention: object(
+    'A snapshot is taken at the start of every hour, day, week and month whose count is above 0, and the oldest beyond the count are deleted.',
+    {
+      hourly: retentionCount('Hourly', 24),
+      daily: retentionCount('Daily', 7),
+      weekly: retentionCount('Weekly', 5),
+      monthly: retentionCount('Monthly', 12),
+    },
+    { default: {} },
+  ),
+  hooks: snapshotHooks,
+  exportTo: storeTarget('Also copy every scheduled snapshot to this external store.', { nfs: true }),
+});
+
+const spec = object(
+  'Desired state of the DataFlow.',
+  {
+    instanceRef: required(localRef('KmeshInstance', 'The KmeshInstance (data node) at this site that holds the data.')),
+    path: absolutePath('Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Cannot change after creation.'),
+    mode: enumeration(
+      'async: changes are batched and shipped every few seconds. sync: a write counts as done when the peers have it. multiMaster: every site writes; concurrent edits are resolved deterministically and the losing version kept as a conflict copy.',
+      ['async', 'sync', 'multiMaster'],
+      { default: 'async' },
+    ),
+    peers: array('Other sites that hold this DataFlow.', peer, {
+      maxItems: 32,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    }),
+    sources: array('External stores whose data is brought into this DataFlow.', source, {
+      maxItems: 32,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    }),
+    policy,
+    cache: object('Local cache for sources and peers read with access cache.', {
+      size: quantity('Space the cache may use, e.g. 100Gi.'),
+      prefetch: boolean('Fetch whole directories in the background once a file in them is read.', { default: false }),
+      eviction: enumeration('Which cached data is dropped first when the cache is full.', ['lru', 'lfu'], { default: 'lru' }),
+    }),
+    snapshots,
+    suspend: boolean('Stop syncing and ingesting (the data stays mountable); false resumes.', { default: false }),
+  },
+  {
+    rules: [
+      {
+        rule: "self.mode == 'async' || (has(self.peers) && size(self.peers) > 0)",
+        message: 'mode sync and multiMaster need at least one peer',
+        fieldPath: '.peers',
+        reason: 'FieldValueRequired',
+      },
+      {
+        rule: 'has(self.path) == has(oldSelf.path) && (!has(self.path) || self.path == oldSelf.path)',
+        message: 'path cannot be set, changed or removed after creation',
+        fieldPath: '.path',
+      },
+      { rule: 'self.instanceRef.name == oldSelf.instanceRef.name', message: 'instanceRef cannot be changed after creation; create a new DataFlow', fieldPath: '.instanceRef.name' },
+    ],
+  },
+);
+
+const transfer = object('Totals of data moved by this DataFlow since it was created.', {
+  logicalBytes: integer('Bytes of file content synchronized.', { minimum: 0 }),
+  wireBytes: integer('Bytes actually sent or received after dedup and compression.', { minimum: 0 }),
+  dedupSavedBytes: integer('Bytes not sent because the receiver already had the chunks.', { minimum: 0 }),
+  compressionSavedBytes: integer('Bytes saved by compression.', { minimum: 0 }),
+  files: integer('Files synchronized.', { minimum: 0 }),
+  bytesPerSecond: integer('Current transfer rate.', { minimum: 0 }),
+});
+
+const status = object('Observed state of the DataFlow, written by the operator.', {
+  observedGeneration,
+  phase: enumeration('Summary of the state.', ['Pending', 'Syncing', 'Ready', 'Degraded', 'Suspended', 'Deleting', 'Failed']),
+  conditions: describe(conditions, 'Ready, Synced, PeersConnected and SourcesIngested, in the standard Kubernetes shape.'),
+  accessPoint: accessPointStatus,
+  peers: array(
+    'Sync state per peer.',
+    object('Sync state of one peer.', {
+      name: required(string('Name of the peer in spec.peers.')),
+      connected: boolean('A session with the peer’s gateway is open.'),
+      lastSyncTime: string('When the peer last held every change made before that moment.', { format: 'date-time' }),
+      lagSeconds: integer('Age of the oldest change the peer does not have yet.', { minimum: 0 }),
+      pendingBytes: integer('Bytes still to send to or fetch from the peer.', { minimum: 0 }),
+    }),
+    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+  ),
+  sources: array(
+    'Ingest state per source.',
+    object('Ingest state of one source.', {
+      name: required(string('Name of the source in spec.sources.')),
+      lastIngest: string('When the last ingest finished.', { format: 'date-time' }),
+      nextIngest: string('When the next scheduled ingest starts.', { format: 'date-time' }),
+      result: object('Outcome of the last ingest.', {
+        outcome: enumeration('Whether the last ingest succeeded.', ['Succeeded', 'Failed']),
+        message: string('Details, e.g. the error of a failed ingest.'),
+        files: integer('Files ingested.', { minimum: 0 }),
+        bytes: integer('Bytes ingested.', { minimum: 0 }),
+      }),
+    }),
+    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+  ),
+  transfer,
+  activeMounts: integer('Volumes that currently mount this DataFlow.', { minimum: 0 }),
+});
+
+export const dataFlow: KindDefinition = {
+  kind: 'DataFlow',
+  plural: 'dataflows',
+  singular: 'dataflow',
+  shortNames: ['df'],
+  description: 'A synchronized, mountable namespace: one dataset kept in sync between sites and external stores, mounted through a PersistentVolumeClaim.',
+  spec,
+  status,
+  printerColumns: [
+    { name: 'Instance', type: 'string', jsonPath: '.spec.instanceRef.name', description: 'KmeshInstance holding the data.' },
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'Consistency mode.' },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary of the state.' },
+    { name: 'Synced', type: 'string', jsonPath: '.status.conditions[?(@.type=="Synced")].status', description: 'Synced condition.' },
+    { name: 'Mounts', type: 'integer', jsonPath: '.status.activeMounts', description: 'Volumes that mount it now.' },
+  ],
+};

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * The one Kmesh executable: `kmesh <command>`. Components (operator, csi, sync, gateway) are added
+ * here as they land; each dispatches to its own main module, and this file only wires them up.
+ */
+import { createRequire } from 'node:module';
+import { crdYaml } from '../api/generate.js';
+import { GROUP, KINDS, VERSION } from '../api/v1alpha1/index.js';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number> | number;
+}
+
+function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      return (require(candidate) as { version: string }).version;
+    } catch {
+      // compiled (dist/cmd) and source (cmd) layouts sit at different depths
+    }
+  }
+  return 'unknown';
+}
+
+const commands: Record<string, Command> = {
+  version: {
+    summary: 'print the Kmesh version',
+    run: () => {
+      console.log(`kmesh ${version()} (API ${GROUP}/${VERSION})`);
+      return 0;
+    },
+  },
+  crds: {
+    summary: 'print the Kmesh CustomResourceDefinitions (kmesh crds | kubectl apply --server-side -f -)',
+    run: () => {
+      process.stdout.write(KINDS.map(crdYaml).join('---\n'));
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: kmesh <command>\n\ncommands:\n${lines.join('\n')}`;
+}
+
+const [name, ...args] = process.argv.slice(2);
+const command = name ? commands[name] : undefined;
+if (!command) {
+  console.error(name && name !== 'help' && name !== '--help' ? `kmesh: unknown command "${name}"\n\n${usage()}` : usage());
+  process.exitCode = name === 'help' || name === '--help' ? 0 : 2;
+} else {
+  process.exitCode = await command.run(args);
+}

@@ -1,0 +1,29 @@
+/**
+ * Writes the generated API files (CRDs and TypeScript types) from api/v1alpha1/*.ts.
+ * Usage: tsx hack/gen-api.ts [--check]   (--check: exit 1 listing stale files, write nothing)
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generatedFiles } from '../api/generate.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const check = process.argv.includes('--check');
+const stale: string[] = [];
+
+for (const file of generatedFiles()) {
+  const target = join(root, file.path);
+  const current = await readFile(target, 'utf8').catch(() => undefined);
+  if (current === file.content) continue;
+  stale.push(file.path);
+  if (!check) {
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, file.content);
+  }
+}
+
+if (check && stale.length) {
+  console.error(`stale generated files (run npm run generate): ${stale.join(', ')}`);
+  process.exit(1);
+}
+console.log(stale.length ? `${check ? 'stale' : 'wrote'}: ${stale.join(', ')}` : 'generated files are up to date');

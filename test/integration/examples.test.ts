@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { readManifestDir } from '../../lib/kube/manifests.js';
+import { REPO_ROOT, toolPath } from '../../hack/tools.js';
+import { createNamespace, deleteNamespace, installCrds, objectApi, testKubeConfig } from '../support/cluster.js';
+
+/** Defaults the API server must fill in, per example file: [path inside the object, value]. */
+const EXPECTED_DEFAULTS: Record<string, Array<[string, unknown]>> = {
+  'kmesh-instance-local.yaml': [['spec.backend.type', 'local']],
+  'kmesh-instance-lustre.yaml': [
+    ['spec.backend.lustre.ha.topologyKey', 'topology.kubernetes.io/zone'],
+    ['spec.backend.lustre.atRest.encryption.keySecretRef.key', 'key'],
+    ['spec.tiering.target.s3.forcePathStyle', false],
+  ],
+  'dataflow-replicated.yaml': [
+    ['spec.policy.encryption.keySecretRef.key', 'key'],
+    ['spec.policy.deleteAfterUse', false],
+    ['spec.suspend', false],
+  ],
+  'dataflow-s3-ingest.yaml': [
+    ['spec.mode', 'async'],
+    ['spec.policy.dedup', true],
+    ['spec.policy.parallelism', 4],
+    ['spec.policy.deletedRetention', '168h'],
+    ['spec.policy.encryption', undefined],
+    ['spec.snapshots.retention', { hourly: 24, daily: 7, weekly: 5, monthly: 12 }],
+    ['spec.sources.0.access', 'copy'],
+    ['spec.sources.0.s3.forcePathStyle', false],
+  ],
+  'dataflow-azure-cache.yaml': [
+    ['spec.policy.compression', 'none'],
+    ['spec.policy.encryption', undefined],
+    ['spec.sources.0.writeBack', false],
+  ],
+  'snapshot.yaml': [['spec.exportTo.s3.forcePathStyle', false]],
+  'virtual-copy.yaml': [['spec.refreshRequest', 0]],
+};
+
+function at(object: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], object);
+}
+
+describe('examples/', () => {
+  let kc: KubeConfig;
+  let namespace: string;
+  let files: Array<{ file: string; objects: KubernetesObject[] }>;
+
+  beforeAll(async () => {
+    kc = testKubeConfig();
+    await installCrds(kc);
+    namespace = await createNamespace(kc, 'examples');
+    files = await readManifestDir(join(REPO_ROOT, 'examples'));
+  });
+  afterAll(async () => deleteNamespace(kc, namespace));
+
+  it('has a manifest of every Kmesh kind, and expectations for every file', () => {
+    const kinds = new Set(files.flatMap((f) => f.objects.map((o) => o.kind)));
+    expect([...kinds].sort()).toEqual(['DataFlow', 'KmeshInstance', 'Snapshot', 'VirtualCopy']);
+    expect(files.map((f) => f.file).sort()).toEqual(Object.keys(EXPECTED_DEFAULTS).sort());
+  });
+
+  it('every example is accepted and reads back with its values and the schema defaults', async () => {
+    const api = objectApi(kc);
+    for (const { file, objects } of files) {
+      for (const object of objects) {
+        const created = await api.create({ ...object, metadata: { ...object.metadata, namespace } });
+        const stored = await api.read({ apiVersion: created.apiVersion!, kind: created.kind!, metadata: { name: created.metadata.name!, namespace } });
+        // What the example says is what the server stored...
+        expect(stored).toMatchObject(object);
+        // ...plus the defaults.
+        for (const [path, value] of EXPECTED_DEFAULTS[file] ?? []) {
+          expect([file, path, at(stored, path)]).toEqual([file, path, value]);
+        }
+      }
+    }
+  });
+
+  it('kubectl get kmesh lists every kind with its printer columns', () => {
+    const out = execFileSync(toolPath('kubectl'), ['get', 'kmesh', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!], {
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(/NAME\s+BACKEND\s+REGION\s+PHASE\s+READY\s+USED%\s+AGE/);
+    expect(out).toMatch(/kmeshinstance\.kmesh\.io\/aws-east\s+lustre\s+us-east-1/);
+    expect(out).toMatch(/NAME\s+INSTANCE\s+MODE\s+PHASE\s+SYNCED\s+MOUNTS\s+AGE/);
+    expect(out).toMatch(/dataflow\.kmesh\.io\/ml-data\s+aws-east\s+sync/);
+    expect(out).toMatch(/snapshot\.kmesh\.io\/ml-data-before-retrain\s+ml-data/);
+    expect(out).toMatch(/virtualcopy\.kmesh\.io\/ml-data-experiment/);
+  });
+});
