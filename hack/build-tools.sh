@@ -46,7 +46,7 @@ ldflags_for() {
 
 check_go() {
   command -v go >/dev/null 2>&1 ||
-    die "Go is not installed or not on PATH. Install Go >= 1.24 (https://go.dev/doc/install) and re-run."
+    die "Go is not installed or not on PATH. Install Go >= 1.24 and re-run."
   local v; v=$(go env GOVERSION)
   local minor=${v#go1.}; minor=${minor%%.*}
   [[ $minor =~ ^[0-9]+$ && $minor -ge 24 ]] || die "Go $v is too old; these modules need Go >= 1.24."
@@ -68,9 +68,10 @@ build_tool() {
   local dir="$tools_src/$tool"
   [[ -f $dir/go.mod ]] || die "no wrapper module at $dir"
 
+  # Read from go.mod text, not `go list`, so a warm check needs no network.
   local version
-  version=$(cd "$dir" && go list -m -f '{{.Version}}' "$module") ||
-    die "cannot resolve the version of $module in $dir/go.mod"
+  version=$(awk -v m="$module" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$dir/go.mod")
+  [[ -n $version ]] || die "$dir/go.mod does not require $module"
   local flags; flags=$(ldflags_for "$tool" "$version")
   local out="$cache_root/$tool-$version"
   local stamp

@@ -1,6 +1,7 @@
 /** Waiting for CustomResourceDefinitions to be served. */
 import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getRaw } from './raw.js';
 
 const POLL_MS = 100;
 
@@ -32,4 +33,32 @@ export async function waitForCrdsEstablished(kc: KubeConfig, names: readonly str
     await sleep(POLL_MS);
   }
   return names.map((name) => established.get(name)!);
+}
+
+/**
+ * Resolves once the API server publishes the OpenAPI v3 schema of every kind in `kinds` for
+ * `group/version` (what `kubectl explain` reads); that happens a few seconds after Established.
+ */
+export async function waitForOpenApiPublished(
+  kc: KubeConfig,
+  group: string,
+  version: string,
+  kinds: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await getRaw(kc, `/openapi/v3/apis/${group}/${version}`);
+    if (answer.status === 200) {
+      const schemas = Object.values((JSON.parse(answer.body) as { components?: { schemas?: Record<string, SchemaWithGvk> } }).components?.schemas ?? {});
+      const published = new Set(schemas.flatMap((s) => s['x-kubernetes-group-version-kind'] ?? []).map((g) => g.kind));
+      if (kinds.every((k) => published.has(k))) return;
+    }
+    if (Date.now() > deadline) throw new Error(`OpenAPI for ${group}/${version} not published after ${timeoutMs} ms (kinds: ${kinds.join(', ')})`);
+    await sleep(POLL_MS * 5);
+  }
+}
+
+interface SchemaWithGvk {
+  'x-kubernetes-group-version-kind'?: Array<{ group: string; version: string; kind: string }>;
 }

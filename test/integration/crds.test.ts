@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { V1CustomResourceDefinition, V1JSONSchemaProps } from '@kubernetes/client-node';
-import { KINDS } from '../../api/v1alpha1/index.js';
+import { execFileSync } from 'node:child_process';
+import { GROUP, KINDS, VERSION } from '../../api/v1alpha1/index.js';
+import { toolPath } from '../../hack/tools.js';
+import { waitForOpenApiPublished } from '../../lib/kube/crds.js';
 import { installCrds, testKubeConfig } from '../support/cluster.js';
 
 /** Paths of every schema node under `schema` that has no description (root metadata excepted). */
@@ -47,6 +50,14 @@ describe('Kmesh CRDs on a real API server', () => {
     const crd = crds.find((c) => c.spec.names.kind === kind)!;
     const schema = crd.spec.versions[0]!.schema!.openAPIV3Schema!;
     expect(undescribed(schema, '')).toEqual([]);
+  });
+
+  it.each(KINDS.map((k) => [k.kind, k] as const))('kubectl explain %s shows the descriptions', async (_kind, def) => {
+    await waitForOpenApiPublished(testKubeConfig(), GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
+    const explain = (field: string): string =>
+      execFileSync(toolPath('kubectl'), ['explain', field, '--kubeconfig', process.env['KUBECONFIG']!], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+    expect(explain(def.singular)).toContain(def.description.split(' ').slice(0, 6).join(' '));
+    expect(explain(`${def.singular}.spec`)).toContain(def.spec.description!.split(' ').slice(0, 4).join(' '));
   });
 
   it('the description walker finds a field without description', () => {
