@@ -55,9 +55,9 @@ export function secretKeyRef(description: string, defaultKey: string): JSONSchem
   );
 }
 
-/** A Secret holding credentials under well-known keys (listed in `description`). */
-export function credentialsRef(description: string): JSONSchemaProps {
-  return object(description, { name: required(objectName('Name of the Secret, in this namespace.')) });
+/** A Secret in the same namespace, used as a whole (its expected keys go in `description`). */
+export function secretRef(description: string): JSONSchemaProps {
+  return named('SecretReference', localRef('Secret', description));
 }
 
 const quantityRule: ValidationRule = {
@@ -274,7 +274,7 @@ export const s3Location: JSONSchemaProps = named(
     bucket: required(string('Bucket name.', { minLength: 3, maxLength: 63 })),
     prefix: string('Key prefix inside the bucket; only objects under it are used.', { maxLength: 1024 }),
     region: string('Region of the bucket, e.g. us-east-1.', { maxLength: 64 }),
-    credentialsSecretRef: credentialsRef(
+    credentialsSecretRef: secretRef(
       'Secret with keys accessKeyId and secretAccessKey (and optionally sessionToken); unset means the pod’s ambient credentials.',
     ),
     forcePathStyle: boolean('Address the bucket as endpoint/bucket instead of bucket.endpoint; most non-AWS services need this.', {
@@ -293,7 +293,7 @@ export const azureBlobLocation: JSONSchemaProps = named(
       account: string('Storage account name.', { minLength: 3, maxLength: 24, pattern: '^[a-z0-9]+$' }),
       container: required(string('Container name.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
       prefix: string('Blob name prefix inside the container; only blobs under it are used.', { maxLength: 1024 }),
-      credentialsSecretRef: credentialsRef('Secret with key accountKey, or sasToken, or connectionString.'),
+      credentialsSecretRef: secretRef('Secret with key accountKey, or sasToken, or connectionString.'),
     },
     { rules: [{ rule: 'has(self.endpoint) || has(self.account)', message: 'set account or endpoint so Kmesh knows which storage account to use' }] },
   ),

@@ -17,6 +17,7 @@ import {
   quantity,
   s3Location,
   secretKeyRef,
+  secretRef,
   snapshotHooks,
   storeTarget,
 } from './common.js';
@@ -38,9 +39,7 @@ const peer = named(
       default: 'push',
     }),
     tlsSecretRef: required(
-      object('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.', {
-        name: required(objectName('Name of the Secret, in this namespace.')),
-      }),
+      secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.'),
     ),
     paths: array(
       'Subtrees (relative to the DataFlow root, written as absolute paths) visible at this peer; unset means everything.',

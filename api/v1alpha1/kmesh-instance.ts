@@ -15,12 +15,12 @@ import {
   absolutePath,
   COMPRESSION,
   conditions,
-  objectName,
   observedGeneration,
   port,
   quantity,
   resources,
   secretKeyRef,
+  secretRef,
   storeTarget,
   tolerations,
 } from './common.js';
@@ -180,9 +180,7 @@ const spec = object(
           },
           { default: {} },
         ),
-        tlsSecretRef: object('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt for mutual TLS.', {
-          name: required(objectName('Name of the Secret, in this namespace.')),
-        }),
+        tlsSecretRef: secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt for mutual TLS.'),
       },
       {
         rules: [{ rule: 'self.replicas == 0 || has(self.tlsSecretRef)', message: 'a gateway with replicas needs tlsSecretRef: sites talk only over mutual TLS', fieldPath: '.tlsSecretRef', reason: 'FieldValueRequired' }],

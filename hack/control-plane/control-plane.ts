@@ -9,10 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../pki.js';
-import { toolPath } from '../tools.js';
+import { toolPath, type Tool } from '../tools.js';
 import { renderKubeconfig } from './kubeconfig.js';
 import {
-  freePort,
+  freePorts,
   isRunning,
   startProcess,
   stopProcess,
@@ -64,154 +64,161 @@ export function readState(workDir: string): ControlPlaneState | undefined {
   }
 }
 
+/** Where a control plane's files live; every path is inside `workDir`. */
+class Layout {
+  constructor(readonly workDir: string) {}
+  path(...parts: string[]): string {
+    return join(this.workDir, ...parts);
+  }
+  get kubeconfig(): string {
+    return this.path('admin.kubeconfig');
+  }
+  pki(name: string): string {
+    return this.path('pki', name);
+  }
+  log(component: string): string {
+    return this.path('logs', `${component}.log`);
+  }
+}
+
+/** Credentials the components and the admin use, written under pki/; returns the admin's. */
+async function writePki(layout: Layout): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+  const ca = await CertificateAuthority.create('kmesh-test-ca');
+  const serving = await ca.issue({
+    commonName: 'kube-apiserver',
+    usage: 'server',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+    ipAddresses: ['127.0.0.1', '10.96.0.1'],
+  });
+  const admin = await ca.issue({ commonName: 'kmesh-admin', organizations: ['system:masters'], usage: 'client' });
+  const serviceAccount = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const secret = { mode: 0o600 };
+  writeFileSync(layout.pki('ca.crt'), ca.certPem);
+  writeFileSync(layout.pki('ca.key'), await ca.keyPem(), secret);
+  writeFileSync(layout.pki('apiserver.crt'), serving.certPem);
+  writeFileSync(layout.pki('apiserver.key'), serving.keyPem, secret);
+  writeFileSync(layout.pki('sa.pub'), serviceAccount.publicKey);
+  writeFileSync(layout.pki('sa.key'), serviceAccount.privateKey, secret);
+  return { caPem: ca.certPem, ...admin };
+}
+
+// etcd runs with fsync off: test data need not survive a power cut, and fsync dominates its latency.
+function etcdArgs(layout: Layout, clientUrl: string, peerUrl: string): string[] {
+  return [
+    '--name=kmesh-test',
+    `--data-dir=${layout.path('etcd')}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=kmesh-test=${peerUrl}`,
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ];
+}
+
+function apiServerArgs(layout: Layout, etcdUrl: string, port: number): string[] {
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--cert-dir=${layout.path('pki')}`,
+    `--tls-cert-file=${layout.pki('apiserver.crt')}`,
+    `--tls-private-key-file=${layout.pki('apiserver.key')}`,
+    `--client-ca-file=${layout.pki('ca.crt')}`,
+    `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+    `--service-account-key-file=${layout.pki('sa.pub')}`,
+    `--service-account-signing-key-file=${layout.pki('sa.key')}`,
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    '--authorization-mode=RBAC',
+    // The kubernetes Service cannot point at a loopback address; nothing here needs it.
+    '--endpoint-reconciler-type=none',
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+function controllerManagerArgs(layout: Layout, port: number): string[] {
+  return [
+    `--kubeconfig=${layout.kubeconfig}`,
+    `--authentication-kubeconfig=${layout.kubeconfig}`,
+    `--authorization-kubeconfig=${layout.kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--cert-dir=${layout.path('pki', 'kcm')}`,
+    `--service-account-private-key-file=${layout.pki('sa.key')}`,
+    `--root-ca-file=${layout.pki('ca.crt')}`,
+    `--cluster-signing-cert-file=${layout.pki('ca.crt')}`,
+    `--cluster-signing-key-file=${layout.pki('ca.key')}`,
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
 /** Starts the control plane and resolves once the API server answers /readyz. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlaneState> {
   const started = Date.now();
   const log = options.log ?? ((): void => undefined);
-  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'kmesh-cp-'));
+  const layout = new Layout(options.workDir ?? mkdtempSync(join(tmpdir(), 'kmesh-cp-')));
   const detached = options.detached ?? false;
-  for (const dir of ['pki', 'logs', 'etcd']) mkdirSync(join(workDir, dir), { recursive: true });
-  const file = (...parts: string[]): string => join(workDir, ...parts);
+  for (const dir of ['pki', 'logs', 'etcd']) mkdirSync(layout.path(dir), { recursive: true });
   const processes: ProcessRecord[] = [];
-  const saveState = (state: Omit<ControlPlaneState, 'workDir'>): ControlPlaneState => {
-    const full = { workDir, ...state };
-    writeFileSync(stateFile(workDir), JSON.stringify(full, null, 2));
-    return full;
-  };
+  const timings: StartupTimings = { etcdReadyMs: 0, apiServerReadyMs: 0, totalMs: 0 };
+  const elapsed = (): number => Date.now() - started;
 
   try {
-    // Certificates: one CA for serving and client certificates, plus the service-account key pair.
-    const ca = await CertificateAuthority.create('kmesh-test-ca');
-    const serving = await ca.issue({
-      commonName: 'kube-apiserver',
-      usage: 'server',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.96.0.1'],
-    });
-    const admin = await ca.issue({ commonName: 'kmesh-admin', organizations: ['system:masters'], usage: 'client' });
-    const sa = generateKeyPairSync('ec', {
-      namedCurve: 'prime256v1',
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    });
-    writeFileSync(file('pki', 'ca.crt'), ca.certPem);
-    writeFileSync(file('pki', 'ca.key'), await ca.keyPem(), { mode: 0o600 });
-    writeFileSync(file('pki', 'apiserver.crt'), serving.certPem);
-    writeFileSync(file('pki', 'apiserver.key'), serving.keyPem, { mode: 0o600 });
-    writeFileSync(file('pki', 'sa.pub'), sa.publicKey);
-    writeFileSync(file('pki', 'sa.key'), sa.privateKey, { mode: 0o600 });
-
-    const [etcdClientPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const admin = await writePki(layout);
+    const [etcdClientPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
-    const kubeconfigPath = file('admin.kubeconfig');
-    writeFileSync(
-      kubeconfigPath,
-      renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem }),
-      { mode: 0o600 },
-    );
-    const timings: StartupTimings = { etcdReadyMs: 0, apiServerReadyMs: 0, totalMs: 0 };
-    const record = (): ControlPlaneState => saveState({ kubeconfigPath, apiServerUrl, processes, timings });
+    writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), { mode: 0o600 });
+    // Recorded after every start, so a failure at any point can still be cleaned up from the file.
+    const launch = (name: Tool, args: string[]): ProcessRecord => {
+      const record = startProcess({ name, executable: toolPath(name), args, logPath: layout.log(name), detached });
+      processes.push(record);
+      saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, processes, timings });
+      return record;
+    };
 
-    // etcd: fsync off, since test data need not survive a power cut and fsync dominates its latency.
-    const etcdClient = `http://127.0.0.1:${etcdClientPort}`;
-    const etcdPeer = `http://127.0.0.1:${etcdPeerPort}`;
-    const etcd = startProcess({
-      name: 'etcd',
-      executable: toolPath('etcd'),
-      args: [
-        '--name=kmesh-test',
-        `--data-dir=${file('etcd')}`,
-        `--listen-client-urls=${etcdClient}`,
-        `--advertise-client-urls=${etcdClient}`,
-        `--listen-peer-urls=${etcdPeer}`,
-        `--initial-advertise-peer-urls=${etcdPeer}`,
-        `--initial-cluster=kmesh-test=${etcdPeer}`,
-        '--unsafe-no-fsync',
-        '--log-level=warn',
-      ],
-      logPath: file('logs', 'etcd.log'),
-      detached,
-    });
-    processes.push(etcd);
-    record();
-    log(`etcd starting on ${etcdClient}`);
-    await waitHealthy(etcd, `${etcdClient}/health`, STARTUP_TIMEOUT_MS);
-    timings.etcdReadyMs = Date.now() - started;
+    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+    log(`etcd starting on ${etcdUrl}`);
+    const etcd = launch('etcd', etcdArgs(layout, etcdUrl, `http://127.0.0.1:${etcdPeerPort}`));
+    await waitHealthy(etcd, `${etcdUrl}/health`, STARTUP_TIMEOUT_MS);
+    timings.etcdReadyMs = elapsed();
 
-    const apiServer = startProcess({
-      name: 'kube-apiserver',
-      executable: toolPath('kube-apiserver'),
-      args: [
-        `--etcd-servers=${etcdClient}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${file('pki')}`,
-        `--tls-cert-file=${file('pki', 'apiserver.crt')}`,
-        `--tls-private-key-file=${file('pki', 'apiserver.key')}`,
-        `--client-ca-file=${file('pki', 'ca.crt')}`,
-        `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
-        `--service-account-key-file=${file('pki', 'sa.pub')}`,
-        `--service-account-signing-key-file=${file('pki', 'sa.key')}`,
-        `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-        '--authorization-mode=RBAC',
-        // The kubernetes Service cannot point at a loopback address; nothing here needs it.
-        '--endpoint-reconciler-type=none',
-        '--allow-privileged=true',
-        '--profiling=false',
-        '--v=1',
-      ],
-      logPath: file('logs', 'kube-apiserver.log'),
-      detached,
-    });
-    processes.push(apiServer);
-    record();
     log(`kube-apiserver starting on ${apiServerUrl}`);
-    await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, {
-      ca: ca.certPem,
-      cert: admin.certPem,
-      key: admin.keyPem,
-    });
-    timings.apiServerReadyMs = Date.now() - started;
+    const apiServer = launch('kube-apiserver', apiServerArgs(layout, etcdUrl, apiPort!));
+    await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem });
+    timings.apiServerReadyMs = elapsed();
 
     if (options.controllerManager ?? true) {
-      const kcmPort = await freePort();
-      const kcm = startProcess({
-        name: 'kube-controller-manager',
-        executable: toolPath('kube-controller-manager'),
-        args: [
-          `--kubeconfig=${kubeconfigPath}`,
-          `--authentication-kubeconfig=${kubeconfigPath}`,
-          `--authorization-kubeconfig=${kubeconfigPath}`,
-          '--bind-address=127.0.0.1',
-          `--secure-port=${kcmPort}`,
-          `--cert-dir=${file('pki', 'kcm')}`,
-          `--service-account-private-key-file=${file('pki', 'sa.key')}`,
-          `--root-ca-file=${file('pki', 'ca.crt')}`,
-          `--cluster-signing-cert-file=${file('pki', 'ca.crt')}`,
-          `--cluster-signing-key-file=${file('pki', 'ca.key')}`,
-          `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-          '--leader-elect=false',
-          '--profiling=false',
-          '--v=1',
-        ],
-        logPath: file('logs', 'kube-controller-manager.log'),
-        detached,
-      });
-      processes.push(kcm);
-      record();
       log('kube-controller-manager starting');
+      const kcm = launch('kube-controller-manager', controllerManagerArgs(layout, kcmPort!));
+      // Its serving certificate is self-signed; the probe only asks whether it is up.
       await waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
-      timings.controllerManagerReadyMs = Date.now() - started;
+      timings.controllerManagerReadyMs = elapsed();
     }
-    timings.totalMs = Date.now() - started;
-    return record();
+    timings.totalMs = elapsed();
+    return saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, processes, timings });
   } catch (error) {
     await stopProcesses(processes);
     // KMESH_KEEP_FAILED_CONTROL_PLANE=1 keeps the logs of a failed start for a post-mortem.
-    if (!process.env['KMESH_KEEP_FAILED_CONTROL_PLANE']) rmSync(workDir, { recursive: true, force: true });
+    if (!process.env['KMESH_KEEP_FAILED_CONTROL_PLANE']) rmSync(layout.workDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+function saveState(workDir: string, state: Omit<ControlPlaneState, 'workDir'>): ControlPlaneState {
+  const full = { workDir, ...state };
+  writeFileSync(stateFile(workDir), JSON.stringify(full, null, 2));
+  return full;
 }
 
 async function stopProcesses(processes: ProcessRecord[]): Promise<void> {

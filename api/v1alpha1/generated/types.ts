@@ -193,7 +193,7 @@ export interface S3Location {
    * Secret with keys accessKeyId and secretAccessKey (and optionally sessionToken); unset means the
    * pod’s ambient credentials.
    */
-  credentialsSecretRef?: S3LocationCredentialsSecretRef;
+  credentialsSecretRef?: SecretReference;
   /**
    * Address the bucket as endpoint/bucket instead of bucket.endpoint; most non-AWS services need
    * this.
@@ -201,7 +201,7 @@ export interface S3Location {
   forcePathStyle?: boolean;
 }
 
-export interface S3LocationCredentialsSecretRef {
+export interface SecretReference {
   /** Name of the Secret, in this namespace. */
   name: string;
 }
@@ -216,12 +216,7 @@ export interface AzureBlobLocation {
   /** Blob name prefix inside the container; only blobs under it are used. */
   prefix?: string;
   /** Secret with key accountKey, or sasToken, or connectionString. */
-  credentialsSecretRef?: AzureBlobLocationCredentialsSecretRef;
-}
-
-export interface AzureBlobLocationCredentialsSecretRef {
-  /** Name of the Secret, in this namespace. */
-  name: string;
+  credentialsSecretRef?: SecretReference;
 }
 
 export interface KmeshInstanceGateway {
@@ -230,7 +225,7 @@ export interface KmeshInstanceGateway {
   /** How other sites reach the gateway. */
   service?: KmeshInstanceGatewayService;
   /** Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt for mutual TLS. */
-  tlsSecretRef?: KmeshInstanceGatewayTlsSecretRef;
+  tlsSecretRef?: SecretReference;
 }
 
 export interface KmeshInstanceGatewayService {
@@ -238,11 +233,6 @@ export interface KmeshInstanceGatewayService {
   type?: "ClusterIP" | "NodePort" | "LoadBalancer";
   /** Port the gateway Service listens on. */
   port?: number;
-}
-
-export interface KmeshInstanceGatewayTlsSecretRef {
-  /** Name of the Secret, in this namespace. */
-  name: string;
 }
 
 export interface KmeshInstanceWorkers {
@@ -380,17 +370,12 @@ export interface DataFlowPeer {
    * Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity
    * and the CA that signs the peer.
    */
-  tlsSecretRef: DataFlowPeerTlsSecretRef;
+  tlsSecretRef: SecretReference;
   /**
    * Subtrees (relative to the DataFlow root, written as absolute paths) visible at this peer; unset
    * means everything.
    */
   paths?: string[];
-}
-
-export interface DataFlowPeerTlsSecretRef {
-  /** Name of the Secret, in this namespace. */
-  name: string;
 }
 
 export interface DataFlowSource {
