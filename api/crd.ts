@@ -1,6 +1,6 @@
 /** Renders a Kmesh kind definition as an apiextensions.k8s.io/v1 CustomResourceDefinition. */
 import type { KindDefinition, PrinterColumn } from './v1alpha1/kind.js';
-import { object, string, type JSONSchemaProps } from './schema.js';
+import { object, required, string, type JSONSchemaProps } from './schema.js';
 
 /** Only the fields of a CRD we set; enough to apply it and to read it back. */
 export interface CustomResourceDefinition {
@@ -35,14 +35,13 @@ export function rootSchema(def: KindDefinition): JSONSchemaProps {
     kind: string(`Kind of this object: ${def.kind}.`),
     // The API server documents metadata (ObjectMeta) itself and forbids describing it here.
     metadata: { type: 'object' },
-    spec: def.spec,
+    spec: required({ ...def.spec }),
     status: def.status,
   });
 }
 
 export function renderCrd(def: KindDefinition, options: CrdOptions): CustomResourceDefinition {
   const root = rootSchema(def);
-  root.required = ['spec'];
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

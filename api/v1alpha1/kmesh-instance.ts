@@ -123,7 +123,7 @@ const local = named(
   'LocalBackend',
   object('A directory on one node used as the filesystem (development, CI and single-node clusters).', {
     path: required(absolutePath('Directory on the node that holds the data; created if missing.')),
-    nodeName: string('Node that holds the directory; unset means the node the operator picks and then keeps.', { maxLength: 253 }),
+    nodeName: string('Node that holds the directory; the gateway runs there. Unset: each node uses its own copy of the directory, which is only right on a single-node cluster.', { maxLength: 253 }),
   }),
 );
 

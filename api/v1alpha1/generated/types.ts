@@ -153,7 +153,10 @@ export interface Toleration {
 export interface LocalBackend {
   /** Directory on the node that holds the data; created if missing. */
   path: string;
-  /** Node that holds the directory; unset means the node the operator picks and then keeps. */
+  /**
+   * Node that holds the directory; the gateway runs there. Unset: each node uses its own copy of
+   * the directory, which is only right on a single-node cluster.
+   */
   nodeName?: string;
 }
 
