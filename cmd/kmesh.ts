@@ -25,6 +25,10 @@ function version(): string {
 }
 
 const commands: Record<string, Command> = {
+  operator: {
+    summary: 'run the Kubernetes operator (kmesh operator --help)',
+    run: async (args) => (await import('../operator/main.js')).main(args),
+  },
   version: {
     summary: 'print the Kmesh version',
     run: () => {

@@ -18,4 +18,6 @@ export const CATEGORY = 'kmesh';
 export const KINDS: readonly KindDefinition[] = [kmeshInstance, dataFlow, snapshot, virtualCopy];
 
 export type { KindDefinition, PrinterColumn } from './kind.js';
+export * from './conditions.js';
+export * from './events.js';
 export * from './generated/types.js';

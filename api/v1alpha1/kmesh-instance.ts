@@ -229,6 +229,10 @@ const status = object('Observed state of the data node, written by the operator.
     usedBytes: integer('Used capacity in bytes.', { minimum: 0 }),
     percent: integer('Used capacity in percent.', { minimum: 0, maximum: 100 }),
   }),
+  autoscale: object('What autoscaling did; kept here so a restarted operator remembers it.', {
+    ossCount: integer('OSS count autoscaling raised the filesystem to (used instead of a lower oss.count).', { minimum: 0 }),
+    lastScaleTime: string('When autoscaling last added an OSS.', { format: 'date-time' }),
+  }),
   servers: object('Lustre server pods, ready and desired.', {
     mds: readyDesired('Metadata server'),
     oss: readyDesired('Object storage server'),

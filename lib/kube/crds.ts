@@ -1,7 +1,7 @@
 /** Waiting for CustomResourceDefinitions to be served. */
 import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getRaw } from './raw.js';
+import { KubeClient } from './rest.js';
 
 const POLL_MS = 100;
 
@@ -46,16 +46,21 @@ export async function waitForOpenApiPublished(
   kinds: readonly string[],
   timeoutMs: number,
 ): Promise<void> {
+  const client = new KubeClient(kc);
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await getRaw(kc, `/openapi/v3/apis/${group}/${version}`);
-    if (answer.status === 200) {
-      const schemas = Object.values((JSON.parse(answer.body) as { components?: { schemas?: Record<string, SchemaWithGvk> } }).components?.schemas ?? {});
+  try {
+    for (;;) {
+      const document = await client
+        .request<{ components?: { schemas?: Record<string, SchemaWithGvk> } }>('GET', `/openapi/v3/apis/${group}/${version}`)
+        .catch(() => undefined); // 404 until the first CRD of the group is published
+      const schemas = Object.values(document?.components?.schemas ?? {});
       const published = new Set(schemas.flatMap((s) => s['x-kubernetes-group-version-kind'] ?? []).map((g) => g.kind));
       if (kinds.every((k) => published.has(k))) return;
+      if (Date.now() > deadline) throw new Error(`OpenAPI for ${group}/${version} not published after ${timeoutMs} ms (kinds: ${kinds.join(', ')})`);
+      await sleep(POLL_MS * 5);
     }
-    if (Date.now() > deadline) throw new Error(`OpenAPI for ${group}/${version} not published after ${timeoutMs} ms (kinds: ${kinds.join(', ')})`);
-    await sleep(POLL_MS * 5);
+  } finally {
+    client.close();
   }
 }
 

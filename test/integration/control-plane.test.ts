@@ -3,7 +3,7 @@ import { AuthenticationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { readState, startControlPlane, stopControlPlane } from '../../hack/control-plane/control-plane.js';
 import { isRunning } from '../../hack/control-plane/process.js';
-import { getRaw } from '../../lib/kube/raw.js';
+import { KubeClient } from '../../lib/kube/rest.js';
 
 describe('the control-plane launcher', () => {
   it('starts a second, independent control plane and removes every trace of it on stop', async () => {
@@ -17,7 +17,9 @@ describe('the control-plane launcher', () => {
       // The admin kubeconfig authenticates with a client certificate the API server's CA signed.
       const kc = new KubeConfig();
       kc.loadFromFile(state.kubeconfigPath);
-      expect(await getRaw(kc, '/readyz')).toEqual({ status: 200, body: 'ok' });
+      const client = new KubeClient(kc);
+      expect(await client.request('GET', '/readyz')).toBe('ok');
+      client.close();
       const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
       expect(review.status?.userInfo?.username).toBe('kmesh-admin');
       expect(review.status?.userInfo?.groups).toContain('system:masters');

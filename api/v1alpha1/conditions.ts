@@ -1,0 +1,45 @@
+/**
+ * Condition types and reasons of the Kmesh kinds, defined once. Types are the ones DESIGN §3 lists
+ * plus Reconciled (was the whole spec applied?), CapacityReported and DeletionBlocked.
+ */
+
+export const Conditions = {
+  /** The object does what its spec asks, end to end. */
+  Ready: 'Ready',
+  /** KmeshInstance: the filesystem's servers (or directory) are up. */
+  FilesystemReady: 'FilesystemReady',
+  /** KmeshInstance: the sync gateway is serving (or is turned off). */
+  GatewayReady: 'GatewayReady',
+  /** Running, but with less than the spec asks (e.g. some servers down). */
+  Degraded: 'Degraded',
+  /** The whole spec was applied; False says which part was refused or cannot be applied yet. */
+  Reconciled: 'Reconciled',
+  /** KmeshInstance: status.capacity is current; Unknown until a component that mounts the filesystem reports it. */
+  CapacityReported: 'CapacityReported',
+  /** Deletion waits for dependents (DataFlows, Snapshots, VirtualCopies) to go first. */
+  DeletionBlocked: 'DeletionBlocked',
+} as const;
+
+export const Reasons = {
+  Ready: 'Ready',
+  NotReady: 'NotReady',
+  ServersReady: 'ServersReady',
+  ServersNotReady: 'ServersNotReady',
+  LocalDirectory: 'LocalDirectory',
+  GatewayAvailable: 'GatewayAvailable',
+  GatewayUnavailable: 'GatewayUnavailable',
+  GatewayDisabled: 'GatewayDisabled',
+  SecretNotFound: 'SecretNotFound',
+  ScaleDownRefused: 'ScaleDownRefused',
+  ImageNotConfigured: 'ImageNotConfigured',
+  Applied: 'Applied',
+  ApplyFailed: 'ApplyFailed',
+  AwaitingReport: 'AwaitingReport',
+  Healthy: 'Healthy',
+  ServersDegraded: 'ServersDegraded',
+  DependentsExist: 'DependentsExist',
+  NoDependents: 'NoDependents',
+} as const;
+
+export type ConditionType = (typeof Conditions)[keyof typeof Conditions];
+export type ConditionReason = (typeof Reasons)[keyof typeof Reasons];

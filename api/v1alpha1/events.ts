@@ -1,0 +1,21 @@
+/** Event reasons the operator records, defined once (CamelCase, as Kubernetes expects). */
+export const EventReasons = {
+  /** A child object (StatefulSet, Deployment, Service) was created. */
+  Created: 'Created',
+  /** A child object was changed to match the spec. */
+  Updated: 'Updated',
+  /** A child object that the spec no longer asks for was deleted. */
+  Deleted: 'Deleted',
+  /** The object became Ready. */
+  Ready: 'Ready',
+  /** Something the spec names does not exist (e.g. a Secret). */
+  MissingDependency: 'MissingDependency',
+  /** Part of the spec cannot be applied (e.g. removing OSSs). */
+  SpecRefused: 'SpecRefused',
+  /** Autoscaling added an object storage server. */
+  ScaledUp: 'ScaledUp',
+  /** Deletion waits for dependents. */
+  DeletionBlocked: 'DeletionBlocked',
+  /** A reconcile failed; it is retried with backoff. */
+  ReconcileError: 'ReconcileError',
+} as const;

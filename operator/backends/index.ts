@@ -1,0 +1,35 @@
+/**
+ * The filesystem backends, by `spec.backend.type`. Each backend module exports its implementation;
+ * `registerBackends()` lists them all in one place, so no import has side effects.
+ */
+import type { FilesystemBackend } from './backend.js';
+import { localBackend } from './local.js';
+import { lustreBackend } from './lustre.js';
+
+const backends = new Map<string, FilesystemBackend>();
+
+/** Adds `backend`; a second backend for the same type is a programming error. */
+export function registerBackend(backend: FilesystemBackend): void {
+  if (backends.has(backend.type)) throw new Error(`two filesystem backends for type ${backend.type}`);
+  backends.set(backend.type, backend);
+}
+
+export function registerBackends(): void {
+  if (backends.size) return;
+  registerBackend(localBackend);
+  registerBackend(lustreBackend);
+}
+
+/** The backend for `type`; the error names the types that exist. */
+export function backendFor(type: string): FilesystemBackend {
+  const backend = backends.get(type);
+  if (!backend) throw new Error(`no filesystem backend for type "${type}"; known: ${[...backends.keys()].join(', ') || 'none registered'}`);
+  return backend;
+}
+
+/** Every child kind any backend creates (the KmeshInstance controller caches them all). */
+export function backendChildTypes(): FilesystemBackend['childTypes'][number][] {
+  const seen = new Map<string, FilesystemBackend['childTypes'][number]>();
+  for (const backend of backends.values()) for (const type of backend.childTypes) seen.set(type.plural, type);
+  return [...seen.values()];
+}

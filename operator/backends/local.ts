@@ -1,0 +1,51 @@
+/**
+ * The local backend: the filesystem is a directory on one node (spec.backend.local). There are no
+ * servers to run; pods reach it through a hostPath volume on that node.
+ */
+import type { BackendContext, FilesystemAccess, FilesystemBackend, FilesystemState } from './backend.js';
+
+function localSpec(context: BackendContext): { path: string; nodeName?: string } {
+  const local = context.instance.spec.backend.local;
+  if (!local) throw new Error('local backend without spec.backend.local (the CRD schema should have refused it)');
+  return local;
+}
+
+export const localBackend: FilesystemBackend = {
+  type: 'local',
+  childTypes: [],
+
+  refuse: () => undefined,
+
+  desired: () => [],
+
+  observe(context): FilesystemState {
+    const { path, nodeName } = localSpec(context);
+    return {
+      ready: true,
+      reason: 'LocalDirectory',
+      message: nodeName ? `directory ${path} on node ${nodeName}` : `directory ${path} on each node that uses it`,
+      mountSource: nodeName ? `${nodeName}:${path}` : path,
+    };
+  },
+
+  access(context, mountPath): FilesystemAccess {
+    const { path, nodeName } = localSpec(context);
+    const uid = context.settings.runAsUser;
+    return {
+      volumes: [{ name: 'data', hostPath: { path, type: 'DirectoryOrCreate' } }],
+      volumeMounts: [{ name: 'data', mountPath }],
+      ...(nodeName ? { nodeName } : {}),
+      privileged: false,
+      // hostPath directories are created root-owned; hand this one to the non-root Kmesh user once.
+      initContainers: [
+        {
+          name: 'own-data',
+          image: context.settings.image,
+          command: ['chown', `${uid}:${uid}`, mountPath],
+          securityContext: { runAsUser: 0, runAsNonRoot: false, capabilities: { drop: ['ALL'], add: ['CHOWN'] } },
+          volumeMounts: [{ name: 'data', mountPath }],
+        },
+      ],
+    };
+  },
+};

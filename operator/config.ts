@@ -1,0 +1,99 @@
+/**
+ * The operator's configuration, from command-line flags (--name=value) with environment variables
+ * as defaults. A bad value ends the process with a message naming the flag.
+ */
+import { hostname } from 'node:os';
+import type { OperatorSettings } from './settings.js';
+
+export interface OperatorConfig {
+  settings: OperatorSettings;
+  /** Kubeconfig file; unset: in-cluster service account, or $KUBECONFIG, or ~/.kube/config. */
+  kubeconfig?: string;
+  /** Reconcile only this namespace; all namespaces when unset. */
+  watchNamespace?: string;
+  /** Port of /metrics, /healthz and /readyz (0: any free port). */
+  healthPort: number;
+  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  workers: number;
+  /** Server-side watch timeout of the informers. */
+  watchTimeoutSeconds: number;
+  resyncMs: number;
+  /** Act as this user (tests run the operator as its ServiceAccount this way). */
+  impersonate?: string;
+}
+
+/** A flag the operator accepts: its environment variable and default. */
+interface FlagSpec {
+  env: string;
+  default?: string;
+  help: string;
+}
+
+export const FLAGS: Record<string, FlagSpec> = {
+  kubeconfig: { env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster)' },
+  'watch-namespace': { env: 'KMESH_WATCH_NAMESPACE', help: 'reconcile only this namespace' },
+  image: { env: 'KMESH_IMAGE', default: 'ghcr.io/kmesh/kmesh:latest', help: 'Kmesh image for gateways and workers' },
+  'lustre-image': { env: 'KMESH_LUSTRE_IMAGE', default: '', help: 'image with the Lustre server tools' },
+  'run-as-user': { env: 'KMESH_RUN_AS_USER', default: '65532', help: 'non-root user id of Kmesh pods' },
+  'health-port': { env: 'KMESH_HEALTH_PORT', default: '8081', help: 'port of /metrics, /healthz and /readyz' },
+  'leader-elect': { env: 'KMESH_LEADER_ELECT', default: 'true', help: 'run leader election (true|false)' },
+  'leader-election-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the leader Lease' },
+  'leader-election-id': { env: 'KMESH_LEADER_ELECTION_ID', default: 'kmesh-operator', help: 'name of the leader Lease' },
+  identity: { env: 'POD_NAME', help: 'this process in the Lease (default: host name and pid)' },
+  'lease-duration': { env: 'KMESH_LEASE_DURATION_MS', default: '15000', help: 'lease duration, ms' },
+  'renew-deadline': { env: 'KMESH_RENEW_DEADLINE_MS', default: '10000', help: 'renew deadline, ms' },
+  'retry-period': { env: 'KMESH_RETRY_PERIOD_MS', default: '2000', help: 'retry period, ms' },
+  workers: { env: 'KMESH_WORKERS', default: '4', help: 'parallel reconciles per controller' },
+  'watch-timeout': { env: 'KMESH_WATCH_TIMEOUT_SECONDS', default: '300', help: 'server-side watch timeout, seconds' },
+  resync: { env: 'KMESH_RESYNC_MS', default: '600000', help: 'periodic resync, ms' },
+  impersonate: { env: 'KMESH_IMPERSONATE', help: 'act as this user (e.g. system:serviceaccount:kmesh-system:kmesh-operator)' },
+};
+
+export class ConfigError extends Error {}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`--${flag}: "${text}" is not an integer between ${min} and ${max}`);
+  return value;
+}
+
+function bool(flag: string, text: string): boolean {
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw new ConfigError(`--${flag}: "${text}" is not true or false`);
+}
+
+/** Parses `argv` (after the subcommand) with `env` as fallback. */
+export function parseOperatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const given = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (!match) throw new ConfigError(`unexpected argument "${arg}": flags are --name=value (see kmesh operator --help)`);
+    if (!FLAGS[match[1]!]) throw new ConfigError(`unknown flag --${match[1]}; known: ${Object.keys(FLAGS).map((f) => `--${f}`).join(', ')}`);
+    given.set(match[1]!, match[2]!);
+  }
+  const value = (flag: string): string | undefined => given.get(flag) ?? env[FLAGS[flag]!.env] ?? FLAGS[flag]!.default;
+  const image = value('image') ?? '';
+  if (!image) throw new ConfigError('--image: must not be empty');
+  const leaseDurationMs = integer('lease-duration', value('lease-duration')!, 1000, 600_000);
+  const renewDeadlineMs = integer('renew-deadline', value('renew-deadline')!, 500, 600_000);
+  if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
+  return {
+    settings: { image, lustreImage: value('lustre-image') ?? '', runAsUser: integer('run-as-user', value('run-as-user')!, 1, 2 ** 31 - 1) },
+    ...(value('kubeconfig') ? { kubeconfig: value('kubeconfig') } : {}),
+    ...(value('watch-namespace') ? { watchNamespace: value('watch-namespace') } : {}),
+    healthPort: integer('health-port', value('health-port')!, 0, 65535),
+    leaderElection: {
+      enabled: bool('leader-elect', value('leader-elect')!),
+      namespace: value('leader-election-namespace')!,
+      name: value('leader-election-id')!,
+      identity: value('identity') ?? `${hostname()}-${process.pid}`,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs: integer('retry-period', value('retry-period')!, 100, 60_000),
+    },
+    workers: integer('workers', value('workers')!, 1, 64),
+    watchTimeoutSeconds: integer('watch-timeout', value('watch-timeout')!, 1, 3600),
+    resyncMs: integer('resync', value('resync')!, 1000, 24 * 3_600_000),
+    ...(value('impersonate') ? { impersonate: value('impersonate') } : {}),
+  };
+}

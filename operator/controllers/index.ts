@@ -1,0 +1,9 @@
+/** Every controller the operator runs, in one list. */
+import type { KubeObject } from '../../api/meta.js';
+import type { ControllerDefinition } from '../runtime/controller.js';
+import type { OperatorSettings } from '../settings.js';
+import { kmeshInstanceController } from './kmesh-instance/reconcile.js';
+
+export function controllers(settings: OperatorSettings): ControllerDefinition<KubeObject>[] {
+  return [kmeshInstanceController(settings) as unknown as ControllerDefinition<KubeObject>];
+}

@@ -1,0 +1,123 @@
+/**
+ * The sync gateway of a KmeshInstance: a Deployment running `kmesh gateway` with the instance's
+ * filesystem and TLS Secret mounted, and a Service other sites reach it through.
+ */
+import type { KmeshInstance } from '../../../api/v1alpha1/index.js';
+import type { WireObject } from '../../../lib/kube/rest.js';
+import type { FilesystemAccess } from '../../backends/backend.js';
+import { childName, ownedBy } from '../../runtime/children.js';
+import type { OperatorSettings } from '../../settings.js';
+
+export const GATEWAY_PORT = 7443;
+export const HEALTH_PORT = 8081;
+export const DATA_MOUNT_PATH = '/kmesh/data';
+export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
+
+/** Gateway replicas the spec asks for (0 when there is no gateway section). */
+export function gatewayReplicas(instance: KmeshInstance): number {
+  return instance.spec.gateway ? (instance.spec.gateway.replicas ?? 1) : 0;
+}
+
+export const gatewayName = (instance: KmeshInstance): string => childName(instance.metadata.name!, 'gateway');
+
+export function gatewaySelector(instance: KmeshInstance): Record<string, string> {
+  return { 'app.kubernetes.io/instance': instance.metadata.name!, 'app.kubernetes.io/component': 'gateway', 'kmesh.io/owner-uid': instance.metadata.uid! };
+}
+
+export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSettings, access: FilesystemAccess): WireObject {
+  const owner = ownedBy(instance, 'gateway');
+  const selector = gatewaySelector(instance);
+  const uid = settings.runAsUser;
+  const tlsSecret = instance.spec.gateway?.tlsSecretRef?.name;
+  const containerSecurity = access.privileged
+    ? { privileged: true, runAsUser: 0, runAsNonRoot: false } // mounting Lustre inside the pod needs it
+    : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    spec: {
+      replicas: gatewayReplicas(instance),
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels: { ...owner.labels, ...selector } },
+        spec: {
+          securityContext: { runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
+          ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
+          ...(access.initContainers.length ? { initContainers: access.initContainers } : {}),
+          containers: [
+            {
+              name: 'gateway',
+              image: settings.image,
+              args: ['gateway', `--instance=${instance.metadata.namespace}/${instance.metadata.name}`, `--listen=:${GATEWAY_PORT}`, `--data=${DATA_MOUNT_PATH}`, `--tls=${TLS_MOUNT_PATH}`],
+              ports: [
+                { name: 'sync', containerPort: GATEWAY_PORT, protocol: 'TCP' },
+                { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+              ],
+              ...(access.env?.length ? { env: access.env } : {}),
+              readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, failureThreshold: 3 },
+              securityContext: containerSecurity,
+              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
+              volumeMounts: [...access.volumeMounts, { name: 'tls', mountPath: TLS_MOUNT_PATH, readOnly: true }],
+            },
+          ],
+          volumes: [...access.volumes, { name: 'tls', secret: { secretName: tlsSecret, defaultMode: 0o440 } }],
+        },
+      },
+    },
+  };
+}
+
+export function gatewayService(instance: KmeshInstance): WireObject {
+  const owner = ownedBy(instance, 'gateway');
+  const service = instance.spec.gateway?.service;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    spec: {
+      type: service?.type ?? 'ClusterIP',
+      selector: gatewaySelector(instance),
+      ports: [{ name: 'sync', port: service?.port ?? GATEWAY_PORT, targetPort: 'sync', protocol: 'TCP' }],
+    },
+  };
+}
+
+export interface GatewayState {
+  ready: boolean;
+  reason: string;
+  message: string;
+  endpoint?: string;
+  /** Available replicas below the desired count while some serve. */
+  degraded?: string;
+}
+
+type ObservedDeployment = WireObject & { spec?: { replicas?: number }; status?: { availableReplicas?: number; observedGeneration?: number } };
+type ObservedService = WireObject & {
+  spec?: { type?: string; ports?: Array<{ port?: number; nodePort?: number }> };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
+};
+
+/** The gateway's state from its Deployment and Service as they are in the cluster. */
+export function observeGateway(instance: KmeshInstance, deployment: ObservedDeployment | undefined, service: ObservedService | undefined): GatewayState {
+  const desired = gatewayReplicas(instance);
+  if (desired === 0) return { ready: true, reason: 'GatewayDisabled', message: 'no gateway: this instance sends to other sites but does not receive' };
+  if (!deployment || !service) return { ready: false, reason: 'GatewayUnavailable', message: 'gateway Deployment or Service not created yet' };
+  const available = deployment.status?.availableReplicas ?? 0;
+  const port = service.spec?.ports?.[0]?.port ?? GATEWAY_PORT;
+  let endpoint: string | undefined = `${service.metadata?.name}.${service.metadata?.namespace}.svc:${port}`;
+  if (service.spec?.type === 'LoadBalancer') {
+    const ingress = service.status?.loadBalancer?.ingress?.[0];
+    endpoint = ingress ? `${ingress.ip ?? ingress.hostname}:${port}` : undefined;
+  }
+  if (available === 0) return { ready: false, reason: 'GatewayUnavailable', message: `0/${desired} gateway pods available`, ...(endpoint ? { endpoint } : {}) };
+  if (!endpoint) return { ready: false, reason: 'GatewayUnavailable', message: 'waiting for the load balancer to assign an address' };
+  return {
+    ready: true,
+    reason: 'GatewayAvailable',
+    message: `${available}/${desired} gateway pods available at ${endpoint}`,
+    endpoint,
+    ...(available < desired ? { degraded: `${available}/${desired} gateway pods available` } : {}),
+  };
+}

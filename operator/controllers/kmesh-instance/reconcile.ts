@@ -1,0 +1,204 @@
+/**
+ * The KmeshInstance controller. Every reconcile reads the same way: fetch → deletion (blocked while
+ * DataFlows or VirtualCopies use the instance) → finalizer → what the spec cannot have → one ensure
+ * step per group of children (filesystem, gateway) → autoscale → one status write.
+ */
+import { Conditions, EventReasons, Reasons, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
+import { RESOURCES } from '../../../lib/kube/resources.js';
+import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
+import type { BackendContext, FilesystemBackend, Refusal } from '../../backends/backend.js';
+import { backendChildTypes, backendFor } from '../../backends/index.js';
+import { OWNER_UID_LABEL } from '../../runtime/children.js';
+import { findCondition, setCondition } from '../../runtime/conditions.js';
+import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
+import { done, requeueAfter, type Result } from '../../runtime/result.js';
+import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
+import type { OperatorSettings } from '../../settings.js';
+import { DATA_MOUNT_PATH, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway } from './gateway.js';
+import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapacityReport, type CapacityReport } from './status.js';
+
+export const FINALIZER = 'kmesh.io/kmeshinstance';
+/** How often to look again for a Secret the spec names but that does not exist. */
+const MISSING_SECRET_RETRY_MS = 30_000;
+
+type Context = ReconcileContext<KmeshInstance>;
+
+const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =>
+  name ? [`${object.metadata?.namespace ?? ''}/${name}`] : [];
+
+/** Objects that use an instance keep it from being deleted. */
+const dependentKinds = [RESOURCES.dataFlow, RESOURCES.virtualCopy];
+
+export function kmeshInstanceController(settings: OperatorSettings): ControllerDefinition<KmeshInstance> {
+  return {
+    name: 'kmeshinstance',
+    primary: RESOURCES.kmeshInstance,
+    owns: [...backendChildTypes(), RESOURCES.deployment, RESOURCES.service, RESOURCES.configMap].filter(
+      (type, i, all) => all.findIndex((t) => t.plural === type.plural) === i,
+    ),
+    watches: dependentKinds.map((type) => ({
+      type,
+      map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
+    })),
+    reconcile: (key, context) => reconcile(key, context, settings),
+  };
+}
+
+async function reconcile(key: string, context: Context, settings: OperatorSettings): Promise<Result> {
+  let instance = context.primary.get(key);
+  if (!instance) return done();
+  if (instance.metadata.deletionTimestamp) return finalize(instance, context);
+  instance = await ensureFinalizer(context.client, RESOURCES.kmeshInstance, instance, FINALIZER);
+
+  const backend = backendFor(instance.spec.backend.type ?? 'local');
+  const uid = instance.metadata.uid!;
+  const owned = (type: ResourceType): WireObject[] => context.cache(type).list().filter((o) => o.metadata?.labels?.[OWNER_UID_LABEL] === uid);
+  const backendContext: BackendContext = { instance, settings, observed: owned };
+  const refusals: Refusal[] = [];
+  const backendRefusal = backend.refuse(backendContext);
+  if (backendRefusal) refusals.push(backendRefusal);
+
+  await ensureChildren(context, instance, backend.desired(backendContext), owned);
+  const gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned);
+  if (gatewayRefusal) refusals.push(gatewayRefusal);
+
+  const byName = (type: ResourceType, name: string): WireObject | undefined => owned(type).find((o) => o.metadata?.name === name);
+  const filesystem = backend.observe(backendContext);
+  let gateway = observeGateway(instance, byName(RESOURCES.deployment, gatewayName(instance)), byName(RESOURCES.service, gatewayName(instance)));
+  if (gatewayRefusal && !gateway.ready) gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
+  const capacity = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
+  const now = new Date();
+  const autoscale = await autoscaleStep(context, instance, capacity, filesystem.ossServers, now);
+  const status = computeStatus(instance, { filesystem, gateway, refusals, capacity, now, autoscale });
+  await reportTransitions(context, instance, status);
+  await writeStatus(context.client, RESOURCES.kmeshInstance, instance, status);
+
+  if (refusals.some((r) => r.reason === Reasons.SecretNotFound)) return requeueAfter(MISSING_SECRET_RETRY_MS, 'waiting for the gateway TLS Secret');
+  if (capacity) {
+    // Come back when the report would turn stale, so CapacityReported follows without an event.
+    const staleInMs = Date.parse(capacity.reportedAt) + CAPACITY_REPORT_MAX_AGE_MS - now.getTime();
+    if (staleInMs > 0) return requeueAfter(staleInMs + 1000, 'capacity report goes stale');
+  }
+  return done();
+}
+
+/** Applies the children that are missing or differ from `desired`. */
+async function ensureChildren(context: Context, instance: KmeshInstance, desired: WireObject[], owned: (type: ResourceType) => WireObject[]): Promise<void> {
+  const typeOf = (child: WireObject): ResourceType => {
+    const type = Object.values(RESOURCES).find((t) => t.kind === child.kind);
+    if (!type) throw new Error(`no resource type for child kind ${child.kind}`);
+    return type;
+  };
+  await applyChildren(context.client, context.events, instance, desired, typeOf, (child) =>
+    owned(typeOf(child)).find((o) => o.metadata?.name === child.metadata?.name),
+  );
+}
+
+/**
+ * The gateway Deployment and Service: applied when the spec has a gateway and its TLS Secret
+ * exists, deleted when the spec has none. A missing Secret is refused (and an existing gateway left
+ * as it is) rather than creating pods that cannot start.
+ */
+async function ensureGateway(
+  context: Context,
+  instance: KmeshInstance,
+  settings: OperatorSettings,
+  backend: FilesystemBackend,
+  backendContext: BackendContext,
+  owned: (type: ResourceType) => WireObject[],
+): Promise<Refusal | undefined> {
+  const name = gatewayName(instance);
+  if (gatewayReplicas(instance) === 0) {
+    for (const type of [RESOURCES.deployment, RESOURCES.service]) {
+      if (owned(type).some((o) => o.metadata?.name === name)) {
+        await context.client.delete(type, instance.metadata.namespace, name);
+        await context.events.normal(instance, EventReasons.Deleted, `deleted ${type.kind} ${name}: the spec has no gateway`);
+      }
+    }
+    return undefined;
+  }
+  const secretName = instance.spec.gateway?.tlsSecretRef?.name ?? '';
+  const secret = await context.client.get(RESOURCES.secret, instance.metadata.namespace, secretName);
+  if (!secret) {
+    return {
+      reason: Reasons.SecretNotFound,
+      message: `Secret ${instance.metadata.namespace}/${secretName} named by spec.gateway.tlsSecretRef does not exist; the gateway starts once it does`,
+    };
+  }
+  const access = backend.access(backendContext, DATA_MOUNT_PATH);
+  await ensureChildren(context, instance, [gatewayDeployment(instance, settings, access), gatewayService(instance)], owned);
+  return undefined;
+}
+
+/**
+ * Adds one OSS when the reported used capacity reaches the threshold, up to maxOss, one step at a
+ * time (the next only after the previous OSS counts as running). Returns status.autoscale.
+ */
+async function autoscaleStep(
+  context: Context,
+  instance: KmeshInstance,
+  capacity: CapacityReport | undefined,
+  ossRunning: number | undefined,
+  now: Date,
+): Promise<KmeshInstanceStatus['autoscale']> {
+  const current = instance.status?.autoscale;
+  const spec = instance.spec.autoscale;
+  if (!spec?.enabled || !capacity || ossRunning === undefined || !spec.maxOss) return current;
+  if (now.getTime() - Date.parse(capacity.reportedAt) > CAPACITY_REPORT_MAX_AGE_MS) return current;
+  const percent = (capacity.usedBytes / capacity.totalBytes) * 100;
+  const target = Math.max(current?.ossCount ?? 0, ossRunning);
+  const settled = ossRunning >= target;
+  if (percent < (spec.thresholdPercent ?? 75) || !settled || ossRunning >= spec.maxOss) return current;
+  const next = { ossCount: ossRunning + 1, lastScaleTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  await context.events.normal(
+    instance,
+    EventReasons.ScaledUp,
+    `used capacity ${percent.toFixed(0)}% reached the ${spec.thresholdPercent ?? 75}% threshold: adding OSS ${next.ossCount} of at most ${spec.maxOss}`,
+  );
+  return next;
+}
+
+/** Events for conditions that changed in this reconcile: refusals as Warnings, becoming Ready as Normal. */
+async function reportTransitions(context: Context, instance: KmeshInstance, next: KmeshInstanceStatus): Promise<void> {
+  const before = instance.status?.conditions;
+  const changed = (type: string): boolean => {
+    const a = findCondition(before, type);
+    const b = findCondition(next.conditions, type);
+    return a?.status !== b?.status || a?.reason !== b?.reason || a?.message !== b?.message;
+  };
+  const reconciled = findCondition(next.conditions, Conditions.Reconciled);
+  if (reconciled?.status === 'False' && changed(Conditions.Reconciled)) {
+    const reason = reconciled.reason === Reasons.SecretNotFound ? EventReasons.MissingDependency : EventReasons.SpecRefused;
+    await context.events.warning(instance, reason, reconciled.message);
+  }
+  if (findCondition(next.conditions, Conditions.Ready)?.status === 'True' && changed(Conditions.Ready)) {
+    await context.events.normal(instance, EventReasons.Ready, 'the filesystem and the gateway are serving');
+  }
+}
+
+/**
+ * Deletion: wait while DataFlows or VirtualCopies use this instance (DeletionBlocked says which),
+ * then release the finalizer; children go with it through their owner references.
+ */
+async function finalize(instance: KmeshInstance, context: Context): Promise<Result> {
+  const namespace = instance.metadata.namespace;
+  const users = dependentKinds.flatMap((type) =>
+    context
+      .cache(type)
+      .list()
+      .filter((o) => o.metadata?.namespace === namespace && (o as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name === instance.metadata.name)
+      .map((o) => `${type.kind} ${o.metadata?.name}`),
+  );
+  if (users.length) {
+    const shown = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
+    const message = `waiting for ${shown} to be deleted: they use this instance`;
+    const conditions = setCondition(instance.status?.conditions, Conditions.DeletionBlocked, 'True', Reasons.DependentsExist, message, instance.metadata.generation);
+    if (findCondition(instance.status?.conditions, Conditions.DeletionBlocked)?.message !== message) {
+      await context.events.warning(instance, EventReasons.DeletionBlocked, message);
+    }
+    await writeStatus(context.client, RESOURCES.kmeshInstance, instance, { ...instance.status, phase: 'Deleting', conditions });
+    return done(); // a dependent's deletion requeues us through the watch
+  }
+  await removeFinalizer(context.client, RESOURCES.kmeshInstance, instance, FINALIZER);
+  return done();
+}

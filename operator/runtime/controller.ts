@@ -1,0 +1,188 @@
+/**
+ * One controller: a cache of its primary kind, caches of the kinds it owns or watches, a work queue
+ * of primary keys and workers that reconcile them. Reconcile is level-based: it gets a key, never
+ * the event that queued it, and reads the current state from the caches. A change to a child
+ * requeues its controller owner; a periodic resync requeues every primary object.
+ */
+import type { KubeObject } from '../../api/meta.js';
+import type { Logger } from '../../lib/logging.js';
+import { isConflictError, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
+import { MANAGED_SELECTOR } from './children.js';
+import type { EventRecorder } from './events.js';
+import { Informer, objectKey } from './informer.js';
+import type { OperatorMetrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+import { ReconcileError, type Result } from './result.js';
+
+/** Another kind whose changes should reconcile some primary objects. */
+export interface Watch {
+  type: ResourceType;
+  /** Keys (namespace/name) of the primary objects to reconcile when `object` changes. */
+  map(object: WireObject): string[];
+}
+
+/** What a reconcile function can use. */
+export interface ReconcileContext<T extends KubeObject> {
+  client: KubeClient;
+  events: EventRecorder;
+  log: Logger;
+  /** The primary kind's cache. */
+  primary: Informer<T>;
+  /** The cache of an owned or watched kind. */
+  cache(type: ResourceType): Informer<WireObject>;
+}
+
+export interface ControllerDefinition<T extends KubeObject> {
+  /** Lowercase name, used in metrics and logs (e.g. kmeshinstance). */
+  name: string;
+  primary: ResourceType;
+  /** Kinds this controller creates with itself as controller owner (only managed objects are cached). */
+  owns: ResourceType[];
+  watches?: Watch[];
+  /**
+   * Brings the object with `key` to its desired state. Must be idempotent: called again with nothing
+   * changed, it makes no write. Throws ReconcileError (or any error) to be retried with backoff.
+   */
+  reconcile(key: string, context: ReconcileContext<T>): Promise<Result>;
+}
+
+export interface ControllerDeps {
+  client: KubeClient;
+  metrics: OperatorMetrics;
+  events: EventRecorder;
+  log: Logger;
+  /** Parallel reconciles (of different keys). */
+  workers?: number;
+  /** Every primary object is reconciled at least this often. */
+  resyncMs?: number;
+  /** Only this namespace; all when unset. */
+  namespace?: string;
+  /** Server-side watch timeout for the informers (tests lower it). */
+  watchTimeoutSeconds?: number;
+}
+
+const DEFAULT_RESYNC_MS = 10 * 60_000;
+
+export class Controller<T extends KubeObject> {
+  readonly queue: WorkQueue;
+  readonly primary: Informer<T>;
+  private readonly caches = new Map<string, Informer<WireObject>>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly definition: ControllerDefinition<T>,
+    private readonly deps: ControllerDeps,
+  ) {
+    this.log = deps.log.child({ controller: definition.name });
+    this.queue = new WorkQueue(undefined, deps.metrics.queue(definition.name));
+    const common = { client: deps.client, namespace: deps.namespace, watchTimeoutSeconds: deps.watchTimeoutSeconds };
+    this.primary = new Informer<T>({
+      ...common,
+      type: definition.primary,
+      log: this.log.child({ informer: definition.primary.plural }),
+      onChange: (object) => this.queue.add(objectKey(object)),
+    });
+    for (const type of definition.owns) {
+      this.caches.set(
+        type.plural,
+        new Informer<WireObject>({
+          ...common,
+          type,
+          labelSelector: MANAGED_SELECTOR,
+          log: this.log.child({ informer: type.plural }),
+          onChange: (object) => this.enqueueOwner(object),
+        }),
+      );
+    }
+    for (const watch of definition.watches ?? []) {
+      this.caches.set(
+        watch.type.plural,
+        new Informer<WireObject>({
+          ...common,
+          type: watch.type,
+          log: this.log.child({ informer: watch.type.plural }),
+          onChange: (object) => watch.map(object).forEach((key) => this.queue.add(key)),
+        }),
+      );
+    }
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  /** All caches hold their first full list. */
+  async synced(): Promise<void> {
+    await Promise.all([this.primary.synced, ...[...this.caches.values()].map((c) => c.synced)]);
+  }
+
+  /** Runs until `signal` aborts, then lets in-flight reconciles finish. */
+  async run(signal: AbortSignal): Promise<void> {
+    const informers = [this.primary, ...this.caches.values()].map((informer) => informer.run(signal));
+    await Promise.race([this.synced(), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    if (signal.aborted) {
+      await Promise.all(informers);
+      return;
+    }
+    this.log.info({ objects: this.primary.keys().length }, 'caches synced; reconciling');
+    const resync = setInterval(() => this.primary.keys().forEach((key) => this.queue.add(key)), this.deps.resyncMs ?? DEFAULT_RESYNC_MS);
+    resync.unref();
+    signal.addEventListener('abort', () => {
+      clearInterval(resync);
+      this.queue.shutDown();
+    }, { once: true });
+    const workers = Array.from({ length: this.deps.workers ?? 4 }, () => this.work());
+    await Promise.all([...workers, ...informers]);
+  }
+
+  private enqueueOwner(child: WireObject): void {
+    for (const ref of child.metadata?.ownerReferences ?? []) {
+      if (ref.controller && ref.kind === this.definition.primary.kind) this.queue.add(`${child.metadata?.namespace ?? ''}/${ref.name}`);
+    }
+  }
+
+  private context(log: Logger): ReconcileContext<T> {
+    return {
+      client: this.deps.client,
+      events: this.deps.events,
+      log,
+      primary: this.primary,
+      cache: (type) => {
+        const cache = this.caches.get(type.plural);
+        if (!cache) throw new Error(`controller ${this.definition.name} neither owns nor watches ${type.plural}`);
+        return cache;
+      },
+    };
+  }
+
+  private async work(): Promise<void> {
+    for (let key = await this.queue.take(); key !== undefined; key = await this.queue.take()) {
+      const log = this.log.child({ object: key });
+      const started = process.hrtime.bigint();
+      const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+      try {
+        const result = await this.definition.reconcile(key, this.context(log));
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined) {
+          this.queue.addAfter(key, result.requeueAfterMs);
+          log.debug({ requeueAfterMs: result.requeueAfterMs, reason: result.reason }, 'reconciled; coming back');
+        }
+        this.deps.metrics.reconciled(this.name, result.requeueAfterMs === undefined ? 'success' : 'requeue_after', seconds());
+      } catch (error) {
+        this.deps.metrics.reconciled(this.name, 'error', seconds());
+        if (isConflictError(error)) {
+          // Our cache was behind a write; the newer version is on its way through the watch.
+          log.debug('conflict; requeued');
+          this.queue.addRateLimited(key);
+        } else if (error instanceof ReconcileError && !error.retryable) {
+          log.warn({ reason: error.reason, err: error }, 'reconcile failed; waiting for a change');
+        } else {
+          const delayMs = this.queue.addRateLimited(key);
+          log.error({ err: error, retryInMs: delayMs, retries: this.queue.retries(key) }, 'reconcile failed; retrying');
+        }
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The writes every reconciler makes, each done only when needed so a settled object costs no
+ * write: finalizers (with optimistic concurrency, so a stale cache gets a 409 and a quiet
+ * requeue), status through the status subresource, and children through server-side apply.
+ */
+import type { KubeObject } from '../../api/meta.js';
+import { EventReasons } from '../../api/v1alpha1/index.js';
+import { resourcePath, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
+import { differs } from './children.js';
+import type { EventRecorder } from './events.js';
+
+/** The field manager of everything the operator applies. */
+export const FIELD_MANAGER = 'kmesh-operator';
+
+type Named = KubeObject & { metadata: NonNullable<KubeObject['metadata']> };
+
+/** Adds `finalizer` (before any external side effect); returns the object as stored. */
+export async function ensureFinalizer<T extends Named>(client: KubeClient, type: ResourceType, object: T, finalizer: string): Promise<T> {
+  const finalizers = object.metadata.finalizers ?? [];
+  if (finalizers.includes(finalizer)) return object;
+  return client.mergePatch<T>(type, object.metadata.namespace, object.metadata.name!, {
+    metadata: { finalizers: [...finalizers, finalizer], resourceVersion: object.metadata.resourceVersion },
+  });
+}
+
+/** Removes `finalizer` (the last step of deletion). */
+export async function removeFinalizer<T extends Named>(client: KubeClient, type: ResourceType, object: T, finalizer: string): Promise<void> {
+  const finalizers = object.metadata.finalizers ?? [];
+  if (!finalizers.includes(finalizer)) return;
+  await client.mergePatch(type, object.metadata.namespace, object.metadata.name!, {
+    metadata: { finalizers: finalizers.filter((f) => f !== finalizer), resourceVersion: object.metadata.resourceVersion },
+  });
+}
+
+/** True when two JSON values are equal (key order aside). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return !differs(a, b) && !differs(b, a);
+}
+
+/** Replaces the status of `object` with `status` unless it is already that; returns whether it wrote. */
+export async function writeStatus<T extends Named & { status?: unknown }>(client: KubeClient, type: ResourceType, object: T, status: unknown): Promise<boolean> {
+  if (sameJson(object.status ?? {}, status)) return false;
+  await client.request('PUT', resourcePath(type, { namespace: object.metadata.namespace, name: object.metadata.name, subresource: 'status' }), {
+    body: { ...object, status },
+  });
+  return true;
+}
+
+/**
+ * Server-side applies each desired child that is missing or differs from the cluster's copy
+ * (`observed` looks it up in the caches), and records an Event for each change.
+ */
+export async function applyChildren(
+  client: KubeClient,
+  events: EventRecorder,
+  owner: KubeObject,
+  desired: readonly WireObject[],
+  types: (child: WireObject) => ResourceType,
+  observed: (child: WireObject) => WireObject | undefined,
+): Promise<number> {
+  let applied = 0;
+  for (const child of desired) {
+    const current = observed(child);
+    if (current && !differs(child, current)) continue;
+    await client.apply(types(child), child, FIELD_MANAGER);
+    applied++;
+    const what = `${child.kind} ${child.metadata?.name}`;
+    await events.normal(owner, current ? EventReasons.Updated : EventReasons.Created, current ? `updated ${what} to match the spec` : `created ${what}`);
+  }
+  return applied;
+}

@@ -1,0 +1,9 @@
+/** Settings of the operator process that its controllers use (from flags and environment). */
+export interface OperatorSettings {
+  /** The Kmesh image; the gateway and sync workers run it. */
+  image: string;
+  /** Image with the Lustre server tools (mkfs.lustre, tunefs.lustre, lctl); empty: Lustre instances wait for it. */
+  lustreImage: string;
+  /** The user Kmesh pods run as (non-root). */
+  runAsUser: number;
+}
