@@ -9,6 +9,9 @@ const common = {
 };
 
 export default {
+  // Integration tests wait for real servers and controllers to converge (eventually(), 20 s by
+  // default); jest applies the timeout globally, not per project.
+  testTimeout: 90_000,
   projects: [
     {
       ...common,

@@ -24,6 +24,8 @@ const STARTUP_TIMEOUT_MS = 60_000;
 /** Service IPs are only allocated, never routed: no traffic goes to this range. */
 const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/24';
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+/** kube-controller-manager controllers that manage pods for workloads; off in this control plane. */
+const WORKLOAD_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'statefulset-controller', 'daemonset-controller', 'job-controller', 'cronjob-controller'];
 
 export interface ControlPlaneOptions {
   /** Directory to hold data, certificates and logs; a new temp directory when unset. */
@@ -157,6 +159,9 @@ function controllerManagerArgs(layout: Layout, port: number): string[] {
     `--cluster-signing-cert-file=${layout.pki('ca.crt')}`,
     `--cluster-signing-key-file=${layout.pki('ca.key')}`,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    // No kubelet runs here: tests play the workload controllers and kubelet by writing workload
+    // status, which these controllers would overwrite. Garbage collection and namespace deletion stay.
+    `--controllers=*,${WORKLOAD_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
     '--leader-elect=false',
     '--profiling=false',
     '--v=1',

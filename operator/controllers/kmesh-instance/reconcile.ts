@@ -19,7 +19,7 @@ import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapa
 
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
-const MISSING_SECRET_RETRY_MS = 30_000;
+const MISSING_SECRET_RETRY_MS = 10_000;
 
 type Context = ReconcileContext<KmeshInstance>;
 

@@ -45,10 +45,10 @@ export interface StatusInputs {
   autoscale?: KmeshInstanceStatus['autoscale'];
 }
 
-/** Ready; Degraded (serving short-handed); Pending (waits for the user, e.g. a missing Secret); else Provisioning. */
+/** Degraded (serving short-handed); Ready; Pending (waits for the user, e.g. a missing Secret); else Provisioning. */
 function phaseOf(ready: boolean, degraded: boolean, refused: boolean): NonNullable<KmeshInstanceStatus['phase']> {
-  if (ready) return 'Ready';
   if (degraded) return 'Degraded';
+  if (ready) return 'Ready';
   return refused ? 'Pending' : 'Provisioning';
 }
 

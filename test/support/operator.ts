@@ -1,0 +1,90 @@
+/**
+ * Running the operator in integration tests: as its ServiceAccount (impersonated, bound to the
+ * RBAC rules in operator/rbac/), watching only the test's namespace, on the test control plane.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { applyObjects } from '../../lib/kube/apply.js';
+import { readManifestFile } from '../../lib/kube/manifests.js';
+import { REPO_ROOT } from '../../hack/tools.js';
+import type { OperatorConfig } from '../../operator/config.js';
+import { startOperator, type OperatorHandle } from '../../operator/run.js';
+import { TEST_FIELD_MANAGER } from './cluster.js';
+
+export const OPERATOR_NAMESPACE = 'kmesh-system';
+export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:kmesh-operator`;
+
+/** The operator's ServiceAccount bound to operator/rbac/*.yaml (idempotent). */
+export async function installOperatorRbac(kc: KubeConfig): Promise<void> {
+  const rbac = (file: string) => readManifestFile(join(REPO_ROOT, 'operator', 'rbac', file));
+  const [clusterRole] = await rbac('cluster-role.yaml');
+  const [role] = await rbac('leader-election-role.yaml');
+  const subject = { kind: 'ServiceAccount', name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE };
+  await applyObjects(kc, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE } },
+    clusterRole!,
+    { ...role!, metadata: { ...role!.metadata, namespace: OPERATOR_NAMESPACE } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'kmesh-operator' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kmesh-operator' },
+      subjects: [subject],
+    } as never,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kmesh-operator-leader-election', namespace: OPERATOR_NAMESPACE },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kmesh-operator-leader-election' },
+      subjects: [subject],
+    } as never,
+  ], TEST_FIELD_MANAGER);
+}
+
+/** Operator configuration for tests; `overrides` replace top-level fields. */
+export function testOperatorConfig(namespace: string, overrides: Partial<OperatorConfig> = {}): OperatorConfig {
+  return {
+    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532 },
+    kubeconfig: process.env['KUBECONFIG']!,
+    watchNamespace: namespace,
+    healthPort: 0,
+    leaderElection: { enabled: false, namespace: OPERATOR_NAMESPACE, name: `kmesh-operator-${namespace}`, identity: `test-${namespace}`, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+    workers: 4,
+    watchTimeoutSeconds: 60,
+    resyncMs: 600_000,
+    impersonate: OPERATOR_USER,
+    ...overrides,
+  };
+}
+
+/** A running in-process operator and the way to stop it. */
+export interface TestOperator extends OperatorHandle {
+  stop(): Promise<void>;
+}
+
+export async function startTestOperator(config: OperatorConfig): Promise<TestOperator> {
+  const abort = new AbortController();
+  const handle = await startOperator(config, abort.signal);
+  return {
+    ...handle,
+    stop: async () => {
+      abort.abort();
+      await handle.stopped;
+    },
+  };
+}
+
+/** Retries `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(intervalMs);
+    }
+  }
+}
