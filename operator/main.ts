@@ -19,7 +19,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
-  const operator = await startOperator(config, abort.signal);
+  let operator;
+  try {
+    operator = await startOperator(config, abort.signal);
+  } catch (error) {
+    console.error(`kmesh operator: cannot start: ${(error as Error).message}`);
+    return 1;
+  }
   await operator.stopped;
   return 0;
 }

@@ -70,6 +70,7 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
     metrics.leader.set({ name: config.leaderElection.name }, value ? 1 : 0);
   };
 
+  setLeading(false);
   log.info({ healthPort: health.port, leaderElection: config.leaderElection.enabled }, 'operator starting');
   const stopped = (async () => {
     try {

@@ -34,6 +34,8 @@ export interface ControlPlaneOptions {
   detached?: boolean;
   /** Start kube-controller-manager too. Default true. */
   controllerManager?: boolean;
+  /** Extra kube-apiserver flags (e.g. --watch-cache=false to serve watches from etcd). */
+  extraApiServerArgs?: string[];
   /** Progress lines, e.g. console.log. */
   log?: (line: string) => void;
 }
@@ -51,6 +53,8 @@ export interface ControlPlaneState {
   workDir: string;
   kubeconfigPath: string;
   apiServerUrl: string;
+  /** etcd's client URL (plain HTTP on loopback). */
+  etcdUrl: string;
   processes: ProcessRecord[];
   timings: StartupTimings;
 }
@@ -183,23 +187,23 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const admin = await writePki(layout);
     const [etcdClientPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
+    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), { mode: 0o600 });
     // Recorded after every start, so a failure at any point can still be cleaned up from the file.
     const launch = (name: Tool, args: string[]): ProcessRecord => {
       const record = startProcess({ name, executable: toolPath(name), args, logPath: layout.log(name), detached });
       processes.push(record);
-      saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, processes, timings });
+      saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, etcdUrl, processes, timings });
       return record;
     };
 
-    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     log(`etcd starting on ${etcdUrl}`);
     const etcd = launch('etcd', etcdArgs(layout, etcdUrl, `http://127.0.0.1:${etcdPeerPort}`));
     await waitHealthy(etcd, `${etcdUrl}/health`, STARTUP_TIMEOUT_MS);
     timings.etcdReadyMs = elapsed();
 
     log(`kube-apiserver starting on ${apiServerUrl}`);
-    const apiServer = launch('kube-apiserver', apiServerArgs(layout, etcdUrl, apiPort!));
+    const apiServer = launch('kube-apiserver', [...apiServerArgs(layout, etcdUrl, apiPort!), ...(options.extraApiServerArgs ?? [])]);
     await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem });
     timings.apiServerReadyMs = elapsed();
 
@@ -211,7 +215,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       timings.controllerManagerReadyMs = elapsed();
     }
     timings.totalMs = elapsed();
-    return saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, processes, timings });
+    return saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, etcdUrl, processes, timings });
   } catch (error) {
     await stopProcesses(processes);
     // KMESH_KEEP_FAILED_CONTROL_PLANE=1 keeps the logs of a failed start for a post-mortem.
