@@ -2,9 +2,9 @@
  * The operator process: a client, metrics and health endpoints, leader election, and the
  * controllers, which run only while this process leads.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import { loggerFor } from '../lib/logging.js';
+import { ClusterCredentials } from '../lib/kube/credentials.js';
 import { KubeClient } from '../lib/kube/rest.js';
 import { registerBackends } from './backends/index.js';
 import type { OperatorConfig } from './config.js';
@@ -32,9 +32,7 @@ export interface OperatorHandle {
 export async function startOperator(config: OperatorConfig, signal: AbortSignal): Promise<OperatorHandle> {
   registerBackends();
   const log = loggerFor('operator', { identity: config.leaderElection.identity });
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = ClusterCredentials.load(config.kubeconfig);
   const client = new KubeClient(kc, config.impersonate ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) } : {});
   const metrics = new OperatorMetrics();
   const events = new EventRecorder(client, 'kmesh.io/operator', config.leaderElection.identity, log);

@@ -22,7 +22,7 @@ import {
 
 const STARTUP_TIMEOUT_MS = 60_000;
 /** Service IPs are only allocated, never routed: no traffic goes to this range. */
-const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/24';
+const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/16';
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 /** kube-controller-manager controllers that manage pods for workloads; off in this control plane. */
 const WORKLOAD_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'statefulset-controller', 'daemonset-controller', 'job-controller', 'cronjob-controller'];

@@ -7,8 +7,8 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, ObjectMeta } from '../../api/meta.js';
+import type { CredentialSource } from './credentials.js';
 import type { ApiStatus } from './errors.js';
 
 export type { ObjectMeta } from '../../api/meta.js';
@@ -101,27 +101,34 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class KubeClient {
   private readonly server: string;
-  private readonly agent: Agent;
+  /**
+   * One keep-alive agent holding the TLS material, made on the first request. TLS options given per
+   * request would build a new secure context (and handshake) for each one. Client certificates are
+   * therefore read once; bearer tokens still come fresh with every request's headers.
+   */
+  private agent: Agent | undefined;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: CredentialSource,
     private readonly options: KubeClientOptions = {},
   ) {
     const server = kc.getCurrentCluster()?.server;
     if (!server) throw new Error('the kubeconfig has no current cluster');
     this.server = server;
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16 });
   }
 
   /** Closes idle keep-alive connections. */
   close(): void {
-    this.agent.destroy();
+    this.agent?.destroy();
   }
 
   private async requestOptions(method: string, init: RequestInit): Promise<RequestOptions> {
-    const options: RequestOptions = { method, agent: this.agent, headers: { Accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(options);
-    const headers = options.headers as Record<string, string | string[]>;
+    const applied: RequestOptions = { headers: { Accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(applied);
+    const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername, headers: appliedHeaders } = applied;
+    this.agent ??= new Agent({ keepAlive: true, maxSockets: this.options.maxSockets ?? 16, ca, cert, key, pfx, passphrase, rejectUnauthorized, servername });
+    const headers = { ...(appliedHeaders as Record<string, string | string[]>) };
+    const options: RequestOptions = { method, agent: this.agent, headers };
     if (init.body !== undefined) headers['Content-Type'] = init.contentType ?? 'application/json';
     if (this.options.impersonateUser) headers['Impersonate-User'] = this.options.impersonateUser;
     if (this.options.impersonateGroups?.length) headers['Impersonate-Group'] = this.options.impersonateGroups;

@@ -7,7 +7,7 @@
 import type { KubeObject } from '../../api/meta.js';
 import type { Logger } from '../../lib/logging.js';
 import { isConflictError, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
-import { MANAGED_SELECTOR } from './children.js';
+import { MANAGED_SELECTOR, OWNER_UID_LABEL } from './children.js';
 import type { EventRecorder } from './events.js';
 import { Informer, objectKey } from './informer.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -30,6 +30,8 @@ export interface ReconcileContext<T extends KubeObject> {
   primary: Informer<T>;
   /** The cache of an owned or watched kind. */
   cache(type: ResourceType): Informer<WireObject>;
+  /** Cached children of `type` whose owner has `ownerUid` (indexed, no scan). */
+  owned(type: ResourceType, ownerUid: string): WireObject[];
 }
 
 export interface ControllerDefinition<T extends KubeObject> {
@@ -89,6 +91,7 @@ export class Controller<T extends KubeObject> {
           ...common,
           type,
           labelSelector: MANAGED_SELECTOR,
+          indexLabel: OWNER_UID_LABEL,
           log: this.log.child({ informer: type.plural }),
           onChange: (object) => this.enqueueOwner(object),
         }),
@@ -147,12 +150,15 @@ export class Controller<T extends KubeObject> {
       events: this.deps.events,
       log,
       primary: this.primary,
-      cache: (type) => {
-        const cache = this.caches.get(type.plural);
-        if (!cache) throw new Error(`controller ${this.definition.name} neither owns nor watches ${type.plural}`);
-        return cache;
-      },
+      cache: (type) => this.cacheOf(type),
+      owned: (type, ownerUid) => this.cacheOf(type).byLabel(ownerUid),
     };
+  }
+
+  private cacheOf(type: ResourceType): Informer<WireObject> {
+    const cache = this.caches.get(type.plural);
+    if (!cache) throw new Error(`controller ${this.definition.name} neither owns nor watches ${type.plural}`);
+    return cache;
   }
 
   private async work(): Promise<void> {

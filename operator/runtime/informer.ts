@@ -28,6 +28,8 @@ export interface InformerOptions<T> {
   backoff?: BackoffOptions;
   /** Start by watching from this resourceVersion instead of listing (e.g. a saved bookmark). */
   resumeFrom?: string;
+  /** Keep an index of the cache by the value of this label (see `byLabel`). */
+  indexLabel?: string;
 }
 
 const LIST_PAGE_SIZE = 500;
@@ -41,6 +43,8 @@ export function objectKey(object: KubeObject): string {
 
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
+  /** indexLabel value -> keys of the cached objects that carry it. */
+  private readonly index = new Map<string, Set<string>>();
   private resourceVersion: string | undefined;
   private syncedResolve!: () => void;
   /** Resolves once the first full list is in the cache. */
@@ -63,6 +67,35 @@ export class Informer<T extends KubeObject> {
 
   keys(): string[] {
     return [...this.cache.keys()];
+  }
+
+  /** Cached objects whose `indexLabel` label has `value` (without scanning the cache). */
+  byLabel(value: string): T[] {
+    if (!this.options.indexLabel) throw new Error(`informer for ${this.options.type.plural} keeps no label index`);
+    return [...(this.index.get(value) ?? [])].map((key) => this.cache.get(key)!);
+  }
+
+  private store(key: string, object: T | undefined): void {
+    // managedFields is often the largest part of an object and no controller reads it from a cache.
+    if (object?.metadata && 'managedFields' in object.metadata) delete (object.metadata as { managedFields?: unknown }).managedFields;
+    const label = this.options.indexLabel;
+    const old = this.cache.get(key);
+    if (label) {
+      const before = old?.metadata?.labels?.[label];
+      if (before !== undefined) {
+        const keys = this.index.get(before);
+        keys?.delete(key);
+        if (keys?.size === 0) this.index.delete(before);
+      }
+      const after = object?.metadata?.labels?.[label];
+      if (after !== undefined) {
+        let keys = this.index.get(after);
+        if (!keys) this.index.set(after, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+    if (object) this.cache.set(key, object);
+    else this.cache.delete(key);
   }
 
   /** Runs until `signal` aborts. */
@@ -107,13 +140,13 @@ export class Informer<T extends KubeObject> {
     } while (continueToken);
     for (const [key, old] of this.cache) {
       if (!seen.has(key)) {
-        this.cache.delete(key);
+        this.store(key, undefined);
         this.options.onChange(old, 'delete');
       }
     }
     for (const [key, item] of seen) {
       const old = this.cache.get(key);
-      this.cache.set(key, item);
+      this.store(key, item);
       if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.options.onChange(item, 'upsert');
     }
     this.resourceVersion = resourceVersion;
@@ -160,10 +193,10 @@ export class Informer<T extends KubeObject> {
     if (event.type !== 'BOOKMARK') {
       const key = objectKey(object);
       if (event.type === 'DELETED') {
-        this.cache.delete(key);
+        this.store(key, undefined);
         this.options.onChange(object, 'delete');
       } else {
-        this.cache.set(key, object);
+        this.store(key, object);
         this.options.onChange(object, 'upsert');
       }
     }

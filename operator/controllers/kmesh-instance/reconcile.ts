@@ -5,13 +5,12 @@
  */
 import { Conditions, EventReasons, Reasons, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
-import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
+import { isConflictError, type ResourceType, type WireObject } from '../../../lib/kube/rest.js';
 import type { BackendContext, FilesystemBackend, Refusal } from '../../backends/backend.js';
 import { backendChildTypes, backendFor } from '../../backends/index.js';
-import { OWNER_UID_LABEL } from '../../runtime/children.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
-import { done, requeueAfter, type Result } from '../../runtime/result.js';
+import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
 import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway } from './gateway.js';
@@ -20,6 +19,12 @@ import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapa
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
 const MISSING_SECRET_RETRY_MS = 10_000;
+/**
+ * A Secret seen to exist is trusted for this long without another GET (the operator may only get
+ * Secrets, not watch them, and every reconcile would otherwise ask again). A deleted Secret is
+ * noticed this much later; the gateway pods keep their mounted copy meanwhile.
+ */
+const SECRET_SEEN_TTL_MS = 30_000;
 
 type Context = ReconcileContext<KmeshInstance>;
 
@@ -30,6 +35,7 @@ const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =
 const dependentKinds = [RESOURCES.dataFlow, RESOURCES.virtualCopy];
 
 export function kmeshInstanceController(settings: OperatorSettings): ControllerDefinition<KmeshInstance> {
+  const secretsSeen: SecretsSeen = new Map();
   return {
     name: 'kmeshinstance',
     primary: RESOURCES.kmeshInstance,
@@ -40,11 +46,24 @@ export function kmeshInstanceController(settings: OperatorSettings): ControllerD
       type,
       map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
     })),
-    reconcile: (key, context) => reconcile(key, context, settings),
+    reconcile: (key, context) => reconcile(key, context, settings, secretsSeen),
   };
 }
 
-async function reconcile(key: string, context: Context, settings: OperatorSettings): Promise<Result> {
+/** namespace/name -> when the Secret was last seen to exist (ms since the epoch). A cache only. */
+type SecretsSeen = Map<string, number>;
+
+async function secretExists(context: Context, seen: SecretsSeen, namespace: string, name: string): Promise<boolean> {
+  const key = `${namespace}/${name}`;
+  const at = seen.get(key);
+  if (at !== undefined && Date.now() - at < SECRET_SEEN_TTL_MS) return true;
+  const exists = (await context.client.get(RESOURCES.secret, namespace, name)) !== undefined;
+  if (exists) seen.set(key, Date.now());
+  else seen.delete(key);
+  return exists;
+}
+
+async function reconcile(key: string, context: Context, settings: OperatorSettings, secretsSeen: SecretsSeen): Promise<Result> {
   let instance = context.primary.get(key);
   if (!instance) return done();
   if (instance.metadata.deletionTimestamp) return finalize(instance, context);
@@ -52,15 +71,24 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 
   const backend = backendFor(instance.spec.backend.type ?? 'local');
   const uid = instance.metadata.uid!;
-  const owned = (type: ResourceType): WireObject[] => context.cache(type).list().filter((o) => o.metadata?.labels?.[OWNER_UID_LABEL] === uid);
+  const owned = (type: ResourceType): WireObject[] => context.owned(type, uid);
   const backendContext: BackendContext = { instance, settings, observed: owned };
   const refusals: Refusal[] = [];
   const backendRefusal = backend.refuse(backendContext);
   if (backendRefusal) refusals.push(backendRefusal);
 
-  await ensureChildren(context, instance, backend.desired(backendContext), owned);
-  const gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned);
-  if (gatewayRefusal) refusals.push(gatewayRefusal);
+  // A child the API server refuses still ends in status (and an Event) before the retry.
+  let applyError: unknown;
+  let gatewayRefusal: Refusal | undefined;
+  try {
+    await ensureChildren(context, instance, backend.desired(backendContext), owned);
+    gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned, secretsSeen);
+    if (gatewayRefusal) refusals.push(gatewayRefusal);
+  } catch (error) {
+    if (isConflictError(error)) throw error;
+    applyError = error;
+    refusals.unshift({ reason: Reasons.ApplyFailed, message: `applying a child object failed: ${(error as Error).message}` });
+  }
 
   const byName = (type: ResourceType, name: string): WireObject | undefined => owned(type).find((o) => o.metadata?.name === name);
   const filesystem = backend.observe(backendContext);
@@ -72,6 +100,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const status = computeStatus(instance, { filesystem, gateway, refusals, capacity, now, autoscale });
   await reportTransitions(context, instance, status);
   await writeStatus(context.client, RESOURCES.kmeshInstance, instance, status);
+  if (applyError) throw new ReconcileError(Reasons.ApplyFailed, (applyError as Error).message, true, { cause: applyError });
 
   if (refusals.some((r) => r.reason === Reasons.SecretNotFound)) return requeueAfter(MISSING_SECRET_RETRY_MS, 'waiting for the gateway TLS Secret');
   if (capacity) {
@@ -106,6 +135,7 @@ async function ensureGateway(
   backend: FilesystemBackend,
   backendContext: BackendContext,
   owned: (type: ResourceType) => WireObject[],
+  secretsSeen: SecretsSeen,
 ): Promise<Refusal | undefined> {
   const name = gatewayName(instance);
   if (gatewayReplicas(instance) === 0) {
@@ -118,8 +148,7 @@ async function ensureGateway(
     return undefined;
   }
   const secretName = instance.spec.gateway?.tlsSecretRef?.name ?? '';
-  const secret = await context.client.get(RESOURCES.secret, instance.metadata.namespace, secretName);
-  if (!secret) {
+  if (!(await secretExists(context, secretsSeen, instance.metadata.namespace!, secretName))) {
     return {
       reason: Reasons.SecretNotFound,
       message: `Secret ${instance.metadata.namespace}/${secretName} named by spec.gateway.tlsSecretRef does not exist; the gateway starts once it does`,
@@ -168,7 +197,10 @@ async function reportTransitions(context: Context, instance: KmeshInstance, next
   };
   const reconciled = findCondition(next.conditions, Conditions.Reconciled);
   if (reconciled?.status === 'False' && changed(Conditions.Reconciled)) {
-    const reason = reconciled.reason === Reasons.SecretNotFound ? EventReasons.MissingDependency : EventReasons.SpecRefused;
+    const reason =
+      reconciled.reason === Reasons.SecretNotFound ? EventReasons.MissingDependency
+      : reconciled.reason === Reasons.ApplyFailed ? EventReasons.ReconcileError
+      : EventReasons.SpecRefused;
     await context.events.warning(instance, reason, reconciled.message);
   }
   if (findCondition(next.conditions, Conditions.Ready)?.status === 'True' && changed(Conditions.Ready)) {
