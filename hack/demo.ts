@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: a guided tour on a local control plane. It starts (or reuses) the developer
  * cluster, installs the Kmesh CRDs, applies every manifest in examples/ and shows what a platform
- * engineer would look at. Later capabilities (operator, CSI, sync) extend this tour.
+ * engineer would look at, then runs the operator on them. Later capabilities (CSI, sync) extend this tour.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,7 +10,11 @@ import { applyObjects } from '../lib/kube/apply.js';
 import { waitForCrdsEstablished, waitForOpenApiPublished } from '../lib/kube/crds.js';
 import { apiStatus } from '../lib/kube/errors.js';
 import { readManifestDir } from '../lib/kube/manifests.js';
-import { GROUP, KINDS, VERSION } from '../api/v1alpha1/index.js';
+import { GROUP, KINDS, VERSION, type KmeshInstance } from '../api/v1alpha1/index.js';
+import { RESOURCES } from '../lib/kube/resources.js';
+import { KubeClient } from '../lib/kube/rest.js';
+import { parseOperatorConfig } from '../operator/config.js';
+import { startOperator } from '../operator/run.js';
 import { describeCluster, ensureDevCluster } from './control-plane/dev-cluster.js';
 import { REPO_ROOT, toolPath } from './tools.js';
 
@@ -39,7 +43,7 @@ await applyObjects(kc, crds, FIELD_MANAGER);
 await waitForCrdsEstablished(kc, crds.map((c) => c.metadata!.name!), 30_000);
 kubectl(cluster.kubeconfigPath, 'get', 'crd', '-l', 'app.kubernetes.io/part-of=kmesh');
 
-step('3. The examples', `Every manifest in examples/, applied to namespace ${NAMESPACE}. Status columns stay empty until the operator (next issue) runs.`);
+step('3. The examples', `Every manifest in examples/, applied to namespace ${NAMESPACE}. Status columns stay empty until the operator runs (step 7).`);
 await applyObjects(kc, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }], FIELD_MANAGER);
 const examples = await readManifestDir(join(REPO_ROOT, 'examples'));
 for (const { file, objects } of examples) {
@@ -69,5 +73,25 @@ try {
 } catch (error) {
   console.log(`rejected: ${apiStatus(error)?.message ?? String(error)}`);
 }
+
+step('7. The operator', 'kmesh operator reconciles the instances: the local one becomes Ready (no gateway to wait for); the Lustre one gets its MDS/OSS StatefulSets and says what it waits for.');
+const operatorStop = new AbortController();
+const operator = await startOperator(
+  parseOperatorConfig([`--kubeconfig=${cluster.kubeconfigPath}`, '--leader-elect=false', '--health-port=0', '--lustre-image=kmesh.example/lustre-server:2.15', `--watch-namespace=${NAMESPACE}`], {}),
+  operatorStop.signal,
+);
+const client = new KubeClient(kc);
+for (let i = 0; i < 100; i++) {
+  const dev = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'dev');
+  const awsEast = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'aws-east');
+  if (dev?.status?.phase === 'Ready' && awsEast?.status?.phase) break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+client.close();
+kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstances', '-n', NAMESPACE);
+kubectl(cluster.kubeconfigPath, 'get', 'statefulsets,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/instance=aws-east');
+kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstance', 'aws-east', '-n', NAMESPACE, '-o', 'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}');
+operatorStop.abort();
+await operator.stopped;
 
 step('Done', `The cluster keeps running. Explore it with:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  hack/bin/kubectl get kmesh -A\nStop it with: npm run cluster:down`);

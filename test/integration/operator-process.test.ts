@@ -130,6 +130,13 @@ describe('kmesh operator processes', () => {
       expect(await metric(standby, 'leader_election_master_status')).toBe(0);
     }, 30_000);
 
+    // Both answer health checks; both are ready (a standby must not hold up a rollout).
+    for (const operator of [leader, standby]) {
+      for (const path of ['/healthz', '/readyz']) {
+        await eventually(async () => expect([path, (await fetch(`http://127.0.0.1:${operator.port}${path}`)).status]).toEqual([path, 200]));
+      }
+    }
+
     await client.create(RESOURCES.kmeshInstance, localInstance('first'));
     expect(await reconciledBy('first')).toBe(leader.identity);
     expect(await metric(standby, 'controller_runtime_reconcile_total')).toBeUndefined();

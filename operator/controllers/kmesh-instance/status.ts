@@ -74,7 +74,7 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
   set(Conditions.Degraded, Boolean(degraded), degraded ? Reasons.ServersDegraded : Reasons.Healthy, degraded || 'every server and gateway pod is ready');
 
   const ready = filesystem.ready && gateway.ready && !refusal;
-  const notReady = [!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean).join('; ');
+  const notReady = [...new Set([!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean))].join('; ');
   set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? 'the filesystem and the gateway are serving' : notReady);
 
   const status: KmeshInstanceStatus = {
