@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KmeshInstance } from '../../api/v1alpha1/index.js';
-import { startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
+import { killControlPlaneSync, startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
 import { freePorts } from '../control-plane/process.js';
 import { applyObjects } from '../../lib/kube/apply.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
@@ -43,6 +43,14 @@ function procStatus(pid: number): { peakRssMb: number; cpuSeconds: number } {
 async function main(): Promise<void> {
   console.log(`operator benchmark: ${INSTANCES} KmeshInstances (local backend, with gateway), ${WORKERS} workers`);
   const plane = await startControlPlane({ controllerManager: false });
+  // Interrupted (Ctrl-C, a timeout): leave nothing behind. The processes die with us (setpriv's
+  // parent-death signal); the directory needs removing.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killControlPlaneSync(plane.workDir);
+      process.exit(130);
+    });
+  }
   console.log(`control plane: export KUBECONFIG=${plane.kubeconfigPath}; operator log: ${OPERATOR_LOG}`);
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfigPath);

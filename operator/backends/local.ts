@@ -2,6 +2,7 @@
  * The local backend: the filesystem is a directory on one node (spec.backend.local). There are no
  * servers to run; pods reach it through a hostPath volume on that node.
  */
+import { Reasons } from '../../api/v1alpha1/index.js';
 import type { BackendContext, FilesystemAccess, FilesystemBackend, FilesystemState } from './backend.js';
 
 function localSpec(context: BackendContext): { path: string; nodeName?: string } {
@@ -22,7 +23,7 @@ export const localBackend: FilesystemBackend = {
     const { path, nodeName } = localSpec(context);
     return {
       ready: true,
-      reason: 'LocalDirectory',
+      reason: Reasons.LocalDirectory,
       message: nodeName ? `directory ${path} on node ${nodeName}` : `directory ${path} on each node that uses it`,
       mountSource: nodeName ? `${nodeName}:${path}` : path,
     };

@@ -10,7 +10,7 @@
  * domains; --servicenode names both. Failing over a target needs block storage both partners can
  * attach (a multi-attach StorageClass); the operator does not move volumes itself.
  */
-import type { KmeshInstance, LustreBackend, ResourceRequirements } from '../../api/v1alpha1/index.js';
+import { Reasons, type KmeshInstance, type LustreBackend, type ResourceRequirements } from '../../api/v1alpha1/index.js';
 import { LUSTRE_NODE_TYPES } from '../../api/v1alpha1/kmesh-instance.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { WireObject } from '../../lib/kube/rest.js';
@@ -215,12 +215,12 @@ export const lustreBackend: FilesystemBackend = {
   refuse(context): Refusal | undefined {
     const lustre = resolveLustre(context.instance);
     if (!lustreSpec(context.instance).image && !context.settings.lustreImage) {
-      return { reason: 'ImageNotConfigured', message: 'no Lustre server image: set spec.backend.lustre.image or the operator’s lustreImage setting' };
+      return { reason: Reasons.ImageNotConfigured, message: 'no Lustre server image: set spec.backend.lustre.image or the operator’s lustreImage setting' };
     }
     const running = Math.floor((observedServers(context, 'oss')?.replicas ?? 0) / podsPerServer(lustre));
     if (lustre.oss.count < running) {
       return {
-        reason: 'ScaleDownRefused',
+        reason: Reasons.ScaleDownRefused,
         message: `oss.count ${lustre.oss.count} is below the ${running} OSSs running: removing an OSS would take its OSTs' data with it, so Kmesh keeps ${running}`,
       };
     }
@@ -251,7 +251,7 @@ export const lustreBackend: FilesystemBackend = {
     const serving = mds.ready > 0 && oss.ready > 0;
     return {
       ready,
-      reason: ready ? 'ServersReady' : 'ServersNotReady',
+      reason: ready ? Reasons.ServersReady : Reasons.ServersNotReady,
       message: summary,
       ...(serving && !ready ? { degraded: summary } : {}),
       servers,

@@ -2,7 +2,7 @@
  * The sync gateway of a KmeshInstance: a Deployment running `kmesh gateway` with the instance's
  * filesystem and TLS Secret mounted, and a Service other sites reach it through.
  */
-import type { KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { Reasons, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { childName, ownedBy } from '../../runtime/children.js';
@@ -102,8 +102,8 @@ type ObservedService = WireObject & {
 /** The gateway's state from its Deployment and Service as they are in the cluster. */
 export function observeGateway(instance: KmeshInstance, deployment: ObservedDeployment | undefined, service: ObservedService | undefined): GatewayState {
   const desired = gatewayReplicas(instance);
-  if (desired === 0) return { ready: true, reason: 'GatewayDisabled', message: 'no gateway: this instance sends to other sites but does not receive' };
-  if (!deployment || !service) return { ready: false, reason: 'GatewayUnavailable', message: 'gateway Deployment or Service not created yet' };
+  if (desired === 0) return { ready: true, reason: Reasons.GatewayDisabled, message: 'no gateway: this instance sends to other sites but does not receive' };
+  if (!deployment || !service) return { ready: false, reason: Reasons.GatewayUnavailable, message: 'gateway Deployment or Service not created yet' };
   const available = deployment.status?.availableReplicas ?? 0;
   const port = service.spec?.ports?.[0]?.port ?? GATEWAY_PORT;
   let endpoint: string | undefined = `${service.metadata?.name}.${service.metadata?.namespace}.svc:${port}`;
@@ -111,11 +111,11 @@ export function observeGateway(instance: KmeshInstance, deployment: ObservedDepl
     const ingress = service.status?.loadBalancer?.ingress?.[0];
     endpoint = ingress ? `${ingress.ip ?? ingress.hostname}:${port}` : undefined;
   }
-  if (available === 0) return { ready: false, reason: 'GatewayUnavailable', message: `0/${desired} gateway pods available`, ...(endpoint ? { endpoint } : {}) };
-  if (!endpoint) return { ready: false, reason: 'GatewayUnavailable', message: 'waiting for the load balancer to assign an address' };
+  if (available === 0) return { ready: false, reason: Reasons.GatewayUnavailable, message: `0/${desired} gateway pods available`, ...(endpoint ? { endpoint } : {}) };
+  if (!endpoint) return { ready: false, reason: Reasons.GatewayUnavailable, message: 'waiting for the load balancer to assign an address' };
   return {
     ready: true,
-    reason: 'GatewayAvailable',
+    reason: Reasons.GatewayAvailable,
     message: `${available}/${desired} gateway pods available at ${endpoint}`,
     endpoint,
     ...(available < desired ? { degraded: `${available}/${desired} gateway pods available` } : {}),
