@@ -5,14 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { applyObjects } from '../lib/kube/apply.js';
 import { waitForCrdsEstablished, waitForOpenApiPublished } from '../lib/kube/crds.js';
-import { apiStatus } from '../lib/kube/errors.js';
+import { ClusterCredentials } from '../lib/kube/credentials.js';
 import { readManifestDir } from '../lib/kube/manifests.js';
 import { GROUP, KINDS, VERSION, type KmeshInstance } from '../api/v1alpha1/index.js';
 import { RESOURCES } from '../lib/kube/resources.js';
-import { KubeClient } from '../lib/kube/rest.js';
+import { KubeApiError, KubeClient } from '../lib/kube/rest.js';
 import { parseOperatorConfig } from '../operator/config.js';
 import { startOperator } from '../operator/run.js';
 import { describeCluster, ensureDevCluster } from './control-plane/dev-cluster.js';
@@ -34,20 +33,19 @@ function kubectl(kubeconfig: string, ...args: string[]): void {
 step('1. A real control plane', 'etcd, kube-apiserver and kube-controller-manager on loopback, built from pinned Go modules.');
 const cluster = await ensureDevCluster((line) => console.log(`   ${line}`));
 console.log(describeCluster(cluster));
-const kc = new KubeConfig();
-kc.loadFromFile(cluster.kubeconfigPath);
+const client = new KubeClient(ClusterCredentials.fromFile(cluster.kubeconfigPath));
 
 step('2. The Kmesh API', 'Four CRDs (group kmesh.io, v1alpha1), generated from api/v1alpha1/*.ts.');
 const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);
-await applyObjects(kc, crds, FIELD_MANAGER);
-await waitForCrdsEstablished(kc, crds.map((c) => c.metadata!.name!), 30_000);
+await applyObjects(client, crds, FIELD_MANAGER);
+await waitForCrdsEstablished(client, crds.map((c) => c.metadata!.name!), 30_000);
 kubectl(cluster.kubeconfigPath, 'get', 'crd', '-l', 'app.kubernetes.io/part-of=kmesh');
 
 step('3. The examples', `Every manifest in examples/, applied to namespace ${NAMESPACE}. Status columns stay empty until the operator runs (step 7).`);
-await applyObjects(kc, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }], FIELD_MANAGER);
+await applyObjects(client, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }], FIELD_MANAGER);
 const examples = await readManifestDir(join(REPO_ROOT, 'examples'));
 for (const { file, objects } of examples) {
-  await applyObjects(kc, objects, FIELD_MANAGER, { namespace: NAMESPACE });
+  await applyObjects(client, objects, FIELD_MANAGER, { namespace: NAMESPACE });
   console.log(`applied examples/${file}`);
 }
 kubectl(cluster.kubeconfigPath, 'get', 'kmesh', '-n', NAMESPACE);
@@ -56,22 +54,22 @@ step('4. Defaults', 'The API server fills in what the example left out: look at 
 kubectl(cluster.kubeconfigPath, 'get', 'dataflow', 'raw-images', '-n', NAMESPACE, '-o', 'jsonpath={.spec.policy}{"\\n"}{.spec.snapshots.retention}');
 
 step('5. Documentation in the cluster', 'Every field has a description, so kubectl explain is the reference.');
-await waitForOpenApiPublished(kc, GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
+await waitForOpenApiPublished(client, GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
 kubectl(cluster.kubeconfigPath, 'explain', 'dataflow.spec.peers.direction');
 
 step('6. Validation', 'Bad input is refused by the API server with a message that names the field.');
-const invalid: KubernetesObject = {
+const invalid = {
   apiVersion: 'kmesh.io/v1alpha1',
   kind: 'DataFlow',
   metadata: { name: 'broken', namespace: NAMESPACE },
   spec: { instanceRef: { name: 'dev' }, policy: { encryption: { algorithm: 'aes-256-gcm' } } },
-} as KubernetesObject;
+};
 try {
-  await KubernetesObjectApi.makeApiClient(kc).create(invalid, undefined, 'All');
+  await client.create(RESOURCES.dataFlow, invalid, { dryRun: true });
   console.log('unexpected: the invalid DataFlow was accepted');
   process.exitCode = 1;
 } catch (error) {
-  console.log(`rejected: ${apiStatus(error)?.message ?? String(error)}`);
+  console.log(`rejected: ${error instanceof KubeApiError ? error.status?.message : String(error)}`);
 }
 
 step('7. The operator', 'kmesh operator reconciles the instances: the local one becomes Ready (no gateway to wait for); the Lustre one gets its MDS/OSS StatefulSets and says what it waits for.');
@@ -80,18 +78,17 @@ const operator = await startOperator(
   parseOperatorConfig([`--kubeconfig=${cluster.kubeconfigPath}`, '--leader-elect=false', '--health-port=0', '--lustre-image=kmesh.example/lustre-server:2.15', `--watch-namespace=${NAMESPACE}`], {}),
   operatorStop.signal,
 );
-const client = new KubeClient(kc);
 for (let i = 0; i < 100; i++) {
   const dev = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'dev');
   const awsEast = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'aws-east');
   if (dev?.status?.phase === 'Ready' && awsEast?.status?.phase) break;
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
-client.close();
 kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstances', '-n', NAMESPACE);
 kubectl(cluster.kubeconfigPath, 'get', 'statefulsets,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/instance=aws-east');
 kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstance', 'aws-east', '-n', NAMESPACE, '-o', 'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}');
 operatorStop.abort();
 await operator.stopped;
+client.close();
 
 step('Done', `The cluster keeps running. Explore it with:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  hack/bin/kubectl get kmesh -A\nStop it with: npm run cluster:down`);

@@ -13,7 +13,6 @@ import { once } from 'node:events';
 import { openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { KmeshInstance } from '../../api/v1alpha1/index.js';
 import { killControlPlaneSync, startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
 import { freePorts } from '../control-plane/process.js';
@@ -21,6 +20,7 @@ import { applyObjects } from '../../lib/kube/apply.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
+import { ClusterCredentials } from '../../lib/kube/credentials.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../tools.js';
 
@@ -52,15 +52,13 @@ async function main(): Promise<void> {
     });
   }
   console.log(`control plane: export KUBECONFIG=${plane.kubeconfigPath}; operator log: ${OPERATOR_LOG}`);
-  const kc = new KubeConfig();
-  kc.loadFromFile(plane.kubeconfigPath);
-  const client = new KubeClient(kc, { maxSockets: 32 });
+  const client = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath), { maxSockets: 32 });
   const stopping = new AbortController();
   let operatorPid: number | undefined;
   try {
     const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);
-    await applyObjects(kc, crds, 'kmesh-bench');
-    await waitForCrdsEstablished(kc, crds.map((c) => c.metadata!.name!), 30_000);
+    await applyObjects(client, crds, 'kmesh-bench');
+    await waitForCrdsEstablished(client, crds.map((c) => c.metadata!.name!), 30_000);
     await client.create(RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
     await client.create(RESOURCES.secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gateway-tls', namespace: NAMESPACE }, stringData: { 'tls.crt': 'c', 'tls.key': 'k' } });
 

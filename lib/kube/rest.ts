@@ -81,6 +81,8 @@ function withQuery(path: string, query: Query = {}): string {
   return text ? `${path}?${text}` : path;
 }
 
+const bodyText = (body: unknown): string => (typeof body === 'string' ? body : JSON.stringify(body));
+
 export interface RequestInit {
   query?: Query;
   body?: unknown;
@@ -101,6 +103,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 export class KubeClient {
   private readonly server: string;
+  /** apiVersion -> its discovery document's resources (for kinds no ResourceType names). */
+  private readonly discovery = new Map<string, Promise<Array<{ name: string; kind: string; namespaced: boolean }>>>();
   /**
    * One keep-alive agent holding the TLS material, made on the first request. TLS options given per
    * request would build a new secure context (and handshake) for each one. Client certificates are
@@ -129,7 +133,12 @@ export class KubeClient {
     this.agent ??= new Agent({ keepAlive: true, maxSockets: this.options.maxSockets ?? 16, ca, cert, key, pfx, passphrase, rejectUnauthorized, servername });
     const headers = { ...(appliedHeaders as Record<string, string | string[]>) };
     const options: RequestOptions = { method, agent: this.agent, headers };
-    if (init.body !== undefined) headers['Content-Type'] = init.contentType ?? 'application/json';
+    if (init.body !== undefined) {
+      headers['Content-Type'] = init.contentType ?? 'application/json';
+      // A sized body, never chunked: the API server leaves a chunked DELETE body unread, and the
+      // next request on that keep-alive connection then fails with 400.
+      headers['Content-Length'] = String(Buffer.byteLength(bodyText(init.body)));
+    }
     if (this.options.impersonateUser) headers['Impersonate-User'] = this.options.impersonateUser;
     if (this.options.impersonateGroups?.length) headers['Impersonate-Group'] = this.options.impersonateGroups;
     return options;
@@ -142,7 +151,7 @@ export class KubeClient {
       const req = request(url, { ...options, signal: init.signal }, resolve);
       if (init.timeoutMs) req.setTimeout(init.timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${init.timeoutMs} ms`)));
       req.on('error', reject);
-      if (init.body !== undefined) req.write(typeof init.body === 'string' ? init.body : JSON.stringify(init.body));
+      if (init.body !== undefined) req.write(bodyText(init.body));
       req.end();
     });
   }
@@ -171,6 +180,25 @@ export class KubeClient {
     }
   }
 
+  /**
+   * Where `kind` of `apiVersion` is served, from the API server's discovery (cached per apiVersion;
+   * a kind not found, e.g. a CRD just created, asks again next time).
+   */
+  async resourceFor(apiVersion: string, kind: string): Promise<ResourceType> {
+    const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
+    let resources = this.discovery.get(apiVersion);
+    if (!resources) {
+      resources = this.request<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>('GET', group ? `/apis/${apiVersion}` : `/api/${version}`).then((d) => d.resources);
+      this.discovery.set(apiVersion, resources);
+    }
+    const found = (await resources.catch(() => [])).find((r) => r.kind === kind && !r.name.includes('/'));
+    if (!found) {
+      this.discovery.delete(apiVersion);
+      throw new Error(`the API server does not serve kind ${kind} in ${apiVersion}`);
+    }
+    return { group, version, plural: found.name, kind, namespaced: found.namespaced };
+  }
+
   async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
     try {
       return await this.request<T>('GET', resourcePath(type, { namespace, name }));
@@ -186,8 +214,16 @@ export class KubeClient {
     });
   }
 
-  async create<T extends KubeObject>(type: ResourceType, object: T): Promise<T> {
-    return this.request<T>('POST', resourcePath(type, { namespace: object.metadata?.namespace }), { body: object });
+  async create<T extends KubeObject>(type: ResourceType, object: T, at: { dryRun?: boolean } = {}): Promise<T> {
+    return this.request<T>('POST', resourcePath(type, { namespace: object.metadata?.namespace }), {
+      body: object,
+      query: { dryRun: at.dryRun ? 'All' : undefined },
+    });
+  }
+
+  /** Replaces `object` (PUT; its metadata.resourceVersion guards against lost updates). */
+  async replace<T extends KubeObject>(type: ResourceType, object: T): Promise<T> {
+    return this.request<T>('PUT', resourcePath(type, { namespace: object.metadata?.namespace, name: object.metadata?.name }), { body: object });
   }
 
   /** Server-side apply of `object` (which must carry apiVersion, kind and metadata.name). */

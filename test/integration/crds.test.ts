@@ -1,10 +1,12 @@
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import type { V1CustomResourceDefinition, V1JSONSchemaProps } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { JSONSchemaProps as V1JSONSchemaProps } from '../../api/schema.js';
 import { execFileSync } from 'node:child_process';
 import { GROUP, KINDS, VERSION } from '../../api/v1alpha1/index.js';
 import { toolPath } from '../../hack/tools.js';
 import { waitForOpenApiPublished } from '../../lib/kube/crds.js';
-import { installCrds, testKubeConfig } from '../support/cluster.js';
+import type { KubeClient } from '../../lib/kube/rest.js';
+import type { ServedCrd } from '../../lib/kube/crds.js';
+import { installCrds, testClient } from '../support/cluster.js';
 
 /** Paths of every schema node under `schema` that has no description (root metadata excepted). */
 function undescribed(schema: V1JSONSchemaProps, path: string): string[] {
@@ -13,19 +15,22 @@ function undescribed(schema: V1JSONSchemaProps, path: string): string[] {
     if (path === '' && name === 'metadata') continue; // ObjectMeta: documented by the API server
     missing.push(...undescribed(child, path ? `${path}.${name}` : name));
   }
-  if (schema.items && !Array.isArray(schema.items)) missing.push(...undescribed(schema.items as V1JSONSchemaProps, `${path}[]`));
+  if (schema.items) missing.push(...undescribed(schema.items, `${path}[]`));
   if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
-    missing.push(...undescribed(schema.additionalProperties as V1JSONSchemaProps, `${path}{}`));
+    missing.push(...undescribed(schema.additionalProperties, `${path}{}`));
   }
   return missing;
 }
 
 describe('Kmesh CRDs on a real API server', () => {
-  let crds: V1CustomResourceDefinition[];
+  let client: KubeClient;
+  let crds: ServedCrd[];
 
   beforeAll(async () => {
-    crds = await installCrds(testKubeConfig());
+    client = testClient();
+    crds = await installCrds(client);
   });
+  afterAll(() => client.close());
 
   it('installs one Established CRD per kind', () => {
     expect(crds.map((c) => c.spec.names.kind).sort()).toEqual(KINDS.map((k) => k.kind).sort());
@@ -48,12 +53,12 @@ describe('Kmesh CRDs on a real API server', () => {
 
   it.each(KINDS.map((k) => [k.kind]))('%s describes every field of its schema', (kind) => {
     const crd = crds.find((c) => c.spec.names.kind === kind)!;
-    const schema = crd.spec.versions[0]!.schema!.openAPIV3Schema!;
+    const schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
     expect(undescribed(schema, '')).toEqual([]);
   });
 
   it.each(KINDS.map((k) => [k.kind, k] as const))('kubectl explain %s shows the descriptions', async (_kind, def) => {
-    await waitForOpenApiPublished(testKubeConfig(), GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
+    await waitForOpenApiPublished(client, GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
     const explain = (field: string): string =>
       execFileSync(toolPath('kubectl'), ['explain', field, '--kubeconfig', process.env['KUBECONFIG']!], { encoding: 'utf8' }).replace(/\s+/g, ' ');
     expect(explain(def.singular)).toContain(def.description.split(' ').slice(0, 6).join(' '));

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { REPO_ROOT, toolPath } from '../../hack/tools.js';
-import { createNamespace, deleteNamespace, installCrds, objectApi, testKubeConfig } from '../support/cluster.js';
+import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
+import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 
 /** Defaults the API server must fill in, per example file: [path inside the object, value]. */
 const EXPECTED_DEFAULTS: Record<string, Array<[string, unknown]>> = {
@@ -43,17 +43,20 @@ function at(object: unknown, path: string): unknown {
 }
 
 describe('examples/', () => {
-  let kc: KubeConfig;
+  let client: KubeClient;
   let namespace: string;
-  let files: Array<{ file: string; objects: KubernetesObject[] }>;
+  let files: Array<{ file: string; objects: WireObject[] }>;
 
   beforeAll(async () => {
-    kc = testKubeConfig();
-    await installCrds(kc);
-    namespace = await createNamespace(kc, 'examples');
+    client = testClient();
+    await installCrds(client);
+    namespace = await createNamespace(client, 'examples');
     files = await readManifestDir(join(REPO_ROOT, 'examples'));
   });
-  afterAll(async () => deleteNamespace(kc, namespace));
+  afterAll(async () => {
+    await deleteNamespace(client, namespace);
+    client.close();
+  });
 
   it('has a manifest of every Kmesh kind, and expectations for every file', () => {
     const kinds = new Set(files.flatMap((f) => f.objects.map((o) => o.kind)));
@@ -62,11 +65,11 @@ describe('examples/', () => {
   });
 
   it('every example is accepted and reads back with its values and the schema defaults', async () => {
-    const api = objectApi(kc);
     for (const { file, objects } of files) {
       for (const object of objects) {
-        const created = await api.create({ ...object, metadata: { ...object.metadata, namespace } });
-        const stored = await api.read({ apiVersion: created.apiVersion!, kind: created.kind!, metadata: { name: created.metadata.name!, namespace } });
+        const type = await client.resourceFor(object.apiVersion!, object.kind!);
+        await client.create(type, { ...object, metadata: { ...object.metadata, namespace } });
+        const stored = await client.get(type, namespace, object.metadata!.name!);
         // What the example says is what the server stored...
         expect(stored).toMatchObject(object);
         // ...plus the defaults.

@@ -1,16 +1,14 @@
 /** The operator's informer against the real API server: 410 Gone, a silent watch, and deletions. */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeConfig as ClientConfig } from '@kubernetes/client-node';
 import { startControlPlane, stopControlPlane } from '../../hack/control-plane/control-plane.js';
 import { loggerFor } from '../../lib/logging.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { Informer } from '../../operator/runtime/informer.js';
-import { createNamespace, deleteNamespace, testKubeConfig } from '../support/cluster.js';
+import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
 import { eventually } from '../support/operator.js';
 
-let kc: KubeConfig;
 let client: KubeClient;
 let namespace: string;
 
@@ -42,13 +40,12 @@ async function withInformer(
 }
 
 beforeAll(async () => {
-  kc = testKubeConfig();
-  client = new KubeClient(kc);
-  namespace = await createNamespace(kc, 'informer');
+  client = testClient();
+  namespace = await createNamespace(client, 'informer');
   await client.create(RESOURCES.configMap, configMap('existing'));
 });
 afterAll(async () => {
-  await deleteNamespace(kc, namespace);
+  await deleteNamespace(client, namespace);
   client.close();
 });
 

@@ -3,14 +3,13 @@
  * play kubelet and the workload controllers by writing Deployment and StatefulSet status.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Condition, KmeshInstance } from '../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
-import { createNamespace, deleteNamespace, installCrds, testKubeConfig } from '../support/cluster.js';
+import type { KubeClient} from '../../lib/kube/rest.js';
+import { type WireObject } from '../../lib/kube/rest.js';
+import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 
-let kc: KubeConfig;
 let client: KubeClient;
 let namespace: string;
 let operator: TestOperator;
@@ -56,17 +55,16 @@ async function eventReasons(name: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  kc = testKubeConfig();
-  client = new KubeClient(kc);
-  await installCrds(kc);
-  await installOperatorRbac(kc);
-  namespace = await createNamespace(kc, 'kmi');
+  client = testClient();
+  await installCrds(client);
+  await installOperatorRbac(client);
+  namespace = await createNamespace(client, 'kmi');
   operator = await startTestOperator(testOperatorConfig(namespace));
 });
 
 afterAll(async () => {
   await operator?.stop();
-  await deleteNamespace(kc, namespace);
+  await deleteNamespace(client, namespace);
   client?.close();
 });
 
@@ -260,7 +258,7 @@ describe('KmeshInstance with the Lustre backend', () => {
   });
 
   it('waits for a Lustre server image rather than creating pods that cannot run', async () => {
-    const other = await createNamespace(kc, 'kmi-noimage');
+    const other = await createNamespace(client, 'kmi-noimage');
     const noImage = await startTestOperator(testOperatorConfig(other, { settings: { image: 'kmesh.test/kmesh:dev', lustreImage: '', runAsUser: 65532 } }));
     try {
       await client.create(RESOURCES.kmeshInstance, { ...instance('lus', { backend: { type: 'lustre', lustre: { fsName: 'kmfs' } } }), metadata: { name: 'lus', namespace: other } });
@@ -276,7 +274,7 @@ describe('KmeshInstance with the Lustre backend', () => {
       expect(oss.spec.template.spec.containers[0]!['image']).toBe('site/lustre:2.15');
     } finally {
       await noImage.stop();
-      await deleteNamespace(kc, other);
+      await deleteNamespace(client, other);
     }
   });
 });

@@ -3,7 +3,6 @@
  * SIGKILL, a graceful SIGTERM, and a process killed in the middle of a reconcile.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -11,8 +10,9 @@ import type { KmeshInstance } from '../../api/v1alpha1/index.js';
 import { freePorts } from '../../hack/control-plane/process.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
-import { createNamespace, deleteNamespace, installCrds, testKubeConfig } from '../support/cluster.js';
+import type { KubeClient} from '../../lib/kube/rest.js';
+import { type WireObject } from '../../lib/kube/rest.js';
+import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually, installOperatorRbac, OPERATOR_NAMESPACE, OPERATOR_USER } from '../support/operator.js';
 
 const LEASE_DURATION_MS = 4000;
@@ -25,7 +25,6 @@ interface OperatorProcess {
   output: string[];
 }
 
-let kc: KubeConfig;
 let client: KubeClient;
 let namespace: string;
 const started: OperatorProcess[] = [];
@@ -101,16 +100,15 @@ async function reconciledBy(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  kc = testKubeConfig();
-  client = new KubeClient(kc);
-  await installCrds(kc);
-  await installOperatorRbac(kc);
-  namespace = await createNamespace(kc, 'op');
+  client = testClient();
+  await installCrds(client);
+  await installOperatorRbac(client);
+  namespace = await createNamespace(client, 'op');
 });
 
 afterAll(async () => {
   for (const operator of started) await stop(operator, 'SIGKILL');
-  await deleteNamespace(kc, namespace);
+  await deleteNamespace(client, namespace);
   client?.close();
 });
 

@@ -3,13 +3,13 @@
  * the intended reason: the error names the field and says what is wrong.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { apiStatus } from '../../lib/kube/errors.js';
-import { createNamespace, deleteNamespace, installCrds, objectApi, testKubeConfig } from '../support/cluster.js';
+import { RESOURCES } from '../../lib/kube/resources.js';
+import { KubeApiError, type KubeClient, type WireObject } from '../../lib/kube/rest.js';
+import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 
 type Spec = Record<string, unknown>;
 
-const manifest = (kind: string, spec: Spec | undefined, name = 'invalid'): KubernetesObject & { spec?: Spec } => ({
+const manifest = (kind: string, spec: Spec | undefined, name = 'invalid'): WireObject & { spec?: Spec } => ({
   apiVersion: 'kmesh.io/v1alpha1',
   kind,
   metadata: { name },
@@ -437,8 +437,8 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
     (e: unknown) => e,
   );
   if (error === undefined) throw new Error('the API server accepted it');
-  const status = apiStatus(error);
-  if (!status) throw error instanceof Error ? error : new Error('the request failed without an API status', { cause: error });
+  if (!(error instanceof KubeApiError) || !error.status) throw error instanceof Error ? error : new Error('the request failed without an API status', { cause: error });
+  const status = error.status;
   expect([status.code, status.reason]).toEqual([422, 'Invalid']);
   // After a schema error the server adds a note that it skipped the CEL rules; that is not a cause.
   const causes = (status.details?.causes ?? []).filter((c) => !c.message?.includes('some validation rules were not checked'));
@@ -447,20 +447,23 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('the API server rejects invalid Kmesh objects, for the intended reason', () => {
-  let kc: KubeConfig;
+  let client: KubeClient;
   let namespace: string;
 
   beforeAll(async () => {
-    kc = testKubeConfig();
-    await installCrds(kc);
-    namespace = await createNamespace(kc, 'validation');
+    client = testClient();
+    await installCrds(client);
+    namespace = await createNamespace(client, 'validation');
   });
-  afterAll(async () => deleteNamespace(kc, namespace));
+  afterAll(async () => {
+    await deleteNamespace(client, namespace);
+    client.close();
+  });
 
-  const inNamespace = (object: KubernetesObject): KubernetesObject => ({ ...object, metadata: { ...object.metadata, namespace } });
+  const inNamespace = (object: WireObject): WireObject => ({ ...object, metadata: { ...object.metadata, namespace } });
+  const typeOf = (kind: Case['kind']) => Object.values(RESOURCES).find((t) => t.kind === kind)!;
 
   it('accepts the valid base objects the cases start from', async () => {
-    const api = objectApi(kc);
     const bases: Array<[Case['kind'], Spec]> = [
       ['KmeshInstance', LOCAL_INSTANCE],
       ['KmeshInstance', LUSTRE_INSTANCE],
@@ -468,7 +471,7 @@ describe('the API server rejects invalid Kmesh objects, for the intended reason'
       ['Snapshot', withChanges(SNAPSHOT, { hooks: { pre: HOOK } })],
       ['VirtualCopy', VIRTUAL_COPY],
     ];
-    for (const [kind, spec] of bases) await api.create(inNamespace(manifest(kind, spec)), undefined, 'All');
+    for (const [kind, spec] of bases) await client.create(typeOf(kind), inNamespace(manifest(kind, spec)), { dryRun: true });
   });
 
   it(`has at least 30 invalid manifests (${Object.keys(CASES).length})`, () => {
@@ -476,17 +479,16 @@ describe('the API server rejects invalid Kmesh objects, for the intended reason'
   });
 
   it.each(Object.entries(CASES))('rejects %s', async (_title, c) => {
-    const message = await rejection(objectApi(kc).create(inNamespace(manifest(c.kind, c.spec)), undefined, 'All'));
+    const message = await rejection(client.create(typeOf(c.kind), inNamespace(manifest(c.kind, c.spec)), { dryRun: true }));
     expect(message).toContain(`${c.field}: `);
     expect(message).toContain(c.says);
   });
 
   it.each(Object.entries(UPDATE_CASES))('refuses %s', async (title, [kind, before, after, field, says]) => {
-    const api = objectApi(kc);
     const name = title.replace(/[^a-z]+/gi, '-').toLowerCase();
-    const created = await api.create(inNamespace(manifest(kind, before, name)));
-    const changed = { ...created, spec: withChanges((created as { spec: Spec }).spec, after) };
-    const message = await rejection(api.replace(changed));
+    const created = await client.create(typeOf(kind), inNamespace(manifest(kind, before, name)));
+    const changed = { ...created, spec: withChanges(created.spec as Spec, after) };
+    const message = await rejection(client.replace(typeOf(kind), changed));
     expect(message).toContain(`${field}: `);
     expect(message).toContain(says);
   });

@@ -2,7 +2,6 @@
  * Running the operator in integration tests: as its ServiceAccount (impersonated, bound to the
  * RBAC rules in operator/rbac/), watching only the test's namespace, on the test control plane.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { applyObjects } from '../../lib/kube/apply.js';
@@ -10,18 +9,19 @@ import { readManifestFile } from '../../lib/kube/manifests.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import type { OperatorConfig } from '../../operator/config.js';
 import { startOperator, type OperatorHandle } from '../../operator/run.js';
+import type { KubeClient } from '../../lib/kube/rest.js';
 import { TEST_FIELD_MANAGER } from './cluster.js';
 
 export const OPERATOR_NAMESPACE = 'kmesh-system';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:kmesh-operator`;
 
 /** The operator's ServiceAccount bound to operator/rbac/*.yaml (idempotent). */
-export async function installOperatorRbac(kc: KubeConfig): Promise<void> {
+export async function installOperatorRbac(client: KubeClient): Promise<void> {
   const rbac = (file: string) => readManifestFile(join(REPO_ROOT, 'operator', 'rbac', file));
   const [clusterRole] = await rbac('cluster-role.yaml');
   const [role] = await rbac('leader-election-role.yaml');
   const subject = { kind: 'ServiceAccount', name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE };
-  await applyObjects(kc, [
+  await applyObjects(client, [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE } },
     clusterRole!,
@@ -32,14 +32,14 @@ export async function installOperatorRbac(kc: KubeConfig): Promise<void> {
       metadata: { name: 'kmesh-operator' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kmesh-operator' },
       subjects: [subject],
-    } as never,
+    },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
       metadata: { name: 'kmesh-operator-leader-election', namespace: OPERATOR_NAMESPACE },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kmesh-operator-leader-election' },
       subjects: [subject],
-    } as never,
+    },
   ], TEST_FIELD_MANAGER);
 }
 
