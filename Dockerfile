@@ -10,6 +10,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY api api
 COPY cmd cmd
 COPY lib lib
+COPY operator operator
+COPY csi csi
 RUN npm run build
 
 FROM ${BASE_IMAGE}
@@ -17,6 +19,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist dist
+# The CSI driver loads its protocol definition at run time.
+COPY proto proto
 # Non-root by default; the CSI node plugin and Lustre servers override this where the kernel demands.
 USER 65532:65532
 ENTRYPOINT ["node", "/app/dist/cmd/kmesh.js"]

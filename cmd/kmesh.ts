@@ -29,6 +29,10 @@ const commands: Record<string, Command> = {
     summary: 'run the Kubernetes operator (kmesh operator --help)',
     run: async (args) => (await import('../operator/main.js')).main(args),
   },
+  csi: {
+    summary: 'serve the CSI driver csi.kmesh.io (kmesh csi --help); Identity service so far',
+    run: async (args) => (await import('../csi/main.js')).main(args),
+  },
   version: {
     summary: 'print the Kmesh version',
     run: () => {

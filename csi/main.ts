@@ -1,0 +1,61 @@
+/** `kmesh csi`: serve the CSI driver on its unix socket until SIGTERM or SIGINT. */
+import { createRequire } from 'node:module';
+import { StatusError } from '../lib/errors.js';
+import { loggerFor } from '../lib/logging.js';
+import { Driver } from './driver.js';
+import { identityHandlers } from './identity-server.js';
+import { loadCsi } from './proto.js';
+import { serveCsi } from './server.js';
+
+const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
+  endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
+  'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
+};
+
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      return (require(candidate) as { version: string }).version;
+    } catch {
+      // source (csi/) and compiled (dist/csi/) layouts sit at different depths
+    }
+  }
+  return 'unknown';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(['usage: kmesh csi [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(14)} ${s.help} [$${s.env}, default ${s.default}]`)].join('\n'));
+    return 0;
+  }
+  const given = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (!match || !FLAGS[match[1]!]) {
+      console.error(`kmesh csi: unknown argument "${arg}"; flags: ${Object.keys(FLAGS).map((f) => `--${f}=...`).join(' ')}`);
+      return 2;
+    }
+    given.set(match[1]!, match[2]!);
+  }
+  const value = (flag: string): string => given.get(flag) ?? process.env[FLAGS[flag]!.env] ?? FLAGS[flag]!.default ?? '';
+  let driver: Driver;
+  try {
+    driver = new Driver({ name: value('driver-name'), version: packageVersion(), endpoint: value('endpoint') });
+  } catch (error) {
+    if (error instanceof StatusError) {
+      console.error(`kmesh csi: ${error.details}`);
+      return 2;
+    }
+    throw error;
+  }
+  const { services } = loadCsi();
+  const server = await serveCsi(driver.config.endpoint, [{ definition: services.Identity, handlers: identityHandlers(driver) }], loggerFor('csi'));
+  driver.markReady();
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await server.close();
+  return 0;
+}

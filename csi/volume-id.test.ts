@@ -1,0 +1,38 @@
+import { describe, expect, it } from '@jest/globals';
+import { formatVolumeId, InvalidVolumeId, parseVolumeId } from './volume-id.js';
+
+describe('volume IDs', () => {
+  it.each([
+    ['v1/ml/aws-east/ml-data', { namespace: 'ml', instance: 'aws-east', dataFlow: 'ml-data', subPath: '' }],
+    ['v1/ml/aws-east/pvc-1f2e/shared/models', { namespace: 'ml', instance: 'aws-east', dataFlow: 'pvc-1f2e', subPath: 'shared/models' }],
+    ['v1/a/site.b/df.c/x_y-1.z', { namespace: 'a', instance: 'site.b', dataFlow: 'df.c', subPath: 'x_y-1.z' }],
+  ])('parses %s and formats it back', (id, ref) => {
+    expect(parseVolumeId(id)).toEqual(ref);
+    expect(formatVolumeId(ref)).toBe(id);
+  });
+
+  it.each([
+    ['', /is empty/],
+    ['some-volume', /is not a csi.kmesh.io volume ID/],
+    ['v2/ml/aws-east/ml-data', /must start with "v1\/"/],
+    ['v1/ml/aws-east', /DataFlow "", which is not a DNS subdomain/],
+    ['v1/ML/aws-east/ml-data', /namespace "ML", which is not a DNS label/],
+    ['v1/ml/aws_east/ml-data', /instance "aws_east"/],
+    ['v1/ml/aws-east/ml-data/../../etc', /has a "\.\." path segment/],
+    ['v1/ml/aws-east/../ml-data', /DataFlow "\.\."/],
+    ['v1/ml/aws-east/ml-data/./x', /has a "\." path segment/],
+    ['v1/ml/aws-east/ml-data//etc', /empty path segment/],
+    ['v1/ml/aws-east/ml-data/x/', /empty path segment/],
+    ['v1/ml/aws-east/ml-data/.hidden', /path segment "\.hidden"/],
+    ['v1/ml/aws-east/ml-data/a b', /path segment "a b"/],
+    ['v1/ml/aws-east/ml-data/\u0000', /path segment/],
+    [`v1/ml/aws-east/ml-data/${'a'.repeat(120)}`, /longer than 128 bytes/],
+  ])('refuses %j: %s', (id, reason) => {
+    expect(() => parseVolumeId(id)).toThrow(InvalidVolumeId);
+    expect(() => parseVolumeId(id)).toThrow(reason);
+  });
+
+  it('refuses to format an ID that would be too long', () => {
+    expect(() => formatVolumeId({ namespace: 'n', instance: 'i'.repeat(60), dataFlow: 'd'.repeat(60), subPath: 'more' })).toThrow(/longer than 128 bytes/);
+  });
+});

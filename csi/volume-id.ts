@@ -1,0 +1,63 @@
+/**
+ * Volume IDs: `v1/<namespace>/<instance>/<dataFlow>[/<subPath>]`, e.g. `v1/ml/aws-east/ml-data`
+ * or `v1/ml/aws-east/pvc-1f2e/shared/models`. The ID alone says where the data is, so a restarted
+ * plugin needs no memory to find it. Every RPC parses the ID it gets; parsing refuses anything that
+ * could point outside the DataFlow's access point (`..`, `.`, empty or absolute segments).
+ */
+
+/** CSI asks plugins to keep IDs within the general 128-byte string limit that every CO supports. */
+export const MAX_VOLUME_ID_BYTES = 128;
+const VERSION = 'v1';
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** Where a volume lives. */
+export interface VolumeRef {
+  namespace: string;
+  instance: string;
+  dataFlow: string;
+  /** Path inside the DataFlow's access point, without leading slash; '' for the whole DataFlow. */
+  subPath: string;
+}
+
+/** A volume ID that is not one of ours, or is malformed; `reason` says which part and why. */
+export class InvalidVolumeId extends Error {
+  constructor(
+    readonly volumeId: string,
+    readonly reason: string,
+  ) {
+    super(`volume_id "${volumeId.slice(0, 200)}" ${reason}`);
+    this.name = 'InvalidVolumeId';
+  }
+}
+
+function checkSubPath(subPath: string, volumeId: string): void {
+  if (!subPath) return;
+  for (const segment of subPath.split('/')) {
+    if (segment === '..' || segment === '.') throw new InvalidVolumeId(volumeId, `has a "${segment}" path segment: sub-paths stay inside the DataFlow`);
+    if (!segment) throw new InvalidVolumeId(volumeId, 'has an empty path segment (// or a trailing /)');
+    if (!PATH_SEGMENT.test(segment)) throw new InvalidVolumeId(volumeId, `has path segment "${segment}": use letters, digits, '.', '_' and '-', not starting with '.' or '-'`);
+  }
+}
+
+/** Parses and validates a volume ID; throws InvalidVolumeId naming the problem. */
+export function parseVolumeId(volumeId: string): VolumeRef {
+  if (!volumeId) throw new InvalidVolumeId(volumeId, 'is empty');
+  if (Buffer.byteLength(volumeId) > MAX_VOLUME_ID_BYTES) throw new InvalidVolumeId(volumeId, `is longer than ${MAX_VOLUME_ID_BYTES} bytes`);
+  const [version, namespace = '', instance = '', dataFlow = '', ...rest] = volumeId.split('/');
+  if (version !== VERSION) throw new InvalidVolumeId(volumeId, `is not a csi.kmesh.io volume ID (it must start with "${VERSION}/")`);
+  if (!DNS_LABEL.test(namespace)) throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
+  if (!DNS_SUBDOMAIN.test(instance)) throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
+  if (!DNS_SUBDOMAIN.test(dataFlow)) throw new InvalidVolumeId(volumeId, `has DataFlow "${dataFlow}", which is not a DNS subdomain`);
+  const subPath = rest.join('/');
+  checkSubPath(subPath, volumeId);
+  return { namespace, instance, dataFlow, subPath };
+}
+
+/** The ID of `ref`; throws InvalidVolumeId if it would not parse back (e.g. too long). */
+export function formatVolumeId(ref: VolumeRef): string {
+  const id = [VERSION, ref.namespace, ref.instance, ref.dataFlow, ...(ref.subPath ? [ref.subPath] : [])].join('/');
+  parseVolumeId(id);
+  return id;
+}
