@@ -25,7 +25,8 @@ function load(path: string): protobuf.Root {
   const protobufjsDir = join(REPO_ROOT, 'node_modules/protobufjs');
   root.resolvePath = (origin, target) => (target.startsWith('google/protobuf/') ? join(protobufjsDir, target) : protobuf.util.path.resolve(origin, target));
   root.loadSync(path, { keepCase: true });
-  return root.resolveAll();
+  root.resolveAll();
+  return root;
 }
 
 /** Every message and enum under `namespace`, by full name. */
@@ -51,7 +52,7 @@ describe('proto/csi.proto', () => {
       expect((specType as protobuf.Enum).values).toEqual(ourType.values);
     } else {
       const fields = (type: protobuf.Type): Record<string, string> =>
-        Object.fromEntries(Object.values(type.fields).map((f) => [f.name, `${f.id} ${f.repeated ? 'repeated ' : ''}${f.map ? `map<${(f as protobuf.MapField).keyType}>` : ''}${f.resolvedType?.fullName ?? f.type}`]));
+        Object.fromEntries(Object.values(type.fields).map((f) => [f.name, `${f.id} ${f.repeated ? 'repeated ' : ''}${f instanceof protobuf.MapField ? `map<${f.keyType}>` : ''}${f.resolvedType?.fullName ?? f.type}`]));
       const specFields = fields(specType as protobuf.Type);
       // Ours may leave out fields it does not use; those it has must match exactly.
       for (const [field, shape] of Object.entries(fields(ourType))) expect([field, shape]).toEqual([field, specFields[field]]);
