@@ -5,11 +5,21 @@ import { loggerFor } from '../lib/logging.js';
 import { Driver } from './driver.js';
 import { identityHandlers } from './identity-server.js';
 import { loadCsi } from './proto.js';
+import { ClusterCredentials } from '../lib/kube/credentials.js';
+import { KubeClient } from '../lib/kube/rest.js';
+import { systemRunner } from './mount/command.js';
+import { procMountTable } from './mount/mount-table.js';
+import { NodeServer } from './node-server.js';
+import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
 
 const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
   'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
+  'node-id': { env: 'KMESH_NODE_ID', default: '', help: 'serve the Node service as this node (the DaemonSet sets it)' },
+  region: { env: 'KMESH_NODE_REGION', default: '', help: 'topology.kmesh.io/region of this node' },
+  zone: { env: 'KMESH_NODE_ZONE', default: '', help: 'topology.kmesh.io/zone of this node' },
+  kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
 };
 
 function packageVersion(): string {
@@ -50,7 +60,14 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const { services } = loadCsi();
-  const server = await serveCsi(driver.config.endpoint, [{ definition: services.Identity, handlers: identityHandlers(driver) }], loggerFor('csi'));
+  const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
+  const nodeId = value('node-id');
+  if (nodeId) {
+    const client = new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined));
+    const node = new NodeServer({ nodeId, region: value('region'), zone: value('zone'), resolver: new ApiVolumeResolver(client), runner: systemRunner, table: procMountTable });
+    served.push({ definition: services.Node, handlers: node.handlers() });
+  }
+  const server = await serveCsi(driver.config.endpoint, served, loggerFor('csi'));
   driver.markReady();
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

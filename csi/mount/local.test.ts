@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemRunner } from './command.js';
 import { LocalMounter } from './local.js';
-import { parseMountPoints, procMountTable } from './mount-table.js';
+import { mountPointsUnder, parseMountPoints, procMountTable } from './mount-table.js';
 
 let dir: string;
 const mounter = new LocalMounter(systemRunner, procMountTable);
@@ -18,7 +18,8 @@ beforeAll(() => {
   writeFileSync(join(dir, 'instance/dataflows/ml-data/model.bin'), 'weights');
 });
 afterAll(async () => {
-  for (const p of ['target', 'staging']) await mounter.unpublish(join(dir, p)).catch(() => undefined);
+  // Whatever a failed test left mounted goes before the directory does.
+  for (const mountPoint of await mountPointsUnder(dir)) await systemRunner.run('umount', ['-l', mountPoint], 10_000);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,139 @@
+/**
+ * The Node service over a real unix socket, with real bind mounts (as root). The volume resolver is
+ * replaced by a table here; ApiVolumeResolver is tested against the API server in test/integration.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { notFound } from '../lib/errors.js';
+import { loggerFor } from '../lib/logging.js';
+import { systemRunner } from './mount/command.js';
+import { mountPointsUnder, procMountTable } from './mount/mount-table.js';
+import { NodeServer } from './node-server.js';
+import { loadCsi } from './proto.js';
+import type { VolumeLocation, VolumeResolver } from './resolver.js';
+import { serveCsi, type CsiServer } from './server.js';
+import type { VolumeRef } from './volume-id.js';
+
+type Rpc = (request: object, callback: (error: ServiceError | null, response: Record<string, unknown>) => void) => void;
+let dir: string;
+let server: CsiServer;
+let client: Client & Record<string, Rpc>;
+let release: (() => void) | undefined;
+
+const VOLUME = 'v1/ml/dev/ml-data';
+const MOUNT = { mount: {}, access_mode: { mode: 'SINGLE_NODE_MULTI_WRITER' } };
+const READER = { mount: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } };
+
+/** Resolves `dev`'s DataFlows to the local directory `<dir>/instance`; `slow` waits for `release`. */
+const resolver: VolumeResolver = {
+  async resolve(ref: VolumeRef): Promise<VolumeLocation> {
+    if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
+    if (ref.instance !== 'dev' || ref.dataFlow === 'missing') throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
+    return { backend: 'local', mountSource: join(dir, 'instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
+  },
+};
+
+function call(method: string, request: object): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))));
+}
+async function code(method: string, request: object): Promise<string> {
+  return call(method, request).then(
+    () => 'OK',
+    (error: ServiceError) => status[error.code],
+  );
+}
+const path = (...parts: string[]): string => join(dir, ...parts);
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('these tests make real bind mounts and must run as root (CI does)');
+  dir = mkdtempSync(join(tmpdir(), 'kmesh-node-'));
+  mkdirSync(path('instance/dataflows/ml-data/shared'), { recursive: true });
+  writeFileSync(path('instance/dataflows/ml-data/shared/model.bin'), 'weights');
+  const csi = loadCsi();
+  const endpoint = `unix://${path('csi.sock')}`;
+  const node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable });
+  server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
+  client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
+});
+
+afterAll(async () => {
+  client.close();
+  await server.close();
+  // Whatever a failed test left mounted goes before the directory does.
+  for (const mountPoint of await mountPointsUnder(dir)) await systemRunner.run('umount', ['-l', mountPoint], 10_000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Node service', () => {
+  it('reports the node ID and its topology', async () => {
+    expect(await call('NodeGetInfo', {})).toEqual({ node_id: 'node-1', max_volumes_per_node: 0, accessible_topology: { segments: { 'topology.kmesh.io/region': 'lab', 'topology.kmesh.io/zone': 'lab-a' } } });
+    const capabilities = (await call('NodeGetCapabilities', {}))['capabilities'] as Array<{ rpc: { type: string } }>;
+    expect(capabilities.map((c) => c.rpc.type)).toEqual(['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER']);
+  });
+
+  it('stages once, publishes read-only and read-write, and undoes it all idempotently', async () => {
+    const stage = { volume_id: `${VOLUME}/shared`, staging_target_path: path('staging'), volume_capability: MOUNT };
+    await call('NodeStageVolume', stage);
+    await call('NodeStageVolume', stage);
+    await call('NodePublishVolume', { ...stage, target_path: path('target-ro'), volume_capability: READER });
+    await call('NodePublishVolume', { ...stage, target_path: path('target-rw'), readonly: false });
+    expect(readFileSync(path('target-ro/model.bin'), 'utf8')).toBe('weights');
+    expect(() => writeFileSync(path('target-ro/new'), 'x')).toThrow(/EROFS|read-only/);
+    writeFileSync(path('target-rw/written'), 'by a writer');
+    expect(readFileSync(path('target-ro/written'), 'utf8')).toBe('by a writer'); // one namespace, two views
+    expect(readFileSync(path('instance/dataflows/ml-data/shared/written'), 'utf8')).toBe('by a writer');
+
+    const stats = await call('NodeGetVolumeStats', { volume_id: VOLUME, volume_path: path('target-rw') });
+    const usage = stats['usage'] as Array<{ unit: string; total: number; used: number }>;
+    expect(usage.map((u) => u.unit)).toEqual(['BYTES', 'INODES']);
+    expect(usage[0]!.total).toBeGreaterThan(0);
+    expect(stats['volume_condition']).toEqual({ abnormal: false, message: 'mounted' });
+
+    for (const target of ['target-ro', 'target-rw']) {
+      await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });
+      await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });
+      expect(existsSync(path(target))).toBe(false);
+    }
+    await call('NodeUnstageVolume', { volume_id: VOLUME, staging_target_path: path('staging') });
+    await call('NodeUnstageVolume', { volume_id: VOLUME, staging_target_path: path('staging') });
+    expect(await procMountTable.isMountPoint(path('staging'))).toBe(false);
+  });
+
+  it.each([
+    ['NodeStageVolume', { staging_target_path: '/s', volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
+    ['NodeStageVolume', { volume_id: VOLUME, volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
+    ['NodeStageVolume', { volume_id: VOLUME, staging_target_path: '/s' }, 'INVALID_ARGUMENT'],
+    ['NodeStageVolume', { volume_id: VOLUME, staging_target_path: '/s', volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }, 'INVALID_ARGUMENT'],
+    ['NodeStageVolume', { volume_id: 'some-volume', staging_target_path: '/s', volume_capability: MOUNT }, 'NOT_FOUND'],
+    ['NodeStageVolume', { volume_id: 'v1/ml/dev/ml-data/../../etc', staging_target_path: '/s', volume_capability: MOUNT }, 'NOT_FOUND'],
+    ['NodeStageVolume', { volume_id: 'v1/ml/dev/missing', staging_target_path: '/nonexistent/s', volume_capability: MOUNT }, 'NOT_FOUND'],
+    ['NodePublishVolume', { volume_id: VOLUME, staging_target_path: '/s', volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
+    ['NodePublishVolume', { volume_id: VOLUME, staging_target_path: '/not-staged', target_path: '/nonexistent/t', volume_capability: MOUNT }, 'FAILED_PRECONDITION'],
+    ['NodeUnpublishVolume', { volume_id: VOLUME }, 'INVALID_ARGUMENT'],
+    ['NodeUnstageVolume', { staging_target_path: '/s' }, 'INVALID_ARGUMENT'],
+    ['NodeGetVolumeStats', { volume_id: VOLUME, volume_path: '/nonexistent/volume' }, 'NOT_FOUND'],
+    ['NodeGetVolumeStats', { volume_id: VOLUME }, 'INVALID_ARGUMENT'],
+  ])('%s %j answers %s and changes nothing on disk', async (method, request, expected) => {
+    expect(await code(method, request)).toBe(expected);
+    expect(existsSync('/nonexistent')).toBe(false);
+  });
+
+  it('reports a volume path that is no longer mounted as abnormal', async () => {
+    mkdirSync(path('plain'), { recursive: true });
+    const stats = await call('NodeGetVolumeStats', { volume_id: VOLUME, volume_path: path('plain') });
+    expect(stats['volume_condition']).toEqual({ abnormal: true, message: `${path('plain')} is not mounted` });
+  });
+
+  it('answers ABORTED while another call on the same volume is in progress', async () => {
+    const slow = { volume_id: 'v1/ml/dev/slow', staging_target_path: path('slow-staging'), volume_capability: MOUNT };
+    const first = code('NodeStageVolume', slow);
+    for (let i = 0; i < 50 && !release; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await code('NodeStageVolume', slow)).toBe('ABORTED');
+    release!();
+    expect(await first).toBe('OK');
+    await call('NodeUnstageVolume', { volume_id: 'v1/ml/dev/slow', staging_target_path: path('slow-staging') });
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * The CSI Node service: NodeStage mounts the instance's filesystem once per node and volume
+ * (local: a bind of the instance directory; Lustre: a client mount), NodePublish binds the
+ * DataFlow's access point (plus the volume's sub-path) into the pod, read-only when asked.
+ * Unstage and unpublish need nothing but the path: they work after a plugin restart, and after
+ * the KmeshInstance or DataFlow is gone. Calls on one volume are serialized; a second call while
+ * one runs gets ABORTED, as the CSI specification asks.
+ */
+import { mkdir, rmdir, statfs } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import { aborted, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
+import type { CommandRunner } from './mount/command.js';
+import { LocalMounter } from './mount/local.js';
+import { LustreMounter } from './mount/lustre.js';
+import type { MountTable } from './mount/mount-table.js';
+import { MountCommands, type Mounter } from './mount/mounter.js';
+import type { VolumeResolver } from './resolver.js';
+import type { Handler } from './server.js';
+import { InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
+
+/** Topology keys every Kmesh node reports (from its node labels or flags). */
+export const TOPOLOGY_REGION_KEY = 'topology.kmesh.io/region';
+export const TOPOLOGY_ZONE_KEY = 'topology.kmesh.io/zone';
+
+export interface NodeOptions {
+  nodeId: string;
+  region?: string;
+  zone?: string;
+  resolver: VolumeResolver;
+  runner: CommandRunner;
+  table: MountTable;
+}
+
+const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
+const READ_ONLY_MODES = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
+
+type Request = Record<string, unknown>;
+interface Capability {
+  block?: unknown;
+  mount?: unknown;
+  access_mode?: { mode?: string };
+}
+
+function required(request: Request, field: string): string {
+  const value = request[field];
+  if (typeof value !== 'string' || !value) throw invalidArgument(`${field} is required`);
+  return value;
+}
+
+/** The parsed volume ID; an ID that cannot be ours names a volume that does not exist. */
+function volumeOf(request: Request): VolumeRef & { volumeId: string } {
+  const volumeId = required(request, 'volume_id');
+  try {
+    return { ...parseVolumeId(volumeId), volumeId };
+  } catch (error) {
+    if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
+    throw error;
+  }
+}
+
+function checkCapability(request: Request, field: string): Capability {
+  const capability = request[field] as Capability | undefined;
+  if (!capability || (!capability.block && !capability.mount)) throw invalidArgument(`${field} is required (a mount volume)`);
+  if (capability.block) throw invalidArgument(`${field}: Kmesh volumes are filesystems; block access is not supported`);
+  if (!capability.access_mode?.mode || capability.access_mode.mode === 'UNKNOWN') throw invalidArgument(`${field}.access_mode is required`);
+  return capability;
+}
+
+/** `base` joined with `parts`, refusing any result outside `base` (defence in depth after ID parsing). */
+function inside(base: string, ...parts: string[]): string {
+  const root = resolve(base);
+  const path = resolve(root, ...parts.map((p) => p.replace(/^\/+/, '')));
+  if (path !== root && !path.startsWith(root + sep)) throw invalidArgument(`path ${parts.join('/')} leaves ${root}`);
+  return path;
+}
+
+export class NodeServer {
+  /** Volume IDs with a call in progress. */
+  private readonly busy = new Set<string>();
+  private readonly mounters: Record<'local' | 'lustre', Mounter>;
+  private readonly unmounter: MountCommands;
+
+  constructor(private readonly options: NodeOptions) {
+    if (!options.nodeId) throw invalidArgument('node ID is required');
+    this.mounters = { local: new LocalMounter(options.runner, options.table), lustre: new LustreMounter(options.runner, options.table) };
+    this.unmounter = new MountCommands(options.runner, options.table);
+  }
+
+  handlers(): Record<string, Handler> {
+    return {
+      NodeGetInfo: () => this.getInfo(),
+      NodeGetCapabilities: () => Promise.resolve({ capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
+      NodeStageVolume: (request) => this.stage(request),
+      NodeUnstageVolume: (request) => this.unstage(request),
+      NodePublishVolume: (request) => this.publish(request),
+      NodeUnpublishVolume: (request) => this.unpublish(request),
+      NodeGetVolumeStats: (request) => this.stats(request),
+    };
+  }
+
+  private getInfo(): Promise<Request> {
+    const segments: Record<string, string> = {};
+    if (this.options.region) segments[TOPOLOGY_REGION_KEY] = this.options.region;
+    if (this.options.zone) segments[TOPOLOGY_ZONE_KEY] = this.options.zone;
+    return Promise.resolve({ node_id: this.options.nodeId, max_volumes_per_node: 0, accessible_topology: { segments } });
+  }
+
+  /** Runs `work` holding the volume; a concurrent call on the same volume gets ABORTED. */
+  private async exclusive<T>(volumeId: string, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(volumeId)) throw aborted(`an operation on volume ${volumeId} is already in progress`);
+    this.busy.add(volumeId);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(volumeId);
+    }
+  }
+
+  private async stage(request: Request): Promise<Request> {
+    const volume = volumeOf(request);
+    const staging = required(request, 'staging_target_path');
+    checkCapability(request, 'volume_capability');
+    return this.exclusive(volume.volumeId, async () => {
+      const location = await this.options.resolver.resolve(volume);
+      await mkdir(staging, { recursive: true });
+      await this.mounters[location.backend].stage(location.mountSource, staging);
+      return {};
+    });
+  }
+
+  private async unstage(request: Request): Promise<Request> {
+    const volumeId = required(request, 'volume_id');
+    const staging = required(request, 'staging_target_path');
+    return this.exclusive(volumeId, async () => {
+      await this.unmounter.unmount(staging);
+      return {};
+    });
+  }
+
+  private async publish(request: Request): Promise<Request> {
+    const volume = volumeOf(request);
+    const staging = required(request, 'staging_target_path');
+    const target = required(request, 'target_path');
+    const capability = checkCapability(request, 'volume_capability');
+    const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
+    return this.exclusive(volume.volumeId, async () => {
+      if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
+      const location = await this.options.resolver.resolve(volume);
+      const source = inside(staging, location.accessPoint, volume.subPath);
+      await mkdir(source, { recursive: true }); // the access point of a new DataFlow may not exist yet
+      await mkdir(target, { recursive: true });
+      await this.mounters[location.backend].publish(source, target, readOnly);
+      return {};
+    });
+  }
+
+  private async unpublish(request: Request): Promise<Request> {
+    const volumeId = required(request, 'volume_id');
+    const target = required(request, 'target_path');
+    return this.exclusive(volumeId, async () => {
+      await this.unmounter.unmount(target);
+      // The spec asks the plugin to remove the target it created; only an empty directory, never data.
+      await rmdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      return {};
+    });
+  }
+
+  private async stats(request: Request): Promise<Request> {
+    volumeOf(request);
+    const path = required(request, 'volume_path');
+    let fs;
+    try {
+      fs = await statfs(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw notFound(`volume_path ${path} does not exist`);
+      // A Lustre client whose servers went away answers ESTALE or ENOTCONN: report, don't fail.
+      return { usage: [], volume_condition: { abnormal: true, message: `${path}: ${code ?? String(error)}` } };
+    }
+    const mounted = await this.options.table.isMountPoint(path);
+    return {
+      usage: [
+        { unit: 'BYTES', total: fs.blocks * fs.bsize, available: fs.bavail * fs.bsize, used: (fs.blocks - fs.bfree) * fs.bsize },
+        { unit: 'INODES', total: fs.files, available: fs.ffree, used: fs.files - fs.ffree },
+      ],
+      volume_condition: mounted ? { abnormal: false, message: 'mounted' } : { abnormal: true, message: `${path} is not mounted` },
+    };
+  }
+}

@@ -1,0 +1,47 @@
+/** The CSI node plugin finds a volume's data from the KmeshInstance and DataFlow objects. */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { status } from '@grpc/grpc-js';
+import { ApiVolumeResolver } from '../../csi/resolver.js';
+import { RESOURCES } from '../../lib/kube/resources.js';
+import type { KubeClient } from '../../lib/kube/rest.js';
+import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
+
+let client: KubeClient;
+let namespace: string;
+
+beforeAll(async () => {
+  client = testClient();
+  await installCrds(client);
+  namespace = await createNamespace(client, 'csi-resolver');
+  const create = (kind: 'KmeshInstance' | 'DataFlow', name: string, spec: object) =>
+    client.create(kind === 'KmeshInstance' ? RESOURCES.kmeshInstance : RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind, metadata: { name, namespace }, spec });
+  await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } });
+  await create('KmeshInstance', 'lus', { backend: { type: 'lustre', lustre: { fsName: 'kmfs' } } });
+  await create('DataFlow', 'ml-data', { instanceRef: { name: 'dev' } });
+  await create('DataFlow', 'pinned', { instanceRef: { name: 'dev' }, path: '/projects/pinned' });
+});
+afterAll(async () => {
+  await deleteNamespace(client, namespace);
+  client.close();
+});
+
+describe('ApiVolumeResolver', () => {
+  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(client);
+
+  it('finds the local directory and the default access point /dataflows/<name>', async () => {
+    expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/dataflows/ml-data' });
+  });
+
+  it('uses the DataFlow spec.path when it has one', async () => {
+    expect((await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'pinned', subPath: '' })).accessPoint).toBe('/projects/pinned');
+  });
+
+  it('answers NOT_FOUND for a missing instance or DataFlow, naming it', async () => {
+    await expect(resolver().resolve({ namespace, instance: 'gone', dataFlow: 'ml-data', subPath: '' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: `KmeshInstance ${namespace}/gone does not exist` });
+    await expect(resolver().resolve({ namespace, instance: 'dev', dataFlow: 'gone', subPath: '' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: `DataFlow ${namespace}/gone does not exist` });
+  });
+
+  it('answers UNAVAILABLE while a Lustre instance has no mount source yet', async () => {
+    await expect(resolver().resolve({ namespace, instance: 'lus', dataFlow: 'ml-data', subPath: '' })).rejects.toMatchObject({ code: status.UNAVAILABLE });
+  });
+});
