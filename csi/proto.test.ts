@@ -59,7 +59,7 @@ describe('proto/csi.proto', () => {
     }
   });
 
-  it.each((['Identity', 'Node'] as const).map((s) => [s]))('service %s uses the specification method names and messages', (service) => {
+  it.each((['Identity', 'Controller', 'Node'] as const).map((s) => [s]))('service %s uses the specification method names and messages', (service) => {
     const ourService = ours.lookupService(`csi.v1.${service}`);
     const specService = spec.lookupService(`csi.v1.${service}`);
     for (const method of Object.values(ourService.methods)) {
