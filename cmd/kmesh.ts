@@ -30,7 +30,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('../operator/main.js')).main(args),
   },
   csi: {
-    summary: 'serve the CSI driver csi.kmesh.io (kmesh csi --help); Identity and Node services so far',
+    summary: 'serve the CSI driver csi.kmesh.io (kmesh csi --help)',
     run: async (args) => (await import('../csi/main.js')).main(args),
   },
   version: {

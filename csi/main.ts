@@ -10,12 +10,14 @@ import { KubeClient } from '../lib/kube/rest.js';
 import { systemRunner } from './mount/command.js';
 import { procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
+import { ControllerServer } from './controller-server.js';
 import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
 
 const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
   'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
+  controller: { env: 'KMESH_CSI_CONTROLLER', default: 'false', help: 'serve the Controller service (true|false; the controller Deployment sets it)' },
   'node-id': { env: 'KMESH_NODE_ID', default: '', help: 'serve the Node service as this node (the DaemonSet sets it)' },
   region: { env: 'KMESH_NODE_REGION', default: '', help: 'topology.kmesh.io/region of this node' },
   zone: { env: 'KMESH_NODE_ZONE', default: '', help: 'topology.kmesh.io/zone of this node' },
@@ -61,9 +63,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { services } = loadCsi();
   const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
+  const controller = value('controller');
+  if (controller !== 'true' && controller !== 'false') {
+    console.error(`kmesh csi: --controller: "${controller}" is not true or false`);
+    return 2;
+  }
   const nodeId = value('node-id');
-  if (nodeId) {
-    const client = new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined));
+  const client = controller === 'true' || nodeId ? new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined)) : undefined;
+  if (client && controller === 'true') served.push({ definition: services.Controller, handlers: new ControllerServer(client).handlers() });
+  if (client && nodeId) {
     const node = new NodeServer({ nodeId, region: value('region'), zone: value('zone'), resolver: new ApiVolumeResolver(client), runner: systemRunner, table: procMountTable });
     served.push({ definition: services.Node, handlers: node.handlers() });
   }

@@ -14,6 +14,7 @@ import { LocalMounter } from './mount/local.js';
 import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
+import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
 import type { VolumeResolver } from './resolver.js';
 import type { Handler } from './server.js';
 import { InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
@@ -32,14 +33,8 @@ export interface NodeOptions {
 }
 
 const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
-const READ_ONLY_MODES = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
 
 type Request = Record<string, unknown>;
-interface Capability {
-  block?: unknown;
-  mount?: unknown;
-  access_mode?: { mode?: string };
-}
 
 function required(request: Request, field: string): string {
   const value = request[field];
@@ -56,14 +51,6 @@ function volumeOf(request: Request): VolumeRef & { volumeId: string } {
     if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
     throw error;
   }
-}
-
-function checkCapability(request: Request, field: string): Capability {
-  const capability = request[field] as Capability | undefined;
-  if (!capability || (!capability.block && !capability.mount)) throw invalidArgument(`${field} is required (a mount volume)`);
-  if (capability.block) throw invalidArgument(`${field}: Kmesh volumes are filesystems; block access is not supported`);
-  if (!capability.access_mode?.mode || capability.access_mode.mode === 'UNKNOWN') throw invalidArgument(`${field}.access_mode is required`);
-  return capability;
 }
 
 /** `base` joined with `parts`, refusing any result outside `base` (defence in depth after ID parsing). */
@@ -119,7 +106,7 @@ export class NodeServer {
   private async stage(request: Request): Promise<Request> {
     const volume = volumeOf(request);
     const staging = required(request, 'staging_target_path');
-    checkCapability(request, 'volume_capability');
+    checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     return this.exclusive(volume.volumeId, async () => {
       const location = await this.options.resolver.resolve(volume);
       await mkdir(staging, { recursive: true });
@@ -141,7 +128,7 @@ export class NodeServer {
     const volume = volumeOf(request);
     const staging = required(request, 'staging_target_path');
     const target = required(request, 'target_path');
-    const capability = checkCapability(request, 'volume_capability');
+    const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
     return this.exclusive(volume.volumeId, async () => {
       if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
