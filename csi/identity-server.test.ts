@@ -39,8 +39,9 @@ describe('Identity', () => {
     expect(await call('GetPluginInfo')).toEqual({ name: 'csi.kmesh.io', vendor_version: '1.2.3', manifest: {} });
   });
 
-  it('advertises no plugin capability it does not implement yet', async () => {
-    expect(await call('GetPluginCapabilities')).toEqual({ capabilities: [] });
+  it('advertises the Controller service and nothing it does not pass csi-sanity for', async () => {
+    const { capabilities } = (await call('GetPluginCapabilities')) as { capabilities: Array<{ service?: { type: string } }> };
+    expect(capabilities.map((c) => c.service?.type)).toEqual(['CONTROLLER_SERVICE']);
   });
 
   it('reports readiness through Probe', async () => {

@@ -3,10 +3,10 @@ import type { Driver } from './driver.js';
 import type { Handler } from './server.js';
 
 /**
- * Plugin capabilities the driver advertises. Only what it passes csi-sanity for: the Controller
- * service and topology are added with the controller, expansion with ControllerExpandVolume.
+ * Plugin capabilities the driver advertises: only what csi-sanity passes (test/integration/
+ * csi-sanity.test.ts). Topology comes with topology selection, expansion with ControllerExpandVolume.
  */
-const PLUGIN_CAPABILITIES: Array<Record<string, unknown>> = [];
+const PLUGIN_CAPABILITIES: Array<Record<string, unknown>> = [{ service: { type: 'CONTROLLER_SERVICE' } }];
 
 export function identityHandlers(driver: Driver): Record<string, Handler> {
   return {

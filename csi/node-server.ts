@@ -104,9 +104,10 @@ export class NodeServer {
   }
 
   private async stage(request: Request): Promise<Request> {
-    const volume = volumeOf(request);
+    required(request, 'volume_id');
     const staging = required(request, 'staging_target_path');
     checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
+    const volume = volumeOf(request); // after the argument checks: a missing argument is INVALID_ARGUMENT whatever the ID
     return this.exclusive(volume.volumeId, async () => {
       const location = await this.options.resolver.resolve(volume);
       await mkdir(staging, { recursive: true });
@@ -125,10 +126,11 @@ export class NodeServer {
   }
 
   private async publish(request: Request): Promise<Request> {
-    const volume = volumeOf(request);
+    required(request, 'volume_id');
     const staging = required(request, 'staging_target_path');
     const target = required(request, 'target_path');
     const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
+    const volume = volumeOf(request);
     const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
     return this.exclusive(volume.volumeId, async () => {
       if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
@@ -155,8 +157,9 @@ export class NodeServer {
   }
 
   private async stats(request: Request): Promise<Request> {
-    volumeOf(request);
+    required(request, 'volume_id');
     const path = required(request, 'volume_path');
+    volumeOf(request);
     let fs;
     try {
       fs = await statfs(path);
