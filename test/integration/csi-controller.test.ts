@@ -15,7 +15,9 @@ import { serveCsi, type CsiServer } from '../../csi/server.js';
 import { loggerFor } from '../../lib/logging.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient } from '../../lib/kube/rest.js';
+import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
+import { bindClusterRole, impersonating } from '../support/operator.js';
 
 type Rpc = (request: object, callback: (error: ServiceError | null, response: Record<string, unknown>) => void) => void;
 let kube: KubeClient;
@@ -23,6 +25,7 @@ let namespace: string;
 let dir: string;
 let server: CsiServer;
 let csi: Client & Record<string, Rpc>;
+let controllerIdentity: KubeClient;
 
 const MOUNT = { mount: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 const call = (method: string, request: object): Promise<Record<string, unknown>> =>
@@ -50,7 +53,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kmesh-csi-ctl-'));
   const proto = loadCsi();
   const endpoint = `unix://${join(dir, 'csi.sock')}`;
-  server = await serveCsi(endpoint, [{ definition: proto.services.Controller, handlers: new ControllerServer(kube).handlers() }], loggerFor('csi-controller-test'));
+  // The controller acts as its ServiceAccount, bound to csi/rbac/controller-cluster-role.yaml.
+  controllerIdentity = impersonating(await bindClusterRole(kube, 'kmesh-csi-controller', join(REPO_ROOT, 'csi/rbac/controller-cluster-role.yaml')));
+  server = await serveCsi(endpoint, [{ definition: proto.services.Controller, handlers: new ControllerServer(controllerIdentity).handlers() }], loggerFor('csi-controller-test'));
   csi = new proto.clients.Controller(endpoint, credentials.createInsecure()) as typeof csi;
 });
 
@@ -58,6 +63,7 @@ afterAll(async () => {
   csi.close();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
+  controllerIdentity.close();
   await deleteNamespace(kube, namespace);
   kube.close();
 });

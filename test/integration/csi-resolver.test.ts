@@ -4,15 +4,21 @@ import { status } from '@grpc/grpc-js';
 import { ApiVolumeResolver } from '../../csi/resolver.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient } from '../../lib/kube/rest.js';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
+import { bindClusterRole, impersonating } from '../support/operator.js';
 
 let client: KubeClient;
+let nodeIdentity: KubeClient;
 let namespace: string;
 
 beforeAll(async () => {
   client = testClient();
   await installCrds(client);
   namespace = await createNamespace(client, 'csi-resolver');
+  // The node plugin reads as its ServiceAccount, bound to csi/rbac/node-cluster-role.yaml.
+  nodeIdentity = impersonating(await bindClusterRole(client, 'kmesh-csi-node', join(REPO_ROOT, 'csi/rbac/node-cluster-role.yaml')));
   const create = (kind: 'KmeshInstance' | 'DataFlow', name: string, spec: object) =>
     client.create(kind === 'KmeshInstance' ? RESOURCES.kmeshInstance : RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind, metadata: { name, namespace }, spec });
   await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } });
@@ -22,11 +28,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await deleteNamespace(client, namespace);
+  nodeIdentity.close();
   client.close();
 });
 
 describe('ApiVolumeResolver', () => {
-  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(client);
+  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity);
 
   it('finds the local directory and the default access point /dataflows/<name>', async () => {
     expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/dataflows/ml-data' });
@@ -39,6 +46,12 @@ describe('ApiVolumeResolver', () => {
   it('answers NOT_FOUND for a missing instance or DataFlow, naming it', async () => {
     await expect(resolver().resolve({ namespace, instance: 'gone', dataFlow: 'ml-data', subPath: '' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: `KmeshInstance ${namespace}/gone does not exist` });
     await expect(resolver().resolve({ namespace, instance: 'dev', dataFlow: 'gone', subPath: '' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: `DataFlow ${namespace}/gone does not exist` });
+  });
+
+  it('runs with a role that may only read KmeshInstances and DataFlows', async () => {
+    const dataFlow = { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'not-allowed', namespace }, spec: { instanceRef: { name: 'dev' } } };
+    await expect(nodeIdentity.create(RESOURCES.dataFlow, dataFlow)).rejects.toMatchObject({ code: 403 });
+    await expect(nodeIdentity.list(RESOURCES.secret, { namespace })).rejects.toMatchObject({ code: 403 });
   });
 
   it('answers UNAVAILABLE while a Lustre instance has no mount source yet', async () => {

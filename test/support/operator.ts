@@ -9,38 +9,53 @@ import { readManifestFile } from '../../lib/kube/manifests.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import type { OperatorConfig } from '../../operator/config.js';
 import { startOperator, type OperatorHandle } from '../../operator/run.js';
-import type { KubeClient } from '../../lib/kube/rest.js';
-import { TEST_FIELD_MANAGER } from './cluster.js';
+import { KubeClient } from '../../lib/kube/rest.js';
+import { TEST_FIELD_MANAGER, testKubeConfig } from './cluster.js';
 
 export const OPERATOR_NAMESPACE = 'kmesh-system';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:kmesh-operator`;
 
 /** The operator's ServiceAccount bound to operator/rbac/*.yaml (idempotent). */
 export async function installOperatorRbac(client: KubeClient): Promise<void> {
-  const rbac = (file: string) => readManifestFile(join(REPO_ROOT, 'operator', 'rbac', file));
-  const [clusterRole] = await rbac('cluster-role.yaml');
-  const [role] = await rbac('leader-election-role.yaml');
-  const subject = { kind: 'ServiceAccount', name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE };
+  await bindClusterRole(client, 'kmesh-operator', join(REPO_ROOT, 'operator', 'rbac', 'cluster-role.yaml'));
+  const [role] = await readManifestFile(join(REPO_ROOT, 'operator', 'rbac', 'leader-election-role.yaml'));
   await applyObjects(client, [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE } },
-    clusterRole!,
     { ...role!, metadata: { ...role!.metadata, namespace: OPERATOR_NAMESPACE } },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'kmesh-operator' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kmesh-operator' },
-      subjects: [subject],
-    },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
       metadata: { name: 'kmesh-operator-leader-election', namespace: OPERATOR_NAMESPACE },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kmesh-operator-leader-election' },
-      subjects: [subject],
+      subjects: [{ kind: 'ServiceAccount', name: 'kmesh-operator', namespace: OPERATOR_NAMESPACE }],
     },
   ], TEST_FIELD_MANAGER);
+}
+
+/**
+ * A ServiceAccount `name` in the Kmesh namespace bound to the ClusterRole in `clusterRoleFile`
+ * (idempotent); returns the user name to impersonate it with.
+ */
+export async function bindClusterRole(client: KubeClient, name: string, clusterRoleFile: string): Promise<string> {
+  const [clusterRole] = await readManifestFile(clusterRoleFile);
+  await applyObjects(client, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: OPERATOR_NAMESPACE } },
+    clusterRole!,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole!.metadata!.name! },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: OPERATOR_NAMESPACE }],
+    },
+  ], TEST_FIELD_MANAGER);
+  return `system:serviceaccount:${OPERATOR_NAMESPACE}:${name}`;
+}
+
+/** A client acting as `user` (a ServiceAccount), with the groups the API server gives one. */
+export function impersonating(user: string): KubeClient {
+  const namespace = user.split(':')[2];
+  return new KubeClient(testKubeConfig(), { impersonateUser: user, impersonateGroups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] });
 }
 
 /** Operator configuration for tests; `overrides` replace top-level fields. */
