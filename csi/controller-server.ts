@@ -1,11 +1,13 @@
 /**
  * The CSI Controller service: provisions volumes by StorageClass policy (see parameters.ts).
  *
- * Every volume has a record: a ConfigMap in the volume's namespace, labelled with hashes of the
- * volume's name and ID, holding the request it was created for. CreateVolume is idempotent by name
- * through it (a same-name request that differs gets ALREADY_EXISTS), and DeleteVolume finds from it
- * what to remove. The record is written before anything else and removed last, so a crash in
- * between leaves a record that the CO's retry completes or deletes.
+ * Every volume has a record: a ConfigMap `kmesh-volume-<key>` in the volume's namespace, where the
+ * key is a hash of the volume's name, holding the request it was created for. CreateVolume is
+ * idempotent by name through it (a same-name request that differs gets ALREADY_EXISTS), and
+ * DeleteVolume finds from it what to remove: every volume ID carries the volume's name or key, so
+ * the record is found with a GET (a list would wait for the API server's cache to catch up).
+ * The record is written before anything else and removed last, so a crash in between leaves a
+ * record that the CO's retry completes or deletes.
  */
 import { createHash } from 'node:crypto';
 import type { DataFlow } from '../api/v1alpha1/index.js';
@@ -15,15 +17,23 @@ import { isConflictError, type KubeClient, type WireObject } from '../lib/kube/r
 import { checkCapability, type VolumeCapability } from './capabilities.js';
 import { parseParameters, type VolumeParameters } from './parameters.js';
 import type { Handler } from './server.js';
-import { formatVolumeId, InvalidVolumeId, parseVolumeId } from './volume-id.js';
+import { formatVolumeId, InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kmesh-csi' };
-const NAME_HASH_LABEL = 'csi.kmesh.io/volume-name-hash';
-const ID_HASH_LABEL = 'csi.kmesh.io/volume-id-hash';
 const MAX_VOLUME_NAME_BYTES = 128;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-const hash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 40);
+/** A volume's key: 20 hex digits of the SHA-256 of its name. */
+const keyOf = (name: string): string => createHash('sha256').update(name).digest('hex').slice(0, 20);
+const recordName = (key: string): string => `kmesh-volume-${key}`;
+
+/** Record keys a volume ID may lead to: from its tag, or the name (or key) in its last segment. */
+function recordKeysOf(ref: VolumeRef): string[] {
+  if (ref.tag) return [ref.tag];
+  const last = ref.subPath ? ref.subPath.split('/').pop()! : ref.dataFlow;
+  const embedded = /^(?:kmv|v)-([a-f0-9]{20})$/.exec(last)?.[1];
+  return embedded ? [keyOf(last), embedded] : [keyOf(last)];
+}
 
 type Request = Record<string, unknown>;
 type VolumeRecord = WireObject & { data?: Record<string, string> };
@@ -87,7 +97,7 @@ export class ControllerServer {
     const wanted: VolumeRequest = { requiredBytes, limitBytes, parameters: rawParameters };
 
     return this.exclusive(name, async () => {
-      const existing = await this.findRecord(parameters.namespace, NAME_HASH_LABEL, hash(name));
+      const existing = await this.client.get<VolumeRecord>(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name)));
       if (existing) {
         const had = JSON.parse(existing.data?.['request'] ?? '{}') as VolumeRequest;
         if (JSON.stringify(had) !== JSON.stringify(wanted)) throw alreadyExists(`volume ${name} exists with another capacity range or other parameters`);
@@ -97,18 +107,14 @@ export class ControllerServer {
       await this.client.create(RESOURCES.configMap, {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: {
-          name: `kmesh-volume-${hash(name).slice(0, 20)}`,
-          namespace: parameters.namespace,
-          labels: { ...MANAGED_BY, [NAME_HASH_LABEL]: hash(name), [ID_HASH_LABEL]: hash(placement.volumeId) },
-        },
+        metadata: { name: recordName(keyOf(name)), namespace: parameters.namespace, labels: MANAGED_BY },
         data: { volumeName: name, volumeId: placement.volumeId, dataFlow: placement.dataFlow, ownsDataFlow: String(placement.ownsDataFlow), request: JSON.stringify(wanted) },
       });
       if (placement.ownsDataFlow) {
         try {
           await this.createDataFlow(placement.dataFlow, name, parameters);
         } catch (error) {
-          await this.client.delete(RESOURCES.configMap, parameters.namespace, `kmesh-volume-${hash(name).slice(0, 20)}`); // undo the record
+          await this.client.delete(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name))); // undo the record
           throw error;
         }
       }
@@ -124,16 +130,17 @@ export class ControllerServer {
       if (dataFlow.spec.instanceRef.name !== parameters.instance) {
         throw invalidArgument(`parameter instance ${parameters.instance} does not match DataFlow ${parameters.dataFlow}, which lives on ${dataFlow.spec.instanceRef.name}`);
       }
-      const subPath = parameters.accessPoint === 'shared' ? '' : `volumes/${DNS_LABEL.test(name) ? name : `v-${hash(name).slice(0, 20)}`}`;
-      return { volumeId: this.volumeId(parameters, parameters.dataFlow, subPath), dataFlow: parameters.dataFlow, ownsDataFlow: false };
+      // Shared volumes are the DataFlow's root; the tag keeps their IDs apart.
+      const at = parameters.accessPoint === 'shared' ? { subPath: '', tag: keyOf(name) } : { subPath: `volumes/${DNS_LABEL.test(name) ? name : `v-${keyOf(name)}`}` };
+      return { volumeId: this.volumeId(parameters, parameters.dataFlow, at), dataFlow: parameters.dataFlow, ownsDataFlow: false };
     }
-    const dataFlow = DNS_LABEL.test(name) ? name : `kmv-${hash(name).slice(0, 20)}`;
-    return { volumeId: this.volumeId(parameters, dataFlow, ''), dataFlow, ownsDataFlow: true };
+    const dataFlow = DNS_LABEL.test(name) ? name : `kmv-${keyOf(name)}`;
+    return { volumeId: this.volumeId(parameters, dataFlow, { subPath: '' }), dataFlow, ownsDataFlow: true };
   }
 
-  private volumeId(parameters: VolumeParameters, dataFlow: string, subPath: string): string {
+  private volumeId(parameters: VolumeParameters, dataFlow: string, at: { subPath: string; tag?: string }): string {
     try {
-      return formatVolumeId({ namespace: parameters.namespace, instance: parameters.instance, dataFlow, subPath });
+      return formatVolumeId({ namespace: parameters.namespace, instance: parameters.instance, dataFlow, ...at });
     } catch (error) {
       if (error instanceof InvalidVolumeId) throw invalidArgument(`the volume ID for these names ${error.reason}; use shorter namespace, instance or DataFlow names`);
       throw error;
@@ -162,23 +169,28 @@ export class ControllerServer {
     return { volume: { volume_id: volumeId, capacity_bytes: 0, volume_context: { namespace: parameters.namespace, instance: parameters.instance, dataFlow } } };
   }
 
-  private async findRecord(namespace: string, label: string, value: string): Promise<VolumeRecord | undefined> {
-    const list = await this.client.list<VolumeRecord>(RESOURCES.configMap, { namespace, labelSelector: `${label}=${value}` });
-    return list.items[0];
+  /** The record of the volume with `volumeId`, if it exists. */
+  private async findRecord(ref: VolumeRef, volumeId: string): Promise<VolumeRecord | undefined> {
+    for (const key of recordKeysOf(ref)) {
+      const record = await this.client.get<VolumeRecord>(RESOURCES.configMap, ref.namespace, recordName(key));
+      if (record?.data?.['volumeId'] === volumeId) return record;
+    }
+    return undefined;
   }
 
   private async delete(request: Request): Promise<Request> {
     const volumeId = request['volume_id'];
     if (typeof volumeId !== 'string' || !volumeId) throw invalidArgument('volume_id is required');
-    let namespace: string;
+    let ref: VolumeRef;
     try {
-      namespace = parseVolumeId(volumeId).namespace;
+      ref = parseVolumeId(volumeId);
     } catch (error) {
       if (error instanceof InvalidVolumeId) return {}; // never ours, so nothing to delete
       throw error;
     }
+    const namespace = ref.namespace;
     return this.exclusive(volumeId, async () => {
-      const record = await this.findRecord(namespace, ID_HASH_LABEL, hash(volumeId));
+      const record = await this.findRecord(ref, volumeId);
       if (!record) return {};
       if (record.data?.['ownsDataFlow'] === 'true' && record.data['dataFlow']) await this.client.delete(RESOURCES.dataFlow, namespace, record.data['dataFlow']);
       await this.client.delete(RESOURCES.configMap, namespace, record.metadata!.name!);
@@ -191,14 +203,14 @@ export class ControllerServer {
     if (typeof volumeId !== 'string' || !volumeId) throw invalidArgument('volume_id is required');
     const capabilities = (request['volume_capabilities'] as VolumeCapability[] | undefined) ?? [];
     if (!capabilities.length) throw invalidArgument('volume_capabilities is required');
-    let namespace: string;
+    let ref: VolumeRef;
     try {
-      namespace = parseVolumeId(volumeId).namespace;
+      ref = parseVolumeId(volumeId);
     } catch (error) {
       if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
       throw error;
     }
-    if (!(await this.findRecord(namespace, ID_HASH_LABEL, hash(volumeId)))) throw notFound(`volume ${volumeId} does not exist`);
+    if (!(await this.findRecord(ref, volumeId))) throw notFound(`volume ${volumeId} does not exist`);
     const unsupported = capabilities.findIndex((capability) => capability.block);
     if (unsupported >= 0) return { message: `volume_capabilities[${unsupported}]: block access is not supported` };
     return { confirmed: { volume_context: request['volume_context'] ?? {}, volume_capabilities: capabilities, parameters: request['parameters'] ?? {} } };

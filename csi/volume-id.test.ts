@@ -6,6 +6,7 @@ describe('volume IDs', () => {
     ['v1/ml/aws-east/ml-data', { namespace: 'ml', instance: 'aws-east', dataFlow: 'ml-data', subPath: '' }],
     ['v1/ml/aws-east/pvc-1f2e/shared/models', { namespace: 'ml', instance: 'aws-east', dataFlow: 'pvc-1f2e', subPath: 'shared/models' }],
     ['v1/a/site.b/df.c/x_y-1.z', { namespace: 'a', instance: 'site.b', dataFlow: 'df.c', subPath: 'x_y-1.z' }],
+    ['v1/ml/dev/shared/@0123456789abcdef0123', { namespace: 'ml', instance: 'dev', dataFlow: 'shared', subPath: '', tag: '0123456789abcdef0123' }],
   ])('parses %s and formats it back', (id, ref) => {
     expect(parseVolumeId(id)).toEqual(ref);
     expect(formatVolumeId(ref)).toBe(id);
@@ -25,6 +26,8 @@ describe('volume IDs', () => {
     ['v1/ml/aws-east/ml-data/x/', /empty path segment/],
     ['v1/ml/aws-east/ml-data/.hidden', /path segment "\.hidden"/],
     ['v1/ml/aws-east/ml-data/a b', /path segment "a b"/],
+    ['v1/ml/aws-east/ml-data/@xyz', /path segment "@xyz"/],
+    ['v1/ml/aws-east/ml-data/@0123456789/models', /path segment "@0123456789"/],
     ['v1/ml/aws-east/ml-data/\u0000', /path segment/],
     [`v1/ml/aws-east/ml-data/${'a'.repeat(120)}`, /longer than 128 bytes/],
   ])('refuses %j: %s', (id, reason) => {

@@ -1,6 +1,8 @@
 /**
- * Volume IDs: `v1/<namespace>/<instance>/<dataFlow>[/<subPath>]`, e.g. `v1/ml/aws-east/ml-data`
- * or `v1/ml/aws-east/pvc-1f2e/shared/models`. The ID alone says where the data is, so a restarted
+ * Volume IDs: `v1/<namespace>/<instance>/<dataFlow>[/<subPath>][/@<tag>]`, e.g.
+ * `v1/ml/aws-east/ml-data/@3f2a...` or `v1/ml/aws-east/pvc-1f2e/shared/models`. The tag tells apart
+ * volumes that share a DataFlow's root (CSI needs every volume's ID to be its own); a segment
+ * starting with `@` can never be part of a sub-path. The ID alone says where the data is, so a restarted
  * plugin needs no memory to find it. Every RPC parses the ID it gets; parsing refuses anything that
  * could point outside the DataFlow's access point (`..`, `.`, empty or absolute segments).
  */
@@ -11,6 +13,7 @@ const VERSION = 'v1';
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const TAG = /^@([a-f0-9]{8,40})$/;
 
 /** Where a volume lives. */
 export interface VolumeRef {
@@ -19,6 +22,8 @@ export interface VolumeRef {
   dataFlow: string;
   /** Path inside the DataFlow's access point, without leading slash; '' for the whole DataFlow. */
   subPath: string;
+  /** Distinguishes volumes that share a DataFlow's root (hex). */
+  tag?: string;
 }
 
 /** A volume ID that is not one of ours, or is malformed; `reason` says which part and why. */
@@ -50,14 +55,16 @@ export function parseVolumeId(volumeId: string): VolumeRef {
   if (!DNS_LABEL.test(namespace)) throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
   if (!DNS_SUBDOMAIN.test(instance)) throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
   if (!DNS_SUBDOMAIN.test(dataFlow)) throw new InvalidVolumeId(volumeId, `has DataFlow "${dataFlow}", which is not a DNS subdomain`);
+  const tag = rest.length ? TAG.exec(rest[rest.length - 1]!)?.[1] : undefined;
+  if (tag) rest.pop();
   const subPath = rest.join('/');
   checkSubPath(subPath, volumeId);
-  return { namespace, instance, dataFlow, subPath };
+  return { namespace, instance, dataFlow, subPath, ...(tag ? { tag } : {}) };
 }
 
 /** The ID of `ref`; throws InvalidVolumeId if it would not parse back (e.g. too long). */
 export function formatVolumeId(ref: VolumeRef): string {
-  const id = [VERSION, ref.namespace, ref.instance, ref.dataFlow, ...(ref.subPath ? [ref.subPath] : [])].join('/');
+  const id = [VERSION, ref.namespace, ref.instance, ref.dataFlow, ...(ref.subPath ? [ref.subPath] : []), ...(ref.tag ? [`@${ref.tag}`] : [])].join('/');
   parseVolumeId(id);
   return id;
 }

@@ -26,6 +26,7 @@ let dir: string;
 let server: CsiServer;
 let csi: Client & Record<string, Rpc>;
 let controllerIdentity: KubeClient;
+let sharedId: string;
 
 const MOUNT = { mount: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 const call = (method: string, request: object): Promise<Record<string, unknown>> =>
@@ -85,7 +86,12 @@ describe('CSI Controller', () => {
   });
 
   it('binds volumes to an existing DataFlow: its root when shared, a directory each when perVolume', async () => {
-    expect(volumeOf(await create('pvc-2222', { dataFlow: 'shared-data', accessPoint: 'shared' })).volume_id).toBe(`v1/${namespace}/dev/shared-data`);
+    // Shared volumes all see the DataFlow's root; a tag keeps each one's ID its own, as CSI requires.
+    sharedId = volumeOf(await create('pvc-2222', { dataFlow: 'shared-data', accessPoint: 'shared' })).volume_id;
+    expect(sharedId).toMatch(new RegExp(`^v1/${namespace}/dev/shared-data/@[a-f0-9]{20}$`));
+    const other = volumeOf(await create('pvc-2223', { dataFlow: 'shared-data', accessPoint: 'shared' })).volume_id;
+    expect(other).not.toBe(sharedId);
+    await call('DeleteVolume', { volume_id: other });
     expect(volumeOf(await create('pvc-3333', { dataFlow: 'shared-data' })).volume_id).toBe(`v1/${namespace}/dev/shared-data/volumes/pvc-3333`);
     expect(await kube.get(RESOURCES.dataFlow, namespace, 'pvc-3333')).toBeUndefined();
   });
@@ -125,7 +131,7 @@ describe('CSI Controller', () => {
     await call('DeleteVolume', { volume_id: `v1/${namespace}/dev/pvc-1111` });
     expect(await kube.get(RESOURCES.dataFlow, namespace, 'pvc-1111')).toBeUndefined();
     await call('DeleteVolume', { volume_id: `v1/${namespace}/dev/shared-data/volumes/pvc-3333` });
-    await call('DeleteVolume', { volume_id: `v1/${namespace}/dev/shared-data` });
+    await call('DeleteVolume', { volume_id: sharedId });
     expect(await kube.get(RESOURCES.dataFlow, namespace, 'shared-data')).toBeDefined();
     expect(await objectCounts()).toEqual([1, 0]);
     expect(await codeOf('DeleteVolume', { volume_id: 'never-ours' })).toBe('OK');
