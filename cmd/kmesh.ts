@@ -3,25 +3,13 @@
  * The one Kmesh executable: `kmesh <command>`. Components (operator, csi, sync, gateway) are added
  * here as they land; each dispatches to its own main module, and this file only wires them up.
  */
-import { createRequire } from 'node:module';
 import { crdYaml } from '../api/generate.js';
 import { GROUP, KINDS, VERSION } from '../api/v1alpha1/index.js';
+import { kmeshVersion } from '../lib/version.js';
 
 interface Command {
   summary: string;
   run(args: string[]): Promise<number> | number;
-}
-
-function version(): string {
-  const require = createRequire(import.meta.url);
-  for (const candidate of ['../package.json', '../../package.json']) {
-    try {
-      return (require(candidate) as { version: string }).version;
-    } catch {
-      // compiled (dist/cmd) and source (cmd) layouts sit at different depths
-    }
-  }
-  return 'unknown';
 }
 
 const commands: Record<string, Command> = {
@@ -36,7 +24,7 @@ const commands: Record<string, Command> = {
   version: {
     summary: 'print the Kmesh version',
     run: () => {
-      console.log(`kmesh ${version()} (API ${GROUP}/${VERSION})`);
+      console.log(`kmesh ${kmeshVersion()} (API ${GROUP}/${VERSION})`);
       return 0;
     },
   },

@@ -11,12 +11,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { DataFlow } from '../api/v1alpha1/index.js';
-import { aborted, alreadyExists, invalidArgument, notFound, outOfRange } from '../lib/errors.js';
+import { alreadyExists, invalidArgument, notFound, outOfRange } from '../lib/errors.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import { isConflictError, type KubeClient, type WireObject } from '../lib/kube/rest.js';
 import { checkCapability, type VolumeCapability } from './capabilities.js';
 import { parseParameters, type VolumeParameters } from './parameters.js';
 import type { Handler } from './server.js';
+import { VolumeLocks } from './volume-locks.js';
 import { formatVolumeId, InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kmesh-csi' };
@@ -54,8 +55,7 @@ interface Placement {
 }
 
 export class ControllerServer {
-  /** Volume names and IDs with a call in progress. */
-  private readonly busy = new Set<string>();
+  private readonly locks = new VolumeLocks();
 
   constructor(private readonly client: KubeClient) {}
 
@@ -68,15 +68,7 @@ export class ControllerServer {
     };
   }
 
-  private async exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
-    if (this.busy.has(key)) throw aborted(`an operation on volume ${key} is already in progress`);
-    this.busy.add(key);
-    try {
-      return await work();
-    } finally {
-      this.busy.delete(key);
-    }
-  }
+
 
   private async create(request: Request): Promise<Request> {
     const name = request['name'];
@@ -96,7 +88,7 @@ export class ControllerServer {
     const parameters = parseParameters(rawParameters);
     const wanted: VolumeRequest = { requiredBytes, limitBytes, parameters: rawParameters };
 
-    return this.exclusive(name, async () => {
+    return this.locks.exclusive(name, async () => {
       const existing = await this.client.get<VolumeRecord>(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name)));
       if (existing) {
         const had = JSON.parse(existing.data?.['request'] ?? '{}') as VolumeRequest;
@@ -189,7 +181,7 @@ export class ControllerServer {
       throw error;
     }
     const namespace = ref.namespace;
-    return this.exclusive(volumeId, async () => {
+    return this.locks.exclusive(volumeId, async () => {
       const record = await this.findRecord(ref, volumeId);
       if (!record) return {};
       if (record.data?.['ownsDataFlow'] === 'true' && record.data['dataFlow']) await this.client.delete(RESOURCES.dataFlow, namespace, record.data['dataFlow']);

@@ -1,7 +1,7 @@
 /** `kmesh csi`: serve the CSI driver on its unix socket until SIGTERM or SIGINT. */
-import { createRequire } from 'node:module';
 import { StatusError } from '../lib/errors.js';
 import { loggerFor } from '../lib/logging.js';
+import { kmeshVersion } from '../lib/version.js';
 import { Driver } from './driver.js';
 import { identityHandlers } from './identity-server.js';
 import { loadCsi } from './proto.js';
@@ -24,18 +24,6 @@ const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
 };
 
-function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  for (const candidate of ['../package.json', '../../package.json']) {
-    try {
-      return (require(candidate) as { version: string }).version;
-    } catch {
-      // source (csi/) and compiled (dist/csi/) layouts sit at different depths
-    }
-  }
-  return 'unknown';
-}
-
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
     console.log(['usage: kmesh csi [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(14)} ${s.help} [$${s.env}, default ${s.default}]`)].join('\n'));
@@ -53,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   const value = (flag: string): string => given.get(flag) ?? process.env[FLAGS[flag]!.env] ?? FLAGS[flag]!.default ?? '';
   let driver: Driver;
   try {
-    driver = new Driver({ name: value('driver-name'), version: packageVersion(), endpoint: value('endpoint') });
+    driver = new Driver({ name: value('driver-name'), version: kmeshVersion(), endpoint: value('endpoint') });
   } catch (error) {
     if (error instanceof StatusError) {
       console.error(`kmesh csi: ${error.details}`);

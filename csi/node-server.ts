@@ -8,7 +8,7 @@
  */
 import { mkdir, rmdir, statfs } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
-import { aborted, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
+import { failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
 import type { CommandRunner } from './mount/command.js';
 import { LocalMounter } from './mount/local.js';
 import { LustreMounter } from './mount/lustre.js';
@@ -17,6 +17,7 @@ import { MountCommands, type Mounter } from './mount/mounter.js';
 import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
 import type { VolumeResolver } from './resolver.js';
 import type { Handler } from './server.js';
+import { VolumeLocks } from './volume-locks.js';
 import { InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
 
 /** Topology keys every Kmesh node reports (from its node labels or flags). */
@@ -62,8 +63,7 @@ function inside(base: string, ...parts: string[]): string {
 }
 
 export class NodeServer {
-  /** Volume IDs with a call in progress. */
-  private readonly busy = new Set<string>();
+  private readonly locks = new VolumeLocks();
   private readonly mounters: Record<'local' | 'lustre', Mounter>;
   private readonly unmounter: MountCommands;
 
@@ -93,22 +93,14 @@ export class NodeServer {
   }
 
   /** Runs `work` holding the volume; a concurrent call on the same volume gets ABORTED. */
-  private async exclusive<T>(volumeId: string, work: () => Promise<T>): Promise<T> {
-    if (this.busy.has(volumeId)) throw aborted(`an operation on volume ${volumeId} is already in progress`);
-    this.busy.add(volumeId);
-    try {
-      return await work();
-    } finally {
-      this.busy.delete(volumeId);
-    }
-  }
+
 
   private async stage(request: Request): Promise<Request> {
     required(request, 'volume_id');
     const staging = required(request, 'staging_target_path');
     checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const volume = volumeOf(request); // after the argument checks: a missing argument is INVALID_ARGUMENT whatever the ID
-    return this.exclusive(volume.volumeId, async () => {
+    return this.locks.exclusive(volume.volumeId, async () => {
       const location = await this.options.resolver.resolve(volume);
       await mkdir(staging, { recursive: true });
       await this.mounters[location.backend].stage(location.mountSource, staging);
@@ -119,7 +111,7 @@ export class NodeServer {
   private async unstage(request: Request): Promise<Request> {
     const volumeId = required(request, 'volume_id');
     const staging = required(request, 'staging_target_path');
-    return this.exclusive(volumeId, async () => {
+    return this.locks.exclusive(volumeId, async () => {
       await this.unmounter.unmount(staging);
       return {};
     });
@@ -132,7 +124,7 @@ export class NodeServer {
     const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const volume = volumeOf(request);
     const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
-    return this.exclusive(volume.volumeId, async () => {
+    return this.locks.exclusive(volume.volumeId, async () => {
       if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
       const location = await this.options.resolver.resolve(volume);
       const source = inside(staging, location.accessPoint, volume.subPath);
@@ -146,7 +138,7 @@ export class NodeServer {
   private async unpublish(request: Request): Promise<Request> {
     const volumeId = required(request, 'volume_id');
     const target = required(request, 'target_path');
-    return this.exclusive(volumeId, async () => {
+    return this.locks.exclusive(volumeId, async () => {
       await this.unmounter.unmount(target);
       // The spec asks the plugin to remove the target it created; only an empty directory, never data.
       await rmdir(target).catch((error: NodeJS.ErrnoException) => {

@@ -4,9 +4,7 @@
  * DataFlow's directory from it.
  */
 import { invalidArgument } from '../../lib/errors.js';
-import type { CommandRunner } from './command.js';
-import type { MountTable } from './mount-table.js';
-import { MountCommands, type Mounter } from './mounter.js';
+import { StagingMounter } from './mounter.js';
 
 /** `<nid>[:<nid>...]:/<fsname>`: a Lustre client mount source. */
 const LUSTRE_SOURCE = /^[^\s:/]+@[a-z0-9]+(:[^\s:/]+@[a-z0-9]+)*:\/[A-Za-z0-9_]{1,8}(\/\S*)?$/;
@@ -14,28 +12,10 @@ const LUSTRE_SOURCE = /^[^\s:/]+@[a-z0-9]+(:[^\s:/]+@[a-z0-9]+)*:\/[A-Za-z0-9_]{
 /** Client mount options: flock for applications that lock files, and no access-time writes. */
 export const LUSTRE_MOUNT_OPTIONS = 'flock,noatime';
 
-export class LustreMounter implements Mounter {
-  private readonly commands: MountCommands;
-
-  constructor(runner: CommandRunner, table: MountTable) {
-    this.commands = new MountCommands(runner, table);
-  }
-
+export class LustreMounter extends StagingMounter {
   async stage(source: string, stagingPath: string): Promise<void> {
     if (!LUSTRE_SOURCE.test(source)) throw invalidArgument(`"${source}" is not a Lustre mount source (<nid>[:<nid>]:/<fsname>)`);
     if (await this.commands.table.isMountPoint(stagingPath)) return;
     await this.commands.mount(['-t', 'lustre', '-o', LUSTRE_MOUNT_OPTIONS, source, stagingPath], `mounting Lustre ${source}`);
-  }
-
-  unstage(stagingPath: string): Promise<void> {
-    return this.commands.unmount(stagingPath);
-  }
-
-  publish(source: string, target: string, readOnly: boolean): Promise<void> {
-    return this.commands.bind(source, target, readOnly);
-  }
-
-  unpublish(target: string): Promise<void> {
-    return this.commands.unmount(target);
   }
 }

@@ -64,3 +64,29 @@ export class MountCommands {
     if (await this.table.isMountPoint(path)) throw internal(`could not unmount ${path}: ${errors.join('; ')}`);
   }
 }
+
+/**
+ * What every backend's mounter shares: publishing is a bind mount from the staged filesystem, and
+ * unstaging and unpublishing are unmounts. A backend supplies only how it stages.
+ */
+export abstract class StagingMounter implements Mounter {
+  protected readonly commands: MountCommands;
+
+  constructor(runner: CommandRunner, table: MountTable) {
+    this.commands = new MountCommands(runner, table);
+  }
+
+  abstract stage(source: string, stagingPath: string): Promise<void>;
+
+  unstage(stagingPath: string): Promise<void> {
+    return this.commands.unmount(stagingPath);
+  }
+
+  publish(source: string, target: string, readOnly: boolean): Promise<void> {
+    return this.commands.bind(source, target, readOnly);
+  }
+
+  unpublish(target: string): Promise<void> {
+    return this.commands.unmount(target);
+  }
+}
