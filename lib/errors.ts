@@ -5,7 +5,6 @@
  */
 import { status } from '@grpc/grpc-js';
 
-export { status as GrpcCode } from '@grpc/grpc-js';
 
 export class StatusError extends Error {
   constructor(

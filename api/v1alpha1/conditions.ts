@@ -38,7 +38,6 @@ export const Reasons = {
   Healthy: 'Healthy',
   ServersDegraded: 'ServersDegraded',
   DependentsExist: 'DependentsExist',
-  NoDependents: 'NoDependents',
 } as const;
 
 export type ConditionType = (typeof Conditions)[keyof typeof Conditions];
