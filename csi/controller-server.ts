@@ -46,6 +46,10 @@ interface VolumeRequest {
   parameters: Record<string, string>;
 }
 
+/** A request as stored and compared: parameters sorted, since a CO may send map entries in any order. */
+const serialize = (request: VolumeRequest): string =>
+  JSON.stringify({ ...request, parameters: Object.fromEntries(Object.entries(request.parameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) });
+
 /** The DataFlow (or the directory in one) a volume stands for. */
 interface Placement {
   volumeId: string;
@@ -92,7 +96,7 @@ export class ControllerServer {
       const existing = await this.client.get<VolumeRecord>(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name)));
       if (existing) {
         const had = JSON.parse(existing.data?.['request'] ?? '{}') as VolumeRequest;
-        if (JSON.stringify(had) !== JSON.stringify(wanted)) throw alreadyExists(`volume ${name} exists with another capacity range or other parameters`);
+        if (serialize(had) !== serialize(wanted)) throw alreadyExists(`volume ${name} exists with another capacity range or other parameters`);
         return this.response(existing.data!['volumeId']!, existing.data!['dataFlow']!, parameters);
       }
       const placement = await this.place(name, parameters);
@@ -100,7 +104,7 @@ export class ControllerServer {
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: { name: recordName(keyOf(name)), namespace: parameters.namespace, labels: MANAGED_BY },
-        data: { volumeName: name, volumeId: placement.volumeId, dataFlow: placement.dataFlow, ownsDataFlow: String(placement.ownsDataFlow), request: JSON.stringify(wanted) },
+        data: { volumeName: name, volumeId: placement.volumeId, dataFlow: placement.dataFlow, ownsDataFlow: String(placement.ownsDataFlow), request: serialize(wanted) },
       });
       if (placement.ownsDataFlow) {
         try {

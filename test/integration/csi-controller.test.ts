@@ -82,6 +82,9 @@ describe('CSI Controller', () => {
     expect(dataFlow?.spec).toMatchObject({ instanceRef: { name: 'dev' }, mode: 'async', policy: { compression: 'zstd', dedup: false } });
     expect(dataFlow?.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'kmesh-csi' });
     expect(volumeOf(await create('pvc-1111', { compression: 'zstd', dedup: 'false' }))).toEqual(first);
+    // A CO may send the parameter map in any order (Go's protobuf does): still the same request.
+    const reordered = { dedup: 'false', compression: 'zstd', instance: 'dev', 'csi.storage.k8s.io/pvc/namespace': namespace };
+    expect(volumeOf(await call('CreateVolume', { name: 'pvc-1111', capacity_range: { required_bytes: 2 ** 30 }, volume_capabilities: [MOUNT], parameters: reordered }))).toEqual(first);
     expect(await codeOf('CreateVolume', { name: 'pvc-1111', capacity_range: { required_bytes: 2 * 2 ** 30 }, volume_capabilities: [MOUNT], parameters: { 'csi.storage.k8s.io/pvc/namespace': namespace, instance: 'dev', compression: 'zstd', dedup: 'false' } })).toMatch(/^ALREADY_EXISTS: volume pvc-1111 exists with another capacity range/);
   });
 

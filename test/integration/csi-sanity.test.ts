@@ -71,7 +71,7 @@ describe('csi-sanity', () => {
     ).catch((error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '' }));
     const summary = /(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped/.exec(result.stdout);
     if (!summary || summary[2] !== '0') {
-      const failures = result.stdout.split('\n').filter((line) => /\[FAIL|unexpected error|Expected/.test(line)).slice(0, 40).join('\n');
+      const failures = result.stdout.split('\n').filter((line) => /\[FAIL|unexpected error|Expected|rpc error|code = /.test(line)).slice(0, 40).join('\n');
       throw new Error(`csi-sanity failed:\n${failures || result.stdout.slice(-3000)}\n${result.stderr.slice(-1000)}\ndriver:\n${driverOutput.join('').slice(-2000)}`);
     }
     const [, passed, failed] = summary.map(Number);
