@@ -1,182 +1,305 @@
 /**
  * The CSI Controller service: provisions volumes by StorageClass policy (see parameters.ts).
  *
- * Every volume has a record: a ConfigMap `kmesh-volume-<key>` in the volume's namespace, where the
- * key is a hash of the volume's name, holding the request it was created for. CreateVolume is
- * idempotent by name through it (a same-name request that differs gets ALREADY_EXISTS), and
- * DeleteVolume finds from it what to remove: every volume ID carries the volume's name or key, so
- * the record is found with a GET (a list would wait for the API server's cache to catch up).
- * The record is written before anything else and removed last, so a crash in between leaves a
- * record that the CO's retry completes or deletes.
+ * A volume is an access point of a DataFlow (its own, created from the class's template, or an
+ * existing one it binds to), or, when it starts from a snapshot or another volume, of a VirtualCopy
+ * it owns. Its record (volume-records.ts) is written before anything else and removed last, so a
+ * crash in between leaves a record that the CO's retry completes or deletes. Sizes become Lustre
+ * project quotas where the backend has them (quota.ts). Snapshots are in snapshots.ts.
  */
-import { createHash } from 'node:crypto';
-import type { DataFlow } from '../api/v1alpha1/index.js';
-import { alreadyExists, invalidArgument, notFound, outOfRange } from '../lib/errors.js';
+import type { DataFlow, KmeshInstance, Snapshot, VirtualCopy } from '../api/v1alpha1/index.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from '../lib/errors.js';
+import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
-import { isConflictError, type KubeClient, type WireObject } from '../lib/kube/rest.js';
+import { isConflictError, KubeApiError, type KubeClient, type ResourceType } from '../lib/kube/rest.js';
 import { checkCapability, type VolumeCapability } from './capabilities.js';
-import { parseParameters, type VolumeParameters } from './parameters.js';
+import { pageOf } from './paging.js';
+import { namespaceOf, parseParameters, type VolumeParameters } from './parameters.js';
+import { projectIdOf, type Quotas } from './quota.js';
+import { accessPointOf, ownerOf } from './resolver.js';
 import type { Handler } from './server.js';
-import { VolumeLocks } from './volume-locks.js';
+import { parseSnapshotId, SnapshotService } from './snapshots.js';
+import { instanceIn, pickInstance, segmentsOf, type Segments } from './topology.js';
+import { volumeConditionOf } from './volume-condition.js';
 import { formatVolumeId, InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
+import { VolumeLocks } from './volume-locks.js';
+import { keyOf, MANAGED_BY, sameRequest, VolumeRecords, type VolumeRecord, type VolumeRequest } from './volume-records.js';
 
-const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kmesh-csi' };
 const MAX_VOLUME_NAME_BYTES = 128;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const VOLUME_NAME_ANNOTATION = 'csi.kmesh.io/volume-name';
 
-/** A volume's key: 20 hex digits of the SHA-256 of its name. */
-const keyOf = (name: string): string => createHash('sha256').update(name).digest('hex').slice(0, 20);
-const recordName = (key: string): string => `kmesh-volume-${key}`;
-
-/** Record keys a volume ID may lead to: from its tag, or the name (or key) in its last segment. */
-function recordKeysOf(ref: VolumeRef): string[] {
-  if (ref.tag) return [ref.tag];
-  const last = ref.subPath ? ref.subPath.split('/').pop()! : ref.dataFlow;
-  const embedded = /^(?:kmv|v)-([a-f0-9]{20})$/.exec(last)?.[1];
-  return embedded ? [keyOf(last), embedded] : [keyOf(last)];
-}
+/** Controller capabilities; each is exercised by csi-sanity (test/integration/csi-sanity.test.ts). */
+const CONTROLLER_CAPABILITIES = [
+  'CREATE_DELETE_VOLUME',
+  'CREATE_DELETE_SNAPSHOT',
+  'CLONE_VOLUME',
+  'EXPAND_VOLUME',
+  'LIST_VOLUMES',
+  'LIST_SNAPSHOTS',
+  'GET_CAPACITY',
+  'VOLUME_CONDITION',
+  'GET_VOLUME',
+];
 
 type Request = Record<string, unknown>;
-type VolumeRecord = WireObject & { data?: Record<string, string> };
 
-/** What a volume was created for; compared on a repeated CreateVolume. */
-interface VolumeRequest {
-  requiredBytes: number;
-  limitBytes: number;
-  parameters: Record<string, string>;
+/** Where a new volume's data goes. */
+type Placement = Pick<VolumeRecord, 'volumeId' | 'dataFlow' | 'virtualCopy' | 'ownsData' | 'directory'> & {
+  /** The VirtualCopy's source, when the volume starts from a snapshot or volume. */
+  copyOf?: NonNullable<VirtualCopy['spec']['source']>;
+};
+
+export interface ControllerOptions {
+  client: KubeClient;
+  quotas: Quotas;
+  log: Logger;
 }
 
-/** A request as stored and compared: parameters sorted, since a CO may send map entries in any order. */
-const serialize = (request: VolumeRequest): string =>
-  JSON.stringify({ ...request, parameters: Object.fromEntries(Object.entries(request.parameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) });
+/** The name of an object a volume creates: the volume name when it is a DNS label, else derived from its key. */
+const objectNameOf = (volumeName: string): string => (DNS_LABEL.test(volumeName) ? volumeName : `kmv-${keyOf(volumeName)}`);
 
-/** The DataFlow (or the directory in one) a volume stands for. */
-interface Placement {
-  volumeId: string;
-  dataFlow: string;
-  /** The volume created this DataFlow, and DeleteVolume removes it. */
-  ownsDataFlow: boolean;
+function requiredString(request: Request, field: string): string {
+  const value = request[field];
+  if (typeof value !== 'string' || !value) throw invalidArgument(`${field} is required`);
+  return value;
+}
+
+/** A volume ID from a request; one that cannot be ours names a volume that does not exist. */
+function volumeRefOf(volumeId: string, what = 'volume'): VolumeRef {
+  try {
+    return parseVolumeId(volumeId);
+  } catch (error) {
+    if (error instanceof InvalidVolumeId) throw notFound(`${what} does not exist: ${error.message}`);
+    throw error;
+  }
+}
+
+function capacityRangeOf(request: Request): { requiredBytes: number; limitBytes: number } {
+  const range = (request['capacity_range'] as { required_bytes?: number; limit_bytes?: number } | null | undefined) ?? {};
+  const requiredBytes = range.required_bytes ?? 0;
+  const limitBytes = range.limit_bytes ?? 0;
+  if (requiredBytes < 0 || limitBytes < 0) throw outOfRange('capacity_range must not be negative');
+  if (limitBytes && requiredBytes > limitBytes) throw outOfRange(`capacity_range: required_bytes ${requiredBytes} exceeds limit_bytes ${limitBytes}`);
+  return { requiredBytes, limitBytes };
+}
+
+/** The one content source of a request, as stored in its record: `snapshot:<id>` or `volume:<id>`. */
+function contentSourceOf(request: Request): string | undefined {
+  const source = request['volume_content_source'] as { snapshot?: { snapshot_id?: string }; volume?: { volume_id?: string } } | null | undefined;
+  if (source?.snapshot) return `snapshot:${source.snapshot.snapshot_id ?? ''}`;
+  if (source?.volume) return `volume:${source.volume.volume_id ?? ''}`;
+  return undefined;
 }
 
 export class ControllerServer {
   private readonly locks = new VolumeLocks();
+  private readonly client: KubeClient;
+  private readonly records: VolumeRecords;
+  private readonly snapshots: SnapshotService;
 
-  constructor(private readonly client: KubeClient) {}
+  constructor(private readonly options: ControllerOptions) {
+    this.client = options.client;
+    this.records = new VolumeRecords(options.client);
+    this.snapshots = new SnapshotService(options.client, this.records, options.log);
+  }
 
   handlers(): Record<string, Handler> {
     return {
-      ControllerGetCapabilities: () => Promise.resolve({ capabilities: [{ rpc: { type: 'CREATE_DELETE_VOLUME' } }] }),
+      ControllerGetCapabilities: () => Promise.resolve({ capabilities: CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
       CreateVolume: (request) => this.create(request),
       DeleteVolume: (request) => this.delete(request),
       ValidateVolumeCapabilities: (request) => this.validate(request),
+      ListVolumes: (request) => this.list(request),
+      ControllerGetVolume: (request) => this.getVolume(request),
+      ControllerExpandVolume: (request) => this.expand(request),
+      GetCapacity: (request) => this.capacity(request),
+      ...this.snapshots.handlers(),
     };
   }
 
-
-
   private async create(request: Request): Promise<Request> {
-    const name = request['name'];
-    if (typeof name !== 'string' || !name) throw invalidArgument('name is required');
+    const name = requiredString(request, 'name');
     if (Buffer.byteLength(name) > MAX_VOLUME_NAME_BYTES) throw invalidArgument(`name is longer than ${MAX_VOLUME_NAME_BYTES} bytes`);
     const capabilities = (request['volume_capabilities'] as VolumeCapability[] | undefined) ?? [];
     if (!capabilities.length) throw invalidArgument('volume_capabilities is required');
     capabilities.forEach((capability, i) => checkCapability(capability, `volume_capabilities[${i}]`));
-    const source = request['volume_content_source'] as Record<string, unknown> | undefined;
-    if (source && (source['snapshot'] || source['volume'])) throw invalidArgument('volume_content_source: creating from a snapshot or a volume is not supported yet');
-    const range = (request['capacity_range'] as { required_bytes?: number; limit_bytes?: number } | undefined) ?? {};
-    const requiredBytes = range.required_bytes ?? 0;
-    const limitBytes = range.limit_bytes ?? 0;
-    if (requiredBytes < 0 || limitBytes < 0) throw outOfRange('capacity_range must not be negative');
-    if (limitBytes && requiredBytes > limitBytes) throw outOfRange(`capacity_range: required_bytes ${requiredBytes} exceeds limit_bytes ${limitBytes}`);
+    const { requiredBytes, limitBytes } = capacityRangeOf(request);
     const rawParameters = (request['parameters'] as Record<string, string> | undefined) ?? {};
     const parameters = parseParameters(rawParameters);
-    const wanted: VolumeRequest = { requiredBytes, limitBytes, parameters: rawParameters };
+    const namespace = namespaceOf(parameters);
+    const source = contentSourceOf(request);
+    if (source && parameters.dataFlow) throw invalidArgument('a volume from a snapshot or another volume gets a copy of its own; use a StorageClass without dataFlow');
+    const wanted: VolumeRequest = { requiredBytes, limitBytes, parameters: rawParameters, ...(source ? { source } : {}) };
+    const topology = request['accessibility_requirements'] as { requisite?: Array<{ segments: Segments }>; preferred?: Array<{ segments: Segments }> } | null | undefined;
 
     return this.locks.exclusive(name, async () => {
-      const existing = await this.client.get<VolumeRecord>(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name)));
+      const existing = await this.records.byName(namespace, name);
       if (existing) {
-        const had = JSON.parse(existing.data?.['request'] ?? '{}') as VolumeRequest;
-        if (serialize(had) !== serialize(wanted)) throw alreadyExists(`volume ${name} exists with another capacity range or other parameters`);
-        return this.response(existing.data!['volumeId']!, existing.data!['dataFlow']!, parameters);
+        if (!sameRequest(existing.request, wanted)) throw alreadyExists(`volume ${name} exists with another capacity range, parameters or content source`);
+        return this.finish(existing);
       }
-      const placement = await this.place(name, parameters);
-      await this.client.create(RESOURCES.configMap, {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: recordName(keyOf(name)), namespace: parameters.namespace, labels: MANAGED_BY },
-        data: { volumeName: name, volumeId: placement.volumeId, dataFlow: placement.dataFlow, ownsDataFlow: String(placement.ownsDataFlow), request: serialize(wanted) },
-      });
-      if (placement.ownsDataFlow) {
-        try {
-          await this.createDataFlow(placement.dataFlow, name, parameters);
-        } catch (error) {
-          await this.client.delete(RESOURCES.configMap, parameters.namespace, recordName(keyOf(name))); // undo the record
-          throw error;
-        }
+      const instance = await this.instanceFor(namespace, parameters, topology);
+      const { copyOf, ...placement } = await this.place(name, namespace, instance.metadata.name!, parameters, source);
+      const record: VolumeRecord = {
+        volumeName: name,
+        namespace,
+        instance: instance.metadata.name!,
+        ...placement,
+        request: wanted,
+        sizeBytes: requiredBytes || limitBytes,
+        sizeEnforced: false,
+        projectId: projectIdOf(keyOf(name)),
+        topology: Object.keys(segmentsOf(instance)).length ? [segmentsOf(instance)] : [],
+      };
+      await this.records.create(record);
+      try {
+        if (placement.ownsData && placement.dataFlow) await this.createDataFlow(record, parameters);
+        if (placement.ownsData && copyOf) await this.createVirtualCopy(record, copyOf);
+      } catch (error) {
+        await this.records.delete(record); // undo the record: nothing else was made
+        throw error;
       }
-      return this.response(placement.volumeId, placement.dataFlow, parameters);
+      return this.finish(record, instance);
     });
   }
 
-  /** Where the volume goes: into an existing DataFlow, or a DataFlow of its own. */
-  private async place(name: string, parameters: VolumeParameters): Promise<Placement> {
-    if (parameters.dataFlow) {
-      const dataFlow = await this.client.get<DataFlow>(RESOURCES.dataFlow, parameters.namespace, parameters.dataFlow);
-      if (!dataFlow) throw invalidArgument(`parameter dataFlow: DataFlow ${parameters.namespace}/${parameters.dataFlow} does not exist`);
-      if (dataFlow.spec.instanceRef.name !== parameters.instance) {
-        throw invalidArgument(`parameter instance ${parameters.instance} does not match DataFlow ${parameters.dataFlow}, which lives on ${dataFlow.spec.instanceRef.name}`);
+  /** Enforces the size where the backend can (again on a retry after a failure), and answers. */
+  private async finish(record: VolumeRecord, known?: KmeshInstance): Promise<Request> {
+    if (record.sizeBytes > 0 && !record.sizeEnforced && record.directory) {
+      const instance = known ?? (await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, record.namespace, record.instance));
+      if (!instance) throw failedPrecondition(`KmeshInstance ${record.namespace}/${record.instance} of volume ${record.volumeName} no longer exists`);
+      if (await this.options.quotas.apply({ instance, directory: record.directory, projectId: record.projectId, bytes: record.sizeBytes })) {
+        record.sizeEnforced = true;
+        await this.records.update(record);
       }
-      // Shared volumes are the DataFlow's root; the tag keeps their IDs apart.
-      const at = parameters.accessPoint === 'shared' ? { subPath: '', tag: keyOf(name) } : { subPath: `volumes/${DNS_LABEL.test(name) ? name : `v-${keyOf(name)}`}` };
-      return { volumeId: this.volumeId(parameters, parameters.dataFlow, at), dataFlow: parameters.dataFlow, ownsDataFlow: false };
     }
-    const dataFlow = DNS_LABEL.test(name) ? name : `kmv-${keyOf(name)}`;
-    return { volumeId: this.volumeId(parameters, dataFlow, { subPath: '' }), dataFlow, ownsDataFlow: true };
+    return { volume: this.volumeOf(record) };
   }
 
-  private volumeId(parameters: VolumeParameters, dataFlow: string, at: { subPath: string; tag?: string }): string {
+  /** The CSI Volume of a record. capacity_bytes is 0 (unknown) unless the backend enforces the size. */
+  private volumeOf(record: VolumeRecord): Request {
+    const source = record.request.source;
+    const contentSource = source?.startsWith('snapshot:')
+      ? { snapshot: { snapshot_id: source.slice('snapshot:'.length) } }
+      : source?.startsWith('volume:')
+        ? { volume: { volume_id: source.slice('volume:'.length) } }
+        : undefined;
+    return {
+      volume_id: record.volumeId,
+      capacity_bytes: record.sizeEnforced ? record.sizeBytes : 0,
+      volume_context: { namespace: record.namespace, instance: record.instance, ...(record.dataFlow ? { dataFlow: record.dataFlow } : { virtualCopy: record.virtualCopy! }) },
+      ...(contentSource ? { content_source: contentSource } : {}),
+      accessible_topology: record.topology.map((segments) => ({ segments })),
+    };
+  }
+
+  /**
+   * The KmeshInstance of a new volume: the `instance` parameter, or the one whose location lies in
+   * the requested topology (preferred first). Its location becomes the volume's accessible topology.
+   */
+  private async instanceFor(namespace: string, parameters: VolumeParameters, topology: { requisite?: Array<{ segments: Segments }>; preferred?: Array<{ segments: Segments }> } | null | undefined): Promise<KmeshInstance> {
+    if (parameters.instance) {
+      const instance = await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, parameters.instance);
+      if (!instance) throw invalidArgument(`parameter instance: KmeshInstance ${namespace}/${parameters.instance} does not exist`);
+      return instance;
+    }
+    const preferred = (topology?.preferred ?? []).map((t) => t.segments);
+    const requisite = (topology?.requisite ?? []).map((t) => t.segments);
+    if (!preferred.length && !requisite.length) throw invalidArgument('parameter instance is required when the CO sends no topology to pick a KmeshInstance by (run the external-provisioner with --feature-gates=Topology=true)');
+    const instances = (await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance, { namespace })).items;
+    const picked = pickInstance(instances, preferred, requisite);
+    if (!picked) throw resourceExhausted(`no KmeshInstance in namespace ${namespace} has a location in the requested topology ${JSON.stringify([...preferred, ...requisite])}`);
+    return picked;
+  }
+
+  /** Where the volume goes: a copy of its content source, an existing DataFlow, or a DataFlow of its own. */
+  private async place(name: string, namespace: string, instance: string, parameters: VolumeParameters, source: string | undefined): Promise<Placement> {
+    if (source) return this.placeCopy(name, namespace, instance, source);
+    if (parameters.dataFlow) {
+      const dataFlow = await this.client.get<DataFlow>(RESOURCES.dataFlow, namespace, parameters.dataFlow);
+      if (!dataFlow) throw invalidArgument(`parameter dataFlow: DataFlow ${namespace}/${parameters.dataFlow} does not exist`);
+      if (dataFlow.spec.instanceRef.name !== instance) {
+        throw invalidArgument(`parameter instance ${instance} does not match DataFlow ${parameters.dataFlow}, which lives on ${dataFlow.spec.instanceRef.name}`);
+      }
+      if (parameters.accessPoint === 'shared') {
+        // Shared volumes are the DataFlow's root, so no one volume's size can limit it; the tag keeps their IDs apart.
+        const volumeId = this.volumeId({ namespace, instance, dataFlow: parameters.dataFlow, subPath: '', tag: keyOf(name) });
+        return { volumeId, dataFlow: parameters.dataFlow, ownsData: false, directory: '' };
+      }
+      const subPath = `volumes/${DNS_LABEL.test(name) ? name : `v-${keyOf(name)}`}`;
+      const volumeId = this.volumeId({ namespace, instance, dataFlow: parameters.dataFlow, subPath });
+      return { volumeId, dataFlow: parameters.dataFlow, ownsData: false, directory: `${accessPointOf(dataFlow)}/${subPath}` };
+    }
+    const dataFlow = objectNameOf(name);
+    return { volumeId: this.volumeId({ namespace, instance, dataFlow, subPath: '' }), dataFlow, ownsData: true, directory: `/dataflows/${dataFlow}` };
+  }
+
+  /** A volume from a snapshot or volume: a VirtualCopy of it, seen at the source volume's sub-path. */
+  private async placeCopy(name: string, namespace: string, instance: string, source: string): Promise<Placement> {
+    const virtualCopy = objectNameOf(name);
+    const at = (subPath: string): Pick<Placement, 'volumeId' | 'virtualCopy' | 'ownsData' | 'directory'> => ({
+      volumeId: this.volumeId({ namespace, instance, dataFlow: '', virtualCopy, subPath }),
+      virtualCopy,
+      ownsData: true,
+      directory: `/virtualcopies/${virtualCopy}${subPath ? `/${subPath}` : ''}`,
+    });
+    if (source.startsWith('snapshot:')) {
+      const snapshotId = source.slice('snapshot:'.length);
+      const ref = parseSnapshotId(snapshotId);
+      const snapshot = ref && (await this.client.get<Snapshot>(RESOURCES.snapshot, ref.namespace, ref.name));
+      if (!ref || !snapshot) throw notFound(`source snapshot ${snapshotId} does not exist`);
+      if (ref.namespace !== namespace) throw invalidArgument(`source snapshot ${snapshotId} is in namespace ${ref.namespace}; a volume can start only from a snapshot in its own namespace (${namespace})`);
+      const sourceVolume = snapshot.metadata.annotations?.['csi.kmesh.io/source-volume-id'];
+      const subPath = sourceVolume ? safeSubPath(sourceVolume) : '';
+      return { ...at(subPath), copyOf: { snapshotRef: { name: ref.name } } };
+    }
+    const sourceId = source.slice('volume:'.length);
+    const ref = volumeRefOf(sourceId, `source volume ${sourceId}`);
+    const sourceRecord = await this.records.byId(ref, sourceId);
+    if (!sourceRecord) throw notFound(`source volume ${sourceId} does not exist`);
+    if (sourceRecord.namespace !== namespace) throw invalidArgument(`source volume ${sourceId} is in namespace ${sourceRecord.namespace}; a volume can be cloned only within its namespace (${namespace})`);
+    if (!sourceRecord.dataFlow) throw failedPrecondition(`source volume ${sourceId} is itself a copy (VirtualCopy ${sourceRecord.virtualCopy}); clone its source, or snapshot and restore it`);
+    return { ...at(ref.subPath), copyOf: { dataFlowRef: { name: sourceRecord.dataFlow } } };
+  }
+
+  private volumeId(ref: VolumeRef): string {
     try {
-      return formatVolumeId({ namespace: parameters.namespace, instance: parameters.instance, dataFlow, ...at });
+      return formatVolumeId(ref);
     } catch (error) {
       if (error instanceof InvalidVolumeId) throw invalidArgument(`the volume ID for these names ${error.reason}; use shorter namespace, instance or DataFlow names`);
       throw error;
     }
   }
 
-  private async createDataFlow(dataFlowName: string, volumeName: string, parameters: VolumeParameters): Promise<void> {
+  /** Creates an object the volume owns; if it exists, it must be this volume's (a retry), else ALREADY_EXISTS. */
+  private async createOwned<T extends DataFlow | VirtualCopy>(type: ResourceType, object: T, what: string): Promise<void> {
     try {
-      await this.client.create(RESOURCES.dataFlow, {
-        apiVersion: 'kmesh.io/v1alpha1',
-        kind: 'DataFlow',
-        metadata: { name: dataFlowName, namespace: parameters.namespace, labels: MANAGED_BY, annotations: { 'csi.kmesh.io/volume-name': volumeName } },
-        spec: { instanceRef: { name: parameters.instance }, ...(parameters.mode ? { mode: parameters.mode } : {}), policy: parameters.policy },
-      });
+      await this.client.create(type, object);
     } catch (error) {
+      if (error instanceof KubeApiError && error.code === 422) throw invalidArgument(`the ${what} this volume needs is invalid: ${error.status?.message ?? error.message}`);
       if (!isConflictError(error)) throw error;
-      const existing = await this.client.get<DataFlow>(RESOURCES.dataFlow, parameters.namespace, dataFlowName);
-      if (existing?.metadata.annotations?.['csi.kmesh.io/volume-name'] !== volumeName) {
-        throw alreadyExists(`DataFlow ${parameters.namespace}/${dataFlowName} exists and does not belong to volume ${volumeName}`);
+      const existing = await this.client.get<T>(type, object.metadata.namespace, object.metadata.name!);
+      if (existing?.metadata.annotations?.[VOLUME_NAME_ANNOTATION] !== object.metadata.annotations?.[VOLUME_NAME_ANNOTATION]) {
+        throw alreadyExists(`${what} ${object.metadata.namespace}/${object.metadata.name} exists and does not belong to volume ${object.metadata.annotations?.[VOLUME_NAME_ANNOTATION]}`);
       }
     }
   }
 
-  private response(volumeId: string, dataFlow: string, parameters: VolumeParameters): Request {
-    // capacity_bytes 0 means unknown: the local backend cannot enforce a size, and Kmesh does not pretend.
-    return { volume: { volume_id: volumeId, capacity_bytes: 0, volume_context: { namespace: parameters.namespace, instance: parameters.instance, dataFlow } } };
+  private createDataFlow(record: VolumeRecord, parameters: VolumeParameters): Promise<void> {
+    const metadata = { name: record.dataFlow!, namespace: record.namespace, labels: MANAGED_BY, annotations: { [VOLUME_NAME_ANNOTATION]: record.volumeName } };
+    const spec = { instanceRef: { name: record.instance }, ...(parameters.mode ? { mode: parameters.mode } : {}), ...(parameters.peers ? { peers: parameters.peers } : {}), policy: parameters.policy };
+    return this.createOwned<DataFlow>(RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata, spec }, 'DataFlow');
   }
 
-  /** The record of the volume with `volumeId`, if it exists. */
-  private async findRecord(ref: VolumeRef, volumeId: string): Promise<VolumeRecord | undefined> {
-    for (const key of recordKeysOf(ref)) {
-      const record = await this.client.get<VolumeRecord>(RESOURCES.configMap, ref.namespace, recordName(key));
-      if (record?.data?.['volumeId'] === volumeId) return record;
-    }
-    return undefined;
+  private createVirtualCopy(record: VolumeRecord, source: NonNullable<VirtualCopy['spec']['source']>): Promise<void> {
+    const metadata = { name: record.virtualCopy!, namespace: record.namespace, labels: MANAGED_BY, annotations: { [VOLUME_NAME_ANNOTATION]: record.volumeName } };
+    const spec = { source, instanceRef: { name: record.instance } };
+    return this.createOwned<VirtualCopy>(RESOURCES.virtualCopy, { apiVersion: 'kmesh.io/v1alpha1', kind: 'VirtualCopy', metadata, spec }, 'VirtualCopy');
   }
 
   private async delete(request: Request): Promise<Request> {
-    const volumeId = request['volume_id'];
-    if (typeof volumeId !== 'string' || !volumeId) throw invalidArgument('volume_id is required');
+    const volumeId = requiredString(request, 'volume_id');
     let ref: VolumeRef;
     try {
       ref = parseVolumeId(volumeId);
@@ -184,31 +307,98 @@ export class ControllerServer {
       if (error instanceof InvalidVolumeId) return {}; // never ours, so nothing to delete
       throw error;
     }
-    const namespace = ref.namespace;
     return this.locks.exclusive(volumeId, async () => {
-      const record = await this.findRecord(ref, volumeId);
+      const record = await this.records.byId(ref, volumeId);
       if (!record) return {};
-      if (record.data?.['ownsDataFlow'] === 'true' && record.data['dataFlow']) await this.client.delete(RESOURCES.dataFlow, namespace, record.data['dataFlow']);
-      await this.client.delete(RESOURCES.configMap, namespace, record.metadata!.name!);
+      if (record.ownsData && record.dataFlow) await this.client.delete(RESOURCES.dataFlow, record.namespace, record.dataFlow);
+      if (record.ownsData && record.virtualCopy) await this.client.delete(RESOURCES.virtualCopy, record.namespace, record.virtualCopy);
+      await this.records.delete(record);
       return {};
     });
   }
 
+  /** The record of an existing volume, or NOT_FOUND. */
+  private async existing(volumeId: string): Promise<VolumeRecord> {
+    const record = await this.records.byId(volumeRefOf(volumeId), volumeId);
+    if (!record) throw notFound(`volume ${volumeId} does not exist`);
+    return record;
+  }
+
   private async validate(request: Request): Promise<Request> {
-    const volumeId = request['volume_id'];
-    if (typeof volumeId !== 'string' || !volumeId) throw invalidArgument('volume_id is required');
+    const volumeId = requiredString(request, 'volume_id');
     const capabilities = (request['volume_capabilities'] as VolumeCapability[] | undefined) ?? [];
     if (!capabilities.length) throw invalidArgument('volume_capabilities is required');
-    let ref: VolumeRef;
-    try {
-      ref = parseVolumeId(volumeId);
-    } catch (error) {
-      if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
-      throw error;
-    }
-    if (!(await this.findRecord(ref, volumeId))) throw notFound(`volume ${volumeId} does not exist`);
+    await this.existing(volumeId);
     const unsupported = capabilities.findIndex((capability) => capability.block);
     if (unsupported >= 0) return { message: `volume_capabilities[${unsupported}]: block access is not supported` };
     return { confirmed: { volume_context: request['volume_context'] ?? {}, volume_capabilities: capabilities, parameters: request['parameters'] ?? {} } };
+  }
+
+  private async list(request: Request): Promise<Request> {
+    const page = pageOf(await this.records.all(), request['max_entries'] as number | undefined, request['starting_token'] as string | undefined);
+    if (!page.entries.length) return { entries: [], next_token: page.next_token };
+    // One list per kind for the conditions, rather than a GET per volume.
+    const [dataFlows, copies] = await Promise.all([this.client.list<DataFlow>(RESOURCES.dataFlow), this.client.list<VirtualCopy>(RESOURCES.virtualCopy)]);
+    const byName = new Map([...dataFlows.items, ...copies.items].map((o) => [`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, o]));
+    const entries = page.entries.map((record) => {
+      const [kind, name] = record.dataFlow ? (['DataFlow', record.dataFlow] as const) : (['VirtualCopy', record.virtualCopy!] as const);
+      const condition = volumeConditionOf(kind, `${record.namespace}/${name}`, byName.get(`${kind}/${record.namespace}/${name}`));
+      return { volume: this.volumeOf(record), status: { published_node_ids: [], volume_condition: condition } };
+    });
+    return { entries, next_token: page.next_token };
+  }
+
+  private async getVolume(request: Request): Promise<Request> {
+    const volumeId = requiredString(request, 'volume_id');
+    const record = await this.existing(volumeId);
+    const owner = await ownerOf(this.client, parseVolumeId(volumeId));
+    const condition = volumeConditionOf(owner.kind, `${record.namespace}/${record.dataFlow || record.virtualCopy}`, owner.object);
+    return { volume: this.volumeOf(record), status: { published_node_ids: [], volume_condition: condition } };
+  }
+
+  /** Grows the volume's size, and its quota where the backend has one; a smaller size changes nothing. */
+  private async expand(request: Request): Promise<Request> {
+    const volumeId = requiredString(request, 'volume_id');
+    if (!request['capacity_range']) throw invalidArgument('capacity_range is required');
+    const { requiredBytes, limitBytes } = capacityRangeOf(request);
+    const bytes = requiredBytes || limitBytes;
+    if (!bytes) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
+    if (request['volume_capability']) checkCapability(request['volume_capability'], 'volume_capability');
+    return this.locks.exclusive(volumeId, async () => {
+      const record = await this.existing(volumeId);
+      if (bytes > record.sizeBytes) {
+        record.sizeBytes = bytes;
+        record.sizeEnforced = false;
+        await this.records.update(record);
+        await this.finish(record);
+      }
+      // The size the volume has now; on the local backend a recorded size, not a limit (see csi/README.md).
+      return { capacity_bytes: record.sizeBytes, node_expansion_required: false };
+    });
+  }
+
+  /**
+   * Free space for new volumes of a class: that of its instance, or the sum over the instances
+   * in the requested topology (in the class's namespace when known). Instances that have not
+   * reported their capacity yet count 0: no promise Kmesh cannot keep.
+   */
+  private async capacity(request: Request): Promise<Request> {
+    const parameters = parseParameters((request['parameters'] as Record<string, string> | undefined) ?? {});
+    ((request['volume_capabilities'] as VolumeCapability[] | undefined) ?? []).forEach((capability, i) => checkCapability(capability, `volume_capabilities[${i}]`));
+    const topology = (request['accessible_topology'] as { segments?: Segments } | null | undefined)?.segments ?? {};
+    const instances = (await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance, parameters.namespace ? { namespace: parameters.namespace } : {})).items.filter(
+      (instance) => (!parameters.instance || instance.metadata.name === parameters.instance) && (!Object.keys(topology).length || instanceIn(instance, topology)),
+    );
+    const free = (instance: KmeshInstance): number => Math.max(0, (instance.status?.capacity?.totalBytes ?? 0) - (instance.status?.capacity?.usedBytes ?? 0));
+    return { available_capacity: instances.reduce((sum, instance) => sum + free(instance), 0) };
+  }
+}
+
+/** The sub-path of a volume ID (for a restore that shows only the snapshotted volume's part). */
+function safeSubPath(volumeId: string): string {
+  try {
+    return parseVolumeId(volumeId).subPath;
+  } catch {
+    return '';
   }
 }

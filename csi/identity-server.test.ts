@@ -39,9 +39,9 @@ describe('Identity', () => {
     expect(await call('GetPluginInfo')).toEqual({ name: 'csi.kmesh.io', vendor_version: '1.2.3', manifest: {} });
   });
 
-  it('advertises the Controller service and nothing it does not pass csi-sanity for', async () => {
-    const { capabilities } = (await call('GetPluginCapabilities')) as { capabilities: Array<{ service?: { type: string } }> };
-    expect(capabilities.map((c) => c.service?.type)).toEqual(['CONTROLLER_SERVICE']);
+  it('advertises the Controller service, topology and online expansion', async () => {
+    const { capabilities } = (await call('GetPluginCapabilities')) as { capabilities: Array<{ service?: { type: string }; volume_expansion?: { type: string } }> };
+    expect(capabilities.map((c) => c.service?.type ?? `expansion ${c.volume_expansion?.type}`)).toEqual(['CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion ONLINE']);
   });
 
   it('reports readiness through Probe', async () => {

@@ -3,10 +3,14 @@ import type { Driver } from './driver.js';
 import type { Handler } from './server.js';
 
 /**
- * Plugin capabilities the driver advertises: only what csi-sanity passes (test/integration/
- * csi-sanity.test.ts). Topology comes with topology selection, expansion with ControllerExpandVolume.
+ * Plugin capabilities: the Controller service, topology (volumes are accessible where their
+ * instance is, csi/topology.ts) and online expansion (ControllerExpandVolume while mounted).
  */
-const PLUGIN_CAPABILITIES: Array<Record<string, unknown>> = [{ service: { type: 'CONTROLLER_SERVICE' } }];
+const PLUGIN_CAPABILITIES: Array<Record<string, unknown>> = [
+  { service: { type: 'CONTROLLER_SERVICE' } },
+  { service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } },
+  { volume_expansion: { type: 'ONLINE' } },
+];
 
 export function identityHandlers(driver: Driver): Record<string, Handler> {
   return {

@@ -11,6 +11,7 @@ import { systemRunner } from './mount/command.js';
 import { procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
 import { ControllerServer } from './controller-server.js';
+import { FilesystemQuotas } from './quota.js';
 import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
 
@@ -21,6 +22,7 @@ const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   'node-id': { env: 'KMESH_NODE_ID', default: '', help: 'serve the Node service as this node (the DaemonSet sets it)' },
   region: { env: 'KMESH_NODE_REGION', default: '', help: 'topology.kmesh.io/region of this node' },
   zone: { env: 'KMESH_NODE_ZONE', default: '', help: 'topology.kmesh.io/zone of this node' },
+  'controller-mount-dir': { env: 'KMESH_CSI_CONTROLLER_MOUNT_DIR', default: '/var/lib/kmesh/csi-controller', help: 'where the controller mounts Lustre filesystems to set project quotas' },
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
 };
 
@@ -58,12 +60,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const nodeId = value('node-id');
   const client = controller === 'true' || nodeId ? new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined)) : undefined;
-  if (client && controller === 'true') served.push({ definition: services.Controller, handlers: new ControllerServer(client).handlers() });
+  const log = loggerFor('csi');
+  if (client && controller === 'true') {
+    const quotas = new FilesystemQuotas(systemRunner, procMountTable, value('controller-mount-dir'));
+    served.push({ definition: services.Controller, handlers: new ControllerServer({ client, quotas, log }).handlers() });
+  }
   if (client && nodeId) {
     const node = new NodeServer({ nodeId, region: value('region'), zone: value('zone'), resolver: new ApiVolumeResolver(client), runner: systemRunner, table: procMountTable });
     served.push({ definition: services.Node, handlers: node.handlers() });
   }
-  const server = await serveCsi(driver.config.endpoint, served, loggerFor('csi'));
+  const server = await serveCsi(driver.config.endpoint, served, log);
   driver.markReady();
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -14,6 +14,7 @@ import { mountPointsUnder, procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
 import { loadCsi } from './proto.js';
 import type { VolumeLocation, VolumeResolver } from './resolver.js';
+import { volumeConditionOf } from './volume-condition.js';
 import { serveCsi, type CsiServer } from './server.js';
 import type { VolumeRef } from './volume-id.js';
 
@@ -33,6 +34,11 @@ const resolver: VolumeResolver = {
     if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
     if (ref.instance !== 'dev' || ref.dataFlow === 'missing') throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
     return { backend: 'local', mountSource: join(dir, 'instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
+  },
+  /** `degraded` is a DataFlow whose peer is gone; every other one is Ready. */
+  condition(ref: VolumeRef) {
+    const degraded = { type: 'Degraded', status: 'True', message: 'peer azure-west unreachable' };
+    return Promise.resolve(volumeConditionOf('DataFlow', `${ref.namespace}/${ref.dataFlow}`, { status: { phase: 'Ready', conditions: ref.dataFlow === 'degraded' ? [degraded] : [] } }));
   },
 };
 
@@ -90,7 +96,9 @@ describe('Node service', () => {
     const usage = stats['usage'] as Array<{ unit: string; total: number; used: number }>;
     expect(usage.map((u) => u.unit)).toEqual(['BYTES', 'INODES']);
     expect(usage[0]!.total).toBeGreaterThan(0);
-    expect(stats['volume_condition']).toEqual({ abnormal: false, message: 'mounted' });
+    expect(stats['volume_condition']).toEqual({ abnormal: false, message: 'DataFlow ml/ml-data is Ready' });
+    const degraded = await call('NodeGetVolumeStats', { volume_id: 'v1/ml/dev/degraded', volume_path: path('target-rw') });
+    expect(degraded['volume_condition']).toEqual({ abnormal: true, message: 'DataFlow ml/degraded is degraded: peer azure-west unreachable' });
 
     for (const target of ['target-ro', 'target-rw']) {
       await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });

@@ -7,22 +7,19 @@
  * one runs gets ABORTED, as the CSI specification asks.
  */
 import { mkdir, rmdir, statfs } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
 import type { CommandRunner } from './mount/command.js';
 import { LocalMounter } from './mount/local.js';
 import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
+import { inside } from './paths.js';
 import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
 import type { VolumeResolver } from './resolver.js';
+import { TOPOLOGY_REGION_KEY, TOPOLOGY_ZONE_KEY } from './topology.js';
 import type { Handler } from './server.js';
 import { VolumeLocks } from './volume-locks.js';
 import { InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
-
-/** Topology keys every Kmesh node reports (from its node labels or flags). */
-export const TOPOLOGY_REGION_KEY = 'topology.kmesh.io/region';
-export const TOPOLOGY_ZONE_KEY = 'topology.kmesh.io/zone';
 
 export interface NodeOptions {
   nodeId: string;
@@ -52,14 +49,6 @@ function volumeOf(request: Request): VolumeRef & { volumeId: string } {
     if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
     throw error;
   }
-}
-
-/** `base` joined with `parts`, refusing any result outside `base` (defence in depth after ID parsing). */
-function inside(base: string, ...parts: string[]): string {
-  const root = resolve(base);
-  const path = resolve(root, ...parts.map((p) => p.replace(/^\/+/, '')));
-  if (path !== root && !path.startsWith(root + sep)) throw invalidArgument(`path ${parts.join('/')} leaves ${root}`);
-  return path;
 }
 
 export class NodeServer {
@@ -151,7 +140,7 @@ export class NodeServer {
   private async stats(request: Request): Promise<Request> {
     required(request, 'volume_id');
     const path = required(request, 'volume_path');
-    volumeOf(request);
+    const volume = volumeOf(request);
     let fs;
     try {
       fs = await statfs(path);
@@ -162,12 +151,13 @@ export class NodeServer {
       return { usage: [], volume_condition: { abnormal: true, message: `${path}: ${code ?? String(error)}` } };
     }
     const mounted = await this.options.table.isMountPoint(path);
+    const held = mounted ? await this.options.resolver.condition(volume) : undefined;
     return {
       usage: [
         { unit: 'BYTES', total: fs.blocks * fs.bsize, available: fs.bavail * fs.bsize, used: (fs.blocks - fs.bfree) * fs.bsize },
         { unit: 'INODES', total: fs.files, available: fs.ffree, used: fs.files - fs.ffree },
       ],
-      volume_condition: mounted ? { abnormal: false, message: 'mounted' } : { abnormal: true, message: `${path} is not mounted` },
+      volume_condition: held ?? { abnormal: true, message: `${path} is not mounted` },
     };
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
-import { parseParameters } from './parameters.js';
+import { namespaceOf, parseParameters } from './parameters.js';
 
 const NS = { 'csi.storage.k8s.io/pvc/namespace': 'ml', instance: 'dev' };
 
@@ -24,10 +24,26 @@ describe('StorageClass parameters', () => {
     });
   });
 
+  it('reads peers as a YAML list, which also allows the sync modes', () => {
+    const peers = '- name: azure-west\n  endpoint: gw.azure-west.example.com:7443\n  direction: bidirectional\n  tlsSecretRef: {name: peer-tls}\n';
+    expect(parseParameters({ ...NS, peers, mode: 'multiMaster' })).toMatchObject({
+      mode: 'multiMaster',
+      peers: [{ name: 'azure-west', endpoint: 'gw.azure-west.example.com:7443', direction: 'bidirectional', tlsSecretRef: { name: 'peer-tls' } }],
+    });
+  });
+
+  it('leaves namespace and instance open for GetCapacity and topology to settle', () => {
+    expect(parseParameters({})).toEqual({ accessPoint: 'perVolume', policy: {} });
+  });
+
   it.each([
     [{ ...NS, colour: 'blue', size: '1' }, 'unknown StorageClass parameters colour, size'],
-    [{ instance: 'dev' }, 'parameter namespace is required'],
-    [{ 'csi.storage.k8s.io/pvc/namespace': 'ml' }, 'parameter instance is required'],
+    [{ 'csi.storage.k8s.io/pvc/namespace': 'ml', dataFlow: 'ml-data' }, 'parameter dataFlow needs instance'],
+    [{ ...NS, peers: 'azure-west' }, 'parameter peers must be a list'],
+    [{ ...NS, peers: '[a: b' }, 'parameter peers is not YAML'],
+    [{ ...NS, peers: '- name: x\n  endpoint: h:1\n' }, 'parameter peers[0].tlsSecretRef.name is required'],
+    [{ ...NS, peers: '- endpoint: h:1\n' }, 'parameter peers[0].name is required'],
+    [{ ...NS, dataFlow: 'ml-data', peers: '[]' }, 'cannot be combined with dataFlow'],
     [{ ...NS, compression: 'brotli' }, 'parameter compression: "brotli" is not one of none, lz4, gzip, zstd'],
     [{ ...NS, encryption: 'aes-256-gcm' }, 'needs encryptionKeySecret'],
     [{ ...NS, encryptionKeySecret: 'k' }, 'encryptionKeySecret needs encryption'],
@@ -37,7 +53,13 @@ describe('StorageClass parameters', () => {
     [{ ...NS, dataFlow: '../etc' }, 'parameter dataFlow: "../etc" is not a valid object name'],
     [{ ...NS, instance: 'Dev' }, 'parameter instance: "Dev"'],
     [{ ...NS, mode: 'sync' }, 'mode sync needs peers'],
+    [{ ...NS, mode: 'sync', peers: '[]' }, 'mode sync needs peers'],
   ])('refuses %j with INVALID_ARGUMENT: %s', (parameters, message) => {
     expect(() => parseParameters(parameters)).toThrow(expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining(message) }));
+  });
+
+  it('asks for a namespace only where one is needed', () => {
+    expect(() => namespaceOf(parseParameters({ instance: 'dev' }))).toThrow(expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('parameter namespace is required') }));
+    expect(namespaceOf(parseParameters(NS))).toBe('ml');
   });
 });

@@ -3,10 +3,12 @@
  * where the DataFlow's access point sits inside that filesystem. Read from the KmeshInstance and
  * DataFlow objects, so the node plugin needs no state of its own for it.
  */
-import type { DataFlow, KmeshInstance } from '../api/v1alpha1/index.js';
+import type { DataFlow, KmeshInstance, VirtualCopy } from '../api/v1alpha1/index.js';
+import { Conditions } from '../api/v1alpha1/conditions.js';
 import { notFound, unavailable } from '../lib/errors.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import type { KubeClient } from '../lib/kube/rest.js';
+import { volumeConditionOf, type VolumeCondition } from './volume-condition.js';
 import type { VolumeRef } from './volume-id.js';
 
 export interface VolumeLocation {
@@ -18,8 +20,13 @@ export interface VolumeLocation {
 }
 
 export interface VolumeResolver {
-  /** Throws NOT_FOUND when the instance or DataFlow does not exist, UNAVAILABLE when not known yet. */
+  /**
+   * Throws NOT_FOUND when the instance or DataFlow does not exist, UNAVAILABLE when not known yet
+   * (or, for a copy, while its VirtualCopy is not Ready: its data is not all there).
+   */
   resolve(ref: VolumeRef): Promise<VolumeLocation>;
+  /** The condition of the object that holds the volume (DataFlow or VirtualCopy). */
+  condition(ref: VolumeRef): Promise<VolumeCondition>;
 }
 
 /** The access point of a DataFlow: its spec.path, or /dataflows/<name> (DESIGN §3). */
@@ -27,19 +34,36 @@ export function accessPointOf(dataFlow: DataFlow): string {
   return dataFlow.status?.accessPoint?.path ?? dataFlow.spec.path ?? `/dataflows/${dataFlow.metadata.name}`;
 }
 
+/** The access point of a VirtualCopy: its spec.path, or /virtualcopies/<name> (DESIGN §3). */
+export function copyAccessPointOf(copy: VirtualCopy): string {
+  return copy.status?.accessPoint?.path ?? copy.spec.path ?? `/virtualcopies/${copy.metadata.name}`;
+}
+
+/** The object whose access point holds a volume: its DataFlow or, for a restored or cloned volume, its VirtualCopy. */
+export async function ownerOf(client: KubeClient, ref: VolumeRef): Promise<{ kind: 'DataFlow'; object?: DataFlow } | { kind: 'VirtualCopy'; object?: VirtualCopy }> {
+  if (ref.virtualCopy !== undefined) return { kind: 'VirtualCopy', object: await client.get<VirtualCopy>(RESOURCES.virtualCopy, ref.namespace, ref.virtualCopy) };
+  return { kind: 'DataFlow', object: await client.get<DataFlow>(RESOURCES.dataFlow, ref.namespace, ref.dataFlow) };
+}
+
 export class ApiVolumeResolver implements VolumeResolver {
   constructor(private readonly client: KubeClient) {}
 
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
-    const [instance, dataFlow] = await Promise.all([
-      this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance),
-      this.client.get<DataFlow>(RESOURCES.dataFlow, ref.namespace, ref.dataFlow),
-    ]);
+    const [instance, owner] = await Promise.all([this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance), ownerOf(this.client, ref)]);
     if (!instance) throw notFound(`KmeshInstance ${ref.namespace}/${ref.instance} does not exist`);
-    if (!dataFlow) throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
+    if (!owner.object) throw notFound(`${owner.kind} ${ref.namespace}/${ref.virtualCopy ?? ref.dataFlow} does not exist`);
+    if (owner.kind === 'VirtualCopy') {
+      const ready = owner.object.status?.conditions?.find((c) => c.type === Conditions.Ready);
+      if (ready?.status !== 'True') throw unavailable(`VirtualCopy ${ref.namespace}/${ref.virtualCopy} is not ready yet (${ready?.message ?? 'the Kmesh operator has not made the copy yet'}); the kubelet retries`);
+    }
     const backend = instance.spec.backend.type ?? 'local';
     const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
     if (!mountSource) throw unavailable(`KmeshInstance ${ref.namespace}/${ref.instance} reports no mount source yet`);
-    return { backend, mountSource, accessPoint: accessPointOf(dataFlow) };
+    return { backend, mountSource, accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object) };
+  }
+
+  async condition(ref: VolumeRef): Promise<VolumeCondition> {
+    const owner = await ownerOf(this.client, ref);
+    return volumeConditionOf(owner.kind, `${ref.namespace}/${ref.virtualCopy ?? ref.dataFlow}`, owner.object);
   }
 }

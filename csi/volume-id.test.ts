@@ -7,6 +7,7 @@ describe('volume IDs', () => {
     ['v1/ml/aws-east/pvc-1f2e/shared/models', { namespace: 'ml', instance: 'aws-east', dataFlow: 'pvc-1f2e', subPath: 'shared/models' }],
     ['v1/a/site.b/df.c/x_y-1.z', { namespace: 'a', instance: 'site.b', dataFlow: 'df.c', subPath: 'x_y-1.z' }],
     ['v1/ml/dev/shared/@0123456789abcdef0123', { namespace: 'ml', instance: 'dev', dataFlow: 'shared', subPath: '', tag: '0123456789abcdef0123' }],
+    ['v1/ml/dev/copy:pvc-9/volumes/a', { namespace: 'ml', instance: 'dev', dataFlow: '', virtualCopy: 'pvc-9', subPath: 'volumes/a' }],
   ])('parses %s and formats it back', (id, ref) => {
     expect(parseVolumeId(id)).toEqual(ref);
     expect(formatVolumeId(ref)).toBe(id);
@@ -24,6 +25,9 @@ describe('volume IDs', () => {
     ['v1/ml/aws-east/ml-data/./x', /has a "\." path segment/],
     ['v1/ml/aws-east/ml-data//etc', /empty path segment/],
     ['v1/ml/aws-east/ml-data/x/', /empty path segment/],
+    ['v1/ml/aws-east/copy:', /VirtualCopy "", which is not a DNS subdomain/],
+    ['v1/ml/aws-east/copy:../x', /VirtualCopy "\.\."/],
+    ['v1/ml/aws-east/clone:x', /DataFlow "clone:x"/],
     ['v1/ml/aws-east/ml-data/.hidden', /path segment "\.hidden"/],
     ['v1/ml/aws-east/ml-data/a b', /path segment "a b"/],
     ['v1/ml/aws-east/ml-data/@xyz', /path segment "@xyz"/],

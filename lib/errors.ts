@@ -23,5 +23,6 @@ export const alreadyExists = (details: string): StatusError => new StatusError(s
 export const failedPrecondition = (details: string): StatusError => new StatusError(status.FAILED_PRECONDITION, details);
 export const aborted = (details: string): StatusError => new StatusError(status.ABORTED, details);
 export const outOfRange = (details: string): StatusError => new StatusError(status.OUT_OF_RANGE, details);
+export const resourceExhausted = (details: string): StatusError => new StatusError(status.RESOURCE_EXHAUSTED, details);
 export const unavailable = (details: string): StatusError => new StatusError(status.UNAVAILABLE, details);
 export const internal = (details: string, cause?: unknown): StatusError => new StatusError(status.INTERNAL, details, { cause });

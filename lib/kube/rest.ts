@@ -101,6 +101,27 @@ export interface KubeClientOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+const MAX_429_ATTEMPTS = 5;
+
+/** The parsed JSON body of an answer; KubeApiError for any non-2xx one. */
+function parseAnswer<T>(method: string, path: string, code: number, text: string): T {
+  if (code < 200 || code >= 300) {
+    let status: ApiStatus | undefined;
+    try {
+      status = JSON.parse(text) as ApiStatus;
+    } catch {
+      status = { code, message: text.slice(0, 500) };
+    }
+    throw new KubeApiError(code, status, `${method} ${path}`);
+  }
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return text as T;
+  }
+}
+
 export class KubeClient {
   private readonly server: string;
   /** apiVersion -> its discovery document's resources (for kinds no ResourceType names). */
@@ -156,27 +177,23 @@ export class KubeClient {
     });
   }
 
-  /** One request; resolves with the parsed JSON body, throws KubeApiError for any non-2xx answer. */
+  /**
+   * One request; resolves with the parsed JSON body, throws KubeApiError for any non-2xx answer.
+   * A 429 with Retry-After (e.g. a new CRD's storage still initializing, or priority and fairness
+   * shedding load) is retried a few times after the delay the server asks for, as client-go does.
+   */
   async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.open(method, path, { timeoutMs: DEFAULT_TIMEOUT_MS, ...init });
-    let text = '';
-    res.setEncoding('utf8');
-    for await (const chunk of res) text += chunk as string;
-    const code = res.statusCode ?? 0;
-    if (code < 200 || code >= 300) {
-      let status: ApiStatus | undefined;
-      try {
-        status = JSON.parse(text) as ApiStatus;
-      } catch {
-        status = { code, message: text.slice(0, 500) };
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.open(method, path, { timeoutMs: DEFAULT_TIMEOUT_MS, ...init });
+      let text = '';
+      res.setEncoding('utf8');
+      for await (const chunk of res) text += chunk as string;
+      const retryAfter = Number(res.headers['retry-after']);
+      if (res.statusCode === 429 && retryAfter >= 0 && attempt < MAX_429_ATTEMPTS && !init.signal?.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(retryAfter, 5) * 1000 || 100));
+        continue;
       }
-      throw new KubeApiError(code, status, `${method} ${path}`);
-    }
-    if (!text) return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      return text as T;
+      return parseAnswer<T>(method, path, res.statusCode ?? 0, text);
     }
   }
 

@@ -1,0 +1,135 @@
+/**
+ * CSI snapshots are Kmesh Snapshots: CreateSnapshot creates a Snapshot CR of the source volume's
+ * DataFlow and reports its readiness from the CR's status, which the operator writes once the
+ * snapshot's manifest is retained. The CO polls CreateSnapshot until ready_to_use; until the
+ * operator has taken the snapshot it stays false, never a pretended true.
+ *
+ * Snapshot IDs are `v1/<namespace>/<Snapshot name>`. The CR carries the CSI name and the source
+ * volume ID as annotations, so ListSnapshots and a repeated CreateSnapshot need nothing else.
+ */
+import type { Snapshot } from '../api/v1alpha1/index.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
+import type { Logger } from '../lib/logging.js';
+import { RESOURCES } from '../lib/kube/resources.js';
+import type { KubeClient } from '../lib/kube/rest.js';
+import { pageOf } from './paging.js';
+import type { Handler } from './server.js';
+import { InvalidVolumeId, parseVolumeId } from './volume-id.js';
+import { VolumeLocks } from './volume-locks.js';
+import { keyOf, MANAGED_BY, type VolumeRecords } from './volume-records.js';
+
+const SNAPSHOT_NAME_ANNOTATION = 'csi.kmesh.io/snapshot-name';
+const SOURCE_VOLUME_ANNOTATION = 'csi.kmesh.io/source-volume-id';
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const SNAPSHOT_ID = /^v1\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/;
+/** Keys the external-snapshotter adds with --extra-create-metadata. */
+const SNAPSHOTTER_PREFIX = 'csi.storage.k8s.io/';
+
+type Request = Record<string, unknown>;
+
+export const formatSnapshotId = (namespace: string, name: string): string => `v1/${namespace}/${name}`;
+
+/** The namespace and Snapshot name of a snapshot ID; undefined for an ID that cannot be ours. */
+export function parseSnapshotId(snapshotId: string): { namespace: string; name: string } | undefined {
+  const match = SNAPSHOT_ID.exec(snapshotId);
+  return match ? { namespace: match[1]!, name: match[3]! } : undefined;
+}
+
+/** The CSI Snapshot message for a Snapshot CR. */
+function snapshotOf(object: Snapshot): Request {
+  const created = Date.parse(object.status?.creationTime ?? object.metadata.creationTimestamp ?? '') || 0;
+  return {
+    snapshot_id: formatSnapshotId(object.metadata.namespace!, object.metadata.name!),
+    source_volume_id: object.metadata.annotations?.[SOURCE_VOLUME_ANNOTATION] ?? '',
+    size_bytes: object.status?.logicalBytes ?? 0,
+    creation_time: { seconds: Math.floor(created / 1000), nanos: (created % 1000) * 1e6 },
+    ready_to_use: object.status?.readyToUse === true,
+  };
+}
+
+export class SnapshotService {
+  private readonly locks = new VolumeLocks();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly records: VolumeRecords,
+    private readonly log: Logger,
+  ) {}
+
+  handlers(): Record<string, Handler> {
+    return {
+      CreateSnapshot: (request) => this.create(request),
+      DeleteSnapshot: (request) => this.delete(request),
+      ListSnapshots: (request) => this.list(request),
+    };
+  }
+
+  private async create(request: Request): Promise<Request> {
+    const name = request['name'];
+    const sourceVolumeId = request['source_volume_id'];
+    if (typeof name !== 'string' || !name) throw invalidArgument('name is required');
+    if (typeof sourceVolumeId !== 'string' || !sourceVolumeId) throw invalidArgument('source_volume_id is required');
+    const unknown = Object.keys((request['parameters'] as Record<string, string> | undefined) ?? {}).filter((key) => !key.startsWith(SNAPSHOTTER_PREFIX));
+    if (unknown.length) throw invalidArgument(`unknown VolumeSnapshotClass parameters ${unknown.sort().join(', ')}; Kmesh snapshots take none`);
+    let ref;
+    try {
+      ref = parseVolumeId(sourceVolumeId);
+    } catch (error) {
+      if (error instanceof InvalidVolumeId) throw notFound(`source volume does not exist: ${error.message}`);
+      throw error;
+    }
+    return this.locks.exclusive(name, async () => {
+      const volume = await this.records.byId(ref, sourceVolumeId);
+      if (!volume) throw notFound(`source volume ${sourceVolumeId} does not exist`);
+      if (!volume.dataFlow) throw failedPrecondition(`volume ${sourceVolumeId} lives in VirtualCopy ${volume.virtualCopy}; snapshots are taken of DataFlows, so snapshot the source instead`);
+      const objectName = DNS_LABEL.test(name) ? name : `kms-${keyOf(name)}`;
+      const existing = await this.client.get<Snapshot>(RESOURCES.snapshot, volume.namespace, objectName);
+      if (existing) {
+        if (existing.metadata.annotations?.[SNAPSHOT_NAME_ANNOTATION] !== name || existing.metadata.annotations[SOURCE_VOLUME_ANNOTATION] !== sourceVolumeId) {
+          throw alreadyExists(`snapshot ${name} exists (Snapshot ${volume.namespace}/${objectName}) with another source volume`);
+        }
+        return { snapshot: this.reported(existing) };
+      }
+      const created = await this.client.create<Snapshot>(RESOURCES.snapshot, {
+        apiVersion: 'kmesh.io/v1alpha1',
+        kind: 'Snapshot',
+        metadata: { name: objectName, namespace: volume.namespace, labels: MANAGED_BY, annotations: { [SNAPSHOT_NAME_ANNOTATION]: name, [SOURCE_VOLUME_ANNOTATION]: sourceVolumeId } },
+        spec: { dataFlowRef: { name: volume.dataFlow } },
+      });
+      return { snapshot: this.reported(created) };
+    });
+  }
+
+  /** The CSI snapshot; logs why one is not ready, since the CSI message has no field for it. */
+  private reported(object: Snapshot): Request {
+    const snapshot = snapshotOf(object);
+    if (!snapshot['ready_to_use']) {
+      const ready = object.status?.conditions?.find((c) => c.type === 'Ready');
+      this.log.info({ snapshot: `${object.metadata.namespace}/${object.metadata.name}` }, `snapshot not ready yet: ${ready?.message ?? 'the Kmesh operator has not taken it yet'}`);
+    }
+    return snapshot;
+  }
+
+  private async delete(request: Request): Promise<Request> {
+    const snapshotId = request['snapshot_id'];
+    if (typeof snapshotId !== 'string' || !snapshotId) throw invalidArgument('snapshot_id is required');
+    const at = parseSnapshotId(snapshotId);
+    if (!at) return {}; // never ours, so nothing to delete
+    return this.locks.exclusive(snapshotId, async () => {
+      await this.client.delete(RESOURCES.snapshot, at.namespace, at.name);
+      return {};
+    });
+  }
+
+  private async list(request: Request): Promise<Request> {
+    const snapshotId = (request['snapshot_id'] as string | undefined) ?? '';
+    const sourceVolumeId = (request['source_volume_id'] as string | undefined) ?? '';
+    const objects = (await this.client.list<Snapshot>(RESOURCES.snapshot, { labelSelector: 'app.kubernetes.io/managed-by=kmesh-csi' })).items;
+    const snapshots = objects
+      .map(snapshotOf)
+      .filter((s) => (!snapshotId || s['snapshot_id'] === snapshotId) && (!sourceVolumeId || s['source_volume_id'] === sourceVolumeId))
+      .sort((a, b) => ((a['snapshot_id'] as string) < (b['snapshot_id'] as string) ? -1 : 1));
+    const page = pageOf(snapshots, request['max_entries'] as number | undefined, request['starting_token'] as string | undefined);
+    return { entries: page.entries.map((snapshot) => ({ snapshot })), next_token: page.next_token };
+  }
+}
