@@ -48,7 +48,18 @@ describe('ApiVolumeResolver', () => {
     await expect(resolver().resolve({ namespace, instance: 'dev', dataFlow: 'gone', subPath: '' })).rejects.toMatchObject({ code: status.NOT_FOUND, details: `DataFlow ${namespace}/gone does not exist` });
   });
 
-  it('runs with a role that may only read KmeshInstances and DataFlows', async () => {
+  it('finds a VirtualCopy’s access point once it is Ready, and reports its condition', async () => {
+    await client.create(RESOURCES.virtualCopy, { apiVersion: 'kmesh.io/v1alpha1', kind: 'VirtualCopy', metadata: { name: 'copy-1', namespace }, spec: { source: { dataFlowRef: { name: 'ml-data' } } } });
+    const ref = { namespace, instance: 'dev', dataFlow: '', virtualCopy: 'copy-1', subPath: '' };
+    await expect(resolver().resolve(ref)).rejects.toMatchObject({ code: status.UNAVAILABLE, details: expect.stringContaining(`VirtualCopy ${namespace}/copy-1 is not ready yet`) });
+    const degraded = { phase: 'Ready', conditions: [{ type: 'Degraded', status: 'True', reason: 'SourceUnreachable', message: 'source site unreachable', lastTransitionTime: new Date().toISOString() }] };
+    await client.mergePatch(RESOURCES.virtualCopy, namespace, 'copy-1', { status: { ...degraded, conditions: [...degraded.conditions, { type: 'Ready', status: 'True', reason: 'Ready', message: 'copy made', lastTransitionTime: new Date().toISOString() }] } }, 'status');
+    expect((await resolver().resolve(ref)).accessPoint).toBe('/virtualcopies/copy-1');
+    expect(await resolver().condition(ref)).toEqual({ abnormal: true, message: `VirtualCopy ${namespace}/copy-1 is degraded: source site unreachable` });
+    expect(await resolver().condition({ namespace, instance: 'dev', dataFlow: 'gone', subPath: '' })).toEqual({ abnormal: true, message: `DataFlow ${namespace}/gone does not exist` });
+  });
+
+  it('runs with a role that may only read KmeshInstances, DataFlows and VirtualCopies', async () => {
     const dataFlow = { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'not-allowed', namespace }, spec: { instanceRef: { name: 'dev' } } };
     await expect(nodeIdentity.create(RESOURCES.dataFlow, dataFlow)).rejects.toMatchObject({ code: 403 });
     await expect(nodeIdentity.list(RESOURCES.secret, { namespace })).rejects.toMatchObject({ code: 403 });
