@@ -12,6 +12,7 @@ import { procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
 import { ControllerServer } from './controller-server.js';
 import { FilesystemQuotas } from './quota.js';
+import { ConfigMapReporter, PublicationLog } from './publications.js';
 import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
 
@@ -23,12 +24,14 @@ const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   region: { env: 'KMESH_NODE_REGION', default: '', help: 'topology.kmesh.io/region of this node' },
   zone: { env: 'KMESH_NODE_ZONE', default: '', help: 'topology.kmesh.io/zone of this node' },
   'controller-mount-dir': { env: 'KMESH_CSI_CONTROLLER_MOUNT_DIR', default: '/var/lib/kmesh/csi-controller', help: 'where the controller mounts Lustre filesystems to set project quotas' },
+  'state-dir': { env: 'KMESH_CSI_STATE_DIR', default: '/var/lib/kubelet/plugins/csi.kmesh.io/state', help: 'where the node plugin records its publications' },
+  namespace: { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the driver, where the node plugin reports its publication counts' },
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
 };
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
-    console.log(['usage: kmesh csi [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(14)} ${s.help} [$${s.env}, default ${s.default}]`)].join('\n'));
+    console.log(['usage: kmesh csi [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(20)} ${s.help} [$${s.env}, default ${s.default}]`)].join('\n'));
     return 0;
   }
   const given = new Map<string, string>();
@@ -66,7 +69,17 @@ export async function main(argv: string[]): Promise<number> {
     served.push({ definition: services.Controller, handlers: new ControllerServer({ client, quotas, log }).handlers() });
   }
   if (client && nodeId) {
-    const node = new NodeServer({ nodeId, region: value('region'), zone: value('zone'), resolver: new ApiVolumeResolver(client), runner: systemRunner, table: procMountTable });
+    const node = new NodeServer({
+      nodeId,
+      region: value('region'),
+      zone: value('zone'),
+      resolver: new ApiVolumeResolver(client),
+      runner: systemRunner,
+      table: procMountTable,
+      publications: new PublicationLog(value('state-dir'), procMountTable),
+      reporter: new ConfigMapReporter(client, value('namespace'), nodeId),
+      log,
+    });
     served.push({ definition: services.Node, handlers: node.handlers() });
   }
   const server = await serveCsi(driver.config.endpoint, served, log);

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notFound } from '../lib/errors.js';
@@ -15,6 +15,7 @@ import { NodeServer } from './node-server.js';
 import { loadCsi } from './proto.js';
 import type { VolumeLocation, VolumeResolver } from './resolver.js';
 import { volumeConditionOf } from './volume-condition.js';
+import { PublicationLog, type PublicationCounts } from './publications.js';
 import { serveCsi, type CsiServer } from './server.js';
 import type { VolumeRef } from './volume-id.js';
 
@@ -23,6 +24,9 @@ let dir: string;
 let server: CsiServer;
 let client: Client & Record<string, Rpc>;
 let release: (() => void) | undefined;
+let publications: PublicationLog;
+/** What the node reported after each publish and unpublish. */
+const reports: PublicationCounts[] = [];
 
 const VOLUME = 'v1/ml/dev/ml-data';
 const MOUNT = { mount: {}, access_mode: { mode: 'SINGLE_NODE_MULTI_WRITER' } };
@@ -60,7 +64,9 @@ beforeAll(async () => {
   writeFileSync(path('instance/dataflows/ml-data/shared/model.bin'), 'weights');
   const csi = loadCsi();
   const endpoint = `unix://${path('csi.sock')}`;
-  const node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable });
+  publications = new PublicationLog(path('state'), procMountTable);
+  const reporter = { report: (counts: PublicationCounts) => Promise.resolve(void reports.push(counts)) };
+  const node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test') });
   server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
   client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
 });
@@ -100,6 +106,7 @@ describe('Node service', () => {
     const degraded = await call('NodeGetVolumeStats', { volume_id: 'v1/ml/dev/degraded', volume_path: path('target-rw') });
     expect(degraded['volume_condition']).toEqual({ abnormal: true, message: 'DataFlow ml/degraded is degraded: peer azure-west unreachable' });
 
+    expect(reports.at(-1)).toEqual({ 'ml/DataFlow/ml-data': 2 });
     for (const target of ['target-ro', 'target-rw']) {
       await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });
       await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });
@@ -133,6 +140,14 @@ describe('Node service', () => {
     mkdirSync(path('plain'), { recursive: true });
     const stats = await call('NodeGetVolumeStats', { volume_id: VOLUME, volume_path: path('plain') });
     expect(stats['volume_condition']).toEqual({ abnormal: true, message: `${path('plain')} is not mounted` });
+  });
+
+  it('counts publications per DataFlow from what is still mounted, forgetting what a crash left', async () => {
+    expect(reports.at(-1)).toEqual({}); // the lifecycle above ended with nothing published
+    // A crash between mount and unmount leaves a record whose target is no longer mounted.
+    await publications.add({ volumeId: VOLUME, owner: 'ml/DataFlow/ml-data', target: path('crashed') });
+    expect(await publications.counts()).toEqual({});
+    expect(readdirSync(path('state'))).toEqual([]);
   });
 
   it('answers ABORTED while another call on the same volume is in progress', async () => {

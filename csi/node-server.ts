@@ -14,6 +14,8 @@ import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
 import { inside } from './paths.js';
+import type { Logger } from '../lib/logging.js';
+import type { PublicationLog, PublicationReporter } from './publications.js';
 import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
 import type { VolumeResolver } from './resolver.js';
 import { TOPOLOGY_REGION_KEY, TOPOLOGY_ZONE_KEY } from './topology.js';
@@ -28,6 +30,10 @@ export interface NodeOptions {
   resolver: VolumeResolver;
   runner: CommandRunner;
   table: MountTable;
+  /** Where publications are recorded, and where their counts are reported. */
+  publications: PublicationLog;
+  reporter: PublicationReporter;
+  log: Logger;
 }
 
 const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
@@ -120,8 +126,23 @@ export class NodeServer {
       await mkdir(source, { recursive: true }); // the access point of a new DataFlow may not exist yet
       await mkdir(target, { recursive: true });
       await this.mounters[location.backend].publish(source, target, readOnly);
+      const owner = `${volume.namespace}/${volume.virtualCopy !== undefined ? `VirtualCopy/${volume.virtualCopy}` : `DataFlow/${volume.dataFlow}`}`;
+      await this.options.publications.add({ volumeId: volume.volumeId, owner, target });
+      await this.report();
       return {};
     });
+  }
+
+  /**
+   * Reports this node's publication counts. The mount is what the pod needs, so a failed report
+   * does not fail the call: it is logged, and the next publish or unpublish reports again.
+   */
+  private async report(): Promise<void> {
+    try {
+      await this.options.reporter.report(await this.options.publications.counts());
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not report publication counts; the next publish or unpublish retries');
+    }
   }
 
   private async unpublish(request: Request): Promise<Request> {
@@ -133,6 +154,8 @@ export class NodeServer {
       await rmdir(target).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
+      await this.options.publications.remove(target);
+      await this.report();
       return {};
     });
   }

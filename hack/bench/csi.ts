@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
     execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
     const socket = join(dir, 'csi.sock');
-    driver = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cmd', 'kmesh.js'), 'csi', `--endpoint=unix://${socket}`, '--controller=true', '--node-id=node-1', `--kubeconfig=${plane.kubeconfigPath}`], {
+    driver = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cmd', 'kmesh.js'), 'csi', `--endpoint=unix://${socket}`, '--controller=true', '--node-id=node-1', `--state-dir=${join(dir, 'state')}`, `--namespace=${NAMESPACE}`, `--kubeconfig=${plane.kubeconfigPath}`], {
       env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });

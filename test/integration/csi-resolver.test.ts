@@ -1,13 +1,17 @@
-/** The CSI node plugin finds a volume's data from the KmeshInstance and DataFlow objects. */
+/**
+ * The CSI node plugin, as its ServiceAccount: it finds a volume's data from the KmeshInstance and
+ * the DataFlow or VirtualCopy, and reports its publication counts in its namespace.
+ */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import { ApiVolumeResolver } from '../../csi/resolver.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import type { KubeClient } from '../../lib/kube/rest.js';
+import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { bindClusterRole, impersonating } from '../support/operator.js';
+import { bindClusterRole, bindRole, impersonating } from '../support/operator.js';
+import { ConfigMapReporter } from '../../csi/publications.js';
 
 let client: KubeClient;
 let nodeIdentity: KubeClient;
@@ -19,6 +23,7 @@ beforeAll(async () => {
   namespace = await createNamespace(client, 'csi-resolver');
   // The node plugin reads as its ServiceAccount, bound to csi/rbac/node-cluster-role.yaml.
   nodeIdentity = impersonating(await bindClusterRole(client, 'kmesh-csi-node', join(REPO_ROOT, 'csi/rbac/node-cluster-role.yaml')));
+  await bindRole(client, 'kmesh-csi-node', namespace, join(REPO_ROOT, 'csi/rbac/node-role.yaml'));
   const create = (kind: 'KmeshInstance' | 'DataFlow', name: string, spec: object) =>
     client.create(kind === 'KmeshInstance' ? RESOURCES.kmeshInstance : RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind, metadata: { name, namespace }, spec });
   await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } });
@@ -59,10 +64,20 @@ describe('ApiVolumeResolver', () => {
     expect(await resolver().condition({ namespace, instance: 'dev', dataFlow: 'gone', subPath: '' })).toEqual({ abnormal: true, message: `DataFlow ${namespace}/gone does not exist` });
   });
 
-  it('runs with a role that may only read KmeshInstances, DataFlows and VirtualCopies', async () => {
+  it('reports its publication counts in its own ConfigMap, replacing the previous report', async () => {
+    const reporter = new ConfigMapReporter(nodeIdentity, namespace, 'node-a');
+    await reporter.report({ 'ml/DataFlow/ml-data': 2, 'ml/VirtualCopy/copy-1': 1 });
+    await reporter.report({ 'ml/DataFlow/ml-data': 1 });
+    const report = await client.get<WireObject & { data?: Record<string, string> }>(RESOURCES.configMap, namespace, 'kmesh-publications-node-a');
+    expect(JSON.parse(report!.data!['publications']!)).toEqual({ 'ml/DataFlow/ml-data': 1 });
+  });
+
+  it('runs with a role that may only read KmeshInstances, DataFlows and VirtualCopies (and write its report)', async () => {
     const dataFlow = { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'not-allowed', namespace }, spec: { instanceRef: { name: 'dev' } } };
     await expect(nodeIdentity.create(RESOURCES.dataFlow, dataFlow)).rejects.toMatchObject({ code: 403 });
     await expect(nodeIdentity.list(RESOURCES.secret, { namespace })).rejects.toMatchObject({ code: 403 });
+    await expect(nodeIdentity.list(RESOURCES.configMap, { namespace })).rejects.toMatchObject({ code: 403 });
+    await expect(nodeIdentity.get(RESOURCES.configMap, 'default', 'kube-root-ca.crt')).rejects.toMatchObject({ code: 403 });
   });
 
   it('answers UNAVAILABLE while a Lustre instance has no mount source yet', async () => {

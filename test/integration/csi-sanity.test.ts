@@ -15,7 +15,7 @@ import { systemRunner } from '../../csi/mount/command.js';
 import { mountPointsUnder } from '../../csi/mount/mount-table.js';
 import { REPO_ROOT, toolPath } from '../../hack/tools.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import type { KubeClient } from '../../lib/kube/rest.js';
+import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually } from '../support/operator.js';
 
@@ -36,7 +36,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'parameters.yaml'), `instance: dev\nnamespace: ${namespace}\n`);
   driver = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'csi', `--endpoint=unix://${join(dir, 'csi.sock')}`, '--controller=true', '--node-id=node-1', `--kubeconfig=${process.env['KUBECONFIG']}`],
+    ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'csi', `--endpoint=unix://${join(dir, 'csi.sock')}`, '--controller=true', '--node-id=node-1', `--state-dir=${join(dir, 'state')}`, `--namespace=${namespace}`, `--kubeconfig=${process.env['KUBECONFIG']}`],
     { cwd: REPO_ROOT, env: { ...process.env, KMESH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   driver.stdout!.on('data', (chunk: Buffer) => driverOutput.push(chunk.toString()));
@@ -81,6 +81,9 @@ describe('csi-sanity', () => {
     }
     const [, passed, failed] = summary.map(Number);
     process.stdout.write(`csi-sanity: ${summary[0]}\n`);
+    // The node plugin reported its publications after each publish and unpublish; none are left.
+    const report = await kube.get<WireObject & { data?: Record<string, string> }>(RESOURCES.configMap, namespace, 'kmesh-publications-node-1');
+    expect(JSON.parse(report?.data?.['publications'] ?? 'null')).toEqual({});
     expect(failed).toBe(0);
     // Identity; Controller: volumes, clones, snapshots, listing, capacity, expansion, get; Node.
     expect(passed).toBeGreaterThanOrEqual(61);

@@ -52,6 +52,21 @@ export async function bindClusterRole(client: KubeClient, name: string, clusterR
   return `system:serviceaccount:${OPERATOR_NAMESPACE}:${name}`;
 }
 
+/** Binds the ServiceAccount `name` of bindClusterRole to the Role in `roleFile`, in `namespace` (idempotent). */
+export async function bindRole(client: KubeClient, name: string, namespace: string, roleFile: string): Promise<void> {
+  const [role] = await readManifestFile(roleFile);
+  await applyObjects(client, [
+    { ...role!, metadata: { ...role!.metadata, namespace } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role!.metadata!.name! },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: OPERATOR_NAMESPACE }],
+    },
+  ], TEST_FIELD_MANAGER);
+}
+
 /** A client acting as `user` (a ServiceAccount), with the groups the API server gives one. */
 export function impersonating(user: string): KubeClient {
   const namespace = user.split(':')[2];
