@@ -68,8 +68,9 @@ export async function main(argv: string[]): Promise<number> {
     const quotas = new FilesystemQuotas(systemRunner, procMountTable, value('controller-mount-dir'));
     served.push({ definition: services.Controller, handlers: new ControllerServer({ client, quotas, log }).handlers() });
   }
+  let node: NodeServer | undefined;
   if (client && nodeId) {
-    const node = new NodeServer({
+    node = new NodeServer({
       nodeId,
       region: value('region'),
       zone: value('zone'),
@@ -89,5 +90,6 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', resolve);
   });
   await server.close();
+  await node?.reportsSettled(); // the last publication count reaches the API before we exit
   return 0;
 }

@@ -25,6 +25,7 @@ let server: CsiServer;
 let client: Client & Record<string, Rpc>;
 let release: (() => void) | undefined;
 let publications: PublicationLog;
+let node: NodeServer;
 /** What the node reported after each publish and unpublish. */
 const reports: PublicationCounts[] = [];
 
@@ -66,7 +67,7 @@ beforeAll(async () => {
   const endpoint = `unix://${path('csi.sock')}`;
   publications = new PublicationLog(path('state'), procMountTable);
   const reporter = { report: (counts: PublicationCounts) => Promise.resolve(void reports.push(counts)) };
-  const node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test') });
+  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test') });
   server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
   client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
 });
@@ -106,6 +107,7 @@ describe('Node service', () => {
     const degraded = await call('NodeGetVolumeStats', { volume_id: 'v1/ml/dev/degraded', volume_path: path('target-rw') });
     expect(degraded['volume_condition']).toEqual({ abnormal: true, message: 'DataFlow ml/degraded is degraded: peer azure-west unreachable' });
 
+    await node.reportsSettled();
     expect(reports.at(-1)).toEqual({ 'ml/DataFlow/ml-data': 2 });
     for (const target of ['target-ro', 'target-rw']) {
       await call('NodeUnpublishVolume', { volume_id: VOLUME, target_path: path(target) });
@@ -143,6 +145,7 @@ describe('Node service', () => {
   });
 
   it('counts publications per DataFlow from what is still mounted, forgetting what a crash left', async () => {
+    await node.reportsSettled();
     expect(reports.at(-1)).toEqual({}); // the lifecycle above ended with nothing published
     // A crash between mount and unmount leaves a record whose target is no longer mounted.
     await publications.add({ volumeId: VOLUME, owner: 'ml/DataFlow/ml-data', target: path('crashed') });

@@ -1,10 +1,11 @@
 /**
  * The CSI Node service: NodeStage mounts the instance's filesystem once per node and volume
  * (local: a bind of the instance directory; Lustre: a client mount), NodePublish binds the
- * DataFlow's access point (plus the volume's sub-path) into the pod, read-only when asked.
- * Unstage and unpublish need nothing but the path: they work after a plugin restart, and after
- * the KmeshInstance or DataFlow is gone. Calls on one volume are serialized; a second call while
- * one runs gets ABORTED, as the CSI specification asks.
+ * access point of the DataFlow (or VirtualCopy), plus the volume's sub-path, into the pod,
+ * read-only when asked, and counts the publication (publications.ts). Unstage and unpublish need
+ * nothing but the path: they work after a plugin restart, and after the KmeshInstance or DataFlow
+ * is gone. Calls on one volume are serialized; a second call while one runs gets ABORTED, as the
+ * CSI specification asks.
  */
 import { mkdir, rmdir, statfs } from 'node:fs/promises';
 import { failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
@@ -61,6 +62,8 @@ export class NodeServer {
   private readonly locks = new VolumeLocks();
   private readonly mounters: Record<'local' | 'lustre', Mounter>;
   private readonly unmounter: MountCommands;
+  private reporting: Promise<void> | undefined;
+  private reportAgain = false;
 
   constructor(private readonly options: NodeOptions) {
     if (!options.nodeId) throw invalidArgument('node ID is required');
@@ -128,21 +131,36 @@ export class NodeServer {
       await this.mounters[location.backend].publish(source, target, readOnly);
       const owner = `${volume.namespace}/${volume.virtualCopy !== undefined ? `VirtualCopy/${volume.virtualCopy}` : `DataFlow/${volume.dataFlow}`}`;
       await this.options.publications.add({ volumeId: volume.volumeId, owner, target });
-      await this.report();
+      this.scheduleReport();
       return {};
     });
   }
 
   /**
-   * Reports this node's publication counts. The mount is what the pod needs, so a failed report
-   * does not fail the call: it is logged, and the next publish or unpublish reports again.
+   * Reports this node's publication counts in the background, so the pod's mount never waits for
+   * it. One report runs at a time; calls meanwhile are folded into one more report after it. A
+   * failed report is logged; the next publish or unpublish reports again.
    */
-  private async report(): Promise<void> {
-    try {
-      await this.options.reporter.report(await this.options.publications.counts());
-    } catch (error) {
-      this.options.log.warn({ err: error }, 'could not report publication counts; the next publish or unpublish retries');
+  private scheduleReport(): void {
+    if (this.reporting) {
+      this.reportAgain = true;
+      return;
     }
+    this.reporting = (async () => {
+      do {
+        this.reportAgain = false;
+        try {
+          await this.options.reporter.report(await this.options.publications.counts());
+        } catch (error) {
+          this.options.log.warn({ err: error }, 'could not report publication counts; the next publish or unpublish retries');
+        }
+      } while (this.reportAgain);
+    })().finally(() => (this.reporting = undefined));
+  }
+
+  /** Resolves once the reports asked for so far are done (for shutdown and tests). */
+  async reportsSettled(): Promise<void> {
+    while (this.reporting) await this.reporting;
   }
 
   private async unpublish(request: Request): Promise<Request> {
@@ -155,7 +173,7 @@ export class NodeServer {
         if (error.code !== 'ENOENT') throw error;
       });
       await this.options.publications.remove(target);
-      await this.report();
+      this.scheduleReport();
       return {};
     });
   }

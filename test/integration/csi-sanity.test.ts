@@ -82,8 +82,10 @@ describe('csi-sanity', () => {
     const [, passed, failed] = summary.map(Number);
     process.stdout.write(`csi-sanity: ${summary[0]}\n`);
     // The node plugin reported its publications after each publish and unpublish; none are left.
-    const report = await kube.get<WireObject & { data?: Record<string, string> }>(RESOURCES.configMap, namespace, 'kmesh-publications-node-1');
-    expect(JSON.parse(report?.data?.['publications'] ?? 'null')).toEqual({});
+    await eventually(async () => {
+      const report = await kube.get<WireObject & { data?: Record<string, string> }>(RESOURCES.configMap, namespace, 'kmesh-publications-node-1');
+      expect(JSON.parse(report?.data?.['publications'] ?? 'null')).toEqual({});
+    });
     expect(failed).toBe(0);
     // Identity; Controller: volumes, clones, snapshots, listing, capacity, expansion, get; Node.
     expect(passed).toBeGreaterThanOrEqual(61);
