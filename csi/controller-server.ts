@@ -17,6 +17,7 @@ import { pageOf } from './paging.js';
 import { namespaceOf, parseParameters, type VolumeParameters } from './parameters.js';
 import { projectIdOf, type Quotas } from './quota.js';
 import { accessPointOf, ownerOf } from './resolver.js';
+import { requiredString, type Request } from './request.js';
 import type { Handler } from './server.js';
 import { parseSnapshotId, SnapshotService } from './snapshots.js';
 import { instanceIn, pickInstance, segmentsOf, type Segments } from './topology.js';
@@ -42,7 +43,6 @@ const CONTROLLER_CAPABILITIES = [
   'GET_VOLUME',
 ];
 
-type Request = Record<string, unknown>;
 
 /** Where a new volume's data goes. */
 type Placement = Pick<VolumeRecord, 'volumeId' | 'dataFlow' | 'virtualCopy' | 'ownsData' | 'directory'> & {
@@ -58,12 +58,6 @@ export interface ControllerOptions {
 
 /** The name of an object a volume creates: the volume name when it is a DNS label, else derived from its key. */
 const objectNameOf = (volumeName: string): string => (DNS_LABEL.test(volumeName) ? volumeName : `kmv-${keyOf(volumeName)}`);
-
-function requiredString(request: Request, field: string): string {
-  const value = request[field];
-  if (typeof value !== 'string' || !value) throw invalidArgument(`${field} is required`);
-  return value;
-}
 
 /** A volume ID from a request; one that cannot be ours names a volume that does not exist. */
 function volumeRefOf(volumeId: string, what = 'volume'): VolumeRef {

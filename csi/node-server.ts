@@ -15,6 +15,7 @@ import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
 import { inside } from './paths.js';
+import { requiredString, type Request } from './request.js';
 import type { Logger } from '../lib/logging.js';
 import type { PublicationLog, PublicationReporter } from './publications.js';
 import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
@@ -39,17 +40,10 @@ export interface NodeOptions {
 
 const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
 
-type Request = Record<string, unknown>;
-
-function required(request: Request, field: string): string {
-  const value = request[field];
-  if (typeof value !== 'string' || !value) throw invalidArgument(`${field} is required`);
-  return value;
-}
 
 /** The parsed volume ID; an ID that cannot be ours names a volume that does not exist. */
 function volumeOf(request: Request): VolumeRef & { volumeId: string } {
-  const volumeId = required(request, 'volume_id');
+  const volumeId = requiredString(request, 'volume_id');
   try {
     return { ...parseVolumeId(volumeId), volumeId };
   } catch (error) {
@@ -94,8 +88,8 @@ export class NodeServer {
 
 
   private async stage(request: Request): Promise<Request> {
-    required(request, 'volume_id');
-    const staging = required(request, 'staging_target_path');
+    requiredString(request, 'volume_id');
+    const staging = requiredString(request, 'staging_target_path');
     checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const volume = volumeOf(request); // after the argument checks: a missing argument is INVALID_ARGUMENT whatever the ID
     return this.locks.exclusive(volume.volumeId, async () => {
@@ -107,8 +101,8 @@ export class NodeServer {
   }
 
   private async unstage(request: Request): Promise<Request> {
-    const volumeId = required(request, 'volume_id');
-    const staging = required(request, 'staging_target_path');
+    const volumeId = requiredString(request, 'volume_id');
+    const staging = requiredString(request, 'staging_target_path');
     return this.locks.exclusive(volumeId, async () => {
       await this.unmounter.unmount(staging);
       return {};
@@ -116,9 +110,9 @@ export class NodeServer {
   }
 
   private async publish(request: Request): Promise<Request> {
-    required(request, 'volume_id');
-    const staging = required(request, 'staging_target_path');
-    const target = required(request, 'target_path');
+    requiredString(request, 'volume_id');
+    const staging = requiredString(request, 'staging_target_path');
+    const target = requiredString(request, 'target_path');
     const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const volume = volumeOf(request);
     const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
@@ -164,8 +158,8 @@ export class NodeServer {
   }
 
   private async unpublish(request: Request): Promise<Request> {
-    const volumeId = required(request, 'volume_id');
-    const target = required(request, 'target_path');
+    const volumeId = requiredString(request, 'volume_id');
+    const target = requiredString(request, 'target_path');
     return this.locks.exclusive(volumeId, async () => {
       await this.unmounter.unmount(target);
       // The spec asks the plugin to remove the target it created; only an empty directory, never data.
@@ -179,8 +173,8 @@ export class NodeServer {
   }
 
   private async stats(request: Request): Promise<Request> {
-    required(request, 'volume_id');
-    const path = required(request, 'volume_path');
+    requiredString(request, 'volume_id');
+    const path = requiredString(request, 'volume_path');
     const volume = volumeOf(request);
     let fs;
     try {

@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import type { KubeClient } from '../lib/kube/rest.js';
 import { pageOf } from './paging.js';
+import { requiredString, type Request } from './request.js';
 import type { Handler } from './server.js';
 import { InvalidVolumeId, parseVolumeId } from './volume-id.js';
 import { VolumeLocks } from './volume-locks.js';
@@ -25,7 +26,6 @@ const SNAPSHOT_ID = /^v1\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/([a-z0-9]([-a-z0
 /** Keys the external-snapshotter adds with --extra-create-metadata. */
 const SNAPSHOTTER_PREFIX = 'csi.storage.k8s.io/';
 
-type Request = Record<string, unknown>;
 
 export const formatSnapshotId = (namespace: string, name: string): string => `v1/${namespace}/${name}`;
 
@@ -65,10 +65,8 @@ export class SnapshotService {
   }
 
   private async create(request: Request): Promise<Request> {
-    const name = request['name'];
-    const sourceVolumeId = request['source_volume_id'];
-    if (typeof name !== 'string' || !name) throw invalidArgument('name is required');
-    if (typeof sourceVolumeId !== 'string' || !sourceVolumeId) throw invalidArgument('source_volume_id is required');
+    const name = requiredString(request, 'name');
+    const sourceVolumeId = requiredString(request, 'source_volume_id');
     const unknown = Object.keys((request['parameters'] as Record<string, string> | undefined) ?? {}).filter((key) => !key.startsWith(SNAPSHOTTER_PREFIX));
     if (unknown.length) throw invalidArgument(`unknown VolumeSnapshotClass parameters ${unknown.sort().join(', ')}; Kmesh snapshots take none`);
     let ref;
@@ -111,8 +109,7 @@ export class SnapshotService {
   }
 
   private async delete(request: Request): Promise<Request> {
-    const snapshotId = request['snapshot_id'];
-    if (typeof snapshotId !== 'string' || !snapshotId) throw invalidArgument('snapshot_id is required');
+    const snapshotId = requiredString(request, 'snapshot_id');
     const at = parseSnapshotId(snapshotId);
     if (!at) return {}; // never ours, so nothing to delete
     return this.locks.exclusive(snapshotId, async () => {
