@@ -1,0 +1,135 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { treeListing } from '../../test/support/tree-hash.js';
+import { Chunker } from './chunker.js';
+import { LocalSession } from './local-session.js';
+import { chunkReader, pushVersion } from './push.js';
+import { Receiver } from './receiver.js';
+import { scanTree } from './scan.js';
+import { TreeIndex } from './tree-index.js';
+
+const chunker = new Chunker({ minBytes: 4096, avgBytes: 16384, maxBytes: 65536 });
+
+describe('sync engine (in-process)', () => {
+  let top: string;
+  let src: string;
+  let dst: string;
+  let state: string;
+  let index: TreeIndex;
+  let now: number;
+
+  beforeEach(() => {
+    top = mkdtempSync(join(tmpdir(), 'kmesh-engine-'));
+    src = join(top, 'src');
+    dst = join(top, 'dst');
+    state = join(top, 'state');
+    mkdirSync(src);
+    index = new TreeIndex();
+    now = 1_000_000;
+  });
+  afterEach(() => rmSync(top, { recursive: true, force: true }));
+
+  const receiver = () => new Receiver({ treeDir: dst, stateDir: state, deletedRetentionMs: 60_000, now: () => now });
+
+  async function sync(r = receiver()) {
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const result = await pushVersion(version, new LocalSession(r), chunkReader(src, version));
+    r.close();
+    return { version, result };
+  }
+
+  function populate() {
+    mkdirSync(join(src, 'dir/sub'), { recursive: true });
+    writeFileSync(join(src, 'small.txt'), 'hello');
+    writeFileSync(join(src, 'empty'), '');
+    writeFileSync(join(src, 'dir/big.bin'), randomBytes(3 * 1024 * 1024));
+    writeFileSync(join(src, 'dir/sub/copy.bin'), readFileSync(join(src, 'dir/big.bin')));
+    symlinkSync('dir/big.bin', join(src, 'link'));
+    chmodSync(join(src, 'small.txt'), 0o640);
+    utimesSync(join(src, 'small.txt'), 1_600_000_000, 1_600_000_000.123);
+  }
+
+  it('copies a tree byte for byte with modes, mtimes and symlinks, deduping repeated content', async () => {
+    populate();
+    const { result } = await sync();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    // copy.bin repeats big.bin: its chunks travel once.
+    expect(result.bytesSent).toBeLessThan(3.2 * 1024 * 1024);
+    expect(result.bytesSent).toBeGreaterThan(3 * 1024 * 1024);
+  });
+
+  it('a second pass with no change reads no file and sends nothing', async () => {
+    populate();
+    await sync();
+    const { version, result } = await sync();
+    expect(version.stats.readFiles).toBe(0);
+    expect(result.unchanged).toBe(true);
+  });
+
+  it('propagates edits, renames, deletes and type changes; deletions go to the quarantine until retention ends', async () => {
+    populate();
+    await sync();
+    const big = join(src, 'dir/big.bin');
+    const data = readFileSync(big);
+    data.fill(7, 1024 * 1024, 1024 * 1024 + 100); // small overwrite in the middle
+    writeFileSync(big, data);
+    renameSync(join(src, 'dir/sub'), join(src, 'moved'));
+    rmSync(join(src, 'small.txt'));
+    rmSync(join(src, 'link'));
+    mkdirSync(join(src, 'link')); // a symlink becomes a directory
+    writeFileSync(join(src, 'link/inner'), 'x');
+    now += 1000;
+    const { result } = await sync();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    expect(result.bytesSent).toBeLessThan(200 * 1024); // the overwrite, not the file; the rename costs nothing
+    const quarantine = join(state, 'quarantine');
+    expect(readdirSync(quarantine)).toHaveLength(1);
+    expect(existsSync(join(quarantine, String(now), 'small.txt'))).toBe(true);
+    now += 60_000;
+    writeFileSync(join(src, 'new'), 'y');
+    await sync();
+    expect(readdirSync(quarantine)).toEqual([]); // the old one is purged, and this pass removed nothing
+  });
+
+  it('keeps a sparse file sparse at the destination', async () => {
+    const sparse = join(src, 'sparse');
+    writeFileSync(sparse, 'head');
+    truncateSync(sparse, 256 * 1024 * 1024);
+    await sync();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    expect(statSync(join(dst, 'sparse')).blocks * 512).toBeLessThan(1024 * 1024);
+  });
+
+  it('finishes an interrupted commit from its journal when the receiver restarts', async () => {
+    populate();
+    await sync();
+    writeFileSync(join(src, 'small.txt'), 'changed');
+    rmSync(join(src, 'empty'));
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const r = receiver();
+    const session = new LocalSession(r);
+    // Stage everything, then simulate a crash right after the journal was written.
+    (r as unknown as { finish: () => void }).finish = () => {
+      throw new Error('crash');
+    };
+    await expect(pushVersion(version, session, chunkReader(src, version))).rejects.toThrow('crash');
+    r.close();
+    expect(existsSync(join(state, 'journal.json'))).toBe(true);
+    const restarted = receiver();
+    expect(restarted.root).toBe(version.root);
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    restarted.close();
+  });
+
+  it('refuses a manifest node that does not match its hash, and changes nothing', async () => {
+    populate();
+    const r = receiver();
+    expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[]}'))).toThrow(/does not match its hash/);
+    expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[{"type":"file","name":"../x"}]}'))).toThrow();
+    r.close();
+    expect(readdirSync(dst)).toEqual([]);
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * A session with a receiver in the same process: posix-to-posix copies (a DataFlow whose source
+ * is a mounted path) and engine tests without a network. Chunks still pass through the same
+ * verification a remote receiver does.
+ */
+import { chunkHash } from './chunker.js';
+import type { Hash } from './manifest.js';
+import type { PeerSession } from './push.js';
+import type { CommitResult, Receiver } from './receiver.js';
+
+export class LocalSession implements PeerSession {
+  readonly peerRoot: Hash | undefined;
+
+  constructor(private readonly receiver: Receiver) {
+    this.peerRoot = receiver.root;
+  }
+
+  async missingNodes(hashes: Hash[]): Promise<Hash[]> {
+    return this.receiver.missingNodes(hashes);
+  }
+
+  async putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
+    for (const { hash, bytes } of nodes) this.receiver.putNode(hash, bytes);
+  }
+
+  async missingChunks(hashes: Hash[]): Promise<Hash[]> {
+    return this.receiver.missingChunks(hashes);
+  }
+
+  async sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void> {
+    for (const hash of hashes) {
+      const data = await read(hash);
+      if (chunkHash(data) !== hash) throw new Error(`chunk ${hash}: content does not match its hash`);
+      this.receiver.putChunk(hash, data);
+    }
+  }
+
+  async commit(root: Hash): Promise<CommitResult> {
+    return this.receiver.commit(root);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The sending side of one sync pass: bring a peer to the version at `version.root`.
+ *
+ * Roots are compared first; then manifest nodes are offered level by level and only the ones the
+ * peer lacks are sent (and only their children are offered next), so unchanged subtrees cost one
+ * hash. The chunks of the files in those nodes are offered in batches, the peer answers which it
+ * lacks (it dedups against everything it holds), those are streamed, and the peer commits.
+ */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chunkHash } from './chunker.js';
+import { decodeNode, type Hash } from './manifest.js';
+import type { CommitResult } from './receiver.js';
+import type { TreeVersion } from './scan.js';
+
+/** One side's view of a session with a peer's receiver; implemented over the wire and in-process. */
+export interface PeerSession {
+  /** The peer's current root, from the handshake. */
+  readonly peerRoot: Hash | undefined;
+  missingNodes(hashes: Hash[]): Promise<Hash[]>;
+  putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void>;
+  missingChunks(hashes: Hash[]): Promise<Hash[]>;
+  /** Sends chunks; resolves once the peer has acknowledged every one. */
+  sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void>;
+  commit(root: Hash): Promise<CommitResult>;
+}
+
+/** A sync failure, with whether retrying the pass can help and the path involved, if any. */
+export class TransferError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly path?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface PushResult {
+  unchanged: boolean;
+  nodesSent: number;
+  chunksOffered: number;
+  chunksSent: number;
+  bytesSent: number;
+  filesWritten: number;
+}
+
+const OFFER_BATCH = 8192;
+const COMMIT_ATTEMPTS = 3;
+
+/** Reads chunks from the files they were scanned from, checking each is still what was scanned. */
+export function chunkReader(treeDir: string, version: TreeVersion): (hash: Hash) => Promise<Buffer> {
+  return async (hash) => {
+    const at = version.locations.get(hash);
+    if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
+    const handle = await open(join(treeDir, at.path), 'r').catch((error: unknown) => {
+      throw new TransferError(`source file ${at.path} vanished during the pass`, true, at.path, { cause: error });
+    });
+    try {
+      const buf = Buffer.allocUnsafe(at.sizeBytes);
+      const { bytesRead } = await handle.read(buf, 0, at.sizeBytes, at.offset);
+      if (bytesRead !== at.sizeBytes || chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+      return buf;
+    } finally {
+      await handle.close();
+    }
+  };
+}
+
+export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>): Promise<PushResult> {
+  const result: PushResult = { unchanged: false, nodesSent: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0, filesWritten: 0 };
+  if (session.peerRoot === version.root) return { ...result, unchanged: true };
+
+  // Nodes, level by level, descending only into what the peer lacks.
+  const candidates = new Set<Hash>();
+  let level = [version.root];
+  while (level.length) {
+    const missing = await session.missingNodes(level);
+    await sendNodes(session, version, missing);
+    result.nodesSent += missing.length;
+    const next: Hash[] = [];
+    for (const hash of missing) {
+      const node = decodeNode(version.nodes.bytes.get(hash)!);
+      if (node.type === 'chunks') {
+        for (const [h] of node.chunks) candidates.add(h);
+        continue;
+      }
+      for (const e of node.entries) {
+        if (e.type === 'dir') next.push(e.node);
+        else if (e.type === 'file' && e.chunks) for (const [h] of e.chunks) candidates.add(h);
+        else if (e.type === 'file' && e.blocks) for (const [h] of e.blocks) next.push(h);
+      }
+    }
+    level = [...new Set(next)];
+  }
+
+  // Chunks the peer lacks.
+  const offered = [...candidates];
+  result.chunksOffered = offered.length;
+  for (let i = 0; i < offered.length; i += OFFER_BATCH) {
+    const missing = await session.missingChunks(offered.slice(i, i + OFFER_BATCH));
+    await sendChunks(session, version, missing, read, result);
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    const commit = await session.commit(version.root);
+    if (commit.applied) {
+      result.filesWritten = commit.files ?? 0;
+      return result;
+    }
+    if (attempt === COMMIT_ATTEMPTS) {
+      throw new TransferError(`peer could not commit ${version.root}: ${commit.missingNodes.length} nodes and ${commit.missingChunks.length} chunks still missing`, true);
+    }
+    await sendNodes(session, version, commit.missingNodes);
+    await sendChunks(session, version, commit.missingChunks, read, result);
+  }
+}
+
+async function sendNodes(session: PeerSession, version: TreeVersion, hashes: Hash[]): Promise<void> {
+  if (!hashes.length) return;
+  const nodes = hashes.map((hash) => {
+    const bytes = version.nodes.bytes.get(hash);
+    if (!bytes) throw new TransferError(`peer asked for manifest node ${hash}, which is not in this version`, false);
+    return { hash, bytes };
+  });
+  await session.putNodes(nodes);
+}
+
+async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult): Promise<void> {
+  if (!hashes.length) return;
+  for (const h of hashes) if (!version.locations.has(h)) throw new TransferError(`peer asked for chunk ${h}, which is not in this version`, false);
+  await session.sendChunks(hashes, read);
+  result.chunksSent += hashes.length;
+  for (const h of hashes) result.bytesSent += version.locations.get(h)!.sizeBytes;
+}

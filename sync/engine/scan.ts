@@ -1,0 +1,150 @@
+/**
+ * Scans a POSIX tree into a merkle manifest, reading only files the index does not vouch for.
+ * The result also says where every chunk lives (path and offset), which is how a sender serves
+ * chunks without a second copy and how a receiver dedups against what it already holds.
+ */
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Chunker, splitChunks } from './chunker.js';
+import { fileChunks, NodeSet, sortEntries, type ChunkRef, type Entry, type Hash, type VersionVector } from './manifest.js';
+import type { IndexRecord, TreeIndex } from './tree-index.js';
+
+export interface ChunkLocation {
+  path: string;
+  offset: number;
+  sizeBytes: number;
+}
+
+/** A scanned version of a tree. */
+export interface TreeVersion {
+  root: Hash;
+  nodes: NodeSet;
+  /** chunk hash → one place it can be read from (relative path). */
+  locations: Map<Hash, ChunkLocation>;
+  stats: ScanStats;
+}
+
+export interface ScanStats {
+  files: number;
+  dirs: number;
+  logicalBytes: number;
+  /** Files and bytes read because the index could not vouch for them. */
+  readFiles: number;
+  readBytes: number;
+}
+
+export interface ScanOptions {
+  index: TreeIndex;
+  chunker: Chunker;
+  /** The local site, whose counter a changed entry's version vector bumps. */
+  site: string;
+  /** Relative paths (and everything below) left out, e.g. a state directory inside the tree. */
+  exclude?: (relPath: string) => boolean;
+}
+
+function unchanged(record: IndexRecord | undefined, st: Stats, type: IndexRecord['type']): record is IndexRecord {
+  return (
+    record !== undefined &&
+    record.type === type &&
+    record.sizeBytes === st.size &&
+    record.mtimeMs === st.mtimeMs &&
+    record.ctimeMs === st.ctimeMs &&
+    record.ino === st.ino &&
+    record.mode === (st.mode & 0o7777)
+  );
+}
+
+function bump(vv: VersionVector | undefined, site: string): VersionVector {
+  return { ...vv, [site]: (vv?.[site] ?? 0) + 1 };
+}
+
+/** Reads a file into chunk references. */
+export async function chunkFile(path: string, chunker: Chunker): Promise<ChunkRef[]> {
+  const handle = await open(path, 'r');
+  try {
+    const chunks: ChunkRef[] = [];
+    await splitChunks(
+      chunker,
+      async (buf, position) => (await handle.read(buf, 0, buf.length, position)).bytesRead,
+      (cut) => {
+        chunks.push([cut.hash, cut.sizeBytes]);
+      },
+    );
+    return chunks;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function scanTree(rootDir: string, options: ScanOptions): Promise<TreeVersion> {
+  const { index, chunker, site } = options;
+  const nodes = new NodeSet();
+  const locations = new Map<Hash, ChunkLocation>();
+  const stats: ScanStats = { files: 0, dirs: 0, logicalBytes: 0, readFiles: 0, readBytes: 0 };
+  const seen = new Set<string>();
+
+  const record = (path: string, st: Stats, type: IndexRecord['type'], extra: Partial<IndexRecord>, changed: boolean): IndexRecord => {
+    const previous = index.records.get(path);
+    const next: IndexRecord = {
+      type,
+      sizeBytes: st.size,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      ino: st.ino,
+      mode: st.mode & 0o7777,
+      ...extra,
+      vv: changed || !previous?.vv ? bump(previous?.vv, site) : previous.vv,
+    };
+    index.records.set(path, next);
+    seen.add(path);
+    return next;
+  };
+
+  const scanDir = async (relDir: string): Promise<Hash> => {
+    const entries: Entry[] = [];
+    const names = readdirSync(relDir ? join(rootDir, relDir) : rootDir).sort();
+    for (const name of names) {
+      const rel = relDir ? `${relDir}/${name}` : name;
+      if (options.exclude?.(rel)) continue;
+      const st = lstatSync(join(rootDir, rel));
+      const previous = index.records.get(rel);
+      if (st.isFile()) {
+        let chunks: ChunkRef[];
+        let changed = false;
+        if (unchanged(previous, st, 'file') && previous.chunks) {
+          chunks = previous.chunks;
+        } else {
+          chunks = await chunkFile(join(rootDir, rel), chunker);
+          stats.readFiles++;
+          stats.readBytes += st.size;
+          changed = JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);
+        }
+        const rec = record(rel, st, 'file', { chunks }, changed);
+        let offset = 0;
+        for (const [hash, sizeBytes] of chunks) {
+          if (!locations.has(hash)) locations.set(hash, { path: rel, offset, sizeBytes });
+          offset += sizeBytes;
+        }
+        stats.files++;
+        stats.logicalBytes += st.size;
+        entries.push({ type: 'file', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), sizeBytes: st.size, ...fileChunks(chunks, nodes), vv: rec.vv });
+      } else if (st.isDirectory()) {
+        const node = await scanDir(rel);
+        const rec = record(rel, st, 'dir', {}, previous?.type !== 'dir' || previous.mode !== (st.mode & 0o7777));
+        stats.dirs++;
+        entries.push({ type: 'dir', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), node, vv: rec.vv });
+      } else if (st.isSymbolicLink()) {
+        const target = unchanged(previous, st, 'symlink') && previous.target ? previous.target : readlinkSync(join(rootDir, rel));
+        const rec = record(rel, st, 'symlink', { target }, previous?.target !== target);
+        entries.push({ type: 'symlink', name, target, mtimeMs: Math.trunc(st.mtimeMs), vv: rec.vv });
+      }
+      // Sockets, FIFOs and devices are not data; they are left out of the manifest.
+    }
+    return nodes.add({ v: 1, type: 'dir', entries: sortEntries(entries) });
+  };
+
+  const root = await scanDir('');
+  for (const path of [...index.records.keys()]) if (!seen.has(path)) index.records.delete(path);
+  return { root, nodes, locations, stats };
+}
