@@ -124,7 +124,7 @@ describe('sync engine (in-process)', () => {
     restarted.close();
   });
 
-  it('refuses a manifest node that does not match its hash, and changes nothing', async () => {
+  it('refuses a manifest node that does not match its hash, and changes nothing', () => {
     populate();
     const r = receiver();
     expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[]}'))).toThrow(/does not match its hash/);

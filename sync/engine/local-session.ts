@@ -15,16 +15,17 @@ export class LocalSession implements PeerSession {
     this.peerRoot = receiver.root;
   }
 
-  async missingNodes(hashes: Hash[]): Promise<Hash[]> {
-    return this.receiver.missingNodes(hashes);
+  missingNodes(hashes: Hash[]): Promise<Hash[]> {
+    return Promise.resolve(this.receiver.missingNodes(hashes));
   }
 
-  async putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
+  putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
     for (const { hash, bytes } of nodes) this.receiver.putNode(hash, bytes);
+    return Promise.resolve();
   }
 
-  async missingChunks(hashes: Hash[]): Promise<Hash[]> {
-    return this.receiver.missingChunks(hashes);
+  missingChunks(hashes: Hash[]): Promise<Hash[]> {
+    return Promise.resolve(this.receiver.missingChunks(hashes));
   }
 
   async sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void> {
@@ -35,7 +36,7 @@ export class LocalSession implements PeerSession {
     }
   }
 
-  async commit(root: Hash): Promise<CommitResult> {
-    return this.receiver.commit(root);
+  commit(root: Hash): Promise<CommitResult> {
+    return Promise.resolve(this.receiver.commit(root));
   }
 }

@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Chunker, splitChunks } from './chunker.js';
+import { splitChunks, type Chunker } from './chunker.js';
 import { fileChunks, NodeSet, sortEntries, type ChunkRef, type Entry, type Hash, type VersionVector } from './manifest.js';
 import type { IndexRecord, TreeIndex } from './tree-index.js';
 
