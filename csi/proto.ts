@@ -1,18 +1,7 @@
 /** Loading proto/csi.proto for the server (and for tests' clients). */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-
-/** proto/csi.proto, found from this module upward (source tree, dist/ or the image). */
-function protoPath(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'proto', 'csi.proto');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error('proto/csi.proto not found above the csi module');
-  }
-}
+import { protoFile } from '../lib/proto.js';
 
 /**
  * The csi.v1 package. Field names keep the specification's snake_case; enums are their names;
@@ -21,7 +10,7 @@ function protoPath(): string {
 type CsiService = 'Identity' | 'Controller' | 'Node';
 
 export function loadCsi(): { services: Record<CsiService, ServiceDefinition>; clients: Record<CsiService, ServiceClientConstructor> } {
-  const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+  const definition = loadSync(protoFile('csi.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
   const csi = ((loadPackageDefinition(definition)['csi'] as GrpcObject)['v1'] as GrpcObject);
   const client = (name: string): ServiceClientConstructor => csi[name] as ServiceClientConstructor;
   return {

@@ -5,12 +5,12 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { StatusError } from '../lib/errors.js';
+import { wrapUnary, type Handler } from '../lib/grpc-unary.js';
 import type { Logger } from '../lib/logging.js';
 
-/** A unary RPC handler: the request in, the response (or a thrown StatusError) out. */
-export type Handler = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
+export type { Handler } from '../lib/grpc-unary.js';
 
 export interface CsiService {
   definition: ServiceDefinition;
@@ -33,31 +33,6 @@ export function socketPath(endpoint: string): string {
   throw new StatusError(status.INVALID_ARGUMENT, `endpoint "${endpoint}" is not unix:///path/to/socket`);
 }
 
-function wrap(method: string, handler: Handler, log: Logger): (call: ServerUnaryCall<Record<string, unknown>, Record<string, unknown>>, callback: sendUnaryData<Record<string, unknown>>) => void {
-  const level = method === 'Probe' ? 'debug' : 'info';
-  return (call, callback) => {
-    const started = process.hrtime.bigint();
-    const done = (code: status, error?: unknown): void => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const fields = { method, code: status[code], ms: Math.round(ms * 10) / 10, request: redacted(call.request) };
-      if (code === status.INTERNAL) log.error({ ...fields, err: error }, 'CSI call failed');
-      else log[level](fields, 'CSI call');
-    };
-    handler(call.request).then(
-      (response) => {
-        done(status.OK);
-        callback(null, response);
-      },
-      (error: unknown) => {
-        const known = error instanceof StatusError;
-        const code = known ? error.code : status.INTERNAL;
-        done(code, error);
-        callback({ code, details: known ? error.details : `internal error: ${(error as Error).message ?? String(error)}` });
-      },
-    );
-  };
-}
-
 export interface CsiServer {
   path: string;
   /** Stops accepting calls, lets running ones finish, removes the socket. */
@@ -72,7 +47,7 @@ export async function serveCsi(endpoint: string, services: readonly CsiService[]
   const server = new Server();
   for (const service of services) {
     const implementation: UntypedServiceImplementation = {};
-    for (const [method, handler] of Object.entries(service.handlers)) implementation[method] = wrap(method, handler, log);
+    for (const [method, handler] of Object.entries(service.handlers)) implementation[method] = wrapUnary(method, handler, log, { message: 'CSI call', level: method === 'Probe' ? 'debug' : 'info', describe: redacted });
     server.addService(service.definition, implementation);
   }
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())));

@@ -50,15 +50,34 @@ export function validateChunking(p: ChunkingParams): void {
 export class Chunker {
   private readonly maskHard: number;
   private readonly maskEasy: number;
+  private readonly zeros: Buffer;
+  /**
+   * Where a run of at least maxBytes zeros is cut, and that chunk's hash: sparse and preallocated
+   * files are mostly zeros, and the cut depends only on the bytes, so it is computed once.
+   */
+  readonly zeroChunk: { sizeBytes: number; hash: string };
 
   constructor(readonly params: ChunkingParams = DEFAULT_CHUNKING) {
     validateChunking(params);
     const bits = Math.log2(params.avgBytes);
     this.maskHard = topMask(bits + 2);
     this.maskEasy = topMask(bits - 2);
+    this.zeros = Buffer.alloc(params.maxBytes);
+    const sizeBytes = this.scan(this.zeros, 0, params.maxBytes);
+    this.zeroChunk = { sizeBytes, hash: chunkHash(this.zeros.subarray(0, sizeBytes)) };
   }
 
-  cut(buf: Uint8Array, start: number, end: number): number {
+  /** True when buf[start, start + maxBytes) is all zeros (then the cut is zeroChunk's). */
+  zeroRun(buf: Buffer, start: number, end: number): boolean {
+    const stop = start + this.params.maxBytes;
+    return end >= stop && buf.compare(this.zeros, 0, this.params.maxBytes, start, stop) === 0;
+  }
+
+  cut(buf: Buffer, start: number, end: number): number {
+    return this.zeroRun(buf, start, end) ? this.zeroChunk.sizeBytes : this.scan(buf, start, end);
+  }
+
+  private scan(buf: Uint8Array, start: number, end: number): number {
     const { minBytes, avgBytes, maxBytes } = this.params;
     const length = end - start;
     if (length <= minBytes) return length;
@@ -123,9 +142,10 @@ export async function splitChunks(
       }
     }
     if (head === filled) return position + filled;
-    const size = chunker.cut(buf, head, filled);
+    const zero = chunker.zeroRun(buf, head, filled);
+    const size = zero ? chunker.zeroChunk.sizeBytes : chunker.cut(buf, head, filled);
     const data = buf.subarray(head, head + size);
-    await onChunk({ offset: position + head, sizeBytes: size, hash: chunkHash(data) }, data);
+    await onChunk({ offset: position + head, sizeBytes: size, hash: zero ? chunker.zeroChunk.hash : chunkHash(data) }, data);
     head += size;
   }
 }

@@ -127,9 +127,14 @@ export class Receiver {
     return this.locationCache;
   }
 
+  /** True when this DataFlow's packs or files hold the chunk (no other DataFlow asked). */
+  holds(hash: Hash): boolean {
+    return this.packs.has(hash) || this.locations().has(hash);
+  }
+
   /** True when this site can produce the chunk without the sender. */
   hasChunk(hash: Hash): boolean {
-    return this.packs.has(hash) || this.locations().has(hash) || (this.options.locator?.has(hash) ?? false);
+    return this.holds(hash) || (this.options.locator?.has(hash) ?? false);
   }
 
   missingChunks(hashes: Hash[]): Hash[] {
@@ -143,6 +148,11 @@ export class Receiver {
 
   /** Reads a chunk from the packs, this tree or another; verifies what it reads from files. */
   readChunk(hash: Hash): Buffer | undefined {
+    return this.readOwn(hash) ?? this.options.locator?.read(hash);
+  }
+
+  /** Reads a chunk from this DataFlow's packs or files only. */
+  readOwn(hash: Hash): Buffer | undefined {
     const packed = this.packs.read(hash);
     if (packed) return packed;
     const at = this.locations().get(hash);
@@ -151,7 +161,7 @@ export class Receiver {
       if (data && chunkHash(data) === hash) return data;
       this.locations().delete(hash); // the file changed under us: the chunk must come from the sender
     }
-    return this.options.locator?.read(hash);
+    return undefined;
   }
 
   /** Makes `root` the tree's version. Idempotent; returns what is missing instead when it cannot. */
@@ -225,10 +235,14 @@ export class Receiver {
     const fd = openSync(tmp, 'w', 0o600);
     try {
       let position = 0;
+      let last: { hash: Hash; data: Buffer; zero: boolean } | undefined; // runs of one chunk (zeros) are common
       for (const [hash, sizeBytes] of entryChunks(entry, nodes)) {
-        const data = this.readChunk(hash);
-        if (!data) return hash;
-        if (!isZero(data)) writeAllAt(fd, data, position); // all-zero chunks stay holes: sparse files stay sparse
+        if (last?.hash !== hash) {
+          const data = this.readChunk(hash);
+          if (!data) return hash;
+          last = { hash, data, zero: isZero(data) };
+        }
+        if (!last.zero) writeAllAt(fd, last.data, position); // all-zero chunks stay holes: sparse files stay sparse
         position += sizeBytes;
       }
       ftruncateSync(fd, entry.sizeBytes);

@@ -1,0 +1,13 @@
+/** Finding the proto/ directory from a module: the source tree, dist/ and the image all keep it beside the code. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The absolute path of `proto/<relative>`, searched from this module upward. */
+export function protoFile(relative: string): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'proto', relative);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`proto/${relative} not found above ${fileURLToPath(import.meta.url)}`);
+  }
+}

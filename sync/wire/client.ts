@@ -1,0 +1,236 @@
+/**
+ * The worker's side of a session with a peer's gateway: gRPC for control, plus `parallelism` bulk
+ * TLS connections for chunks. Each bulk stream keeps at most `windowBytes` unacknowledged, so a
+ * cut link costs at most that much per stream again, and several streams keep a long link full.
+ */
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import type { Hash } from '../engine/manifest.js';
+import type { PeerSession } from '../engine/push.js';
+import { TransferError } from '../engine/push.js';
+import type { CommitResult } from '../engine/receiver.js';
+import { keyCheck, sealChunk, type SealPolicy } from '../engine/seal.js';
+import type { Bandwidth } from './bandwidth.js';
+import { BULK_ALPN, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient } from './protocol.js';
+import { expectIdentity, type TlsMaterial } from './tls.js';
+
+export interface PeerTarget {
+  /** The identity the gateway's certificate must carry. */
+  name: string;
+  /** host:port of the gateway. */
+  endpoint: string;
+  /** "<namespace>/<name>" of the DataFlow at the peer. */
+  remoteDataFlow: string;
+}
+
+export interface SessionOptions {
+  tls: TlsMaterial;
+  site: string;
+  policy: SealPolicy;
+  parallelism: number;
+  /** Unacknowledged bytes allowed per bulk stream (at least one chunk is always allowed). */
+  windowBytes: number;
+  bandwidth?: Bandwidth;
+  /** Called with the bytes of every chunk frame written (sealed size). */
+  onWire?: (bytes: number, plainBytes: number) => void;
+  callTimeoutMs?: number;
+}
+
+const NOT_RETRYABLE = new Set([status.PERMISSION_DENIED, status.UNAUTHENTICATED, status.FAILED_PRECONDITION, status.INVALID_ARGUMENT, status.UNIMPLEMENTED]);
+
+function splitEndpoint(endpoint: string): { host: string; port: number } {
+  const i = endpoint.lastIndexOf(':');
+  return { host: endpoint.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(endpoint.slice(i + 1)) };
+}
+
+export class WireSession implements PeerSession {
+  private constructor(
+    private readonly client: Client,
+    private readonly target: PeerTarget,
+    private readonly options: SessionOptions,
+    private readonly sessionId: string,
+    readonly peerRoot: Hash | undefined,
+  ) {}
+
+  /** Connects and says hello; throws TransferError (retryable or not) naming the cause. */
+  static async open(target: PeerTarget, options: SessionOptions): Promise<WireSession> {
+    const Ctor = syncClient();
+    const creds = credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert, { checkServerIdentity: expectIdentity(target.name) });
+    const client = new Ctor(target.endpoint, creds, { 'grpc.ssl_target_name_override': target.name, 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.max_send_message_length': 256 * 1024 * 1024 });
+    try {
+      const hello = await call(client, 'Hello', {
+        protocol_version: PROTOCOL_VERSION,
+        data_flow: target.remoteDataFlow,
+        site: options.site,
+        policy: { compression: options.policy.compression, encryption: options.policy.encryption, key_check: keyCheck(options.policy) },
+      }, options.callTimeoutMs);
+      const root = hello['root'] as Uint8Array;
+      return new WireSession(client, target, options, String(hello['session_id']), root.length ? hex(root) : undefined);
+    } catch (error) {
+      client.close();
+      // gRPC reports a refused handshake as "failed to connect"; a plain TLS dial says why.
+      const cause = (error as { cause?: ServiceError }).cause;
+      if (cause?.code === status.UNAVAILABLE) {
+        const why = await probeTls(target, options.tls);
+        if (why) throw new TransferError(`${(error as Error).message} (TLS: ${why})`, true, undefined, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private call(method: string, request: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return call(this.client, method, { session_id: this.sessionId, ...request }, this.options.callTimeoutMs);
+  }
+
+  async missingNodes(hashes: Hash[]): Promise<Hash[]> {
+    return ((await this.call('MissingNodes', { hashes: hashes.map(raw) }))['hashes'] as Uint8Array[]).map(hex);
+  }
+
+  async putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
+    await this.call('PutNodes', { nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) });
+  }
+
+  async missingChunks(hashes: Hash[]): Promise<Hash[]> {
+    return ((await this.call('MissingChunks', { hashes: hashes.map(raw) }))['hashes'] as Uint8Array[]).map(hex);
+  }
+
+  async commit(root: Hash): Promise<CommitResult> {
+    const r = await this.call('Commit', { root: raw(root) });
+    return {
+      applied: Boolean(r['applied']),
+      missingChunks: (r['missing_chunks'] as Uint8Array[]).map(hex),
+      missingNodes: (r['missing_nodes'] as Uint8Array[]).map(hex),
+      files: Number(r['files_written']),
+    };
+  }
+
+  async sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void> {
+    const queue = [...new Set(hashes)];
+    let next = 0;
+    const streams = Math.max(1, Math.min(this.options.parallelism, queue.length));
+    await Promise.all(Array.from({ length: streams }, () => this.stream(() => (next < queue.length ? queue[next++] : undefined), read)));
+  }
+
+  /** One bulk connection: sends chunks from the shared queue until it is empty and all are acked. */
+  private async stream(take: () => Hash | undefined, read: (hash: Hash) => Promise<Buffer>): Promise<void> {
+    const socket = await this.connectBulk();
+    const unacked = new Map<Hash, number>();
+    let inflight = 0;
+    let failure: TransferError | undefined;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const reader = new FrameReader();
+    socket.on('data', (data: Buffer) => {
+      try {
+        for (const body of reader.push(data)) {
+          const frame = decodeFrame(body);
+          if (frame.ack) {
+            for (const h of frame.ack.hashes) {
+              const hash = hex(h);
+              inflight -= unacked.get(hash) ?? 0;
+              unacked.delete(hash);
+            }
+          } else if (frame.error) {
+            failure ??= new TransferError(`peer ${this.target.name} refused the stream: ${frame.error.message}`, false);
+          }
+        }
+      } catch (error) {
+        failure ??= new TransferError(`peer ${this.target.name}: bad frame: ${(error as Error).message}`, true);
+      }
+      poke();
+    });
+    socket.on('close', () => {
+      failure ??= new TransferError(`bulk connection to ${this.target.name} closed with ${unacked.size} chunks unacknowledged`, true);
+      poke();
+    });
+    socket.on('error', (error: Error) => {
+      failure ??= new TransferError(`bulk connection to ${this.target.name}: ${error.message}`, true, undefined, { cause: error });
+      poke();
+    });
+    const waitUntil = async (ready: () => boolean) => {
+      while (!ready() && !failure) await new Promise<void>((resolve) => (wake = resolve));
+      if (failure) throw failure;
+    };
+    try {
+      socket.write(encodeFrame({ open: { session_id: this.sessionId } }));
+      for (let hash = take(); hash !== undefined; hash = take()) {
+        const data = await read(hash);
+        const { codec, payload } = sealChunk(data, hash, this.options.policy);
+        const frame = encodeFrame({ chunk: { hash: raw(hash), codec, payload } });
+        await waitUntil(() => inflight === 0 || inflight + frame.length <= this.options.windowBytes);
+        await this.options.bandwidth?.take(frame.length);
+        unacked.set(hash, frame.length);
+        inflight += frame.length;
+        if (!socket.write(frame)) await new Promise<void>((resolve) => socket.once('drain', resolve).once('close', resolve));
+        this.options.onWire?.(frame.length, data.length);
+        if (failure) throw failure;
+      }
+      await waitUntil(() => unacked.size === 0);
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  private connectBulk(): Promise<TLSSocket> {
+    const { host, port } = splitEndpoint(this.target.endpoint);
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        host,
+        port,
+        ca: this.options.tls.ca,
+        cert: this.options.tls.cert,
+        key: this.options.tls.key,
+        ALPNProtocols: [BULK_ALPN],
+        checkServerIdentity: expectIdentity(this.target.name),
+        servername: this.target.name,
+      });
+      socket.setNoDelay(true);
+      socket.once('secureConnect', () => {
+        if (socket.alpnProtocol !== BULK_ALPN) {
+          socket.destroy();
+          reject(new TransferError(`peer ${this.target.name} at ${this.target.endpoint} does not speak ${BULK_ALPN}`, false));
+        } else resolve(socket);
+      });
+      socket.once('error', (error: Error) => reject(new TransferError(`cannot open a bulk connection to ${this.target.name} at ${this.target.endpoint}: ${error.message}`, true, undefined, { cause: error })));
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Dials the gateway with TLS only; returns the handshake error, or undefined when it succeeds. */
+function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefined> {
+  const { host, port } = splitEndpoint(target.endpoint);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: [BULK_ALPN], checkServerIdentity: expectIdentity(target.name), servername: target.name });
+    socket.setTimeout(10_000, () => socket.destroy(new Error('TLS handshake timed out')));
+    // TLS 1.3 clients learn of a rejected certificate only after the handshake: wait for the alert.
+    socket.once('secureConnect', () => {
+      socket.resume();
+      socket.write(encodeFrame({ open: { session_id: '' } })); // provokes the server's verdict on our certificate
+      const timer = setTimeout(() => (socket.destroy(), resolve(undefined)), 500);
+      // A gateway that rejects our certificate closes right after the handshake, without an alert.
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(`the gateway closed the connection after the handshake: it does not accept this site's certificate (is tls.crt signed by a CA the peer trusts?)`);
+      });
+    });
+    socket.once('error', (error: Error) => resolve(error.message));
+  });
+}
+
+function call(client: Client, method: string, request: Record<string, unknown>, timeoutMs = 120_000): Promise<Record<string, unknown>> {
+  const fn = (client as unknown as Record<string, (req: unknown, md: Metadata, opts: unknown, cb: (e: ServiceError | null, r: Record<string, unknown>) => void) => void>)[method]!;
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+      if (!error) return resolve(response);
+      reject(new TransferError(`${method}: ${error.details || error.message}`, !NOT_RETRYABLE.has(error.code), undefined, { cause: error }));
+    });
+  });
+}

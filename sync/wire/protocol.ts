@@ -1,0 +1,86 @@
+/**
+ * The sync protocol's definitions (proto/kmesh/sync/v1/sync.proto), loaded once: the gRPC service
+ * for control and the BulkFrame codec for chunk data.
+ */
+import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { protoFile } from '../../lib/proto.js';
+
+export const PROTOCOL_VERSION = 1;
+/** ALPN protocol of the bulk connections; gRPC control uses "h2" on the same port. */
+export const BULK_ALPN = 'kmesh-bulk/1';
+/** Largest bulk frame accepted: a max-size chunk plus sealing overhead, with room to spare. */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+const SYNC_PROTO = 'kmesh/sync/v1/sync.proto';
+
+let client: ServiceClientConstructor | undefined;
+/** The generated gRPC client constructor; `.service` is the service definition for servers. */
+export function syncClient(): ServiceClientConstructor {
+  if (!client) {
+    const definition = loadSync(protoFile(SYNC_PROTO), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const pkg = ((loadPackageDefinition(definition)['kmesh'] as GrpcObject)['sync'] as GrpcObject)['v1'] as GrpcObject;
+    client = pkg['Sync'] as ServiceClientConstructor;
+  }
+  return client;
+}
+
+export interface BulkFrame {
+  open?: { session_id: string };
+  chunk?: { hash: Uint8Array; codec: string; payload: Uint8Array };
+  ack?: { hashes: Uint8Array[] };
+  error?: { message: string };
+}
+
+let frameType: protobuf.Type | undefined;
+function bulkFrameType(): protobuf.Type {
+  frameType ??= new protobuf.Root().loadSync(protoFile(SYNC_PROTO), { keepCase: true }).lookupType('kmesh.sync.v1.BulkFrame');
+  return frameType;
+}
+
+/** A frame as it goes on the wire: u32 big-endian length, then the encoded BulkFrame. */
+export function encodeFrame(frame: BulkFrame): Buffer {
+  const body = bulkFrameType().encode(frame).finish();
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.set(body, 4);
+  return out;
+}
+
+export function decodeFrame(body: Uint8Array): BulkFrame {
+  return bulkFrameType().decode(body) as unknown as BulkFrame;
+}
+
+/** Splits a byte stream into frame bodies; refuses frames over MAX_FRAME_BYTES. */
+export class FrameReader {
+  private parts: Buffer[] = [];
+  private buffered = 0;
+
+  /** Bytes of an unfinished frame still held (a stream that ends here was truncated). */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  push(data: Buffer): Buffer[] {
+    this.parts.push(data);
+    this.buffered += data.length;
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const head = this.parts[0]!.length >= 4 ? this.parts[0]! : Buffer.concat(this.parts);
+      const length = head.readUInt32BE(0);
+      if (length > MAX_FRAME_BYTES) throw new Error(`bulk frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+      if (this.buffered < 4 + length) break;
+      const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+      frames.push(all.subarray(4, 4 + length));
+      const rest = all.subarray(4 + length);
+      this.parts = rest.length ? [rest] : [];
+      this.buffered = rest.length;
+    }
+    return frames;
+  }
+}
+
+export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+export const raw = (hash: string): Buffer => Buffer.from(hash, 'hex');
