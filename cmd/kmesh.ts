@@ -21,6 +21,14 @@ const commands: Record<string, Command> = {
     summary: 'serve the CSI driver csi.kmesh.io (kmesh csi --help)',
     run: async (args) => (await import('../csi/main.js')).main(args),
   },
+  sync: {
+    summary: 'run the sync worker of one DataFlow (kmesh sync --config <file>)',
+    run: async (args) => (await import('../sync/main.js')).workerMain(args),
+  },
+  gateway: {
+    summary: 'run the sync gateway of one instance (kmesh gateway --config <file>)',
+    run: async (args) => (await import('../sync/main.js')).gatewayMain(args),
+  },
   version: {
     summary: 'print the Kmesh version',
     run: () => {

@@ -1,6 +1,7 @@
 /**
  * The HTTP endpoints every Kmesh process serves: /metrics (Prometheus), /healthz (the process
- * answers) and /readyz (the component says it is ready).
+ * answers) and /readyz (the component says it is ready), plus any JSON routes a component adds
+ * (the sync worker's /status, which the operator reads).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(options: { port: number; host?: string; registry: Registry; ready: () => boolean }): Promise<HealthServer> {
+export async function startHealthServer(options: { port: number; host?: string; registry: Registry; ready: () => boolean; routes?: Record<string, () => unknown> }): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -24,6 +25,8 @@ export async function startHealthServer(options: { port: number; host?: string; 
         (text) => res.writeHead(200, { 'Content-Type': options.registry.contentType }).end(text),
         (error: unknown) => res.writeHead(500).end(String(error)),
       );
+    } else if (path && options.routes?.[path]) {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(options.routes[path]()));
     } else {
       res.writeHead(404).end();
     }

@@ -68,7 +68,15 @@ export function chunkReader(treeDir: string, version: TreeVersion): (hash: Hash)
   };
 }
 
-export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>): Promise<PushResult> {
+/** Progress of a pass, for status and metrics. */
+export interface PushHooks {
+  /** Chunks offered in a batch and the part the peer lacks (the rest is saved by dedup), in bytes. */
+  planned?(offeredBytes: number, missingBytes: number): void;
+  /** Chunk bytes acknowledged by the peer. */
+  sent?(bytes: number): void;
+}
+
+export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>, hooks: PushHooks = {}): Promise<PushResult> {
   const result: PushResult = { unchanged: false, nodesSent: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0, filesWritten: 0 };
   if (session.peerRoot === version.root) return { ...result, unchanged: true };
 
@@ -99,8 +107,10 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
   const offered = [...candidates];
   result.chunksOffered = offered.length;
   for (let i = 0; i < offered.length; i += OFFER_BATCH) {
-    const missing = await session.missingChunks(offered.slice(i, i + OFFER_BATCH));
-    await sendChunks(session, version, missing, read, result);
+    const batch = offered.slice(i, i + OFFER_BATCH);
+    const missing = await session.missingChunks(batch);
+    hooks.planned?.(sizeOf(version, batch), sizeOf(version, missing));
+    await sendChunks(session, version, missing, read, result, hooks);
   }
 
   for (let attempt = 1; ; attempt++) {
@@ -113,8 +123,13 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
       throw new TransferError(`peer could not commit ${version.root}: ${commit.missingNodes.length} nodes and ${commit.missingChunks.length} chunks still missing`, true);
     }
     await sendNodes(session, version, commit.missingNodes);
-    await sendChunks(session, version, commit.missingChunks, read, result);
+    hooks.planned?.(0, sizeOf(version, commit.missingChunks));
+    await sendChunks(session, version, commit.missingChunks, read, result, hooks);
   }
+}
+
+function sizeOf(version: TreeVersion, hashes: Hash[]): number {
+  return hashes.reduce((sum, h) => sum + (version.locations.get(h)?.sizeBytes ?? 0), 0);
 }
 
 async function sendNodes(session: PeerSession, version: TreeVersion, hashes: Hash[]): Promise<void> {
@@ -127,10 +142,12 @@ async function sendNodes(session: PeerSession, version: TreeVersion, hashes: Has
   await session.putNodes(nodes);
 }
 
-async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult): Promise<void> {
+async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult, hooks: PushHooks): Promise<void> {
   if (!hashes.length) return;
   for (const h of hashes) if (!version.locations.has(h)) throw new TransferError(`peer asked for chunk ${h}, which is not in this version`, false);
   await session.sendChunks(hashes, read);
+  const bytes = sizeOf(version, hashes);
   result.chunksSent += hashes.length;
-  for (const h of hashes) result.bytesSent += version.locations.get(h)!.sizeBytes;
+  result.bytesSent += bytes;
+  hooks.sent?.(bytes);
 }

@@ -1,0 +1,156 @@
+/**
+ * Configuration files of `kmesh sync` (one worker per DataFlow) and `kmesh gateway` (one per
+ * instance), as the operator renders them into ConfigMaps. Every problem is reported with the
+ * path of the field, and the process exits rather than run half-configured.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { parseDuration } from '../lib/duration.js';
+import { parseBandwidth } from './wire/bandwidth.js';
+import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
+import type { PeerDirection, ServedDataFlow } from './gateway/sites.js';
+
+export class SyncConfigError extends Error {}
+
+type Raw = Record<string, unknown>;
+
+function obj(value: unknown, field: string): Raw {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new SyncConfigError(`${field}: must be a mapping`);
+  return value as Raw;
+}
+function str(raw: Raw, key: string, field: string, fallback?: string): string {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'string' || value === '') throw new SyncConfigError(`${field}.${key}: required string`);
+  return value;
+}
+function int(raw: Raw, key: string, field: string, fallback: number, min: number, max: number): number {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new SyncConfigError(`${field}.${key}: must be an integer from ${min} to ${max}`);
+  return value;
+}
+function oneOf<T extends string>(raw: Raw, key: string, field: string, allowed: readonly T[], fallback: T): T {
+  const value = (raw[key] ?? fallback) as T;
+  if (!allowed.includes(value)) throw new SyncConfigError(`${field}.${key}: "${String(value)}" is not one of ${allowed.join(', ')}`);
+  return value;
+}
+function list(raw: Raw, key: string, field: string): Raw[] {
+  const value = raw[key] ?? [];
+  if (!Array.isArray(value)) throw new SyncConfigError(`${field}.${key}: must be a list`);
+  return value.map((v, i) => obj(v, `${field}.${key}[${i}]`));
+}
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof SyncConfigError) throw error;
+    throw new SyncConfigError((error as Error).message, { cause: error });
+  }
+}
+
+/** Encryption section: algorithm plus the file (a mounted Secret key) holding the raw key. */
+function encryption(raw: Raw, field: string, compression: Compression): SealPolicy {
+  const enc = obj(raw['encryption'], `${field}.encryption`);
+  const algorithm = oneOf<Encryption>(enc, 'algorithm', `${field}.encryption`, ENCRYPTIONS, 'none');
+  let key: Buffer | undefined;
+  if (algorithm !== 'none') {
+    const keyFile = str(enc, 'keyFile', `${field}.encryption`);
+    try {
+      key = readFileSync(keyFile);
+    } catch (error) {
+      throw new SyncConfigError(`${field}.encryption.keyFile: cannot read ${keyFile}: ${(error as Error).message}`);
+    }
+  }
+  const policy: SealPolicy = { compression, encryption: algorithm, key };
+  wrap(() => checkPolicy(policy, field));
+  return policy;
+}
+
+export interface WorkerPeer {
+  name: string;
+  endpoint: string;
+  remoteDataFlow: string;
+  direction: PeerDirection;
+  tlsDir: string;
+}
+
+export interface WorkerConfig {
+  /** "<namespace>/<name>". */
+  dataFlow: string;
+  site: string;
+  mode: 'async' | 'sync' | 'multiMaster';
+  treeDir: string;
+  stateDir: string;
+  intervalMs: number;
+  policy: SealPolicy;
+  parallelism: number;
+  bandwidthBytesPerSecond: number;
+  peers: WorkerPeer[];
+  statusPort: number;
+}
+
+export function parseWorkerConfig(text: string): WorkerConfig {
+  const raw = obj(wrap(() => parse(text) as unknown), 'config');
+  const policyRaw = obj(raw['policy'], 'policy');
+  const compression = oneOf<Compression>(policyRaw, 'compression', 'policy', COMPRESSIONS, 'none');
+  const dataFlow = str(raw, 'dataFlow', 'config');
+  if (!/^[^/]+\/[^/]+$/.test(dataFlow)) throw new SyncConfigError('config.dataFlow: must be <namespace>/<name>');
+  return {
+    dataFlow,
+    site: str(raw, 'site', 'config'),
+    mode: oneOf(raw, 'mode', 'config', ['async', 'sync', 'multiMaster'] as const, 'async'),
+    treeDir: str(raw, 'treeDir', 'config'),
+    stateDir: str(raw, 'stateDir', 'config'),
+    intervalMs: wrap(() => parseDuration(typeof raw['interval'] === 'string' ? raw['interval'] : '10s', 'config.interval')),
+    policy: encryption(policyRaw, 'policy', compression),
+    parallelism: int(policyRaw, 'parallelism', 'policy', 4, 1, 64),
+    bandwidthBytesPerSecond: wrap(() => parseBandwidth(policyRaw['bandwidthLimit'] as string | undefined, 'policy.bandwidthLimit')),
+    peers: list(raw, 'peers', 'config').map((p, i) => {
+      const field = `config.peers[${i}]`;
+      const endpoint = str(p, 'endpoint', field);
+      if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(endpoint)) throw new SyncConfigError(`${field}.endpoint: "${endpoint}" is not host:port`);
+      return {
+        name: str(p, 'name', field),
+        endpoint,
+        remoteDataFlow: str(p, 'remoteDataFlow', field, dataFlow),
+        direction: oneOf<PeerDirection>(p, 'direction', field, ['push', 'pull', 'bidirectional'], 'push'),
+        tlsDir: str(p, 'tlsDir', field),
+      };
+    }),
+    statusPort: int(raw, 'statusPort', 'config', 8080, 0, 65535),
+  };
+}
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  tlsDir: string;
+  metricsPort: number;
+  dataFlows: ServedDataFlow[];
+}
+
+export function parseGatewayConfig(text: string): GatewayConfig {
+  const raw = obj(wrap(() => parse(text) as unknown), 'config');
+  return {
+    host: str(raw, 'host', 'config', '0.0.0.0'),
+    port: int(raw, 'port', 'config', 7443, 0, 65535),
+    tlsDir: str(raw, 'tlsDir', 'config'),
+    metricsPort: int(raw, 'metricsPort', 'config', 8080, 0, 65535),
+    dataFlows: list(raw, 'dataFlows', 'config').map((d, i) => {
+      const field = `config.dataFlows[${i}]`;
+      const policy = encryption(d, field, 'none');
+      return {
+        name: str(d, 'name', field),
+        treeDir: str(d, 'treeDir', field),
+        stateDir: str(d, 'stateDir', field),
+        deletedRetentionMs: wrap(() => parseDuration(typeof d['deletedRetention'] === 'string' ? d['deletedRetention'] : '168h', `${field}.deletedRetention`)),
+        peers: list(d, 'peers', field).map((p, j) => ({
+          name: str(p, 'name', `${field}.peers[${j}]`),
+          direction: oneOf<PeerDirection>(p, 'direction', `${field}.peers[${j}]`, ['push', 'pull', 'bidirectional'], 'push'),
+        })),
+        encryption: policy.encryption,
+        key: policy.key,
+      };
+    }),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * `kmesh sync --config <file>` (the worker of one DataFlow) and `kmesh gateway --config <file>`
+ * (the receiving side of an instance). Both read their configuration (a bad field ends the
+ * process naming it), serve /metrics, /healthz, /readyz (and the worker /status), and stop on
+ * SIGTERM.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { startHealthServer } from '../lib/health-server.js';
+import { loggerFor } from '../lib/logging.js';
+import { parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config.js';
+import { initCodecs } from './engine/seal.js';
+import { GatewayMetrics } from './gateway/metrics.js';
+import { startGateway } from './gateway/server.js';
+import { loadTlsDir } from './wire/tls.js';
+import { WorkerMetrics } from './worker/status.js';
+import { Worker } from './worker/worker.js';
+
+function configPath(command: string, argv: string[]): string {
+  const at = argv.indexOf('--config');
+  const value = argv.find((a) => a.startsWith('--config='))?.slice('--config='.length) ?? (at >= 0 ? argv[at + 1] : undefined);
+  if (!value) throw new SyncConfigError(`usage: kmesh ${command} --config <file>`);
+  return value;
+}
+
+function stopSignal(): AbortSignal {
+  const abort = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  return abort.signal;
+}
+
+async function guarded(command: string, body: () => Promise<void>): Promise<number> {
+  try {
+    await body();
+    return 0;
+  } catch (error) {
+    console.error(`kmesh ${command}: ${(error as Error).message}`);
+    return error instanceof SyncConfigError ? 2 : 1;
+  }
+}
+
+export function workerMain(argv: string[]): Promise<number> {
+  return guarded('sync', async () => {
+    const config = parseWorkerConfig(readFileSync(configPath('sync', argv), 'utf8'));
+    await initCodecs();
+    const metrics = new WorkerMetrics();
+    const worker = new Worker(config, loggerFor('sync-worker', { object: config.dataFlow }), metrics);
+    const health = await startHealthServer({ port: config.statusPort, registry: metrics.registry, ready: () => true, routes: { '/status': () => worker.status() } });
+    await worker.run(stopSignal());
+    await health.close();
+  });
+}
+
+export function gatewayMain(argv: string[]): Promise<number> {
+  return guarded('gateway', async () => {
+    const path = configPath('gateway', argv);
+    let config = parseGatewayConfig(readFileSync(path, 'utf8'));
+    let loadedMtime = statSync(path).mtimeMs;
+    const log = loggerFor('sync-gateway');
+    // The operator updates the ConfigMap as DataFlows come and go; re-read it when it changes.
+    const dataFlows = () => {
+      const mtime = statSync(path).mtimeMs;
+      if (mtime !== loadedMtime) {
+        try {
+          config = { ...config, dataFlows: parseGatewayConfig(readFileSync(path, 'utf8')).dataFlows };
+          loadedMtime = mtime;
+        } catch (error) {
+          log.error({ err: (error as Error).message }, 'new configuration refused; keeping the previous one');
+        }
+      }
+      return config.dataFlows;
+    };
+    await initCodecs();
+    const metrics = new GatewayMetrics();
+    const gateway = await startGateway({ host: config.host, port: config.port, tls: loadTlsDir(config.tlsDir, 'config.tlsDir'), dataFlows, log, metrics });
+    const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => true });
+    const signal = stopSignal();
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    await gateway.close();
+    await health.close();
+  });
+}

@@ -1,0 +1,194 @@
+/**
+ * A sync worker: one per DataFlow. Every interval it scans the access point (the index keeps
+ * unchanged files from being re-read) and brings each peer it pushes to up to the scanned version.
+ * A failed pass is retried with a capped backoff; totals are kept in the state directory so a
+ * restarted worker keeps counting.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../lib/durable.js';
+import type { Logger } from '../../lib/logging.js';
+import { Chunker } from '../engine/chunker.js';
+import { chunkReader, pushVersion, TransferError } from '../engine/push.js';
+import { scanTree, type TreeVersion } from '../engine/scan.js';
+import { TreeIndex } from '../engine/tree-index.js';
+import type { WorkerConfig, WorkerPeer } from '../config.js';
+import { Bandwidth } from '../wire/bandwidth.js';
+import { WireSession } from '../wire/client.js';
+import { loadTlsDir } from '../wire/tls.js';
+import type { PeerStatus, TransferTotals, WorkerMetrics, WorkerStatus } from './status.js';
+
+/** Unacknowledged bytes per bulk stream: one max-size chunk (and its sealing), see client.ts. */
+export const WINDOW_BYTES = 1024 * 1024 + 64 * 1024;
+const RETRY_MIN_MS = 500;
+
+interface PeerState {
+  status: PeerStatus;
+  /** When the local tree first differed from what the peer has. */
+  behindSince?: number;
+  failures: number;
+}
+
+export class Worker {
+  private readonly index: TreeIndex;
+  private readonly chunker = new Chunker();
+  private readonly bandwidth: Bandwidth;
+  private readonly peers: Map<string, PeerState>;
+  private readonly totals: TransferTotals;
+  private version: TreeVersion | undefined;
+  private scannedAt: string | undefined;
+  private phase: WorkerStatus['phase'] = 'starting';
+  private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly log: Logger,
+    private readonly metrics?: WorkerMetrics,
+  ) {
+    if (config.mode !== 'async') throw new Error(`config.mode: ${config.mode} is not supported yet; only async`);
+    mkdirSync(config.stateDir, { recursive: true });
+    this.index = TreeIndex.load(this.file('index.json'));
+    this.bandwidth = new Bandwidth(config.bandwidthBytesPerSecond);
+    this.peers = new Map(config.peers.filter(pushesTo).map((p) => [p.name, { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 }]));
+    this.totals = this.loadTotals();
+  }
+
+  private file(name: string): string {
+    return join(this.config.stateDir, name);
+  }
+
+  private loadTotals(): TransferTotals {
+    try {
+      return JSON.parse(readFileSync(this.file('transfer.json'), 'utf8')) as TransferTotals;
+    } catch {
+      return { logicalBytes: 0, wireBytes: 0, dedupSavedBytes: 0, compressionSavedBytes: 0, files: 0, bytesPerSecond: 0 };
+    }
+  }
+
+  status(): WorkerStatus {
+    const now = Date.now();
+    const peers = [...this.peers.values()].map(({ status, behindSince }) => ({ ...status, lagSeconds: behindSince ? Math.round((now - behindSince) / 1000) : 0 }));
+    const elapsed = (now - this.progress.startedAt) / 1000;
+    const throughput = this.phase === 'sending' && elapsed > 0 ? this.progress.bytesDone / elapsed : 0;
+    const left = this.progress.bytesTotal - this.progress.bytesDone;
+    return {
+      dataFlow: this.config.dataFlow,
+      site: this.config.site,
+      root: this.version?.root,
+      scannedAt: this.scannedAt,
+      phase: this.phase,
+      peers,
+      transfer: { ...this.totals },
+      progress: { bytesDone: this.progress.bytesDone, bytesTotal: this.progress.bytesTotal, throughputBytesPerSecond: Math.round(throughput), ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}) },
+    };
+  }
+
+  /** Scans, then brings every push peer to the scanned version. Returns true when all succeeded. */
+  async pass(): Promise<boolean> {
+    this.phase = 'scanning';
+    const started = performance.now();
+    const version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
+    this.index.save(this.file('index.json'));
+    this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
+    this.metrics?.logicalBytes.set(version.stats.logicalBytes);
+    this.metrics?.files.set(version.stats.files);
+    this.version = version;
+    this.scannedAt = new Date().toISOString();
+    this.totals.logicalBytes = version.stats.logicalBytes;
+    this.totals.files = version.stats.files;
+    this.phase = 'sending';
+    const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
+    this.phase = 'idle';
+    writeFileAtomic(this.file('transfer.json'), JSON.stringify(this.totals));
+    return results.every(Boolean);
+  }
+
+  private async pushTo(peer: WorkerPeer, version: TreeVersion): Promise<boolean> {
+    const state = this.peers.get(peer.name)!;
+    if (state.status.root !== version.root) state.behindSince ??= Date.now();
+    const started = performance.now();
+    const labels = { peer: peer.name };
+    let session: WireSession | undefined;
+    try {
+      session = await WireSession.open(peer, {
+        tls: loadTlsDir(peer.tlsDir, `peers[${peer.name}].tlsDir`),
+        site: this.config.site,
+        policy: this.config.policy,
+        parallelism: this.config.parallelism,
+        windowBytes: WINDOW_BYTES,
+        bandwidth: this.bandwidth,
+        onWire: (wire, plain) => {
+          this.totals.wireBytes += wire;
+          this.totals.compressionSavedBytes += Math.max(0, plain - wire);
+          this.progress.bytesDone += plain;
+          state.status.pendingBytes = Math.max(0, state.status.pendingBytes - plain);
+          this.metrics?.wireBytes.inc(labels, wire);
+          this.metrics?.sentBytes.inc(labels, plain);
+          this.metrics?.compressionSaved.inc(labels, Math.max(0, plain - wire));
+        },
+      });
+      state.status.connected = true;
+      this.progress = { bytesDone: 0, bytesTotal: 0, startedAt: Date.now() };
+      const result = await pushVersion(version, session, chunkReader(this.config.treeDir, version), {
+        planned: (offered, missing) => {
+          this.totals.dedupSavedBytes += offered - missing;
+          this.progress.bytesTotal += missing;
+          state.status.pendingBytes += missing;
+          this.metrics?.dedupSaved.inc(labels, offered - missing);
+          this.metrics?.pending.set(labels, state.status.pendingBytes);
+        },
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (!result.unchanged) this.totals.bytesPerSecond = Math.round(result.bytesSent / Math.max(seconds, 0.001));
+      Object.assign(state.status, { root: version.root, lastSyncTime: new Date().toISOString(), pendingBytes: 0, lastError: undefined, retryable: undefined });
+      state.behindSince = undefined;
+      state.failures = 0;
+      this.metrics?.passSeconds.observe({ ...labels, result: 'success' }, seconds);
+      if (!result.unchanged) this.log.info({ peer: peer.name, root: version.root, ...result, seconds: Math.round(seconds * 1000) / 1000 }, 'peer in sync');
+      return true;
+    } catch (error) {
+      const retryable = error instanceof TransferError ? error.retryable : true;
+      Object.assign(state.status, { connected: false, lastError: (error as Error).message, retryable, pendingBytes: 0 });
+      state.failures++;
+      this.metrics?.passSeconds.observe({ ...labels, result: 'error' }, (performance.now() - started) / 1000);
+      this.log.warn({ peer: peer.name, err: (error as Error).message, retryable }, 'sync pass failed');
+      return false;
+    } finally {
+      session?.close();
+      this.metrics?.connected.set(labels, state.status.connected ? 1 : 0);
+      this.metrics?.lag.set(labels, state.behindSince ? (Date.now() - state.behindSince) / 1000 : 0);
+    }
+  }
+
+  /** Passes every interval until `signal` aborts; after a failure, sooner (capped backoff). */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let ok = false;
+      try {
+        ok = await this.pass();
+      } catch (error) {
+        this.phase = 'idle';
+        this.log.error({ err: error }, 'scan failed');
+      }
+      const failures = Math.max(0, ...[...this.peers.values()].map((p) => p.failures));
+      const waitMs = ok ? this.config.intervalMs : Math.min(this.config.intervalMs, RETRY_MIN_MS * 2 ** Math.min(failures, 10));
+      await sleep(waitMs, signal);
+    }
+  }
+}
+
+function pushesTo(peer: WorkerPeer): boolean {
+  return peer.direction === 'push' || peer.direction === 'bidirectional';
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
