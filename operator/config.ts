@@ -3,6 +3,7 @@
  * as defaults. A bad value ends the process with a message naming the flag.
  */
 import { hostname } from 'node:os';
+import { parseDuration } from '../lib/duration.js';
 import type { OperatorSettings } from './settings.js';
 
 export interface OperatorConfig {
@@ -35,6 +36,9 @@ export const FLAGS: Record<string, FlagSpec> = {
   image: { env: 'KMESH_IMAGE', default: 'ghcr.io/kmesh/kmesh:latest', help: 'Kmesh image for gateways and workers' },
   'lustre-image': { env: 'KMESH_LUSTRE_IMAGE', default: '', help: 'image with the Lustre server tools' },
   'run-as-user': { env: 'KMESH_RUN_AS_USER', default: '65532', help: 'non-root user id of Kmesh pods' },
+  'worker-status-port': { env: 'KMESH_WORKER_STATUS_PORT', default: '8080', help: 'port of the sync workers\' /status and health endpoints' },
+  'sync-interval': { env: 'KMESH_SYNC_INTERVAL', default: '10s', help: 'how often sync workers scan for changes (async mode)' },
+  'csi-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace where CSI nodes report publications' },
   'health-port': { env: 'KMESH_HEALTH_PORT', default: '8081', help: 'port of /metrics, /healthz and /readyz' },
   'leader-elect': { env: 'KMESH_LEADER_ELECT', default: 'true', help: 'run leader election (true|false)' },
   'leader-election-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the leader Lease' },
@@ -62,6 +66,15 @@ function bool(flag: string, text: string): boolean {
   throw new ConfigError(`--${flag}: "${text}" is not true or false`);
 }
 
+function durationFlag(flag: string, text: string): string {
+  try {
+    parseDuration(text, `--${flag}`);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return text;
+}
+
 /** Parses `argv` (after the subcommand) with `env` as fallback. */
 export function parseOperatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
   const given = new Map<string, string>();
@@ -78,7 +91,14 @@ export function parseOperatorConfig(argv: readonly string[], env: NodeJS.Process
   const renewDeadlineMs = integer('renew-deadline', value('renew-deadline')!, 500, 600_000);
   if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
   return {
-    settings: { image, lustreImage: value('lustre-image') ?? '', runAsUser: integer('run-as-user', value('run-as-user')!, 1, 2 ** 31 - 1) },
+    settings: {
+      image,
+      lustreImage: value('lustre-image') ?? '',
+      runAsUser: integer('run-as-user', value('run-as-user')!, 1, 2 ** 31 - 1),
+      workerStatusPort: integer('worker-status-port', value('worker-status-port')!, 1, 65535),
+      syncInterval: durationFlag('sync-interval', value('sync-interval')!),
+      csiNamespace: value('csi-namespace')!,
+    },
     ...(value('kubeconfig') ? { kubeconfig: value('kubeconfig') } : {}),
     ...(value('watch-namespace') ? { watchNamespace: value('watch-namespace') } : {}),
     healthPort: integer('health-port', value('health-port')!, 0, 65535),

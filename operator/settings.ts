@@ -6,4 +6,10 @@ export interface OperatorSettings {
   lustreImage: string;
   /** The user Kmesh pods run as (non-root). */
   runAsUser: number;
+  /** Port of the sync workers' /status, /metrics and health endpoints. */
+  workerStatusPort: number;
+  /** How often a sync worker scans for changes (async mode), e.g. 10s. */
+  syncInterval: string;
+  /** Namespace of the CSI driver, where its nodes report publications (kmesh-publications-<node>). */
+  csiNamespace: string;
 }

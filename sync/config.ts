@@ -87,6 +87,8 @@ export interface WorkerConfig {
   bandwidthBytesPerSecond: number;
   peers: WorkerPeer[];
   statusPort: number;
+  /** deleteAfterUse: delete the data here and at the peers once for this request (RFC 3339). */
+  purgeRequestedAt?: string;
 }
 
 export function parseWorkerConfig(text: string): WorkerConfig {
@@ -118,7 +120,14 @@ export function parseWorkerConfig(text: string): WorkerConfig {
       };
     }),
     statusPort: int(raw, 'statusPort', 'config', 8080, 0, 65535),
+    ...(raw['purgeRequestedAt'] !== undefined ? { purgeRequestedAt: time(raw, 'purgeRequestedAt', 'config') } : {}),
   };
+}
+
+function time(raw: Raw, key: string, field: string): string {
+  const value = str(raw, key, field);
+  if (Number.isNaN(Date.parse(value))) throw new SyncConfigError(`${field}.${key}: "${value}" is not an RFC 3339 time`);
+  return value;
 }
 
 export interface GatewayConfig {

@@ -18,6 +18,14 @@ export const Conditions = {
   CapacityReported: 'CapacityReported',
   /** Deletion waits for dependents (DataFlows, Snapshots, VirtualCopies) to go first. */
   DeletionBlocked: 'DeletionBlocked',
+  /** DataFlow: every peer it pushes to holds the version last scanned. */
+  Synced: 'Synced',
+  /** DataFlow: the last pass reached every peer it pushes to. */
+  PeersConnected: 'PeersConnected',
+  /** DataFlow: every source was ingested as scheduled. */
+  SourcesIngested: 'SourcesIngested',
+  /** DataFlow with policy.deleteAfterUse: the data was deleted after the last volume went away. */
+  DataDeleted: 'DataDeleted',
 } as const;
 
 export const Reasons = {
@@ -38,6 +46,20 @@ export const Reasons = {
   Healthy: 'Healthy',
   ServersDegraded: 'ServersDegraded',
   DependentsExist: 'DependentsExist',
+  InstanceNotFound: 'InstanceNotFound',
+  ModeNotSupported: 'ModeNotSupported',
+  Suspended: 'Suspended',
+  WorkerStarting: 'WorkerStarting',
+  WorkerReporting: 'WorkerReporting',
+  NoPeers: 'NoPeers',
+  PeersReachable: 'PeersReachable',
+  PeerUnreachable: 'PeerUnreachable',
+  PeersInSync: 'PeersInSync',
+  PeersBehind: 'PeersBehind',
+  NoSources: 'NoSources',
+  SourcesNotSupported: 'SourcesNotSupported',
+  DeletionRequested: 'DeletionRequested',
+  DataDeleted: 'DataDeleted',
 } as const;
 
 export type ConditionType = (typeof Conditions)[keyof typeof Conditions];

@@ -18,4 +18,10 @@ export const EventReasons = {
   DeletionBlocked: 'DeletionBlocked',
   /** A reconcile failed; it is retried with backoff. */
   ReconcileError: 'ReconcileError',
+  /** A DataFlow's peers reached the version last scanned. */
+  Synced: 'Synced',
+  /** A sync pass to a peer failed. */
+  SyncFailed: 'SyncFailed',
+  /** deleteAfterUse: the last volume went away and the data was deleted. */
+  DataDeleted: 'DataDeleted',
 } as const;

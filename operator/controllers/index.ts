@@ -2,8 +2,9 @@
 import type { KubeObject } from '../../api/meta.js';
 import type { ControllerDefinition } from '../runtime/controller.js';
 import type { OperatorSettings } from '../settings.js';
+import { dataFlowController } from './data-flow/reconcile.js';
 import { kmeshInstanceController } from './kmesh-instance/reconcile.js';
 
 export function controllers(settings: OperatorSettings): ControllerDefinition<KubeObject>[] {
-  return [kmeshInstanceController(settings) as unknown as ControllerDefinition<KubeObject>];
+  return [kmeshInstanceController(settings), dataFlowController(settings)] as unknown as ControllerDefinition<KubeObject>[];
 }

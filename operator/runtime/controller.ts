@@ -17,6 +17,11 @@ import { ReconcileError, type Result } from './result.js';
 /** Another kind whose changes should reconcile some primary objects. */
 export interface Watch {
   type: ResourceType;
+  /** Name of this cache when the controller also owns or watches `type` otherwise (default: the plural). */
+  name?: string;
+  labelSelector?: string;
+  /** Watch only this namespace (default: the controller's). */
+  namespace?: string;
   /** Keys (namespace/name) of the primary objects to reconcile when `object` changes. */
   map(object: WireObject): string[];
 }
@@ -28,8 +33,8 @@ export interface ReconcileContext<T extends KubeObject> {
   log: Logger;
   /** The primary kind's cache. */
   primary: Informer<T>;
-  /** The cache of an owned or watched kind. */
-  cache(type: ResourceType): Informer<WireObject>;
+  /** The cache of an owned or watched kind (or a named watch). */
+  cache(type: ResourceType | string): Informer<WireObject>;
   /** Cached children of `type` whose owner has `ownerUid` (indexed, no scan). */
   owned(type: ResourceType, ownerUid: string): WireObject[];
 }
@@ -99,9 +104,11 @@ export class Controller<T extends KubeObject> {
     }
     for (const watch of definition.watches ?? []) {
       this.caches.set(
-        watch.type.plural,
+        watch.name ?? watch.type.plural,
         new Informer<WireObject>({
           ...common,
+          ...(watch.namespace ? { namespace: watch.namespace } : {}),
+          ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}),
           type: watch.type,
           log: this.log.child({ informer: watch.type.plural }),
           onChange: (object) => watch.map(object).forEach((key) => this.queue.add(key)),
@@ -155,9 +162,10 @@ export class Controller<T extends KubeObject> {
     };
   }
 
-  private cacheOf(type: ResourceType): Informer<WireObject> {
-    const cache = this.caches.get(type.plural);
-    if (!cache) throw new Error(`controller ${this.definition.name} neither owns nor watches ${type.plural}`);
+  private cacheOf(type: ResourceType | string): Informer<WireObject> {
+    const name = typeof type === 'string' ? type : type.plural;
+    const cache = this.caches.get(name);
+    if (!cache) throw new Error(`controller ${this.definition.name} neither owns nor watches ${name}`);
     return cache;
   }
 

@@ -35,6 +35,8 @@ export interface WorkerStatus {
   peers: PeerStatus[];
   transfer: TransferTotals;
   progress: { bytesDone: number; bytesTotal: number; etaSeconds?: number; throughputBytesPerSecond: number };
+  /** deleteAfterUse: the purge request (RFC 3339) whose deletion reached every peer. */
+  purgedAt?: string;
 }
 
 export class WorkerMetrics {

@@ -4,7 +4,7 @@
  * A failed pass is retried with a capped backoff; totals are kept in the state directory so a
  * restarted worker keeps counting.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/durable.js';
 import type { Logger } from '../../lib/logging.js';
@@ -79,12 +79,32 @@ export class Worker {
       phase: this.phase,
       peers,
       transfer: { ...this.totals },
+      ...(this.purgedAt() ? { purgedAt: this.purgedAt() } : {}),
       progress: { bytesDone: this.progress.bytesDone, bytesTotal: this.progress.bytesTotal, throughputBytesPerSecond: Math.round(throughput), ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}) },
     };
   }
 
+  private purgedAt(): string | undefined {
+    try {
+      return (JSON.parse(readFileSync(this.file('purge.json'), 'utf8')) as { purgedAt?: string }).purgedAt;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** deleteAfterUse: empties the tree once per request; the pass then carries the deletion to the peers. */
+  private purgeIfRequested(): string | undefined {
+    const requested = this.config.purgeRequestedAt;
+    if (!requested || this.purgedAt() === requested) return undefined;
+    for (const name of readdirSync(this.config.treeDir)) rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
+    this.log.info({ requested }, 'deleteAfterUse: deleted the data; the next pass deletes it at the peers');
+    return requested;
+  }
+
   /** Scans, then brings every push peer to the scanned version. Returns true when all succeeded. */
   async pass(): Promise<boolean> {
+    mkdirSync(this.config.treeDir, { recursive: true }); // the access point: created on first run
+    const purge = this.purgeIfRequested();
     this.phase = 'scanning';
     const started = performance.now();
     const version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
@@ -100,7 +120,9 @@ export class Worker {
     const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
     this.phase = 'idle';
     writeFileAtomic(this.file('transfer.json'), JSON.stringify(this.totals));
-    return results.every(Boolean);
+    const ok = results.every(Boolean);
+    if (purge && ok) writeFileAtomic(this.file('purge.json'), JSON.stringify({ purgedAt: purge }));
+    return ok;
   }
 
   private async pushTo(peer: WorkerPeer, version: TreeVersion): Promise<boolean> {

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Condition, KmeshInstance } from '../../api/v1alpha1/index.js';
+import { parse as parseYaml } from 'yaml';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient} from '../../lib/kube/rest.js';
 import { type WireObject } from '../../lib/kube/rest.js';
@@ -79,11 +80,14 @@ describe('KmeshInstance with the local backend', () => {
     const created = await eventually(() => get<Workload>(RESOURCES.deployment, 'site-a-gateway'));
     const pod = created.spec.template.spec;
     const container = pod.containers[0]!;
-    expect(container['args']).toEqual(['gateway', `--instance=${namespace}/site-a`, '--listen=:7443', '--data=/kmesh/data', '--tls=/etc/kmesh/tls']);
+    expect(container['args']).toEqual(['gateway', '--config', '/etc/kmesh/gateway/config.yaml']);
+    const config = await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'site-a-gateway');
+    expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: 8081, tlsDir: '/etc/kmesh/tls', dataFlows: [] });
     expect(pod['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' });
     expect(pod['volumes']).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: 'data', hostPath: { path: '/var/lib/kmesh/site-a', type: 'DirectoryOrCreate' } }),
       expect.objectContaining({ name: 'tls', secret: expect.objectContaining({ secretName: 'site-a-tls' }) }),
+      expect.objectContaining({ name: 'config', configMap: expect.objectContaining({ name: 'site-a-gateway' }) }),
     ]));
     expect(container['securityContext']).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(pod['securityContext']).toMatchObject({ runAsUser: 65532 });
@@ -259,7 +263,7 @@ describe('KmeshInstance with the Lustre backend', () => {
 
   it('waits for a Lustre server image rather than creating pods that cannot run', async () => {
     const other = await createNamespace(client, 'kmi-noimage');
-    const noImage = await startTestOperator(testOperatorConfig(other, { settings: { image: 'kmesh.test/kmesh:dev', lustreImage: '', runAsUser: 65532 } }));
+    const noImage = await startTestOperator(testOperatorConfig(other, { settings: { ...testOperatorConfig(other).settings, lustreImage: '' } }));
     try {
       await client.create(RESOURCES.kmeshInstance, { ...instance('lus', { backend: { type: 'lustre', lustre: { fsName: 'kmfs' } } }), metadata: { name: 'lus', namespace: other } });
       const current = await eventually(async () => {

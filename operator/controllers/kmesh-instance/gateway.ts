@@ -2,16 +2,52 @@
  * The sync gateway of a KmeshInstance: a Deployment running `kmesh gateway` with the instance's
  * filesystem and TLS Secret mounted, and a Service other sites reach it through.
  */
-import { Reasons, type KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { stringify } from 'yaml';
+import { Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import type { OperatorSettings } from '../../settings.js';
+import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from '../data-flow/layout.js';
 
+export { DATA_MOUNT_PATH };
 export const GATEWAY_PORT = 7443;
 export const HEALTH_PORT = 8081;
-export const DATA_MOUNT_PATH = '/kmesh/data';
 export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
+export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
+
+/** DataFlows of this instance that other sites send to (a peer with direction pull or bidirectional). */
+export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[]): DataFlow[] {
+  return dataFlows
+    .filter((d) => d.metadata.namespace === instance.metadata.namespace && d.spec.instanceRef.name === instance.metadata.name && !d.metadata.deletionTimestamp)
+    .filter((d) => (d.spec.peers ?? []).some((p) => p.direction === 'pull' || p.direction === 'bidirectional'))
+    .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
+}
+
+/** The gateway's configuration (sync/config.ts): which DataFlows it receives, from whom, with which key. */
+export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[]): WireObject {
+  const owner = ownedBy(instance, 'gateway');
+  const config = {
+    host: '0.0.0.0',
+    port: GATEWAY_PORT,
+    metricsPort: HEALTH_PORT,
+    tlsDir: TLS_MOUNT_PATH,
+    dataFlows: dataFlows.map((d) => ({
+      name: `${d.metadata.namespace}/${d.metadata.name}`,
+      treeDir: treeDir(d),
+      stateDir: stateDir(d, 'gateway'),
+      deletedRetention: d.spec.policy?.deletedRetention ?? '168h',
+      peers: (d.spec.peers ?? []).map((p) => ({ name: p.name, direction: p.direction ?? 'push' })),
+      encryption: encryptionConfig(d),
+    })),
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    data: { 'config.yaml': stringify(config) },
+  };
+}
 
 /** Gateway replicas the spec asks for (0 when there is no gateway section). */
 export function gatewayReplicas(instance: KmeshInstance): number {
@@ -24,11 +60,12 @@ export function gatewaySelector(instance: KmeshInstance): Record<string, string>
   return { 'app.kubernetes.io/instance': instance.metadata.name!, 'app.kubernetes.io/component': 'gateway', 'kmesh.io/owner-uid': instance.metadata.uid! };
 }
 
-export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSettings, access: FilesystemAccess): WireObject {
+export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSettings, access: FilesystemAccess, dataFlows: DataFlow[]): WireObject {
   const owner = ownedBy(instance, 'gateway');
   const selector = gatewaySelector(instance);
   const uid = settings.runAsUser;
   const tlsSecret = instance.spec.gateway?.tlsSecretRef?.name;
+  const keys = dataFlows.map(keyProjection).filter((k) => k !== undefined);
   const containerSecurity = access.privileged
     ? { privileged: true, runAsUser: 0, runAsNonRoot: false } // mounting Lustre inside the pod needs it
     : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
@@ -49,7 +86,7 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
             {
               name: 'gateway',
               image: settings.image,
-              args: ['gateway', `--instance=${instance.metadata.namespace}/${instance.metadata.name}`, `--listen=:${GATEWAY_PORT}`, `--data=${DATA_MOUNT_PATH}`, `--tls=${TLS_MOUNT_PATH}`],
+              args: ['gateway', '--config', `${CONFIG_MOUNT_PATH}/config.yaml`],
               ports: [
                 { name: 'sync', containerPort: GATEWAY_PORT, protocol: 'TCP' },
                 { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
@@ -59,10 +96,21 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
               livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, failureThreshold: 3 },
               securityContext: containerSecurity,
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
-              volumeMounts: [...access.volumeMounts, { name: 'tls', mountPath: TLS_MOUNT_PATH, readOnly: true }],
+              volumeMounts: [
+                ...access.volumeMounts,
+                { name: 'tls', mountPath: TLS_MOUNT_PATH, readOnly: true },
+                { name: 'config', mountPath: CONFIG_MOUNT_PATH, readOnly: true },
+                ...(keys.length ? [{ name: 'keys', mountPath: KEYS_MOUNT_PATH, readOnly: true }] : []),
+              ],
             },
           ],
-          volumes: [...access.volumes, { name: 'tls', secret: { secretName: tlsSecret, defaultMode: 0o440 } }],
+          volumes: [
+            ...access.volumes,
+            { name: 'tls', secret: { secretName: tlsSecret, defaultMode: 0o440 } },
+            { name: 'config', configMap: { name: gatewayName(instance) } },
+            // A new encrypted DataFlow changes this list, which rolls the gateway to mount its key.
+            ...(keys.length ? [{ name: 'keys', projected: { sources: keys, defaultMode: 0o440 } }] : []),
+          ],
         },
       },
     },

@@ -3,7 +3,7 @@
  * DataFlows or VirtualCopies use the instance) → finalizer → what the spec cannot have → one ensure
  * step per group of children (filesystem, gateway) → autoscale → one status write.
  */
-import { Conditions, EventReasons, Reasons, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
+import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { isConflictError, type ResourceType, type WireObject } from '../../../lib/kube/rest.js';
 import type { BackendContext, FilesystemBackend, Refusal } from '../../backends/backend.js';
@@ -13,7 +13,7 @@ import type { ControllerDefinition, ReconcileContext } from '../../runtime/contr
 import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
 import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { DATA_MOUNT_PATH, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway } from './gateway.js';
+import { DATA_MOUNT_PATH, gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
 import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapacityReport, type CapacityReport } from './status.js';
 
 export const FINALIZER = 'kmesh.io/kmeshinstance';
@@ -139,7 +139,7 @@ async function ensureGateway(
 ): Promise<Refusal | undefined> {
   const name = gatewayName(instance);
   if (gatewayReplicas(instance) === 0) {
-    for (const type of [RESOURCES.deployment, RESOURCES.service]) {
+    for (const type of [RESOURCES.deployment, RESOURCES.service, RESOURCES.configMap]) {
       if (owned(type).some((o) => o.metadata?.name === name)) {
         await context.client.delete(type, instance.metadata.namespace, name);
         await context.events.normal(instance, EventReasons.Deleted, `deleted ${type.kind} ${name}: the spec has no gateway`);
@@ -155,7 +155,8 @@ async function ensureGateway(
     };
   }
   const access = backend.access(backendContext, DATA_MOUNT_PATH);
-  await ensureChildren(context, instance, [gatewayDeployment(instance, settings, access), gatewayService(instance)], owned);
+  const dataFlows = receivingDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
+  await ensureChildren(context, instance, [gatewayConfigMap(instance, dataFlows), gatewayDeployment(instance, settings, access, dataFlows), gatewayService(instance)], owned);
   return undefined;
 }
 

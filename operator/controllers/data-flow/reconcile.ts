@@ -1,0 +1,157 @@
+/**
+ * The DataFlow controller. fetch → deletion (blocked while Snapshots or VirtualCopies use it) →
+ * finalizer → its instance → what cannot run (missing Secrets, unsupported mode) → the worker
+ * (ConfigMap + Deployment) → status from the worker's report and the CSI nodes' publication counts.
+ * While the worker runs, it comes back every few seconds to refresh the status from /status.
+ */
+import { Conditions, EventReasons, Reasons, type Condition, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { RESOURCES } from '../../../lib/kube/resources.js';
+import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
+import { backendFor } from '../../backends/index.js';
+import { findCondition, setCondition } from '../../runtime/conditions.js';
+import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
+import { done, requeueAfter, type Result } from '../../runtime/result.js';
+import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
+import type { OperatorSettings } from '../../settings.js';
+import { DATA_MOUNT_PATH } from './layout.js';
+import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
+import { computeStatus, purgeRequest } from './status.js';
+import { workerConfigMap, workerDeployment, workerReplicas, workerSelector } from './worker.js';
+
+export const FINALIZER = 'kmesh.io/dataflow';
+/** How often a running worker's /status is read into the DataFlow's status. */
+export const STATUS_REFRESH_MS = 10_000;
+const PUBLICATIONS_CACHE = 'publications';
+
+type Context = ReconcileContext<DataFlow>;
+type Named = { metadata?: { namespace?: string; name?: string } };
+
+/** Objects that read a DataFlow's data keep it from being deleted. */
+const dependentKinds = [RESOURCES.snapshot, RESOURCES.virtualCopy];
+const sourceOf = (object: WireObject): string | undefined => {
+  const spec = (object as { spec?: { dataFlowRef?: { name?: string }; source?: { dataFlowRef?: { name?: string } } } }).spec;
+  return spec?.dataFlowRef?.name ?? spec?.source?.dataFlowRef?.name;
+};
+
+export function dataFlowController(settings: OperatorSettings, statusReader: WorkerStatusReader = httpWorkerStatus): ControllerDefinition<DataFlow> {
+  // A publication report that drops a DataFlow must still requeue it: remember what each report named.
+  const lastNamed = new Map<string, string[]>();
+  // Instance key → DataFlows that referenced it when last reconciled (a cache only; resync refills it).
+  const users = new Map<string, Set<string>>();
+  return {
+    name: 'dataflow',
+    primary: RESOURCES.dataFlow,
+    owns: [RESOURCES.deployment, RESOURCES.configMap],
+    watches: [
+      { type: RESOURCES.kmeshInstance, map: (o: WireObject) => [...(users.get(`${o.metadata?.namespace}/${o.metadata?.name}`) ?? [])] },
+      ...dependentKinds.map((type) => ({ type, map: (o: WireObject) => (sourceOf(o) ? [`${o.metadata?.namespace}/${sourceOf(o)}`] : []) })),
+      {
+        type: RESOURCES.configMap,
+        name: PUBLICATIONS_CACHE,
+        namespace: settings.csiNamespace,
+        labelSelector: PUBLICATIONS_SELECTOR,
+        map: (report: WireObject) => {
+          const key = `${report.metadata?.namespace}/${report.metadata?.name}`;
+          const named = dataFlowsIn(report);
+          const keys = [...new Set([...(lastNamed.get(key) ?? []), ...named])];
+          lastNamed.set(key, named);
+          return keys;
+        },
+      },
+    ],
+    reconcile: (key, context) => {
+      const dataFlow = context.primary.get(key);
+      if (dataFlow) {
+        const instanceKey = `${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name}`;
+        users.set(instanceKey, (users.get(instanceKey) ?? new Set()).add(key));
+      }
+      return reconcile(key, context, settings, statusReader);
+    },
+  };
+}
+
+async function reconcile(key: string, context: Context, settings: OperatorSettings, statusReader: WorkerStatusReader): Promise<Result> {
+  let dataFlow = context.primary.get(key);
+  if (!dataFlow) return done();
+  if (dataFlow.metadata.deletionTimestamp) return finalize(dataFlow, context);
+  dataFlow = await ensureFinalizer(context.client, RESOURCES.dataFlow, dataFlow, FINALIZER);
+  const namespace = dataFlow.metadata.namespace!;
+  const instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
+  const owned = (type: ResourceType): WireObject[] => context.owned(type, dataFlow.metadata.uid!);
+  const problems = await missingSecrets(context, dataFlow);
+
+  if (instance && !problems.length) {
+    const backend = backendFor(instance.spec.backend.type ?? 'local');
+    const access = backend.access({ instance, settings, observed: () => [] }, DATA_MOUNT_PATH);
+    const inputs = { dataFlow, instance, settings, purgeRequestedAt: purgeRequest(dataFlow) };
+    await applyChildren(context.client, context.events, dataFlow, [workerConfigMap(inputs), workerDeployment(inputs, access)], (c) => (c.kind === 'Deployment' ? RESOURCES.deployment : RESOURCES.configMap), (c) =>
+      owned(c.kind === 'Deployment' ? RESOURCES.deployment : RESOURCES.configMap).find((o) => o.metadata?.name === c.metadata?.name),
+    );
+  }
+
+  const running = instance !== undefined && !problems.length && workerReplicas(dataFlow) > 0;
+  const worker = running ? await statusReader.read((await context.client.list(RESOURCES.pod, { namespace, labelSelector: selectorOf(workerSelector(dataFlow)) })).items as WireObject[], settings.workerStatusPort) : undefined;
+  const mounts = activeMounts(dataFlow, context.cache(PUBLICATIONS_CACHE).list());
+  const status = computeStatus(dataFlow, { instance, worker, activeMounts: mounts, problems });
+  await reportTransitions(context, dataFlow, status.conditions);
+  await writeStatus(context.client, RESOURCES.dataFlow, dataFlow, status);
+  if (!instance) return done(); // the instance watch brings us back
+  if (problems.length) return requeueAfter(STATUS_REFRESH_MS, 'waiting for a Secret');
+  return running ? requeueAfter(STATUS_REFRESH_MS, 'refresh status from the worker') : done();
+}
+
+function selectorOf(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+/** Secrets the spec names that do not exist: the worker could not start without them. */
+async function missingSecrets(context: Context, dataFlow: DataFlow): Promise<{ reason: string; message: string }[]> {
+  const namespace = dataFlow.metadata.namespace!;
+  const wanted: [string, string][] = [];
+  const key = dataFlow.spec.policy?.encryption;
+  if (key && (key.algorithm ?? 'none') !== 'none' && key.keySecretRef) wanted.push(['spec.policy.encryption.keySecretRef', key.keySecretRef.name]);
+  for (const [i, peer] of (dataFlow.spec.peers ?? []).entries()) wanted.push([`spec.peers[${i}].tlsSecretRef`, peer.tlsSecretRef.name]);
+  const problems = [];
+  for (const [field, name] of wanted) {
+    if (!(await context.client.get(RESOURCES.secret, namespace, name))) problems.push({ reason: Reasons.SecretNotFound, message: `Secret ${namespace}/${name} named by ${field} does not exist; the worker starts once it does` });
+  }
+  return problems;
+}
+
+/** Events when conditions change: a sync that failed or recovered, deleted data. */
+async function reportTransitions(context: Context, dataFlow: DataFlow, next: Condition[] | undefined): Promise<void> {
+  const before = dataFlow.status?.conditions;
+  const changed = (type: string) => {
+    const a = findCondition(before, type);
+    const b = findCondition(next, type);
+    return b !== undefined && (a?.status !== b.status || a?.reason !== b.reason);
+  };
+  const peers = findCondition(next, Conditions.PeersConnected);
+  if (peers?.status === 'False' && changed(Conditions.PeersConnected)) await context.events.warning(dataFlow, EventReasons.SyncFailed, peers.message);
+  const synced = findCondition(next, Conditions.Synced);
+  if (synced?.status === 'True' && synced.reason === Reasons.PeersInSync && changed(Conditions.Synced)) await context.events.normal(dataFlow, EventReasons.Synced, synced.message);
+  const deleted = findCondition(next, Conditions.DataDeleted);
+  if (deleted?.status === 'True' && changed(Conditions.DataDeleted)) await context.events.normal(dataFlow, EventReasons.DataDeleted, deleted.message);
+  const ready = findCondition(next, Conditions.Ready);
+  if (ready?.reason === Reasons.SecretNotFound && changed(Conditions.Ready)) await context.events.warning(dataFlow, EventReasons.MissingDependency, ready.message);
+}
+
+/** Deletion waits for Snapshots and VirtualCopies of this DataFlow; the data itself stays (see docs). */
+async function finalize(dataFlow: DataFlow, context: Context): Promise<Result> {
+  const users = dependentKinds.flatMap((type) =>
+    context
+      .cache(type)
+      .list()
+      .filter((o: Named & WireObject) => o.metadata?.namespace === dataFlow.metadata.namespace && sourceOf(o) === dataFlow.metadata.name)
+      .map((o) => `${type.kind} ${o.metadata?.name}`),
+  );
+  if (users.length) {
+    const message = `waiting for ${users.slice(0, 5).join(', ')}${users.length > 5 ? ` and ${users.length - 5} more` : ''} to be deleted: they use this DataFlow`;
+    if (findCondition(dataFlow.status?.conditions, Conditions.DeletionBlocked)?.message !== message) await context.events.warning(dataFlow, EventReasons.DeletionBlocked, message);
+    const conditions = setCondition(dataFlow.status?.conditions, Conditions.DeletionBlocked, 'True', Reasons.DependentsExist, message, dataFlow.metadata.generation);
+    await writeStatus(context.client, RESOURCES.dataFlow, dataFlow, { ...dataFlow.status, phase: 'Deleting', conditions });
+    return done();
+  }
+  await removeFinalizer(context.client, RESOURCES.dataFlow, dataFlow, FINALIZER);
+  return done();
+}

@@ -1,0 +1,139 @@
+/**
+ * The sync worker of a DataFlow: a ConfigMap with its configuration (sync/config.ts) and a
+ * Deployment running `kmesh sync` with the instance's filesystem, the DataFlow's key and each
+ * peer's TLS Secret mounted. A spec change changes the config hash on the pod template, which
+ * restarts the worker; `suspend` (or a mode it cannot run) scales it to zero. Recreate, never two
+ * workers at once: they would share one index.
+ */
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { DataFlow, KmeshInstance } from '../../../api/v1alpha1/index.js';
+import type { WireObject } from '../../../lib/kube/rest.js';
+import type { FilesystemAccess } from '../../backends/backend.js';
+import { childName, ownedBy } from '../../runtime/children.js';
+import type { OperatorSettings } from '../../settings.js';
+import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from './layout.js';
+
+export const CONFIG_MOUNT_PATH = '/etc/kmesh/sync';
+export const PEERS_MOUNT_PATH = '/etc/kmesh/peers';
+export const CONFIG_HASH_ANNOTATION = 'kmesh.io/config-hash';
+
+export const workerName = (dataFlow: DataFlow): string => childName(dataFlow.metadata.name!, 'sync');
+
+/** Whether the worker should run: not suspended, and a mode this release syncs. */
+export function workerReplicas(dataFlow: DataFlow): number {
+  return dataFlow.spec.suspend || (dataFlow.spec.mode ?? 'async') !== 'async' ? 0 : 1;
+}
+
+/** `<namespace>/<name>` of a peer's DataFlow (remoteDataFlow may omit the namespace). */
+export function remoteDataFlowOf(dataFlow: DataFlow, remote: string | undefined): string {
+  if (!remote) return `${dataFlow.metadata.namespace}/${dataFlow.metadata.name}`;
+  return remote.includes('/') ? remote : `${dataFlow.metadata.namespace}/${remote}`;
+}
+
+export interface WorkerInputs {
+  dataFlow: DataFlow;
+  instance: KmeshInstance;
+  settings: OperatorSettings;
+  /** deleteAfterUse: when the data was asked to go (RFC 3339), if it was. */
+  purgeRequestedAt?: string;
+}
+
+export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedAt }: WorkerInputs): string {
+  const policy = dataFlow.spec.policy ?? {};
+  return stringify({
+    dataFlow: `${dataFlow.metadata.namespace}/${dataFlow.metadata.name}`,
+    site: instance.metadata.name,
+    mode: dataFlow.spec.mode ?? 'async',
+    treeDir: treeDir(dataFlow),
+    stateDir: stateDir(dataFlow, 'worker'),
+    interval: settings.syncInterval,
+    statusPort: settings.workerStatusPort,
+    policy: {
+      compression: policy.compression ?? 'none',
+      encryption: encryptionConfig(dataFlow),
+      parallelism: policy.parallelism ?? 4,
+      ...(policy.bandwidthLimit ? { bandwidthLimit: String(policy.bandwidthLimit) } : {}),
+    },
+    peers: (dataFlow.spec.peers ?? []).map((p) => ({
+      name: p.name,
+      endpoint: p.endpoint,
+      remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
+      direction: p.direction ?? 'push',
+      tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
+    })),
+    ...(purgeRequestedAt ? { purgeRequestedAt } : {}),
+  });
+}
+
+export function workerConfigMap(inputs: WorkerInputs): WireObject {
+  const owner = ownedBy(inputs.dataFlow, 'sync-worker');
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: workerName(inputs.dataFlow), namespace: inputs.dataFlow.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    data: { 'config.yaml': workerConfigYaml(inputs) },
+  };
+}
+
+export function workerSelector(dataFlow: DataFlow): Record<string, string> {
+  return { 'app.kubernetes.io/instance': dataFlow.metadata.name!, 'app.kubernetes.io/component': 'sync-worker', 'kmesh.io/owner-uid': dataFlow.metadata.uid! };
+}
+
+export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess): WireObject {
+  const { dataFlow, settings } = inputs;
+  const owner = ownedBy(dataFlow, 'sync-worker');
+  const selector = workerSelector(dataFlow);
+  const uid = settings.runAsUser;
+  const configHash = createHash('sha256').update(workerConfigYaml(inputs)).digest('hex').slice(0, 16);
+  const key = keyProjection(dataFlow);
+  const peers = dataFlow.spec.peers ?? [];
+  const containerSecurity = access.privileged
+    ? { privileged: true, runAsUser: 0, runAsNonRoot: false }
+    : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: workerName(dataFlow), namespace: dataFlow.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    spec: {
+      replicas: workerReplicas(dataFlow),
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels: { ...owner.labels, ...selector }, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
+        spec: {
+          securityContext: { runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
+          ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
+          ...(access.initContainers.length ? { initContainers: access.initContainers } : {}),
+          containers: [
+            {
+              name: 'sync',
+              image: settings.image,
+              args: ['sync', '--config', `${CONFIG_MOUNT_PATH}/config.yaml`],
+              ports: [{ name: 'status', containerPort: settings.workerStatusPort, protocol: 'TCP' }],
+              ...(access.env?.length ? { env: access.env } : {}),
+              readinessProbe: { httpGet: { path: '/readyz', port: 'status' }, periodSeconds: 10 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'status' }, periodSeconds: 20, failureThreshold: 3 },
+              securityContext: containerSecurity,
+              resources: inputs.instance.spec.workers?.resources ?? { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+              volumeMounts: [
+                ...access.volumeMounts,
+                { name: 'config', mountPath: CONFIG_MOUNT_PATH, readOnly: true },
+                ...(key ? [{ name: 'key', mountPath: KEYS_MOUNT_PATH, readOnly: true }] : []),
+                ...peers.map((p, i) => ({ name: `peer-${i}`, mountPath: `${PEERS_MOUNT_PATH}/${p.name}`, readOnly: true })),
+              ],
+            },
+          ],
+          volumes: [
+            ...access.volumes,
+            { name: 'config', configMap: { name: workerName(dataFlow) } },
+            ...(key ? [{ name: 'key', projected: { sources: [key], defaultMode: 0o440 } }] : []),
+            ...peers.map((p, i) => ({ name: `peer-${i}`, secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 } })),
+          ],
+        },
+      },
+    },
+  };
+}
+
+export { DATA_MOUNT_PATH };
