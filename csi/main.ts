@@ -7,7 +7,7 @@ import { identityHandlers } from './identity-server.js';
 import { loadCsi } from './proto.js';
 import { ClusterCredentials } from '../lib/kube/credentials.js';
 import { KubeClient } from '../lib/kube/rest.js';
-import { systemRunner } from './mount/command.js';
+import { systemRunner } from '../lib/command.js';
 import { procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
 import { ControllerServer } from './controller-server.js';

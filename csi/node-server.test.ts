@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notFound } from '../lib/errors.js';
 import { loggerFor } from '../lib/logging.js';
-import { systemRunner } from './mount/command.js';
+import { systemRunner } from '../lib/command.js';
 import { mountPointsUnder, procMountTable } from './mount/mount-table.js';
 import { NodeServer } from './node-server.js';
 import { loadCsi } from './proto.js';

@@ -9,7 +9,7 @@
  */
 import { mkdir, rmdir, statfs } from 'node:fs/promises';
 import { failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
-import type { CommandRunner } from './mount/command.js';
+import type { CommandRunner } from '../lib/command.js';
 import { LocalMounter } from './mount/local.js';
 import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';

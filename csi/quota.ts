@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KmeshInstance } from '../api/v1alpha1/index.js';
 import { internal, unavailable } from '../lib/errors.js';
-import type { CommandRunner } from './mount/command.js';
+import type { CommandRunner } from '../lib/command.js';
 import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { inside } from './paths.js';

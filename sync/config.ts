@@ -89,6 +89,8 @@ export interface WorkerConfig {
   statusPort: number;
   /** deleteAfterUse: delete the data here and at the peers once for this request (RFC 3339). */
   purgeRequestedAt?: string;
+  /** Lustre: read the MDT changelogs instead of scanning every pass. */
+  changeFeed?: { type: 'lustre'; mount: string; mdts: string[]; user: string; treePrefix: string };
 }
 
 export function parseWorkerConfig(text: string): WorkerConfig {
@@ -121,7 +123,16 @@ export function parseWorkerConfig(text: string): WorkerConfig {
     }),
     statusPort: int(raw, 'statusPort', 'config', 8080, 0, 65535),
     ...(raw['purgeRequestedAt'] !== undefined ? { purgeRequestedAt: time(raw, 'purgeRequestedAt', 'config') } : {}),
+    ...(raw['changeFeed'] !== undefined ? { changeFeed: changeFeed(obj(raw['changeFeed'], 'config.changeFeed')) } : {}),
   };
+}
+
+function changeFeed(raw: Raw): NonNullable<WorkerConfig['changeFeed']> {
+  const field = 'config.changeFeed';
+  oneOf(raw, 'type', field, ['lustre'] as const, 'lustre');
+  const mdts = raw['mdts'];
+  if (!Array.isArray(mdts) || !mdts.length || !mdts.every((m) => typeof m === 'string' && m)) throw new SyncConfigError(`${field}.mdts: a non-empty list of MDT names, e.g. [kmfs-MDT0000]`);
+  return { type: 'lustre', mount: str(raw, 'mount', field), mdts: mdts as string[], user: str(raw, 'user', field), treePrefix: str(raw, 'treePrefix', field) };
 }
 
 function time(raw: Raw, key: string, field: string): string {

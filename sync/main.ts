@@ -38,16 +38,23 @@ async function guarded(command: string, body: () => Promise<void>): Promise<numb
   }
 }
 
+/** `--once`: one pass, its status as JSON on stdout, exit 1 unless every peer got the version (manual runs, benchmarks). */
 export function workerMain(argv: string[]): Promise<number> {
+  let failed = false;
   return guarded('sync', async () => {
     const config = parseWorkerConfig(readFileSync(configPath('sync', argv), 'utf8'));
     await initCodecs();
     const metrics = new WorkerMetrics();
     const worker = new Worker(config, loggerFor('sync-worker', { object: config.dataFlow }), metrics);
+    if (argv.includes('--once')) {
+      failed = !(await worker.pass());
+      console.log(JSON.stringify(worker.status()));
+      return;
+    }
     const health = await startHealthServer({ port: config.statusPort, registry: metrics.registry, ready: () => true, routes: { '/status': () => worker.status() } });
     await worker.run(stopSignal());
     await health.close();
-  });
+  }).then((code) => (code === 0 && failed ? 1 : code));
 }
 
 export function gatewayMain(argv: string[]): Promise<number> {

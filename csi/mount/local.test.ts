@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemRunner } from './command.js';
+import { systemRunner } from '../../lib/command.js';
 import { LocalMounter } from './local.js';
 import { mountPointsUnder, parseMountPoints, procMountTable } from './mount-table.js';
 

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import { RecordingSystem } from '../../test/support/commands.js';
-import type { CommandResult } from './command.js';
+import type { CommandResult } from '../../lib/command.js';
 import { LustreMounter } from './lustre.js';
 
 let system: RecordingSystem;

@@ -4,7 +4,7 @@
  * implementation per backend; every method is idempotent and decides by the kernel's mount table.
  */
 import { internal } from '../../lib/errors.js';
-import type { CommandRunner } from './command.js';
+import type { CommandRunner } from '../../lib/command.js';
 import type { MountTable } from './mount-table.js';
 
 export const MOUNT_TIMEOUT_MS = 60_000;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
-import { systemRunner } from '../../csi/mount/command.js';
+import { systemRunner } from '../../lib/command.js';
 import { mountPointsUnder } from '../../csi/mount/mount-table.js';
 import { loadCsi } from '../../csi/proto.js';
 import { applyObjects } from '../../lib/kube/apply.js';

@@ -165,7 +165,7 @@ export class WireSession implements PeerSession {
         await this.options.bandwidth?.take(frame.length);
         unacked.set(hash, frame.length);
         inflight += frame.length;
-        if (!socket.write(frame)) await new Promise<void>((resolve) => socket.once('drain', resolve).once('close', resolve));
+        if (!socket.write(frame)) await drained(socket);
         this.options.onWire?.(frame.length, data.length);
         if (failure) throw failure;
       }
@@ -202,6 +202,19 @@ export class WireSession implements PeerSession {
   close(): void {
     this.client.close();
   }
+}
+
+/** Resolves when the socket can take more data, or is closed (the caller then sees the failure). */
+function drained(socket: TLSSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 /** Dials the gateway with TLS only; returns the handshake error, or undefined when it succeeds. */

@@ -8,6 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/durable.js';
 import type { Logger } from '../../lib/logging.js';
+import { systemRunner } from '../../lib/command.js';
+import { LustreChangelogFeed, scanEveryPass, type ChangeFeed } from '../engine/change-feed.js';
 import { Chunker } from '../engine/chunker.js';
 import { chunkReader, pushVersion, TransferError } from '../engine/push.js';
 import { scanTree, type TreeVersion } from '../engine/scan.js';
@@ -40,10 +42,13 @@ export class Worker {
   private phase: WorkerStatus['phase'] = 'starting';
   private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
 
+  private readonly feed: ChangeFeed;
+
   constructor(
     private readonly config: WorkerConfig,
     private readonly log: Logger,
     private readonly metrics?: WorkerMetrics,
+    feed?: ChangeFeed,
   ) {
     if (config.mode !== 'async') throw new Error(`config.mode: ${config.mode} is not supported yet; only async`);
     mkdirSync(config.stateDir, { recursive: true });
@@ -51,6 +56,8 @@ export class Worker {
     this.bandwidth = new Bandwidth(config.bandwidthBytesPerSecond);
     this.peers = new Map(config.peers.filter(pushesTo).map((p) => [p.name, { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 }]));
     this.totals = this.loadTotals();
+    const lustre = config.changeFeed;
+    this.feed = feed ?? (lustre ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') }) : scanEveryPass);
   }
 
   private file(name: string): string {
@@ -105,22 +112,27 @@ export class Worker {
   async pass(): Promise<boolean> {
     mkdirSync(this.config.treeDir, { recursive: true }); // the access point: created on first run
     const purge = this.purgeIfRequested();
-    this.phase = 'scanning';
-    const started = performance.now();
-    const version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
-    this.index.save(this.file('index.json'));
-    this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
-    this.metrics?.logicalBytes.set(version.stats.logicalBytes);
-    this.metrics?.files.set(version.stats.files);
-    this.version = version;
-    this.scannedAt = new Date().toISOString();
-    this.totals.logicalBytes = version.stats.logicalBytes;
-    this.totals.files = version.stats.files;
+    const changes = await this.feed.poll();
+    let version = this.version;
+    if (!version || purge || changes.rescan || changes.paths.size) {
+      this.phase = 'scanning';
+      const started = performance.now();
+      version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
+      this.index.save(this.file('index.json'));
+      this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
+      this.metrics?.logicalBytes.set(version.stats.logicalBytes);
+      this.metrics?.files.set(version.stats.files);
+      this.version = version;
+      this.scannedAt = new Date().toISOString();
+      this.totals.logicalBytes = version.stats.logicalBytes;
+      this.totals.files = version.stats.files;
+    }
     this.phase = 'sending';
     const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
     this.phase = 'idle';
     writeFileAtomic(this.file('transfer.json'), JSON.stringify(this.totals));
     const ok = results.every(Boolean);
+    if (ok) await changes.commit();
     if (purge && ok) writeFileAtomic(this.file('purge.json'), JSON.stringify({ purgedAt: purge }));
     return ok;
   }

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { systemRunner } from '../../csi/mount/command.js';
+import { systemRunner } from '../../lib/command.js';
 import { mountPointsUnder } from '../../csi/mount/mount-table.js';
 import { REPO_ROOT, toolPath } from '../../hack/tools.js';
 import { RESOURCES } from '../../lib/kube/resources.js';

@@ -3,7 +3,7 @@
  * Lustre client and its `lfs` tool). It records each command line, answers from a script of
  * failures (default: success), and keeps the set of mounted paths the way the kernel would.
  */
-import type { CommandResult, CommandRunner } from '../../csi/mount/command.js';
+import type { CommandResult, CommandRunner } from '../../lib/command.js';
 import type { MountTable } from '../../csi/mount/mount-table.js';
 
 export const OK: CommandResult = { code: 0, stdout: '', stderr: '', timedOut: false };

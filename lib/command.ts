@@ -1,4 +1,4 @@
-/** Running mount(8)/umount(8): the one place the node plugin executes commands. */
+/** Running external commands (mount(8), lfs(1)): the narrow seam tests replace with a recording fake. */
 import { spawn } from 'node:child_process';
 
 export interface CommandResult {
