@@ -99,6 +99,11 @@ export class Chunker {
   }
 }
 
+/** The read window splitChunks works in: several max-size chunks, at least 4 MiB. */
+export function windowSize(chunker: Chunker): number {
+  return Math.max(4 * chunker.params.maxBytes, 4 * 1024 * 1024);
+}
+
 /** One chunk of a stream: where it starts, how long it is, and its SHA-256 (hex). */
 export interface ChunkCut {
   offset: number;
@@ -120,9 +125,11 @@ export async function splitChunks(
   chunker: Chunker,
   read: (buf: Buffer, position: number) => Promise<number>,
   onChunk: (cut: ChunkCut, data: Buffer) => void | Promise<void>,
+  buffer?: Buffer,
 ): Promise<number> {
-  const windowBytes = Math.max(4 * chunker.params.maxBytes, 4 * 1024 * 1024);
-  const buf = Buffer.allocUnsafe(windowBytes);
+  const buf = buffer ?? Buffer.allocUnsafe(windowSize(chunker));
+  if (buf.length < 2 * chunker.params.maxBytes) throw new Error(`splitChunks needs a buffer of at least ${2 * chunker.params.maxBytes} bytes`);
+  const windowBytes = buf.length;
   let filled = 0; // bytes in buf
   let head = 0; // start of unchunked data in buf
   let position = 0; // stream offset of buf[0]

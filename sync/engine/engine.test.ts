@@ -36,7 +36,9 @@ describe('sync engine (in-process)', () => {
 
   async function sync(r = receiver()) {
     const version = await scanTree(src, { index, chunker, site: 'a' });
-    const result = await pushVersion(version, new LocalSession(r), chunkReader(src, version));
+    const reader = chunkReader(src, version);
+    const result = await pushVersion(version, new LocalSession(r), reader);
+    await reader.close();
     r.close();
     return { version, result };
   }
@@ -115,7 +117,9 @@ describe('sync engine (in-process)', () => {
     (r as unknown as { finish: () => void }).finish = () => {
       throw new Error('crash');
     };
-    await expect(pushVersion(version, session, chunkReader(src, version))).rejects.toThrow('crash');
+    const reader = chunkReader(src, version);
+    await expect(pushVersion(version, session, reader)).rejects.toThrow('crash');
+    await reader.close();
     r.close();
     expect(existsSync(join(state, 'journal.json'))).toBe(true);
     const restarted = receiver();

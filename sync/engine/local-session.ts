@@ -24,8 +24,8 @@ export class LocalSession implements PeerSession {
     return Promise.resolve();
   }
 
-  missingChunks(hashes: Hash[]): Promise<Hash[]> {
-    return Promise.resolve(this.receiver.missingChunks(hashes));
+  missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]> {
+    return Promise.resolve(this.receiver.missingChunks(hashes, root));
   }
 
   async sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void> {

@@ -6,7 +6,7 @@
  * hash. The chunks of the files in those nodes are offered in batches, the peer answers which it
  * lacks (it dedups against everything it holds), those are streamed, and the peer commits.
  */
-import { open } from 'node:fs/promises';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkHash } from './chunker.js';
 import { decodeNode, type Hash } from './manifest.js';
@@ -19,7 +19,8 @@ export interface PeerSession {
   readonly peerRoot: Hash | undefined;
   missingNodes(hashes: Hash[]): Promise<Hash[]>;
   putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void>;
-  missingChunks(hashes: Hash[]): Promise<Hash[]>;
+  /** Which chunks the peer lacks; `root` is the version they belong to (the peer prepares its files). */
+  missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]>;
   /** Sends chunks; resolves once the peer has acknowledged every one. */
   sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void>;
   commit(root: Hash): Promise<CommitResult>;
@@ -49,23 +50,60 @@ export interface PushResult {
 const OFFER_BATCH = 8192;
 const COMMIT_ATTEMPTS = 3;
 
-/** Reads chunks from the files they were scanned from, checking each is still what was scanned. */
-export function chunkReader(treeDir: string, version: TreeVersion): (hash: Hash) => Promise<Buffer> {
-  return async (hash) => {
+/** Reads chunks for a pass; `close()` releases the files it keeps open. */
+export type ChunkReader = ((hash: Hash) => Promise<Buffer>) & { close(): Promise<void> };
+
+const OPEN_FILES_MAX = 32;
+
+/**
+ * Reads chunks from the files they were scanned from. A file is checked once, when opened, against
+ * what the scan saw (size, mtime, ctime, inode): a file changed since is a retryable error, and
+ * the next pass rescans it. (The receiver checks every chunk's hash regardless.)
+ */
+export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader {
+  const open = new Map<string, Promise<FileHandle>>();
+  const handle = (path: string): Promise<FileHandle> => {
+    let pending = open.get(path);
+    if (!pending) {
+      if (open.size >= OPEN_FILES_MAX) {
+        const [oldest, h] = open.entries().next().value as [string, Promise<FileHandle>];
+        open.delete(oldest);
+        void h.then((f) => f.close()).catch(() => undefined);
+      }
+      pending = (async () => {
+        const file = await openFile(join(treeDir, path), 'r').catch((error: unknown) => {
+          throw new TransferError(`source file ${path} vanished during the pass`, true, path, { cause: error });
+        });
+        const st = await file.stat();
+        const seen = version.files.get(path);
+        if (seen && (st.size !== seen.sizeBytes || st.mtimeMs !== seen.mtimeMs || st.ctimeMs !== seen.ctimeMs || st.ino !== seen.ino)) {
+          await file.close();
+          throw new TransferError(`source file ${path} changed during the pass`, true, path);
+        }
+        return file;
+      })();
+      open.set(path, pending);
+      pending.catch(() => open.delete(path));
+    }
+    return pending;
+  };
+  const read = async (hash: Hash): Promise<Buffer> => {
     const at = version.locations.get(hash);
     if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
-    const handle = await open(join(treeDir, at.path), 'r').catch((error: unknown) => {
-      throw new TransferError(`source file ${at.path} vanished during the pass`, true, at.path, { cause: error });
-    });
-    try {
-      const buf = Buffer.allocUnsafe(at.sizeBytes);
-      const { bytesRead } = await handle.read(buf, 0, at.sizeBytes, at.offset);
-      if (bytesRead !== at.sizeBytes || chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
-      return buf;
-    } finally {
-      await handle.close();
-    }
+    const file = await handle(at.path);
+    const buf = Buffer.allocUnsafe(at.sizeBytes);
+    const { bytesRead } = await file.read(buf, 0, at.sizeBytes, at.offset);
+    if (bytesRead !== at.sizeBytes) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+    if (!version.files.has(at.path) && chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+    return buf;
   };
+  return Object.assign(read, {
+    close: async () => {
+      const all = [...open.values()];
+      open.clear();
+      await Promise.all(all.map((p) => p.then((f) => f.close()).catch(() => undefined)));
+    },
+  });
 }
 
 /** Progress of a pass, for status and metrics. */
@@ -108,7 +146,7 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
   result.chunksOffered = offered.length;
   for (let i = 0; i < offered.length; i += OFFER_BATCH) {
     const batch = offered.slice(i, i + OFFER_BATCH);
-    const missing = await session.missingChunks(batch);
+    const missing = await session.missingChunks(batch, version.root);
     hooks.planned?.(sizeOf(version, batch), sizeOf(version, missing));
     await sendChunks(session, version, missing, read, result, hooks);
   }

@@ -9,17 +9,15 @@
  * their metadata last. A crash during the moves is finished from the journal on restart, so the
  * tree ends at the new version; a crash before the journal leaves it at the old one.
  */
-import {
-  chmodSync, closeSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, utimesSync, writeSync,
-} from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../lib/durable.js';
 import { chunkHash } from './chunker.js';
 import { ChunkPacks } from './chunk-packs.js';
-import { decodeNode, entryChunks, NodeSet, walk, type FileEntry, type Hash } from './manifest.js';
+import { decodeNode, entryChunks, NodeSet, walk, type Entry, type Hash } from './manifest.js';
 import { planApply, type ApplyPlan } from './plan.js';
 import type { ChunkLocation } from './scan.js';
+import { Staging, timeOf } from './staging.js';
 
 /** Finds chunks in other trees this site holds (dedup across DataFlows of one instance). */
 export interface ChunkLocator {
@@ -42,7 +40,7 @@ interface Journal {
   root: Hash;
   quarantine: string;
   plan: ApplyPlan;
-  /** Temp file per plan.writes index. */
+  /** Temp file per plan.writes index (finished: content, mode and mtime set, durable). */
   temps: string[];
   /** Every manifest node of the new version, so a restart can finish without the sender. */
   nodes: Record<Hash, string>;
@@ -62,6 +60,8 @@ export class Receiver {
   private readonly incoming = new NodeSet();
   private readonly packs: ChunkPacks;
   private locationCache: Map<Hash, ChunkLocation> | undefined;
+  /** The version being received, if any (its files fill as chunks arrive). */
+  private staging: Staging | undefined;
 
   constructor(private readonly options: ReceiverOptions) {
     mkdirSync(options.stateDir, { recursive: true });
@@ -73,6 +73,7 @@ export class Receiver {
     this.loadApplied();
     const journal = this.readJournal();
     if (journal) this.finish(journal);
+    else this.staging = Staging.load(this.file('tmp'));
   }
 
   private file(name: string): string {
@@ -127,9 +128,9 @@ export class Receiver {
     return this.locationCache;
   }
 
-  /** True when this DataFlow's packs or files hold the chunk (no other DataFlow asked). */
+  /** True when this DataFlow's staging, packs or files hold the chunk (no other DataFlow asked). */
   holds(hash: Hash): boolean {
-    return this.packs.has(hash) || this.locations().has(hash);
+    return (this.staging?.has(hash) ?? false) || this.packs.has(hash) || this.locations().has(hash);
   }
 
   /** True when this site can produce the chunk without the sender. */
@@ -137,13 +138,39 @@ export class Receiver {
     return this.holds(hash) || (this.options.locator?.has(hash) ?? false);
   }
 
-  missingChunks(hashes: Hash[]): Hash[] {
+  /**
+   * Which chunks this site lacks. With `root` (the version they belong to, its nodes all here),
+   * the files of that version are prepared so chunks go straight into them as they arrive.
+   */
+  missingChunks(hashes: Hash[], root?: Hash): Hash[] {
+    if (root && root !== this.appliedRoot) this.stageFor(root);
     return hashes.filter((h) => !this.hasChunk(h));
   }
 
-  /** Stages a chunk the caller has verified against its hash. */
+  /** Stores a chunk the caller has verified against its hash: into the staged files, else a pack. */
   putChunk(hash: Hash, data: Buffer): void {
-    this.packs.put(hash, data);
+    if (!this.staging?.place(hash, data)) this.packs.put(hash, data);
+  }
+
+  /** The staging of `root`, creating it (and giving up another) when needed; undefined while nodes are missing. */
+  private stageFor(root: Hash, missingNodes: Hash[] = []): Staging | undefined {
+    if (this.staging?.root === root) return this.staging;
+    const nodes = new NodeSet();
+    this.collect(root, nodes, missingNodes);
+    if (this.appliedRoot) this.collect(this.appliedRoot, nodes, []);
+    if (missingNodes.length) return undefined;
+    if (this.staging) {
+      this.staging.salvage((hash, data) => this.packs.put(hash, data)); // chunks already received are not asked for again
+      this.staging.drop();
+    }
+    const plan = planApply(nodes, this.appliedRoot, root);
+    const old = new Map<string, Entry>(this.appliedRoot ? [...walk(this.applied, this.appliedRoot)].map(({ path, entry }) => [path, entry]) : []);
+    this.staging = Staging.create(this.file('tmp'), root, plan, (entry) => entryChunks(entry, nodes), (path) => {
+      const entry = old.get(path);
+      return entry?.type === 'file' ? { absPath: join(this.options.treeDir, path), entry, chunks: entryChunks(entry, this.applied) } : undefined;
+    });
+    this.reachable = nodes;
+    return this.staging;
   }
 
   /** Reads a chunk from the packs, this tree or another; verifies what it reads from files. */
@@ -167,43 +194,29 @@ export class Receiver {
   /** Makes `root` the tree's version. Idempotent; returns what is missing instead when it cannot. */
   commit(root: Hash): CommitResult {
     if (root === this.appliedRoot) return { applied: true, missingChunks: [], missingNodes: [] };
-    const nodes = new NodeSet();
     const missingNodes: Hash[] = [];
-    this.collect(root, nodes, missingNodes);
-    if (this.appliedRoot) this.collect(this.appliedRoot, nodes, []);
-    if (missingNodes.length) return { applied: false, missingChunks: [], missingNodes };
-
-    const plan = planApply(nodes, this.appliedRoot, root);
-    const missingChunks = new Set<Hash>();
-    for (const { entry } of plan.writes) {
-      if (entry.type === 'file') for (const [hash] of entryChunks(entry, nodes)) if (!this.hasChunk(hash)) missingChunks.add(hash);
+    const staging = this.stageFor(root, missingNodes);
+    if (!staging) return { applied: false, missingChunks: [], missingNodes };
+    let nodes = this.reachable;
+    if (!nodes) {
+      // A staging reloaded after a restart: the sender sends the nodes again first.
+      nodes = new NodeSet();
+      this.collect(root, nodes, missingNodes);
+      if (missingNodes.length) return { applied: false, missingChunks: [], missingNodes };
+      this.reachable = nodes;
     }
-    if (missingChunks.size) return { applied: false, missingChunks: [...missingChunks], missingNodes: [] };
-
-    const tmpDir = this.file('tmp');
-    rmSync(tmpDir, { recursive: true, force: true });
-    mkdirSync(tmpDir, { recursive: true });
-    const temps: string[] = [];
-    for (const [i, { entry }] of plan.writes.entries()) {
-      const tmp = join(tmpDir, String(i));
-      if (entry.type === 'symlink') {
-        symlinkSync(entry.target, tmp);
-        lutimesSync(tmp, timeOf(entry.mtimeMs), timeOf(entry.mtimeMs));
-      } else {
-        const missing = this.build(tmp, entry, nodes);
-        if (missing) {
-          rmSync(tmpDir, { recursive: true, force: true });
-          return { applied: false, missingChunks: [missing], missingNodes: [] };
-        }
-      }
-      temps.push(tmp);
-    }
-    fsyncDir(tmpDir);
-    const journal: Journal = { root, quarantine: String(this.now()), plan, temps, nodes: encodeNodes(nodes) };
+    const missingChunks = staging.fill((hash) => this.readChunk(hash));
+    if (missingChunks.length) return { applied: false, missingChunks, missingNodes: [] };
+    staging.finish();
+    const plan = staging.plan;
+    const journal: Journal = { root, quarantine: String(this.now()), plan, temps: plan.writes.map((_, i) => staging.temp(i)), nodes: encodeNodes(nodes) };
     writeFileAtomic(this.file('journal.json'), JSON.stringify(journal));
     this.finish(journal);
     return { applied: true, missingChunks: [], missingNodes: [], files: plan.writes.length };
   }
+
+  /** The nodes of the staged version (kept from staging to commit; recomputed after a restart). */
+  private reachable: NodeSet | undefined;
 
   private now(): number {
     return (this.options.now ?? Date.now)();
@@ -227,31 +240,6 @@ export class Receiver {
         if (e.type === 'dir') stack.push(e.node);
         else if (e.type === 'file' && e.blocks) for (const [h] of e.blocks) stack.push(h);
       }
-    }
-  }
-
-  /** Writes a file's content to `tmp`; returns the hash of a chunk it could not find. */
-  private build(tmp: string, entry: FileEntry, nodes: NodeSet): Hash | undefined {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      let position = 0;
-      let last: { hash: Hash; data: Buffer; zero: boolean } | undefined; // runs of one chunk (zeros) are common
-      for (const [hash, sizeBytes] of entryChunks(entry, nodes)) {
-        if (last?.hash !== hash) {
-          const data = this.readChunk(hash);
-          if (!data) return hash;
-          last = { hash, data, zero: isZero(data) };
-        }
-        if (!last.zero) writeAllAt(fd, last.data, position); // all-zero chunks stay holes: sparse files stay sparse
-        position += sizeBytes;
-      }
-      ftruncateSync(fd, entry.sizeBytes);
-      fsyncSync(fd);
-      chmodSync(tmp, entry.mode);
-      futimesSync(fd, timeOf(entry.mtimeMs), timeOf(entry.mtimeMs));
-      return undefined;
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -298,6 +286,9 @@ export class Receiver {
     }
     writeFileAtomic(this.file('current.json'), JSON.stringify({ root: journal.root, nodes: journal.nodes }));
     rmSync(this.file('journal.json'), { force: true });
+    this.staging?.close();
+    this.staging = undefined;
+    this.reachable = undefined;
     rmSync(this.file('tmp'), { recursive: true, force: true });
     this.packs.clear();
     this.applied.bytes.clear();
@@ -326,16 +317,12 @@ export class Receiver {
 
   close(): void {
     this.packs.close();
+    this.staging?.close();
   }
 }
 
 function encodeNodes(nodes: NodeSet): Record<Hash, string> {
   return Object.fromEntries([...nodes.bytes].map(([hash, bytes]) => [hash, bytes.toString()]));
-}
-
-/** utimes takes seconds as a double; half a millisecond more keeps the whole milliseconds exact. */
-export function timeOf(mtimeMs: number): number {
-  return (mtimeMs + 0.5) / 1000;
 }
 
 function lexists(path: string): boolean {
@@ -345,20 +332,6 @@ function lexists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function isZero(data: Buffer): boolean {
-  for (let i = 0; i < data.length; i += ZERO.length) {
-    const n = Math.min(ZERO.length, data.length - i);
-    if (!data.subarray(i, i + n).equals(ZERO.subarray(0, n))) return false;
-  }
-  return true;
-}
-const ZERO = Buffer.alloc(1024 * 1024);
-
-function writeAllAt(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 function readRange(path: string, offset: number, sizeBytes: number): Buffer | undefined {

@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { splitChunks, type Chunker } from './chunker.js';
+import { splitChunks, windowSize, type Chunker } from './chunker.js';
 import { fileChunks, NodeSet, sortEntries, type ChunkRef, type Entry, type Hash, type VersionVector } from './manifest.js';
 import type { IndexRecord, TreeIndex } from './tree-index.js';
 
@@ -22,6 +22,8 @@ export interface TreeVersion {
   nodes: NodeSet;
   /** chunk hash → one place it can be read from (relative path). */
   locations: Map<Hash, ChunkLocation>;
+  /** What the scan saw of each file, to notice a file that changes before its chunks are read. */
+  files: Map<string, { sizeBytes: number; mtimeMs: number; ctimeMs: number; ino: number }>;
   stats: ScanStats;
 }
 
@@ -59,8 +61,8 @@ function bump(vv: VersionVector | undefined, site: string): VersionVector {
   return { ...vv, [site]: (vv?.[site] ?? 0) + 1 };
 }
 
-/** Reads a file into chunk references. */
-export async function chunkFile(path: string, chunker: Chunker): Promise<ChunkRef[]> {
+/** Reads a file into chunk references; `buffer` (see windowSize) is reused across files to spare the GC. */
+export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer): Promise<ChunkRef[]> {
   const handle = await open(path, 'r');
   try {
     const chunks: ChunkRef[] = [];
@@ -70,6 +72,7 @@ export async function chunkFile(path: string, chunker: Chunker): Promise<ChunkRe
       (cut) => {
         chunks.push([cut.hash, cut.sizeBytes]);
       },
+      buffer,
     );
     return chunks;
   } finally {
@@ -81,8 +84,10 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
   const { index, chunker, site } = options;
   const nodes = new NodeSet();
   const locations = new Map<Hash, ChunkLocation>();
+  const files: TreeVersion['files'] = new Map();
   const stats: ScanStats = { files: 0, dirs: 0, logicalBytes: 0, readFiles: 0, readBytes: 0 };
   const seen = new Set<string>();
+  const buffer = Buffer.allocUnsafe(windowSize(chunker));
 
   const record = (path: string, st: Stats, type: IndexRecord['type'], extra: Partial<IndexRecord>, changed: boolean): IndexRecord => {
     const previous = index.records.get(path);
@@ -115,12 +120,13 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         if (unchanged(previous, st, 'file') && previous.chunks) {
           chunks = previous.chunks;
         } else {
-          chunks = await chunkFile(join(rootDir, rel), chunker);
+          chunks = await chunkFile(join(rootDir, rel), chunker, buffer);
           stats.readFiles++;
           stats.readBytes += st.size;
           changed = JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);
         }
         const rec = record(rel, st, 'file', { chunks }, changed);
+        files.set(rel, { sizeBytes: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
         let offset = 0;
         for (const [hash, sizeBytes] of chunks) {
           if (!locations.has(hash)) locations.set(hash, { path: rel, offset, sizeBytes });
@@ -146,5 +152,5 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
 
   const root = await scanDir('');
   for (const path of [...index.records.keys()]) if (!seen.has(path)) index.records.delete(path);
-  return { root, nodes, locations, stats };
+  return { root, nodes, locations, files, stats };
 }

@@ -78,20 +78,29 @@ export function decompress(data: Buffer, compression: Compression): Buffer {
   }
 }
 
-/** The bytes that go on the wire for a chunk, and the codec actually used (none when it did not pay). */
-export function sealChunk(data: Buffer, hash: string, policy: SealPolicy): { codec: Compression; payload: Buffer } {
+/**
+ * The bytes that go on the wire for a chunk, as parts to write one after another (no copy into
+ * one buffer), and the codec actually used (none when compression did not pay).
+ */
+export function sealChunkParts(data: Buffer, hash: string, policy: SealPolicy): { codec: Compression; parts: Buffer[]; length: number } {
   let codec = policy.compression;
-  let body = compress(data, codec);
+  let body = codec === 'none' ? data : compress(data, codec);
   if (body.length >= data.length) {
     codec = 'none';
     body = data;
   }
-  if (policy.encryption === 'none') return { codec, payload: body };
+  if (policy.encryption === 'none') return { codec, parts: [body], length: body.length };
   const nonce = randomBytes(12);
   const cipher = createCipheriv(policy.encryption, policy.key!, nonce);
   cipher.setAAD(Buffer.from(hash, 'hex'));
-  const sealed = Buffer.concat([nonce, cipher.update(body), cipher.final(), cipher.getAuthTag()]);
-  return { codec, payload: sealed };
+  const parts = [nonce, cipher.update(body), cipher.final(), cipher.getAuthTag()].filter((p) => p.length > 0);
+  return { codec, parts, length: parts.reduce((n, p) => n + p.length, 0) };
+}
+
+/** sealChunkParts as one buffer. */
+export function sealChunk(data: Buffer, hash: string, policy: SealPolicy): { codec: Compression; payload: Buffer } {
+  const { codec, parts } = sealChunkParts(data, hash, policy);
+  return { codec, payload: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
 }
 
 /** Opens a sealed chunk and checks it is the chunk named `hash`; throws ChunkRejected otherwise. */
@@ -103,7 +112,9 @@ export function openChunk(payload: Buffer, codec: Compression, hash: string, pol
     decipher.setAAD(Buffer.from(hash, 'hex'));
     decipher.setAuthTag(payload.subarray(payload.length - 16));
     try {
-      body = Buffer.concat([decipher.update(payload.subarray(12, payload.length - 16)), decipher.final()]);
+      const opened = decipher.update(payload.subarray(12, payload.length - 16));
+      const rest = decipher.final(); // GCM has no padding: empty, unless the runtime buffers
+      body = rest.length ? Buffer.concat([opened, rest]) : opened;
     } catch {
       throw new ChunkRejected(`chunk ${hash}: failed authentication (wrong encryption key, or the data was tampered with)`);
     }

@@ -52,6 +52,11 @@ function peerOf(socket: TLSSocket): { identities: string[]; fingerprint: string 
   return { identities: identitiesOf(cert), fingerprint: cert?.fingerprint256 ?? '' };
 }
 
+/** A view of decoded bytes as a Buffer, without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { log } = options;
   const sites = new Sites(options.dataFlows);
@@ -101,7 +106,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const handlers: Record<string, (request: Record<string, unknown>, call: UnaryCall) => Record<string, unknown>> = {
     Hello: hello,
     MissingNodes: (request, call) => ({ hashes: session(request, call).receiver.missingNodes(hashesOf(request)).map(raw) }),
-    MissingChunks: (request, call) => ({ hashes: session(request, call).receiver.missingChunks(hashesOf(request)).map(raw) }),
+    MissingChunks: (request, call) => {
+      const root = request['root'] as Uint8Array | undefined;
+      return { hashes: session(request, call).receiver.missingChunks(hashesOf(request), root?.length ? hex(root) : undefined).map(raw) };
+    },
     PutNodes: (request, call) => {
       const s = session(request, call);
       for (const node of (request['nodes'] ?? []) as { hash: Uint8Array; content: Uint8Array }[]) {
@@ -189,7 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           const hash = hex(frame.chunk.hash);
           let data: Buffer;
           try {
-            data = openChunk(Buffer.from(frame.chunk.payload), frame.chunk.codec as Compression, hash, current.policy, chunkHash);
+            data = openChunk(asBuffer(frame.chunk.payload), frame.chunk.codec as Compression, hash, current.policy, chunkHash);
           } catch (error) {
             return fail(error instanceof ChunkRejected ? error.message : `chunk ${hash}: ${(error as Error).message}`);
           }

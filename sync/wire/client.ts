@@ -9,9 +9,9 @@ import type { Hash } from '../engine/manifest.js';
 import type { PeerSession } from '../engine/push.js';
 import { TransferError } from '../engine/push.js';
 import type { CommitResult } from '../engine/receiver.js';
-import { keyCheck, sealChunk, type SealPolicy } from '../engine/seal.js';
+import { keyCheck, sealChunkParts, type SealPolicy } from '../engine/seal.js';
 import type { Bandwidth } from './bandwidth.js';
-import { BULK_ALPN, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient } from './protocol.js';
+import { BULK_ALPN, chunkFrameHeader, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient } from './protocol.js';
 import { expectIdentity, type TlsMaterial } from './tls.js';
 
 export interface PeerTarget {
@@ -90,8 +90,8 @@ export class WireSession implements PeerSession {
     await this.call('PutNodes', { nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) });
   }
 
-  async missingChunks(hashes: Hash[]): Promise<Hash[]> {
-    return ((await this.call('MissingChunks', { hashes: hashes.map(raw) }))['hashes'] as Uint8Array[]).map(hex);
+  async missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]> {
+    return ((await this.call('MissingChunks', { hashes: hashes.map(raw), root: raw(root) }))['hashes'] as Uint8Array[]).map(hex);
   }
 
   async commit(root: Hash): Promise<CommitResult> {
@@ -159,14 +159,19 @@ export class WireSession implements PeerSession {
       socket.write(encodeFrame({ open: { session_id: this.sessionId } }));
       for (let hash = take(); hash !== undefined; hash = take()) {
         const data = await read(hash);
-        const { codec, payload } = sealChunk(data, hash, this.options.policy);
-        const frame = encodeFrame({ chunk: { hash: raw(hash), codec, payload } });
-        await waitUntil(() => inflight === 0 || inflight + frame.length <= this.options.windowBytes);
-        await this.options.bandwidth?.take(frame.length);
-        unacked.set(hash, frame.length);
-        inflight += frame.length;
-        if (!socket.write(frame)) await drained(socket);
-        this.options.onWire?.(frame.length, data.length);
+        const { codec, parts, length } = sealChunkParts(data, hash, this.options.policy);
+        const header = chunkFrameHeader(raw(hash), codec, length);
+        const frameBytes = header.length + length;
+        await waitUntil(() => inflight === 0 || inflight + frameBytes <= this.options.windowBytes);
+        await this.options.bandwidth?.take(frameBytes);
+        unacked.set(hash, frameBytes);
+        inflight += frameBytes;
+        socket.cork();
+        let flowing = socket.write(header);
+        for (const part of parts) flowing = socket.write(part);
+        socket.uncork();
+        if (!flowing) await drained(socket);
+        this.options.onWire?.(frameBytes, data.length);
         if (failure) throw failure;
       }
       await waitUntil(() => unacked.size === 0);

@@ -48,6 +48,33 @@ export function encodeFrame(frame: BulkFrame): Buffer {
   return out;
 }
 
+function varint(value: number): number[] {
+  const out: number[] = [];
+  while (value > 0x7f) {
+    out.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 128);
+  }
+  out.push(value);
+  return out;
+}
+
+/**
+ * The bytes before a chunk's payload in its frame: the length prefix and the BulkFrame{chunk}
+ * encoding up to the payload field's length. Sent as header + payload, so the (large) payload is
+ * never copied into a frame buffer. Decodes as a normal BulkFrame on the other side.
+ */
+export function chunkFrameHeader(hash: Buffer, codec: string, payloadBytes: number): Buffer {
+  const codecBytes = Buffer.from(codec);
+  const inner = [0x0a, ...varint(hash.length), ...hash, 0x12, ...varint(codecBytes.length), ...codecBytes, 0x1a, ...varint(payloadBytes)];
+  const chunkBytes = inner.length + payloadBytes;
+  const outer = [0x12, ...varint(chunkBytes)];
+  const header = Buffer.alloc(4 + outer.length + inner.length);
+  header.writeUInt32BE(outer.length + chunkBytes, 0);
+  header.set(outer, 4);
+  header.set(inner, 4 + outer.length);
+  return header;
+}
+
 export function decodeFrame(body: Uint8Array): BulkFrame {
   return bulkFrameType().decode(body) as unknown as BulkFrame;
 }

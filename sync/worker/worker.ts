@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/logging.js';
 import { systemRunner } from '../../lib/command.js';
 import { LustreChangelogFeed, scanEveryPass, type ChangeFeed } from '../engine/change-feed.js';
 import { Chunker } from '../engine/chunker.js';
-import { chunkReader, pushVersion, TransferError } from '../engine/push.js';
+import { chunkReader, pushVersion, TransferError, type ChunkReader } from '../engine/push.js';
 import { scanTree, type TreeVersion } from '../engine/scan.js';
 import { TreeIndex } from '../engine/tree-index.js';
 import type { WorkerConfig, WorkerPeer } from '../config.js';
@@ -143,6 +143,7 @@ export class Worker {
     const started = performance.now();
     const labels = { peer: peer.name };
     let session: WireSession | undefined;
+    let reader: ChunkReader | undefined;
     try {
       session = await WireSession.open(peer, {
         tls: loadTlsDir(peer.tlsDir, `peers[${peer.name}].tlsDir`),
@@ -163,7 +164,8 @@ export class Worker {
       });
       state.status.connected = true;
       this.progress = { bytesDone: 0, bytesTotal: 0, startedAt: Date.now() };
-      const result = await pushVersion(version, session, chunkReader(this.config.treeDir, version), {
+      reader = chunkReader(this.config.treeDir, version);
+      const result = await pushVersion(version, session, reader, {
         planned: (offered, missing) => {
           this.totals.dedupSavedBytes += offered - missing;
           this.progress.bytesTotal += missing;
@@ -188,6 +190,7 @@ export class Worker {
       this.log.warn({ peer: peer.name, err: (error as Error).message, retryable }, 'sync pass failed');
       return false;
     } finally {
+      await reader?.close();
       session?.close();
       this.metrics?.connected.set(labels, state.status.connected ? 1 : 0);
       this.metrics?.lag.set(labels, state.behindSince ? (Date.now() - state.behindSince) / 1000 : 0);

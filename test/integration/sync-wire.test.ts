@@ -76,9 +76,11 @@ describe('sync over mTLS (worker → gateway)', () => {
   async function syncOnce(over: Partial<SessionOptions> = {}) {
     const version = await scanTree(src, { index, chunker, site: 'east' });
     const session = await WireSession.open(target(), options(over));
+    const reader = chunkReader(src, version);
     try {
-      return await pushVersion(version, session, chunkReader(src, version));
+      return await pushVersion(version, session, reader);
     } finally {
+      await reader.close();
       session.close();
     }
   }

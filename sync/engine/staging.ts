@@ -1,0 +1,259 @@
+/**
+ * The files of one incoming version, built in place as chunks arrive: a chunk is written straight
+ * to every position it takes in the new files (one write, no staging copy), and recorded in a
+ * log so a restarted receiver knows what it already holds. A big file whose old copy still lines
+ * up (an overwrite in the middle) starts as a kernel copy of the old file, and only the changed
+ * chunks are written into it. Nothing here touches the tree: the receiver renames the finished
+ * files into place under its journal.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync,
+  readSync, rmSync, symlinkSync, writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic, fsyncDir } from '../../lib/durable.js';
+import type { ChunkRef, FileEntry, Hash, SymlinkEntry } from './manifest.js';
+import type { ApplyPlan } from './plan.js';
+
+/** One new file (or symlink) of the version, and which of its chunk positions hold their data. */
+interface StagedWrite {
+  path: string;
+  entry: FileEntry | SymlinkEntry;
+  chunks: ChunkRef[];
+  /** Started as a copy of the old file: unfilled positions hold old bytes, not zeros. */
+  cloned: boolean;
+  /** Positions the copy of the old file already holds. */
+  aligned: number[];
+}
+
+/** Where the old version of a file is, with what the receiver applied there. */
+export interface OldFile {
+  absPath: string;
+  entry: FileEntry;
+  chunks: ChunkRef[];
+}
+
+/** More than this many files: one syncfs instead of an fsync each. */
+const FSYNC_EACH_MAX = 16;
+const LOG = 'placed.log';
+const STATE = 'staging.json';
+
+export class Staging {
+  private readonly offsets: number[][];
+  private readonly filled: Uint8Array[];
+  private readonly placements = new Map<Hash, [write: number, chunk: number][]>();
+  private readonly fds = new Map<number, number>();
+  private logFd: number | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    readonly root: Hash,
+    readonly plan: ApplyPlan,
+    private readonly writes: StagedWrite[],
+  ) {
+    this.offsets = writes.map((w) => {
+      let at = 0;
+      return w.chunks.map(([, size]) => ((at += size), at - size));
+    });
+    this.filled = writes.map((w) => new Uint8Array(w.chunks.length));
+    for (const [i, w] of writes.entries()) for (const [j, [hash]] of w.chunks.entries()) {
+      const list = this.placements.get(hash);
+      if (list) list.push([i, j]);
+      else this.placements.set(hash, [[i, j]]);
+    }
+  }
+
+  /** The temp file of plan.writes[i]. */
+  temp(i: number): string {
+    return join(this.dir, String(i));
+  }
+
+  /** Creates the temp files for `plan` (sparse, or copies of old files that line up). */
+  static create(dir: string, root: Hash, plan: ApplyPlan, chunksOf: (entry: FileEntry) => ChunkRef[], oldFile: (path: string) => OldFile | undefined): Staging {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const writes: StagedWrite[] = plan.writes.map(({ path, entry }) => ({ path, entry, chunks: entry.type === 'file' ? chunksOf(entry) : [], cloned: false, aligned: [] }));
+    const staging = new Staging(dir, root, plan, writes);
+    for (const [i, w] of writes.entries()) {
+      if (w.entry.type !== 'file') continue;
+      const old = oldFile(w.path);
+      const aligned = old ? staging.aligned(i, old) : [];
+      if (old && aligned.length * 2 >= w.chunks.length && w.chunks.length > 1) {
+        copyFileSync(old.absPath, staging.temp(i), constants.COPYFILE_FICLONE);
+        w.cloned = true;
+        w.aligned = aligned;
+        for (const j of aligned) staging.filled[i]![j] = 1;
+      }
+      const fd = openSync(staging.temp(i), w.cloned ? 'r+' : 'w', 0o600);
+      ftruncateSync(fd, w.entry.sizeBytes);
+      closeSync(fd);
+    }
+    writeFileAtomic(join(dir, STATE), JSON.stringify({ root, plan, writes }));
+    return staging;
+  }
+
+  /** Reloads a staging left by an earlier run (the chunks it logged count as held). */
+  static load(dir: string): Staging | undefined {
+    if (!existsSync(join(dir, STATE))) return undefined;
+    try {
+      const saved = JSON.parse(readFileSync(join(dir, STATE), 'utf8')) as { root: Hash; plan: ApplyPlan; writes: StagedWrite[] };
+      const staging = new Staging(dir, saved.root, saved.plan, saved.writes);
+      for (const [i, w] of saved.writes.entries()) for (const j of w.aligned) staging.filled[i]![j] = 1;
+      if (existsSync(join(dir, LOG))) {
+        const log = readFileSync(join(dir, LOG));
+        for (let at = 0; at + 32 <= log.length; at += 32) staging.mark(log.subarray(at, at + 32).toString('hex'));
+      }
+      return staging;
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+      return undefined;
+    }
+  }
+
+  /** Positions of write i whose chunk sits at the same offset in the old file. */
+  private aligned(i: number, old: OldFile): number[] {
+    const st = lstatSync(old.absPath, { throwIfNoEntry: false });
+    // Trust the old bytes only if the file is still what this receiver wrote there.
+    if (!st?.isFile() || st.size !== old.entry.sizeBytes || Math.trunc(st.mtimeMs) !== old.entry.mtimeMs) return [];
+    const oldAt = new Map<number, Hash>();
+    let at = 0;
+    for (const [hash, size] of old.chunks) {
+      oldAt.set(at, hash);
+      at += size;
+    }
+    const out: number[] = [];
+    for (const [j, [hash]] of this.writes[i]!.chunks.entries()) if (oldAt.get(this.offsets[i]![j]!) === hash) out.push(j);
+    return out;
+  }
+
+  private mark(hash: Hash): void {
+    for (const [i, j] of this.placements.get(hash) ?? []) this.filled[i]![j] = 1;
+  }
+
+  /** True when the version needs this chunk and every position of it is written. */
+  has(hash: Hash): boolean {
+    const list = this.placements.get(hash);
+    return list !== undefined && list.every(([i, j]) => this.filled[i]![j] === 1);
+  }
+
+  /** Writes a verified chunk to every position it takes; false when the version does not use it. */
+  place(hash: Hash, data: Buffer): boolean {
+    const list = this.placements.get(hash);
+    if (!list) return false;
+    const zero = isZero(data);
+    for (const [i, j] of list) {
+      if (this.filled[i]![j]) continue;
+      if (!zero || this.writes[i]!.cloned) writeAllAt(this.fd(i), data, this.offsets[i]![j]!); // fresh temp files are sparse
+      this.filled[i]![j] = 1;
+    }
+    this.logFd ??= openSync(join(this.dir, LOG), 'a');
+    writeAllAt(this.logFd, Buffer.from(hash, 'hex'), null);
+    return true;
+  }
+
+  /** Fills every position still empty from `read`; returns the chunks no one could provide. */
+  fill(read: (hash: Hash) => Buffer | undefined): Hash[] {
+    const missing = new Set<Hash>();
+    for (const [i, w] of this.writes.entries()) {
+      for (const [j, [hash]] of w.chunks.entries()) {
+        if (this.filled[i]![j] || missing.has(hash)) continue;
+        const data = read(hash);
+        if (data) this.place(hash, data);
+        else missing.add(hash);
+      }
+    }
+    return [...missing];
+  }
+
+  /** Makes every temp file durable and gives it its metadata; creates the symlinks. */
+  finish(): void {
+    this.closeFds();
+    const files = this.writes.map((w, i) => [w, this.temp(i)] as const);
+    const syncEach = files.length <= FSYNC_EACH_MAX || !syncfs(this.dir);
+    for (const [w, tmp] of files) {
+      if (w.entry.type === 'symlink') {
+        rmSync(tmp, { force: true });
+        symlinkSync(w.entry.target, tmp);
+        lutimesSync(tmp, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
+        continue;
+      }
+      const fd = openSync(tmp, 'r+');
+      try {
+        if (syncEach) fsyncSync(fd);
+        futimesSync(fd, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
+      } finally {
+        closeSync(fd);
+      }
+      chmodSync(tmp, w.entry.mode);
+    }
+    fsyncDir(this.dir);
+  }
+
+  /** Hands every chunk written so far to `keep` (a staging abandoned for another version). */
+  salvage(keep: (hash: Hash, data: Buffer) => void): void {
+    for (const [hash, list] of this.placements) {
+      const at = list.find(([i, j]) => this.filled[i]![j]);
+      if (!at) continue;
+      const [i, j] = at;
+      const data = Buffer.allocUnsafe(this.writes[i]!.chunks[j]![1]);
+      readSync(this.fd(i), data, 0, data.length, this.offsets[i]![j]!);
+      keep(hash, data);
+    }
+  }
+
+  private fd(i: number): number {
+    let fd = this.fds.get(i);
+    if (fd === undefined) {
+      fd = openSync(this.temp(i), 'r+');
+      this.fds.set(i, fd);
+    }
+    return fd;
+  }
+
+  private closeFds(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.logFd = undefined;
+  }
+
+  /** Removes the staging (after its files were moved, or when it is abandoned). */
+  drop(): void {
+    this.closeFds();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  close(): void {
+    this.closeFds();
+  }
+}
+
+/** syncfs(2) on the filesystem holding `dir` (coreutils `sync -f`); false when unavailable. */
+function syncfs(dir: string): boolean {
+  try {
+    execFileSync('sync', ['-f', dir], { stdio: 'ignore', timeout: 600_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** utimes takes seconds as a double; half a millisecond more keeps the whole milliseconds exact. */
+export function timeOf(mtimeMs: number): number {
+  return (mtimeMs + 0.5) / 1000;
+}
+
+const ZERO = Buffer.alloc(1024 * 1024);
+export function isZero(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i += ZERO.length) {
+    const n = Math.min(ZERO.length, data.length - i);
+    if (!data.subarray(i, i + n).equals(ZERO.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+function writeAllAt(fd: number, data: Buffer, position: number | null): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position === null ? null : position + done);
+}
