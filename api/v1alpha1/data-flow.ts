@@ -29,15 +29,19 @@ export const ENCRYPTION_ALGORITHMS = ['none', 'aes-128-gcm', 'aes-192-gcm', 'aes
 const peer = named(
   'DataFlowPeer',
   object('Another site that holds the same DataFlow.', {
-    name: listKeyName('Short name of the peer, unique in this DataFlow (e.g. azure-west).'),
+    name: listKeyName(
+      'Short name of the peer site, unique in this DataFlow (e.g. azure-west). It is also the peer’s identity: its gateway or worker certificate must carry this name as subject CN or DNS SAN.',
+    ),
     endpoint: required(hostPort('host:port of the peer site’s gateway.')),
     remoteDataFlow: string('DataFlow at the peer, as namespace/name or name; defaults to this DataFlow’s namespace and name.', {
       maxLength: 317,
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
     }),
-    direction: enumeration('push sends local changes to the peer, pull fetches the peer’s, bidirectional does both.', ['push', 'pull', 'bidirectional'], {
-      default: 'push',
-    }),
+    direction: enumeration(
+      'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both.',
+      ['push', 'pull', 'bidirectional'],
+      { default: 'push' },
+    ),
     tlsSecretRef: required(
       secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.'),
     ),

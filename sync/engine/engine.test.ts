@@ -96,6 +96,15 @@ describe('sync engine (in-process)', () => {
     expect(readdirSync(quarantine)).toEqual([]); // the old one is purged, and this pass removed nothing
   });
 
+  it('receives a tree of many small files (more than it keeps open at once)', async () => {
+    for (let d = 0; d < 5; d++) {
+      mkdirSync(join(src, `d${d}`));
+      for (let i = 0; i < 400; i++) writeFileSync(join(src, `d${d}`, `f${i}`), `${d}/${i} `.repeat(i));
+    }
+    await sync();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+  });
+
   it('keeps a sparse file sparse at the destination', async () => {
     const sparse = join(src, 'sparse');
     writeFileSync(sparse, 'head');

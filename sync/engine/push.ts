@@ -6,7 +6,7 @@
  * hash. The chunks of the files in those nodes are offered in batches, the peer answers which it
  * lacks (it dedups against everything it holds), those are streamed, and the peer commits.
  */
-import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { chunkHash } from './chunker.js';
 import { decodeNode, type Hash } from './manifest.js';
@@ -58,50 +58,57 @@ const OPEN_FILES_MAX = 32;
 /**
  * Reads chunks from the files they were scanned from. A file is checked once, when opened, against
  * what the scan saw (size, mtime, ctime, inode): a file changed since is a retryable error, and
- * the next pass rescans it. (The receiver checks every chunk's hash regardless.)
+ * the next pass rescans it. (The receiver checks every chunk's hash regardless.) Reads are
+ * synchronous, one chunk (at most 1 MiB) at a time: for many small files the thread-pool round
+ * trips of async reads cost more than the reads.
  */
 export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader {
-  const open = new Map<string, Promise<FileHandle>>();
-  const handle = (path: string): Promise<FileHandle> => {
-    let pending = open.get(path);
-    if (!pending) {
-      if (open.size >= OPEN_FILES_MAX) {
-        const [oldest, h] = open.entries().next().value as [string, Promise<FileHandle>];
-        open.delete(oldest);
-        void h.then((f) => f.close()).catch(() => undefined);
-      }
-      pending = (async () => {
-        const file = await openFile(join(treeDir, path), 'r').catch((error: unknown) => {
-          throw new TransferError(`source file ${path} vanished during the pass`, true, path, { cause: error });
-        });
-        const st = await file.stat();
-        const seen = version.files.get(path);
-        if (seen && (st.size !== seen.sizeBytes || st.mtimeMs !== seen.mtimeMs || st.ctimeMs !== seen.ctimeMs || st.ino !== seen.ino)) {
-          await file.close();
-          throw new TransferError(`source file ${path} changed during the pass`, true, path);
-        }
-        return file;
-      })();
-      open.set(path, pending);
-      pending.catch(() => open.delete(path));
+  const open = new Map<string, number>();
+  const fdOf = (path: string): number => {
+    const cached = open.get(path);
+    if (cached !== undefined) return cached;
+    if (open.size >= OPEN_FILES_MAX) {
+      const [oldest, fd] = open.entries().next().value as [string, number];
+      open.delete(oldest);
+      closeSync(fd);
     }
-    return pending;
+    let fd: number;
+    try {
+      fd = openSync(join(treeDir, path), 'r');
+    } catch (error) {
+      throw new TransferError(`source file ${path} vanished during the pass`, true, path, { cause: error });
+    }
+    const st = fstatSync(fd);
+    const seen = version.files.get(path);
+    if (seen && (st.size !== seen.sizeBytes || st.mtimeMs !== seen.mtimeMs || st.ctimeMs !== seen.ctimeMs || st.ino !== seen.ino)) {
+      closeSync(fd);
+      throw new TransferError(`source file ${path} changed during the pass`, true, path);
+    }
+    open.set(path, fd);
+    return fd;
   };
-  const read = async (hash: Hash): Promise<Buffer> => {
-    const at = version.locations.get(hash);
-    if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
-    const file = await handle(at.path);
-    const buf = Buffer.allocUnsafe(at.sizeBytes);
-    const { bytesRead } = await file.read(buf, 0, at.sizeBytes, at.offset);
-    if (bytesRead !== at.sizeBytes) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
-    if (!version.files.has(at.path) && chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
-    return buf;
+  const read = (hash: Hash): Promise<Buffer> => {
+    try {
+      const at = version.locations.get(hash);
+      if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
+      const buf = Buffer.allocUnsafe(at.sizeBytes);
+      let done = 0;
+      while (done < at.sizeBytes) {
+        const n = readSync(fdOf(at.path), buf, done, at.sizeBytes - done, at.offset + done);
+        if (n === 0) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+        done += n;
+      }
+      if (!version.files.has(at.path) && chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+      return Promise.resolve(buf);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   };
   return Object.assign(read, {
-    close: async () => {
-      const all = [...open.values()];
+    close: () => {
+      for (const fd of open.values()) closeSync(fd);
       open.clear();
-      await Promise.all(all.map((p) => p.then((f) => f.close()).catch(() => undefined)));
+      return Promise.resolve();
     },
   });
 }

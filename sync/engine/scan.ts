@@ -3,7 +3,7 @@
  * The result also says where every chunk lives (path and offset), which is how a sender serves
  * chunks without a second copy and how a receiver dedups against what it already holds.
  */
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { splitChunks, windowSize, type Chunker } from './chunker.js';
@@ -62,7 +62,8 @@ function bump(vv: VersionVector | undefined, site: string): VersionVector {
 }
 
 /** Reads a file into chunk references; `buffer` (see windowSize) is reused across files to spare the GC. */
-export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer): Promise<ChunkRef[]> {
+export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer, sizeHint?: number): Promise<ChunkRef[]> {
+  if (sizeHint !== undefined && sizeHint <= chunker.params.maxBytes) return chunkSmallFile(path, chunker, buffer);
   const handle = await open(path, 'r');
   try {
     const chunks: ChunkRef[] = [];
@@ -77,6 +78,21 @@ export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer)
     return chunks;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * A file that fits in one read, read synchronously: for trees of many small files the thread-pool
+ * round trips of async open/read/close cost more than the reads.
+ */
+async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer): Promise<ChunkRef[]> {
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: ChunkRef[] = [];
+    await splitChunks(chunker, (buf, position) => Promise.resolve(readSync(fd, buf, 0, buf.length, position)), (cut) => void chunks.push([cut.hash, cut.sizeBytes]), buffer);
+    return chunks;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -120,7 +136,7 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         if (unchanged(previous, st, 'file') && previous.chunks) {
           chunks = previous.chunks;
         } else {
-          chunks = await chunkFile(join(rootDir, rel), chunker, buffer);
+          chunks = await chunkFile(join(rootDir, rel), chunker, buffer, st.size);
           stats.readFiles++;
           stats.readBytes += st.size;
           changed = JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);

@@ -34,6 +34,8 @@ export interface OldFile {
   chunks: ChunkRef[];
 }
 
+/** Temp files kept open at once while chunks arrive (a tree of many small files must not exhaust fds). */
+const OPEN_FILES_MAX = 64;
 /** More than this many files: one syncfs instead of an fsync each. */
 const FSYNC_EACH_MAX = 16;
 const LOG = 'placed.log';
@@ -205,6 +207,11 @@ export class Staging {
   private fd(i: number): number {
     let fd = this.fds.get(i);
     if (fd === undefined) {
+      if (this.fds.size >= OPEN_FILES_MAX) {
+        const [oldest, oldFd] = this.fds.entries().next().value as [number, number];
+        this.fds.delete(oldest);
+        closeSync(oldFd);
+      }
       fd = openSync(this.temp(i), 'r+');
       this.fds.set(i, fd);
     }

@@ -201,7 +201,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           } catch (error) {
             return fail(error instanceof ChunkRejected ? error.message : `chunk ${hash}: ${(error as Error).message}`);
           }
-          current.receiver.putChunk(hash, data);
+          try {
+            current.receiver.putChunk(hash, data);
+          } catch (error) {
+            log.error({ err: error, dataFlow: current.dataFlow.name }, 'cannot store a chunk');
+            return fail(`chunk ${hash}: the gateway cannot store it: ${(error as Error).message}`);
+          }
           current.lastUsed = Date.now();
           options.metrics?.chunkBytes.inc({ dataflow: current.dataFlow.name }, data.length);
           options.metrics?.wireBytes.inc({ dataflow: current.dataFlow.name }, body.length);

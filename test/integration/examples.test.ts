@@ -34,6 +34,10 @@ const EXPECTED_DEFAULTS: Record<string, Array<[string, unknown]>> = {
     ['spec.policy.encryption', undefined],
     ['spec.sources.0.writeBack', false],
   ],
+  'dataflow-two-sites.yaml': [
+    ['spec.mode', 'async'],
+    ['spec.policy.encryption.keySecretRef.key', 'key'],
+  ],
   'snapshot.yaml': [['spec.exportTo.s3.forcePathStyle', false]],
   'virtual-copy.yaml': [['spec.refreshRequest', 0]],
 };

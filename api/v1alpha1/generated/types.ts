@@ -367,7 +367,10 @@ export interface DataFlowInstanceRef {
 }
 
 export interface DataFlowPeer {
-  /** Short name of the peer, unique in this DataFlow (e.g. azure-west). */
+  /**
+   * Short name of the peer site, unique in this DataFlow (e.g. azure-west). It is also the peer’s
+   * identity: its gateway or worker certificate must carry this name as subject CN or DNS SAN.
+   */
   name: string;
   /** host:port of the peer site’s gateway. */
   endpoint: string;
@@ -376,7 +379,10 @@ export interface DataFlowPeer {
    * name.
    */
   remoteDataFlow?: string;
-  /** push sends local changes to the peer, pull fetches the peer’s, bidirectional does both. */
+  /**
+   * push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s
+   * gateway accepts the peer’s changes (the peer pushes). bidirectional: both.
+   */
   direction?: "push" | "pull" | "bidirectional";
   /**
    * Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity
