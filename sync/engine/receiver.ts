@@ -3,8 +3,10 @@
  * and chunks it lacks, and committing a new version so that every file appears whole.
  *
  * Commit is two-phase. First every new or changed file is built under `<state>/tmp` (same
- * filesystem as the tree), fsynced, with its mode and mtime set; nothing in the tree has changed
- * yet, and a missing chunk aborts here. Then a journal naming every move is written atomically and
+ * filesystem as the tree; see staging.ts: chunks are written there as they arrive, and the rest
+ * comes from files this site already holds), made durable, with its mode and mtime set; nothing in
+ * the tree has changed yet, and a missing chunk stops here. Chunks that belong to no staged
+ * version go to packs (chunk-packs.ts). Then a journal naming every move is written atomically and
  * the moves run: removed paths go to the quarantine, files are renamed into place, directories get
  * their metadata last. A crash during the moves is finished from the journal on restart, so the
  * tree ends at the new version; a crash before the journal leaves it at the old one.

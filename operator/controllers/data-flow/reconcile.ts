@@ -11,17 +11,19 @@ import { backendFor } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, requeueAfter, type Result } from '../../runtime/result.js';
+import { SecretChecker } from '../../runtime/secrets.js';
 import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH } from './layout.js';
 import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
 import { computeStatus, purgeRequest } from './status.js';
-import { workerConfigMap, workerDeployment, workerReplicas, workerSelector } from './worker.js';
+import { workerConfigMap, workerDeployment, workerReplicas } from './worker.js';
 
 export const FINALIZER = 'kmesh.io/dataflow';
 /** How often a running worker's /status is read into the DataFlow's status. */
 export const STATUS_REFRESH_MS = 10_000;
 const PUBLICATIONS_CACHE = 'publications';
+const WORKER_PODS_CACHE = 'worker-pods';
 
 type Context = ReconcileContext<DataFlow>;
 type Named = { metadata?: { namespace?: string; name?: string } };
@@ -38,6 +40,7 @@ export function dataFlowController(settings: OperatorSettings, statusReader: Wor
   const lastNamed = new Map<string, string[]>();
   // Instance key → DataFlows that referenced it when last reconciled (a cache only; resync refills it).
   const users = new Map<string, Set<string>>();
+  const secrets = new SecretChecker();
   return {
     name: 'dataflow',
     primary: RESOURCES.dataFlow,
@@ -45,6 +48,13 @@ export function dataFlowController(settings: OperatorSettings, statusReader: Wor
     watches: [
       { type: RESOURCES.kmeshInstance, map: (o: WireObject) => [...(users.get(`${o.metadata?.namespace}/${o.metadata?.name}`) ?? [])] },
       ...dependentKinds.map((type) => ({ type, map: (o: WireObject) => (sourceOf(o) ? [`${o.metadata?.namespace}/${sourceOf(o)}`] : []) })),
+      // Worker pods (made by the Deployment's ReplicaSet, not by us): their IP is where /status is.
+      {
+        type: RESOURCES.pod,
+        name: WORKER_PODS_CACHE,
+        labelSelector: 'app.kubernetes.io/managed-by=kmesh-operator,app.kubernetes.io/component=sync-worker',
+        map: (pod: WireObject) => [`${pod.metadata?.namespace}/${pod.metadata?.labels?.['app.kubernetes.io/instance'] ?? ''}`],
+      },
       {
         type: RESOURCES.configMap,
         name: PUBLICATIONS_CACHE,
@@ -65,12 +75,12 @@ export function dataFlowController(settings: OperatorSettings, statusReader: Wor
         const instanceKey = `${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name}`;
         users.set(instanceKey, (users.get(instanceKey) ?? new Set()).add(key));
       }
-      return reconcile(key, context, settings, statusReader);
+      return reconcile(key, context, settings, statusReader, secrets);
     },
   };
 }
 
-async function reconcile(key: string, context: Context, settings: OperatorSettings, statusReader: WorkerStatusReader): Promise<Result> {
+async function reconcile(key: string, context: Context, settings: OperatorSettings, statusReader: WorkerStatusReader, secrets: SecretChecker): Promise<Result> {
   let dataFlow = context.primary.get(key);
   if (!dataFlow) return done();
   if (dataFlow.metadata.deletionTimestamp) return finalize(dataFlow, context);
@@ -78,7 +88,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const namespace = dataFlow.metadata.namespace!;
   const instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
   const owned = (type: ResourceType): WireObject[] => context.owned(type, dataFlow.metadata.uid!);
-  const problems = await missingSecrets(context, dataFlow);
+  const problems = await missingSecrets(context, dataFlow, secrets);
 
   if (instance && !problems.length) {
     const backend = backendFor(instance.spec.backend.type ?? 'local');
@@ -90,7 +100,9 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   }
 
   const running = instance !== undefined && !problems.length && workerReplicas(dataFlow) > 0;
-  const worker = running ? await statusReader.read((await context.client.list(RESOURCES.pod, { namespace, labelSelector: selectorOf(workerSelector(dataFlow)) })).items as WireObject[], settings.workerStatusPort) : undefined;
+  const uid = dataFlow.metadata.uid!;
+  const pods = context.cache(WORKER_PODS_CACHE).list().filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.['kmesh.io/owner-uid'] === uid);
+  const worker = running ? await statusReader.read(pods, settings.workerStatusPort) : undefined;
   const mounts = activeMounts(dataFlow, context.cache(PUBLICATIONS_CACHE).list());
   const status = computeStatus(dataFlow, { instance, worker, activeMounts: mounts, problems });
   await reportTransitions(context, dataFlow, status.conditions);
@@ -100,12 +112,8 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   return running ? requeueAfter(STATUS_REFRESH_MS, 'refresh status from the worker') : done();
 }
 
-function selectorOf(labels: Record<string, string>): string {
-  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-}
-
 /** Secrets the spec names that do not exist: the worker could not start without them. */
-async function missingSecrets(context: Context, dataFlow: DataFlow): Promise<{ reason: string; message: string }[]> {
+async function missingSecrets(context: Context, dataFlow: DataFlow, secrets: SecretChecker): Promise<{ reason: string; message: string }[]> {
   const namespace = dataFlow.metadata.namespace!;
   const wanted: [string, string][] = [];
   const key = dataFlow.spec.policy?.encryption;
@@ -113,7 +121,7 @@ async function missingSecrets(context: Context, dataFlow: DataFlow): Promise<{ r
   for (const [i, peer] of (dataFlow.spec.peers ?? []).entries()) wanted.push([`spec.peers[${i}].tlsSecretRef`, peer.tlsSecretRef.name]);
   const problems = [];
   for (const [field, name] of wanted) {
-    if (!(await context.client.get(RESOURCES.secret, namespace, name))) problems.push({ reason: Reasons.SecretNotFound, message: `Secret ${namespace}/${name} named by ${field} does not exist; the worker starts once it does` });
+    if (!(await secrets.exists(context.client, namespace, name))) problems.push({ reason: Reasons.SecretNotFound, message: `Secret ${namespace}/${name} named by ${field} does not exist; the worker starts once it does` });
   }
   return problems;
 }

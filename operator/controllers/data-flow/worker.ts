@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import type { DataFlow, KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
+import { filesystemPod } from '../../backends/pod.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from './layout.js';
@@ -84,13 +85,10 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
   const { dataFlow, settings } = inputs;
   const owner = ownedBy(dataFlow, 'sync-worker');
   const selector = workerSelector(dataFlow);
-  const uid = settings.runAsUser;
   const configHash = createHash('sha256').update(workerConfigYaml(inputs)).digest('hex').slice(0, 16);
   const key = keyProjection(dataFlow);
   const peers = dataFlow.spec.peers ?? [];
-  const containerSecurity = access.privileged
-    ? { privileged: true, runAsUser: 0, runAsNonRoot: false }
-    : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+  const shared = filesystemPod(access, settings);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -102,19 +100,16 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
       template: {
         metadata: { labels: { ...owner.labels, ...selector }, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
         spec: {
-          securityContext: { runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
-          ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
-          ...(access.initContainers.length ? { initContainers: access.initContainers } : {}),
+          ...shared.pod,
           containers: [
             {
               name: 'sync',
               image: settings.image,
               args: ['sync', '--config', `${CONFIG_MOUNT_PATH}/config.yaml`],
               ports: [{ name: 'status', containerPort: settings.workerStatusPort, protocol: 'TCP' }],
-              ...(access.env?.length ? { env: access.env } : {}),
               readinessProbe: { httpGet: { path: '/readyz', port: 'status' }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'status' }, periodSeconds: 20, failureThreshold: 3 },
-              securityContext: containerSecurity,
+              ...shared.container,
               resources: inputs.instance.spec.workers?.resources ?? { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '2Gi' } },
               volumeMounts: [
                 ...access.volumeMounts,

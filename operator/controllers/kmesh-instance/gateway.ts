@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
+import { filesystemPod } from '../../backends/pod.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from '../data-flow/layout.js';
@@ -63,12 +64,9 @@ export function gatewaySelector(instance: KmeshInstance): Record<string, string>
 export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSettings, access: FilesystemAccess, dataFlows: DataFlow[]): WireObject {
   const owner = ownedBy(instance, 'gateway');
   const selector = gatewaySelector(instance);
-  const uid = settings.runAsUser;
   const tlsSecret = instance.spec.gateway?.tlsSecretRef?.name;
   const keys = dataFlows.map(keyProjection).filter((k) => k !== undefined);
-  const containerSecurity = access.privileged
-    ? { privileged: true, runAsUser: 0, runAsNonRoot: false } // mounting Lustre inside the pod needs it
-    : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+  const shared = filesystemPod(access, settings);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -79,9 +77,7 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
       template: {
         metadata: { labels: { ...owner.labels, ...selector } },
         spec: {
-          securityContext: { runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
-          ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
-          ...(access.initContainers.length ? { initContainers: access.initContainers } : {}),
+          ...shared.pod,
           containers: [
             {
               name: 'gateway',
@@ -91,10 +87,9 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
                 { name: 'sync', containerPort: GATEWAY_PORT, protocol: 'TCP' },
                 { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
               ],
-              ...(access.env?.length ? { env: access.env } : {}),
               readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, failureThreshold: 3 },
-              securityContext: containerSecurity,
+              ...shared.container,
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
               volumeMounts: [
                 ...access.volumeMounts,

@@ -11,6 +11,7 @@ import { backendChildTypes, backendFor } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
+import { SecretChecker } from '../../runtime/secrets.js';
 import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
@@ -19,13 +20,6 @@ import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapa
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
 const MISSING_SECRET_RETRY_MS = 10_000;
-/**
- * A Secret seen to exist is trusted for this long without another GET (the operator may only get
- * Secrets, not watch them, and every reconcile would otherwise ask again). A deleted Secret is
- * noticed this much later; the gateway pods keep their mounted copy meanwhile.
- */
-const SECRET_SEEN_TTL_MS = 30_000;
-
 type Context = ReconcileContext<KmeshInstance>;
 
 const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =>
@@ -35,7 +29,7 @@ const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =
 const dependentKinds = [RESOURCES.dataFlow, RESOURCES.virtualCopy];
 
 export function kmeshInstanceController(settings: OperatorSettings): ControllerDefinition<KmeshInstance> {
-  const secretsSeen: SecretsSeen = new Map();
+  const secrets = new SecretChecker();
   return {
     name: 'kmeshinstance',
     primary: RESOURCES.kmeshInstance,
@@ -46,24 +40,11 @@ export function kmeshInstanceController(settings: OperatorSettings): ControllerD
       type,
       map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
     })),
-    reconcile: (key, context) => reconcile(key, context, settings, secretsSeen),
+    reconcile: (key, context) => reconcile(key, context, settings, secrets),
   };
 }
 
-/** namespace/name -> when the Secret was last seen to exist (ms since the epoch). A cache only. */
-type SecretsSeen = Map<string, number>;
-
-async function secretExists(context: Context, seen: SecretsSeen, namespace: string, name: string): Promise<boolean> {
-  const key = `${namespace}/${name}`;
-  const at = seen.get(key);
-  if (at !== undefined && Date.now() - at < SECRET_SEEN_TTL_MS) return true;
-  const exists = (await context.client.get(RESOURCES.secret, namespace, name)) !== undefined;
-  if (exists) seen.set(key, Date.now());
-  else seen.delete(key);
-  return exists;
-}
-
-async function reconcile(key: string, context: Context, settings: OperatorSettings, secretsSeen: SecretsSeen): Promise<Result> {
+async function reconcile(key: string, context: Context, settings: OperatorSettings, secrets: SecretChecker): Promise<Result> {
   let instance = context.primary.get(key);
   if (!instance) return done();
   if (instance.metadata.deletionTimestamp) return finalize(instance, context);
@@ -82,7 +63,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   let gatewayRefusal: Refusal | undefined;
   try {
     await ensureChildren(context, instance, backend.desired(backendContext), owned);
-    gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned, secretsSeen);
+    gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned, secrets);
     if (gatewayRefusal) refusals.push(gatewayRefusal);
   } catch (error) {
     if (isConflictError(error)) throw error;
@@ -135,7 +116,7 @@ async function ensureGateway(
   backend: FilesystemBackend,
   backendContext: BackendContext,
   owned: (type: ResourceType) => WireObject[],
-  secretsSeen: SecretsSeen,
+  secrets: SecretChecker,
 ): Promise<Refusal | undefined> {
   const name = gatewayName(instance);
   if (gatewayReplicas(instance) === 0) {
@@ -148,7 +129,7 @@ async function ensureGateway(
     return undefined;
   }
   const secretName = instance.spec.gateway?.tlsSecretRef?.name ?? '';
-  if (!(await secretExists(context, secretsSeen, instance.metadata.namespace!, secretName))) {
+  if (!(await secrets.exists(context.client, instance.metadata.namespace!, secretName))) {
     return {
       reason: Reasons.SecretNotFound,
       message: `Secret ${instance.metadata.namespace}/${secretName} named by spec.gateway.tlsSecretRef does not exist; the gateway starts once it does`,
