@@ -19,12 +19,16 @@ export interface ChunkingParams {
  */
 export const DEFAULT_CHUNKING: ChunkingParams = { minBytes: 64 * 1024, avgBytes: 256 * 1024, maxBytes: 1024 * 1024 };
 
-/** 256 pseudo-random 32-bit gear values, derived from SHA-256 so they are the same everywhere. */
-const GEAR: Uint32Array = (() => {
-  const table = new Uint32Array(256);
+/**
+ * 256 pseudo-random 32-bit gear values, derived from SHA-256 so they are the same everywhere.
+ * Held as signed 32-bit integers: V8 keeps those unboxed in the hot loop (values ≥ 2^31 read from a
+ * Uint32Array become heap numbers); the arithmetic mod 2^32, and so every cut, is the same.
+ */
+const GEAR: Int32Array = (() => {
+  const table = new Int32Array(256);
   for (let i = 0; i < 256; i += 8) {
     const digest = createHash('sha256').update(`kmesh-gear-${i}`).digest();
-    for (let j = 0; j < 8; j++) table[i + j] = digest.readUInt32BE(j * 4);
+    for (let j = 0; j < 8; j++) table[i + j] = digest.readInt32BE(j * 4);
   }
   return table;
 })();
@@ -83,16 +87,17 @@ export class Chunker {
     if (length <= minBytes) return length;
     const stop = start + Math.min(length, maxBytes);
     const normal = start + Math.min(length, avgBytes);
-    const maskHard = this.maskHard;
-    const maskEasy = this.maskEasy;
+    const maskHard = this.maskHard | 0;
+    const maskEasy = this.maskEasy | 0;
+    const gear = GEAR;
     let h = 0;
     let i = start + minBytes;
     for (; i < normal; i++) {
-      h = ((h << 1) + GEAR[buf[i]!]!) | 0;
+      h = ((h << 1) + gear[buf[i]!]!) | 0;
       if ((h & maskHard) === 0) return i + 1 - start;
     }
     for (; i < stop; i++) {
-      h = ((h << 1) + GEAR[buf[i]!]!) | 0;
+      h = ((h << 1) + gear[buf[i]!]!) | 0;
       if ((h & maskEasy) === 0) return i + 1 - start;
     }
     return stop - start;
