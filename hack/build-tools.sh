@@ -26,6 +26,7 @@ TOOLS=(
   "kubeconform|github.com/yannh/kubeconform|kubeconform=github.com/yannh/kubeconform/cmd/kubeconform"
   "helm|helm.sh/helm/v3|helm=helm.sh/helm/v3/cmd/helm"
   "csi-sanity|github.com/kubernetes-csi/csi-test/v5|csi-sanity=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity"
+  "versitygw|github.com/versity/versitygw|versitygw=github.com/versity/versitygw/cmd/versitygw"
 )
 
 # Version stamps the binaries carry; without them kube-apiserver reports v0.0.0 and helm "v3.x-dev".

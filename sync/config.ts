@@ -9,6 +9,8 @@ import { parseDuration } from '../lib/duration.js';
 import { parseBandwidth } from './wire/bandwidth.js';
 import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
 import type { PeerDirection, ServedDataFlow } from './gateway/sites.js';
+import type { S3Source } from './stores/s3.js';
+import { parseSchedule } from './stores/schedule.js';
 
 export class SyncConfigError extends Error {}
 
@@ -74,6 +76,14 @@ export interface WorkerPeer {
   tlsDir: string;
 }
 
+/** An external store the worker ingests from (spec.sources[] of the DataFlow). */
+export interface WorkerSource {
+  name: string;
+  /** 'once', or a cron expression (see stores/schedule.ts). */
+  schedule: string;
+  s3?: S3Source;
+}
+
 export interface WorkerConfig {
   /** "<namespace>/<name>". */
   dataFlow: string;
@@ -89,6 +99,7 @@ export interface WorkerConfig {
   statusPort: number;
   /** deleteAfterUse: delete the data here and at the peers once for this request (RFC 3339). */
   purgeRequestedAt?: string;
+  sources: WorkerSource[];
   /** Lustre: read the MDT changelogs instead of scanning every pass. */
   changeFeed?: { type: 'lustre'; mount: string; mdts: string[]; user: string; treePrefix: string };
 }
@@ -122,8 +133,24 @@ export function parseWorkerConfig(text: string): WorkerConfig {
       };
     }),
     statusPort: int(raw, 'statusPort', 'config', 8080, 0, 65535),
+    sources: list(raw, 'sources', 'config').map((src, i) => source(src, `config.sources[${i}]`)),
     ...(raw['purgeRequestedAt'] !== undefined ? { purgeRequestedAt: time(raw, 'purgeRequestedAt', 'config') } : {}),
     ...(raw['changeFeed'] !== undefined ? { changeFeed: changeFeed(obj(raw['changeFeed'], 'config.changeFeed')) } : {}),
+  };
+}
+
+function source(raw: Raw, field: string): WorkerSource {
+  const schedule = str(raw, 'schedule', field, 'once');
+  wrap(() => parseSchedule(schedule));
+  const s3 = raw['s3'] === undefined ? undefined : obj(raw['s3'], `${field}.s3`);
+  if (!s3) throw new SyncConfigError(`${field}: no store; this release ingests from s3`);
+  const forcePathStyle = s3['forcePathStyle'];
+  if (forcePathStyle !== undefined && typeof forcePathStyle !== 'boolean') throw new SyncConfigError(`${field}.s3.forcePathStyle: must be true or false`);
+  const optional = (key: string) => (s3[key] === undefined ? {} : { [key]: str(s3, key, `${field}.s3`) });
+  return {
+    name: str(raw, 'name', field),
+    schedule,
+    s3: { bucket: str(s3, 'bucket', `${field}.s3`), ...optional('endpoint'), ...optional('prefix'), ...optional('region'), ...optional('credentialsDir'), ...(forcePathStyle !== undefined ? { forcePathStyle } : {}) },
   };
 }
 

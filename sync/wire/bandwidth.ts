@@ -2,24 +2,35 @@
  * A token bucket shared by every stream of a worker: `take(n)` resolves when n bytes may be sent,
  * so all streams together stay under the DataFlow's bandwidthLimit.
  */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+
 export class Bandwidth {
   private tokens: number;
-  private last = Date.now();
+  private last: number;
   private chain: Promise<void> = Promise.resolve();
 
   /** `bytesPerSecond` 0 means unlimited. Bursts up to a quarter second's worth. */
-  constructor(private readonly bytesPerSecond: number) {
+  constructor(
+    private readonly bytesPerSecond: number,
+    private readonly clock: Clock = realClock,
+  ) {
     this.tokens = bytesPerSecond / 4;
+    this.last = clock.now();
   }
 
   take(bytes: number): Promise<void> {
     if (this.bytesPerSecond <= 0) return Promise.resolve();
     this.chain = this.chain.then(async () => {
-      const now = Date.now();
+      const now = this.clock.now();
       this.tokens = Math.min(this.bytesPerSecond / 4, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
       this.last = now;
       this.tokens -= bytes;
-      if (this.tokens < 0) await new Promise((resolve) => setTimeout(resolve, (-this.tokens / this.bytesPerSecond) * 1000));
+      if (this.tokens < 0) await this.clock.sleep((-this.tokens / this.bytesPerSecond) * 1000);
     });
     return this.chain;
   }

@@ -26,6 +26,13 @@ export interface TransferTotals {
   bytesPerSecond: number;
 }
 
+export interface SourceStatus {
+  name: string;
+  lastIngest?: string;
+  nextIngest?: string;
+  result?: { outcome: 'Succeeded' | 'Failed'; message: string; files: number; bytes: number };
+}
+
 export interface WorkerStatus {
   dataFlow: string;
   site: string;
@@ -33,6 +40,7 @@ export interface WorkerStatus {
   scannedAt?: string;
   phase: 'starting' | 'scanning' | 'sending' | 'idle';
   peers: PeerStatus[];
+  sources: SourceStatus[];
   transfer: TransferTotals;
   progress: { bytesDone: number; bytesTotal: number; etaSeconds?: number; throughputBytesPerSecond: number };
   /** deleteAfterUse: the purge request (RFC 3339) whose deletion reached every peer. */

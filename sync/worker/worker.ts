@@ -18,6 +18,7 @@ import type { WorkerConfig, WorkerPeer } from '../config.js';
 import { Bandwidth } from '../wire/bandwidth.js';
 import { WireSession } from '../wire/client.js';
 import { loadTlsDir } from '../wire/tls.js';
+import { SourceIngester } from './sources.js';
 import type { PeerStatus, TransferTotals, WorkerMetrics, WorkerStatus } from './status.js';
 
 /** Unacknowledged bytes per bulk stream: one max-size chunk (and its sealing), see client.ts. */
@@ -43,6 +44,7 @@ export class Worker {
   private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
 
   private readonly feed: ChangeFeed;
+  private readonly sources: SourceIngester;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -57,6 +59,7 @@ export class Worker {
     this.peers = new Map(config.peers.filter(pushesTo).map((p) => [p.name, { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 }]));
     this.totals = this.loadTotals();
     const lustre = config.changeFeed;
+    this.sources = new SourceIngester(config.sources, config.treeDir, config.stateDir, log, this.bandwidth);
     this.feed = feed ?? (lustre ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') }) : scanEveryPass);
   }
 
@@ -85,6 +88,7 @@ export class Worker {
       scannedAt: this.scannedAt,
       phase: this.phase,
       peers,
+      sources: this.sources.list(),
       transfer: { ...this.totals },
       ...(this.purgedAt() ? { purgedAt: this.purgedAt() } : {}),
       progress: { bytesDone: this.progress.bytesDone, bytesTotal: this.progress.bytesTotal, throughputBytesPerSecond: Math.round(throughput), ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}) },
@@ -112,9 +116,10 @@ export class Worker {
   async pass(): Promise<boolean> {
     mkdirSync(this.config.treeDir, { recursive: true }); // the access point: created on first run
     const purge = this.purgeIfRequested();
+    const ingested = purge ? false : await this.sources.run();
     const changes = await this.feed.poll();
     let version = this.version;
-    if (!version || purge || changes.rescan || changes.paths.size) {
+    if (!version || purge || ingested || changes.rescan || changes.paths.size) {
       this.phase = 'scanning';
       const started = performance.now();
       version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
