@@ -58,6 +58,8 @@ export const Reasons = {
   PeersBehind: 'PeersBehind',
   NoSources: 'NoSources',
   SourcesNotSupported: 'SourcesNotSupported',
+  IngestFailed: 'IngestFailed',
+  Ingested: 'Ingested',
   DeletionRequested: 'DeletionRequested',
   DataDeleted: 'DataDeleted',
 } as const;

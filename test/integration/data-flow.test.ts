@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { Condition, DataFlow } from '../../api/v1alpha1/index.js';
 import { freePorts } from '../../hack/control-plane/process.js';
@@ -23,6 +24,7 @@ import { initCodecs } from '../../sync/engine/seal.js';
 import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
+import { S3_ACCESS_KEY, S3_SECRET_KEY, startTestS3 } from '../support/s3.js';
 import { siteTls, writeTlsDir } from '../support/sync.js';
 import { treeListing } from '../support/tree-hash.js';
 
@@ -61,7 +63,8 @@ async function runWorker(name: string): Promise<void> {
     JSON.stringify(rendered)
       .replaceAll('/kmesh/data', join(top, 'east'))
       .replaceAll('/etc/kmesh/keys/', `${join(top, 'keys')}/`)
-      .replaceAll('/etc/kmesh/peers/', `${join(top, 'peers')}/`),
+      .replaceAll('/etc/kmesh/peers/', `${join(top, 'peers')}/`)
+      .replaceAll('/etc/kmesh/sources/', `${join(top, 'sources')}/`),
   ) as Record<string, unknown>;
   local['statusPort'] = statusPort;
   for (const peer of local['peers'] as { endpoint: string }[]) peer.endpoint = `127.0.0.1:${gateway.port}`;
@@ -201,6 +204,43 @@ describe('DataFlow controller', () => {
     expect(condition(deleted, 'DataDeleted')?.message).toContain('deleted the data here and at every peer');
     expect(readdirSync(join(top, 'east/dataflows/shared'))).toEqual([]);
     expect(readdirSync(join(top, 'west/tree'))).toEqual([]);
+  });
+
+  it('ingests an S3 source into the DataFlow and reports it; other source kinds are reported as not supported', async () => {
+    const s3 = await startTestS3();
+    try {
+      await s3.createBucket('uploads');
+      await s3.client.send(new PutObjectCommand({ Bucket: 'uploads', Key: 'in/one.txt', Body: 'one' }));
+      mkdirSync(join(top, 'sources/camera'), { recursive: true });
+      writeFileSync(join(top, 'sources/camera/accessKeyId'), S3_ACCESS_KEY);
+      writeFileSync(join(top, 'sources/camera/secretAccessKey'), S3_SECRET_KEY);
+      await client.create(RESOURCES.secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-creds', namespace }, stringData: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY } });
+      await client.create(RESOURCES.dataFlow, {
+        apiVersion: 'kmesh.io/v1alpha1',
+        kind: 'DataFlow',
+        metadata: { name: 'raw', namespace },
+        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'camera', s3: { endpoint: s3.endpoint, bucket: 'uploads', prefix: 'in/', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } } }] },
+      });
+      const deployment = await eventually(() => get<Deployment>(RESOURCES.deployment, 'raw-sync'));
+      expect(deployment.spec.template.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'source-0', secret: expect.objectContaining({ secretName: 's3-creds' }) })]));
+      await runWorker('raw');
+      await runningPod('raw');
+      const ingested = await expectCondition('raw', 'SourcesIngested', 'True', 'Ingested');
+      expect(ingested.status?.sources?.[0]).toMatchObject({ name: 'camera', result: { outcome: 'Succeeded', files: 1, bytes: 3 } });
+      expect(treeListing(join(top, 'east/dataflows/raw')).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['d camera', 'f camera/one.txt']);
+
+      await client.create(RESOURCES.dataFlow, {
+        apiVersion: 'kmesh.io/v1alpha1',
+        kind: 'DataFlow',
+        metadata: { name: 'blobs', namespace },
+        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'lake', azureBlob: { account: 'acme', container: 'lake' } }] },
+      });
+      const blobs = await expectCondition('blobs', 'SourcesIngested', 'False', 'SourcesNotSupported');
+      expect(condition(blobs, 'SourcesIngested')?.message).toContain('lake (azureBlob)');
+    } finally {
+      await stopWorker();
+      await s3.stop();
+    }
   });
 
   it('says why a DataFlow cannot run: a missing Secret, an unsupported mode, a missing instance', async () => {

@@ -119,6 +119,10 @@ async function missingSecrets(context: Context, dataFlow: DataFlow, secrets: Sec
   const key = dataFlow.spec.policy?.encryption;
   if (key && (key.algorithm ?? 'none') !== 'none' && key.keySecretRef) wanted.push(['spec.policy.encryption.keySecretRef', key.keySecretRef.name]);
   for (const [i, peer] of (dataFlow.spec.peers ?? []).entries()) wanted.push([`spec.peers[${i}].tlsSecretRef`, peer.tlsSecretRef.name]);
+  for (const [i, source] of (dataFlow.spec.sources ?? []).entries()) {
+    const ref = source.s3?.credentialsSecretRef;
+    if (ref) wanted.push([`spec.sources[${i}].s3.credentialsSecretRef`, ref.name]);
+  }
   const problems = [];
   for (const [field, name] of wanted) {
     if (!(await secrets.exists(context.client, namespace, name))) problems.push({ reason: Reasons.SecretNotFound, message: `Secret ${namespace}/${name} named by ${field} does not exist; the worker starts once it does` });

@@ -44,6 +44,9 @@ export function purgeRequest(dataFlow: DataFlow): string | undefined {
   return condition?.reason === Reasons.DeletionRequested ? condition.lastTransitionTime : undefined;
 }
 
+/** RFC 3339 to the second, as Kubernetes writes times. */
+const seconds = (time: string): string => time.replace(/\.\d{3}Z$/, 'Z');
+
 export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataFlowStatus {
   const generation = dataFlow.metadata.generation;
   const { instance, worker, activeMounts, problems } = inputs;
@@ -55,10 +58,17 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   const peers = pushPeers(dataFlow);
   const reported = new Map((worker?.peers ?? []).map((p) => [p.name, p]));
 
-  // Sources: ingest from external stores is not in this release; say so rather than pretend.
+  // Sources: S3 is ingested; other kinds are not in this release, and the condition says so.
   const sources = dataFlow.spec.sources ?? [];
-  if (sources.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `ingest from ${sources.map((s) => s.name).join(', ')} is not supported by this release yet; their data is not brought in`);
-  else set(Conditions.SourcesIngested, true, Reasons.NoSources, 'no sources to ingest');
+  const unsupported = sources.filter((s) => !s.s3);
+  const results = new Map((worker?.sources ?? []).map((s) => [s.name, s]));
+  const failed = sources.filter((s) => results.get(s.name)?.result?.outcome === 'Failed');
+  const pending = sources.filter((s) => s.s3 && !results.get(s.name)?.result);
+  if (!sources.length) set(Conditions.SourcesIngested, true, Reasons.NoSources, 'no sources to ingest');
+  else if (unsupported.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `ingest from ${unsupported.map((s) => s.name).join(', ')} (${unsupported.map((s) => Object.keys(s).find((k) => ['azureBlob', 'nfs', 'pvc'].includes(k))).join(', ')}) is not supported by this release yet; their data is not brought in`);
+  else if (failed.length) set(Conditions.SourcesIngested, false, Reasons.IngestFailed, failed.map((s) => `${s.name}: ${results.get(s.name)!.result!.message}`).join('; '));
+  else if (pending.length || !worker) set(Conditions.SourcesIngested, 'Unknown', Reasons.WorkerStarting, `waiting for the first ingest of ${pending.map((s) => s.name).join(', ')}`);
+  else set(Conditions.SourcesIngested, true, Reasons.Ingested, `every source was ingested as scheduled`);
 
   const down = peers.filter((p) => !reported.get(p.name)?.connected);
   const behind = peers.filter((p) => !worker?.root || reported.get(p.name)?.root !== worker.root);
@@ -104,11 +114,16 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
       ? {
           peers: peers.map((p) => {
             const r = reported.get(p.name);
-            return { name: p.name, connected: r?.connected ?? false, ...(r?.lastSyncTime ? { lastSyncTime: r.lastSyncTime.replace(/\.\d{3}Z$/, 'Z') } : {}), lagSeconds: r?.lagSeconds ?? 0, pendingBytes: r?.pendingBytes ?? 0 };
+            return { name: p.name, connected: r?.connected ?? false, ...(r?.lastSyncTime ? { lastSyncTime: seconds(r.lastSyncTime) } : {}), lagSeconds: r?.lagSeconds ?? 0, pendingBytes: r?.pendingBytes ?? 0 };
           }),
+          ...(worker.sources.length ? { sources: worker.sources.map((s) => ({ ...s, ...(s.lastIngest ? { lastIngest: seconds(s.lastIngest) } : {}), ...(s.nextIngest ? { nextIngest: seconds(s.nextIngest) } : {}) })) } : {}),
           transfer: worker.transfer,
         }
-      : { ...(dataFlow.status?.peers ? { peers: dataFlow.status.peers } : {}), ...(dataFlow.status?.transfer ? { transfer: dataFlow.status.transfer } : {}) }),
+      : {
+          ...(dataFlow.status?.peers ? { peers: dataFlow.status.peers } : {}),
+          ...(dataFlow.status?.sources ? { sources: dataFlow.status.sources } : {}),
+          ...(dataFlow.status?.transfer ? { transfer: dataFlow.status.transfer } : {}),
+        }),
     activeMounts,
   };
 }

@@ -17,6 +17,10 @@ import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stat
 
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/sync';
 export const PEERS_MOUNT_PATH = '/etc/kmesh/peers';
+export const SOURCES_MOUNT_PATH = '/etc/kmesh/sources';
+
+/** Sources this release ingests (S3); the others are reported as not supported. */
+export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => s.s3);
 export const CONFIG_HASH_ANNOTATION = 'kmesh.io/config-hash';
 
 export const workerName = (dataFlow: DataFlow): string => childName(dataFlow.metadata.name!, 'sync');
@@ -63,6 +67,18 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
       direction: p.direction ?? 'push',
       tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
     })),
+    sources: ingestedSources(dataFlow).map((src) => ({
+      name: src.name,
+      schedule: src.ingest?.schedule ?? 'once',
+      s3: {
+        bucket: src.s3!.bucket,
+        ...(src.s3!.endpoint ? { endpoint: src.s3!.endpoint } : {}),
+        ...(src.s3!.prefix ? { prefix: src.s3!.prefix } : {}),
+        ...(src.s3!.region ? { region: src.s3!.region } : {}),
+        forcePathStyle: src.s3!.forcePathStyle ?? false,
+        ...(src.s3!.credentialsSecretRef ? { credentialsDir: `${SOURCES_MOUNT_PATH}/${src.name}` } : {}),
+      },
+    })),
     ...(purgeRequestedAt ? { purgeRequestedAt } : {}),
   });
 }
@@ -88,6 +104,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
   const configHash = createHash('sha256').update(workerConfigYaml(inputs)).digest('hex').slice(0, 16);
   const key = keyProjection(dataFlow);
   const peers = dataFlow.spec.peers ?? [];
+  const credentials = ingestedSources(dataFlow).filter((src) => src.s3!.credentialsSecretRef);
   const shared = filesystemPod(access, settings);
   return {
     apiVersion: 'apps/v1',
@@ -116,6 +133,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
                 { name: 'config', mountPath: CONFIG_MOUNT_PATH, readOnly: true },
                 ...(key ? [{ name: 'key', mountPath: KEYS_MOUNT_PATH, readOnly: true }] : []),
                 ...peers.map((p, i) => ({ name: `peer-${i}`, mountPath: `${PEERS_MOUNT_PATH}/${p.name}`, readOnly: true })),
+                ...credentials.map((src, i) => ({ name: `source-${i}`, mountPath: `${SOURCES_MOUNT_PATH}/${src.name}`, readOnly: true })),
               ],
             },
           ],
@@ -124,6 +142,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
             { name: 'config', configMap: { name: workerName(dataFlow) } },
             ...(key ? [{ name: 'key', projected: { sources: [key], defaultMode: 0o440 } }] : []),
             ...peers.map((p, i) => ({ name: `peer-${i}`, secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 } })),
+            ...credentials.map((src, i) => ({ name: `source-${i}`, secret: { secretName: src.s3!.credentialsSecretRef!.name, defaultMode: 0o440 } })),
           ],
         },
       },
