@@ -47,10 +47,10 @@ ldflags_for() {
 
 check_go() {
   command -v go >/dev/null 2>&1 ||
-    die "Go is not installed or not on PATH. Install Go >= 1.24 and re-run."
+    die "Go is not installed or not on PATH. Install Go >= 1.25 and re-run."
   local v; v=$(go env GOVERSION)
   local minor=${v#go1.}; minor=${minor%%.*}
-  [[ $minor =~ ^[0-9]+$ && $minor -ge 24 ]] || die "Go $v is too old; these modules need Go >= 1.24."
+  [[ $minor =~ ^[0-9]+$ && $minor -ge 25 ]] || die "Go $v is too old; these modules need Go >= 1.25."
 }
 
 # The module proxy is the only network this needs; say so plainly when it is unreachable.
