@@ -9,6 +9,7 @@ import { parseDuration } from '../lib/duration.js';
 import { parseBandwidth } from './wire/bandwidth.js';
 import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
 import type { PeerDirection, ServedDataFlow } from './gateway/sites.js';
+import type { AzureBlobSource } from './stores/azure-blob.js';
 import type { S3Source } from './stores/s3.js';
 import { parseSchedule } from './stores/schedule.js';
 
@@ -82,6 +83,7 @@ export interface WorkerSource {
   /** 'once', or a cron expression (see stores/schedule.ts). */
   schedule: string;
   s3?: S3Source;
+  azureBlob?: AzureBlobSource;
 }
 
 export interface WorkerConfig {
@@ -142,16 +144,25 @@ export function parseWorkerConfig(text: string): WorkerConfig {
 function source(raw: Raw, field: string): WorkerSource {
   const schedule = str(raw, 'schedule', field, 'once');
   wrap(() => parseSchedule(schedule));
-  const s3 = raw['s3'] === undefined ? undefined : obj(raw['s3'], `${field}.s3`);
-  if (!s3) throw new SyncConfigError(`${field}: no store; this release ingests from s3`);
-  const forcePathStyle = s3['forcePathStyle'];
-  if (forcePathStyle !== undefined && typeof forcePathStyle !== 'boolean') throw new SyncConfigError(`${field}.s3.forcePathStyle: must be true or false`);
-  const optional = (key: string) => (s3[key] === undefined ? {} : { [key]: str(s3, key, `${field}.s3`) });
-  return {
-    name: str(raw, 'name', field),
-    schedule,
-    s3: { bucket: str(s3, 'bucket', `${field}.s3`), ...optional('endpoint'), ...optional('prefix'), ...optional('region'), ...optional('credentialsDir'), ...(forcePathStyle !== undefined ? { forcePathStyle } : {}) },
-  };
+  const name = str(raw, 'name', field);
+  const optional = (section: Raw, key: string, at: string) => (section[key] === undefined ? {} : { [key]: str(section, key, at) });
+  if (raw['s3'] !== undefined) {
+    const s3 = obj(raw['s3'], `${field}.s3`);
+    const forcePathStyle = s3['forcePathStyle'];
+    if (forcePathStyle !== undefined && typeof forcePathStyle !== 'boolean') throw new SyncConfigError(`${field}.s3.forcePathStyle: must be true or false`);
+    const at = `${field}.s3`;
+    return {
+      name,
+      schedule,
+      s3: { bucket: str(s3, 'bucket', at), ...optional(s3, 'endpoint', at), ...optional(s3, 'prefix', at), ...optional(s3, 'region', at), ...optional(s3, 'credentialsDir', at), ...(forcePathStyle !== undefined ? { forcePathStyle } : {}) },
+    };
+  }
+  if (raw['azureBlob'] !== undefined) {
+    const blob = obj(raw['azureBlob'], `${field}.azureBlob`);
+    const at = `${field}.azureBlob`;
+    return { name, schedule, azureBlob: { container: str(blob, 'container', at), ...optional(blob, 'endpoint', at), ...optional(blob, 'account', at), ...optional(blob, 'prefix', at), ...optional(blob, 'credentialsDir', at) } };
+  }
+  throw new SyncConfigError(`${field}: no store; this release ingests from s3 and azureBlob`);
 }
 
 function changeFeed(raw: Raw): NonNullable<WorkerConfig['changeFeed']> {

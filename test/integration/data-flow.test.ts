@@ -206,7 +206,7 @@ describe('DataFlow controller', () => {
     expect(readdirSync(join(top, 'west/tree'))).toEqual([]);
   });
 
-  it('ingests an S3 source into the DataFlow and reports it; other source kinds are reported as not supported', async () => {
+  it('ingests an S3 source into the DataFlow and reports it; NFS sources are reported as not supported', async () => {
     const s3 = await startTestS3();
     try {
       await s3.createBucket('uploads');
@@ -232,11 +232,11 @@ describe('DataFlow controller', () => {
       await client.create(RESOURCES.dataFlow, {
         apiVersion: 'kmesh.io/v1alpha1',
         kind: 'DataFlow',
-        metadata: { name: 'blobs', namespace },
-        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'lake', azureBlob: { account: 'acme', container: 'lake' } }] },
+        metadata: { name: 'shares', namespace },
+        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'share', nfs: { server: 'nfs.example', path: '/exports/share' } }] },
       });
-      const blobs = await expectCondition('blobs', 'SourcesIngested', 'False', 'SourcesNotSupported');
-      expect(condition(blobs, 'SourcesIngested')?.message).toContain('lake (azureBlob)');
+      const shares = await expectCondition('shares', 'SourcesIngested', 'False', 'SourcesNotSupported');
+      expect(condition(shares, 'SourcesIngested')?.message).toContain('share (nfs)');
     } finally {
       await stopWorker();
       await s3.stop();

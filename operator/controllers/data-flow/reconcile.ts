@@ -120,8 +120,9 @@ async function missingSecrets(context: Context, dataFlow: DataFlow, secrets: Sec
   if (key && (key.algorithm ?? 'none') !== 'none' && key.keySecretRef) wanted.push(['spec.policy.encryption.keySecretRef', key.keySecretRef.name]);
   for (const [i, peer] of (dataFlow.spec.peers ?? []).entries()) wanted.push([`spec.peers[${i}].tlsSecretRef`, peer.tlsSecretRef.name]);
   for (const [i, source] of (dataFlow.spec.sources ?? []).entries()) {
-    const ref = source.s3?.credentialsSecretRef;
-    if (ref) wanted.push([`spec.sources[${i}].s3.credentialsSecretRef`, ref.name]);
+    const kind = source.s3 ? 's3' : source.azureBlob ? 'azureBlob' : undefined;
+    const ref = (source.s3 ?? source.azureBlob)?.credentialsSecretRef;
+    if (kind && ref) wanted.push([`spec.sources[${i}].${kind}.credentialsSecretRef`, ref.name]);
   }
   const problems = [];
   for (const [field, name] of wanted) {

@@ -58,14 +58,14 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   const peers = pushPeers(dataFlow);
   const reported = new Map((worker?.peers ?? []).map((p) => [p.name, p]));
 
-  // Sources: S3 is ingested; other kinds are not in this release, and the condition says so.
+  // Sources: S3 and Azure Blob are ingested; NFS and PVC are not in this release, and the condition says so.
   const sources = dataFlow.spec.sources ?? [];
-  const unsupported = sources.filter((s) => !s.s3);
+  const unsupported = sources.filter((s) => !s.s3 && !s.azureBlob);
   const results = new Map((worker?.sources ?? []).map((s) => [s.name, s]));
   const failed = sources.filter((s) => results.get(s.name)?.result?.outcome === 'Failed');
-  const pending = sources.filter((s) => s.s3 && !results.get(s.name)?.result);
+  const pending = sources.filter((s) => (s.s3 || s.azureBlob) && !results.get(s.name)?.result);
   if (!sources.length) set(Conditions.SourcesIngested, true, Reasons.NoSources, 'no sources to ingest');
-  else if (unsupported.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `ingest from ${unsupported.map((s) => s.name).join(', ')} (${unsupported.map((s) => Object.keys(s).find((k) => ['azureBlob', 'nfs', 'pvc'].includes(k))).join(', ')}) is not supported by this release yet; their data is not brought in`);
+  else if (unsupported.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `ingest from ${unsupported.map((s) => s.name).join(', ')} (${unsupported.map((s) => Object.keys(s).find((k) => ['nfs', 'pvc'].includes(k))).join(', ')}) is not supported by this release yet; their data is not brought in`);
   else if (failed.length) set(Conditions.SourcesIngested, false, Reasons.IngestFailed, failed.map((s) => `${s.name}: ${results.get(s.name)!.result!.message}`).join('; '));
   else if (pending.length || !worker) set(Conditions.SourcesIngested, 'Unknown', Reasons.WorkerStarting, `waiting for the first ingest of ${pending.map((s) => s.name).join(', ')}`);
   else set(Conditions.SourcesIngested, true, Reasons.Ingested, `every source was ingested as scheduled`);

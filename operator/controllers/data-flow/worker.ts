@@ -19,8 +19,16 @@ export const CONFIG_MOUNT_PATH = '/etc/kmesh/sync';
 export const PEERS_MOUNT_PATH = '/etc/kmesh/peers';
 export const SOURCES_MOUNT_PATH = '/etc/kmesh/sources';
 
-/** Sources this release ingests (S3); the others are reported as not supported. */
-export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => s.s3);
+/** Sources this release ingests (S3, Azure Blob); the others are reported as not supported. */
+export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => s.s3 || s.azureBlob);
+
+/** The credentials Secret a source names, if any. */
+const credentialsOf = (source: NonNullable<DataFlow['spec']['sources']>[number]) => (source.s3 ?? source.azureBlob)?.credentialsSecretRef;
+
+/** Fields of a store location as the worker config takes them: unset ones left out. */
+function defined(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+}
 export const CONFIG_HASH_ANNOTATION = 'kmesh.io/config-hash';
 
 export const workerName = (dataFlow: DataFlow): string => childName(dataFlow.metadata.name!, 'sync');
@@ -67,18 +75,13 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
       direction: p.direction ?? 'push',
       tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
     })),
-    sources: ingestedSources(dataFlow).map((src) => ({
-      name: src.name,
-      schedule: src.ingest?.schedule ?? 'once',
-      s3: {
-        bucket: src.s3!.bucket,
-        ...(src.s3!.endpoint ? { endpoint: src.s3!.endpoint } : {}),
-        ...(src.s3!.prefix ? { prefix: src.s3!.prefix } : {}),
-        ...(src.s3!.region ? { region: src.s3!.region } : {}),
-        forcePathStyle: src.s3!.forcePathStyle ?? false,
-        ...(src.s3!.credentialsSecretRef ? { credentialsDir: `${SOURCES_MOUNT_PATH}/${src.name}` } : {}),
-      },
-    })),
+    sources: ingestedSources(dataFlow).map((src) => {
+      const credentialsDir = credentialsOf(src) ? `${SOURCES_MOUNT_PATH}/${src.name}` : undefined;
+      const location = src.s3
+        ? { s3: defined({ bucket: src.s3.bucket, endpoint: src.s3.endpoint, prefix: src.s3.prefix, region: src.s3.region, forcePathStyle: src.s3.forcePathStyle ?? false, credentialsDir }) }
+        : { azureBlob: defined({ container: src.azureBlob!.container, endpoint: src.azureBlob!.endpoint, account: src.azureBlob!.account, prefix: src.azureBlob!.prefix, credentialsDir }) };
+      return { name: src.name, schedule: src.ingest?.schedule ?? 'once', ...location };
+    }),
     ...(purgeRequestedAt ? { purgeRequestedAt } : {}),
   });
 }
@@ -104,7 +107,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
   const configHash = createHash('sha256').update(workerConfigYaml(inputs)).digest('hex').slice(0, 16);
   const key = keyProjection(dataFlow);
   const peers = dataFlow.spec.peers ?? [];
-  const credentials = ingestedSources(dataFlow).filter((src) => src.s3!.credentialsSecretRef);
+  const credentials = ingestedSources(dataFlow).filter((src) => credentialsOf(src));
   const shared = filesystemPod(access, settings);
   return {
     apiVersion: 'apps/v1',
@@ -142,7 +145,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
             { name: 'config', configMap: { name: workerName(dataFlow) } },
             ...(key ? [{ name: 'key', projected: { sources: [key], defaultMode: 0o440 } }] : []),
             ...peers.map((p, i) => ({ name: `peer-${i}`, secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 } })),
-            ...credentials.map((src, i) => ({ name: `source-${i}`, secret: { secretName: src.s3!.credentialsSecretRef!.name, defaultMode: 0o440 } })),
+            ...credentials.map((src, i) => ({ name: `source-${i}`, secret: { secretName: credentialsOf(src)!.name, defaultMode: 0o440 } })),
           ],
         },
       },
