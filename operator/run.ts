@@ -2,6 +2,7 @@
  * The operator process: a client, metrics and health endpoints, leader election, and the
  * controllers, which run only while this process leads.
  */
+import { setMaxListeners } from 'node:events';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import { loggerFor } from '../lib/logging.js';
 import { ClusterCredentials } from '../lib/kube/credentials.js';
@@ -45,6 +46,8 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
   });
 
   const reconcileWhileLeading = async (leadingSignal: AbortSignal): Promise<void> => {
+    // Every informer and worker of every controller listens for the stop: many listeners by design.
+    setMaxListeners(0, leadingSignal);
     const running = controllers(config.settings).map(
       (definition) =>
         new Controller(definition, {
