@@ -22,9 +22,12 @@ export interface PeerSession {
   /** Which chunks the peer lacks; `root` is the version they belong to (the peer prepares its files). */
   missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]>;
   /** Sends chunks; resolves once the peer has acknowledged every one. */
-  sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void>;
+  sendChunks(hashes: Hash[], read: ChunkReaderLike): Promise<void>;
   commit(root: Hash): Promise<CommitResult>;
 }
+
+/** What sendChunks reads with: a ChunkReader, or any function (tests). */
+export type ChunkReaderLike = ((hash: Hash) => Promise<Buffer>) & { release?(buf: Buffer): void };
 
 /** A sync failure, with whether retrying the pass can help and the path involved, if any. */
 export class TransferError extends Error {
@@ -50,8 +53,16 @@ export interface PushResult {
 const OFFER_BATCH = 8192;
 const COMMIT_ATTEMPTS = 3;
 
-/** Reads chunks for a pass; `close()` releases the files it keeps open. */
-export type ChunkReader = ((hash: Hash) => Promise<Buffer>) & { close(): Promise<void> };
+/**
+ * Reads chunks for a pass; `close()` releases the files it keeps open. `release(buf)` hands back a
+ * buffer `read` returned once nothing refers to it any more, so the next read reuses its memory
+ * (a GiB of chunks would otherwise be a GiB of garbage).
+ */
+export type ChunkReader = ((hash: Hash) => Promise<Buffer>) & { close(): Promise<void>; release?(buf: Buffer): void };
+
+/** Reused read buffers: every chunk fits in one (chunks are at most 1 MiB; bigger ones are not pooled). */
+const POOLED_BYTES = 1024 * 1024;
+const POOL_MAX = 16;
 
 const OPEN_FILES_MAX = 32;
 
@@ -87,11 +98,13 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
     open.set(path, fd);
     return fd;
   };
+  const pool: Buffer[] = [];
+  const allocate = (size: number): Buffer => (size <= POOLED_BYTES ? (pool.pop() ?? Buffer.allocUnsafeSlow(POOLED_BYTES)).subarray(0, size) : Buffer.allocUnsafe(size));
   const read = (hash: Hash): Promise<Buffer> => {
     try {
       const at = version.locations.get(hash);
       if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
-      const buf = Buffer.allocUnsafe(at.sizeBytes);
+      const buf = allocate(at.sizeBytes);
       let done = 0;
       while (done < at.sizeBytes) {
         const n = readSync(fdOf(at.path), buf, done, at.sizeBytes - done, at.offset + done);
@@ -108,7 +121,11 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
     close: () => {
       for (const fd of open.values()) closeSync(fd);
       open.clear();
+      pool.length = 0;
       return Promise.resolve();
+    },
+    release: (buf: Buffer) => {
+      if (buf.buffer.byteLength === POOLED_BYTES && buf.byteOffset === 0 && pool.length < POOL_MAX) pool.push(Buffer.from(buf.buffer, 0, POOLED_BYTES));
     },
   });
 }

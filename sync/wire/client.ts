@@ -6,7 +6,7 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import type { Hash } from '../engine/manifest.js';
-import type { PeerSession } from '../engine/push.js';
+import type { ChunkReaderLike, PeerSession } from '../engine/push.js';
 import { TransferError } from '../engine/push.js';
 import type { CommitResult } from '../engine/receiver.js';
 import { keyCheck, sealChunkParts, type SealPolicy } from '../engine/seal.js';
@@ -104,7 +104,7 @@ export class WireSession implements PeerSession {
     };
   }
 
-  async sendChunks(hashes: Hash[], read: (hash: Hash) => Promise<Buffer>): Promise<void> {
+  async sendChunks(hashes: Hash[], read: ChunkReaderLike): Promise<void> {
     const queue = [...new Set(hashes)];
     let next = 0;
     const streams = Math.max(1, Math.min(this.options.parallelism, queue.length));
@@ -112,7 +112,7 @@ export class WireSession implements PeerSession {
   }
 
   /** One bulk connection: sends chunks from the shared queue until it is empty and all are acked. */
-  private async stream(take: () => Hash | undefined, read: (hash: Hash) => Promise<Buffer>): Promise<void> {
+  private async stream(take: () => Hash | undefined, read: ChunkReaderLike): Promise<void> {
     const socket = await this.connectBulk();
     const unacked = new Map<Hash, number>();
     let inflight = 0;
@@ -160,6 +160,7 @@ export class WireSession implements PeerSession {
       for (let hash = take(); hash !== undefined; hash = take()) {
         const data = await read(hash);
         const { codec, parts, length } = sealChunkParts(data, hash, this.options.policy);
+        if (!parts.includes(data)) read.release?.(data); // sealed or compressed into new buffers: the read buffer is free
         const header = chunkFrameHeader(raw(hash), codec, length);
         const frameBytes = header.length + length;
         await waitUntil(() => inflight === 0 || inflight + frameBytes <= this.options.windowBytes);
