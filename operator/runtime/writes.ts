@@ -5,6 +5,7 @@
  */
 import type { KubeObject } from '../../api/meta.js';
 import { EventReasons } from '../../api/v1alpha1/index.js';
+import { RESOURCES } from '../../lib/kube/resources.js';
 import { resourcePath, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
 import { differs } from './children.js';
 import type { EventRecorder } from './events.js';
@@ -68,4 +69,16 @@ export async function applyChildren(
     await events.normal(owner, current ? EventReasons.Updated : EventReasons.Created, current ? `updated ${what} to match the spec` : `created ${what}`);
   }
   return applied;
+}
+
+/** The resource type of a child, by its kind (every child kind is one of RESOURCES). */
+export function resourceOf(child: WireObject): ResourceType {
+  const type = Object.values(RESOURCES).find((t) => t.kind === child.kind);
+  if (!type) throw new Error(`no resource type for child kind ${child.kind}`);
+  return type;
+}
+
+/** applyChildren for children the controller owns: each is looked up among `owned(type)` by name. */
+export function applyOwned(client: KubeClient, events: EventRecorder, owner: KubeObject, desired: readonly WireObject[], owned: (type: ResourceType) => WireObject[]): Promise<number> {
+  return applyChildren(client, events, owner, desired, resourceOf, (child) => owned(resourceOf(child)).find((o) => o.metadata?.name === child.metadata?.name));
 }

@@ -12,7 +12,7 @@ import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
-import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
+import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH } from './layout.js';
 import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
@@ -94,9 +94,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     const backend = backendFor(instance.spec.backend.type ?? 'local');
     const access = backend.access({ instance, settings, observed: () => [] }, DATA_MOUNT_PATH);
     const inputs = { dataFlow, instance, settings, purgeRequestedAt: purgeRequest(dataFlow) };
-    await applyChildren(context.client, context.events, dataFlow, [workerConfigMap(inputs), workerDeployment(inputs, access)], (c) => (c.kind === 'Deployment' ? RESOURCES.deployment : RESOURCES.configMap), (c) =>
-      owned(c.kind === 'Deployment' ? RESOURCES.deployment : RESOURCES.configMap).find((o) => o.metadata?.name === c.metadata?.name),
-    );
+    await applyOwned(context.client, context.events, dataFlow, [workerConfigMap(inputs), workerDeployment(inputs, access)], owned);
   }
 
   const running = instance !== undefined && !problems.length && workerReplicas(dataFlow) > 0;

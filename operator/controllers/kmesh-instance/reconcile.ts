@@ -12,7 +12,7 @@ import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
-import { applyChildren, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
+import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
 import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapacityReport, type CapacityReport } from './status.js';
@@ -94,14 +94,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 
 /** Applies the children that are missing or differ from `desired`. */
 async function ensureChildren(context: Context, instance: KmeshInstance, desired: WireObject[], owned: (type: ResourceType) => WireObject[]): Promise<void> {
-  const typeOf = (child: WireObject): ResourceType => {
-    const type = Object.values(RESOURCES).find((t) => t.kind === child.kind);
-    if (!type) throw new Error(`no resource type for child kind ${child.kind}`);
-    return type;
-  };
-  await applyChildren(context.client, context.events, instance, desired, typeOf, (child) =>
-    owned(typeOf(child)).find((o) => o.metadata?.name === child.metadata?.name),
-  );
+  await applyOwned(context.client, context.events, instance, desired, owned);
 }
 
 /**
