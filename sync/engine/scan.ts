@@ -96,6 +96,13 @@ async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer): 
   }
 }
 
+function sameRecord(a: IndexRecord, b: IndexRecord): boolean {
+  return (
+    a.type === b.type && a.sizeBytes === b.sizeBytes && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.mode === b.mode &&
+    a.target === b.target && a.vv === b.vv && (a.chunks === b.chunks || JSON.stringify(a.chunks) === JSON.stringify(b.chunks))
+  );
+}
+
 export async function scanTree(rootDir: string, options: ScanOptions): Promise<TreeVersion> {
   const { index, chunker, site } = options;
   const nodes = new NodeSet();
@@ -117,8 +124,10 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
       ...extra,
       vv: changed || !previous?.vv ? bump(previous?.vv, site) : previous.vv,
     };
-    index.records.set(path, next);
     seen.add(path);
+    if (previous && sameRecord(previous, next)) return previous;
+    index.records.set(path, next);
+    index.dirty = true;
     return next;
   };
 
@@ -167,6 +176,10 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
   };
 
   const root = await scanDir('');
-  for (const path of [...index.records.keys()]) if (!seen.has(path)) index.records.delete(path);
+  for (const path of [...index.records.keys()]) {
+    if (seen.has(path)) continue;
+    index.records.delete(path);
+    index.dirty = true;
+  }
   return { root, nodes, locations, files, stats };
 }

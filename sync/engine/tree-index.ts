@@ -25,6 +25,9 @@ export interface IndexRecord {
 const INDEX_FORMAT = 1;
 
 export class TreeIndex {
+  /** Set by a scan that changed a record; cleared by save(). */
+  dirty = false;
+
   constructor(readonly records = new Map<string, IndexRecord>()) {}
 
   /** Loads an index file; a missing or unreadable one gives an empty index (a full re-read). */
@@ -40,5 +43,6 @@ export class TreeIndex {
 
   save(file: string): void {
     writeFileAtomic(file, JSON.stringify({ format: INDEX_FORMAT, records: Object.fromEntries(this.records) }));
+    this.dirty = false;
   }
 }

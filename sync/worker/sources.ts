@@ -50,12 +50,14 @@ export class SourceIngester {
   /** Ingests every due source; returns whether any file changed. */
   async run(now = new Date()): Promise<boolean> {
     let changed = false;
+    let ran = false;
     for (const [i, source] of this.sources.entries()) {
       if (!this.due(source, now)) continue;
+      ran = true;
       const field = `sources[${i}]`;
       let result: SourceStatus['result'];
       try {
-        const r = await ingest(storeFor(source, field), { targetDir: join(this.treeDir, source.name), stateDir: join(this.stateDir, 'sources', source.name), bandwidth: this.bandwidth });
+        const r = await ingest(await storeFor(source, field), { targetDir: join(this.treeDir, source.name), stateDir: join(this.stateDir, 'sources', source.name), bandwidth: this.bandwidth });
         changed ||= r.files > 0 || r.removed > 0;
         result = r.refused.length
           ? { outcome: 'Failed', message: `${r.refused.length} objects not ingested: ${r.refused.slice(0, 3).join('; ')}`, files: r.files, bytes: r.bytes }
@@ -69,7 +71,7 @@ export class SourceIngester {
       const next = nextRun(schedule, now);
       this.status.set(source.name, { name: source.name, lastIngest: now.toISOString(), ...(next ? { nextIngest: next.toISOString() } : {}), result });
     }
-    writeFileAtomic(join(this.stateDir, 'sources.json'), JSON.stringify(this.list()));
+    if (ran) writeFileAtomic(join(this.stateDir, 'sources.json'), JSON.stringify(this.list()));
     return changed;
   }
 }

@@ -39,6 +39,8 @@ export class Worker {
   private readonly peers: Map<string, PeerState>;
   private readonly totals: TransferTotals;
   private version: TreeVersion | undefined;
+  /** transfer.json as last written (written again only when the totals change). */
+  private savedTotals: string | undefined;
   private scannedAt: string | undefined;
   private phase: WorkerStatus['phase'] = 'starting';
   private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
@@ -123,7 +125,7 @@ export class Worker {
       this.phase = 'scanning';
       const started = performance.now();
       version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
-      this.index.save(this.file('index.json'));
+      if (this.index.dirty) this.index.save(this.file('index.json'));
       this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
       this.metrics?.logicalBytes.set(version.stats.logicalBytes);
       this.metrics?.files.set(version.stats.files);
@@ -135,7 +137,9 @@ export class Worker {
     this.phase = 'sending';
     const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
     this.phase = 'idle';
-    writeFileAtomic(this.file('transfer.json'), JSON.stringify(this.totals));
+    const totals = JSON.stringify(this.totals);
+    if (totals !== this.savedTotals) writeFileAtomic(this.file('transfer.json'), totals);
+    this.savedTotals = totals;
     const ok = results.every(Boolean);
     if (ok) await changes.commit();
     if (purge && ok) writeFileAtomic(this.file('purge.json'), JSON.stringify({ purgedAt: purge }));
