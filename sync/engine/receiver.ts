@@ -260,19 +260,30 @@ export class Receiver {
     };
     const { plan } = journal;
     for (const path of plan.removes) toQuarantine(path);
+    const checked = new Set<string>(); // directories already known to resolve inside the tree
+    const inside = (dir: string) => {
+      if (checked.has(dir)) return;
+      this.checkInside(dir);
+      checked.add(dir);
+    };
     for (const path of plan.mkdirs) {
       const at = join(tree, path);
-      if (lexists(at) && !lstatSync(at).isDirectory()) toQuarantine(path);
-      this.checkInside(dirname(at));
+      const st = lstatSync(at, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) toQuarantine(path);
+      inside(dirname(at));
       mkdirSync(at, { recursive: true });
     }
     for (const [i, { path }] of plan.writes.entries()) {
       const tmp = journal.temps[i]!;
-      if (!lexists(tmp)) continue; // moved before a crash
       const at = join(tree, path);
-      if (lexists(at) && lstatSync(at).isDirectory()) toQuarantine(path);
-      this.checkInside(dirname(at));
-      renameSync(tmp, at);
+      if (lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) toQuarantine(path);
+      inside(dirname(at));
+      try {
+        renameSync(tmp, at);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !lexists(tmp)) continue; // moved before a crash
+        throw error;
+      }
       touchedDirs.add(dirname(at));
     }
     for (const { path, entry } of plan.touches) {

@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, closeSync, constants, copyFileSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync,
+  closeSync, fchmodSync, constants, copyFileSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync,
   readSync, rmSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { close, fdatasync, open } from 'node:fs';
@@ -37,6 +37,9 @@ export interface OldFile {
 
 /** Temp files kept open at once while chunks arrive (a tree of many small files must not exhaust fds). */
 const OPEN_FILES_MAX = 64;
+/** Files at least this big start their flush as soon as they are complete (small ones wait for the one syncfs). */
+const EARLY_FLUSH_MIN_BYTES = 4 * 1024 * 1024;
+const CREATE_RW = constants.O_RDWR | constants.O_CREAT;
 /** More than this many files: one syncfs instead of an fsync each. */
 const FSYNC_EACH_MAX = 16;
 const LOG = 'placed.log';
@@ -91,9 +94,7 @@ export class Staging {
         w.aligned = aligned;
         for (const j of aligned) staging.filled[i]![j] = 1;
       }
-      const fd = openSync(staging.temp(i), w.cloned ? 'r+' : 'w', 0o600);
-      ftruncateSync(fd, w.entry.sizeBytes);
-      closeSync(fd);
+      // Other temp files are created when their first chunk arrives, and sized in finish().
     }
     writeFileAtomic(join(dir, STATE), JSON.stringify({ root, plan, writes }));
     return staging;
@@ -152,7 +153,7 @@ export class Staging {
       if (this.filled[i]![j]) continue;
       if (!zero || this.writes[i]!.cloned) writeAllAt(this.fd(i), data, this.offsets[i]![j]!); // fresh temp files are sparse
       this.filled[i]![j] = 1;
-      if (++this.filledCount[i]! === this.writes[i]!.chunks.length) this.flushEarly(i);
+      if (++this.filledCount[i]! === this.writes[i]!.chunks.length && (this.writes[i]!.entry as FileEntry).sizeBytes >= EARLY_FLUSH_MIN_BYTES) this.flushEarly(i);
     }
     this.logFd ??= openSync(join(this.dir, LOG), 'a');
     writeAllAt(this.logFd, Buffer.from(hash, 'hex'), null);
@@ -189,7 +190,7 @@ export class Staging {
   finish(): void {
     this.closeFds();
     const files = this.writes.map((w, i) => [w, this.temp(i)] as const);
-    const syncEach = files.length <= FSYNC_EACH_MAX || !syncfs(this.dir);
+    const syncEach = files.length <= FSYNC_EACH_MAX;
     for (const [w, tmp] of files) {
       if (w.entry.type === 'symlink') {
         rmSync(tmp, { force: true });
@@ -197,15 +198,18 @@ export class Staging {
         lutimesSync(tmp, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
         continue;
       }
-      const fd = openSync(tmp, 'r+');
+      const fd = openSync(tmp, CREATE_RW, 0o600);
       try {
-        if (syncEach) fsyncSync(fd);
+        ftruncateSync(fd, w.entry.sizeBytes); // sizes a sparse tail, trims a longer old copy
         futimesSync(fd, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
+        fchmodSync(fd, w.entry.mode);
+        if (syncEach) fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
-      chmodSync(tmp, w.entry.mode);
     }
+    // Content and metadata first, then one flush of the filesystem for all of them.
+    if (!syncEach && !syncfs(this.dir)) for (const [w, tmp] of files) if (w.entry.type === 'file') fsyncPath(tmp);
     fsyncDir(this.dir);
   }
 
@@ -229,7 +233,7 @@ export class Staging {
         this.fds.delete(oldest);
         closeSync(oldFd);
       }
-      fd = openSync(this.temp(i), 'r+');
+      fd = openSync(this.temp(i), CREATE_RW, 0o600);
       this.fds.set(i, fd);
     }
     return fd;
@@ -250,6 +254,15 @@ export class Staging {
 
   close(): void {
     this.closeFds();
+  }
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
