@@ -6,7 +6,7 @@ export class GatewayMetrics {
   readonly commits = new Counter({ name: 'kmesh_gateway_commits_total', help: 'Versions committed per DataFlow.', labelNames: ['dataflow'] as const, registers: [this.registry] });
   readonly chunkBytes = new Counter({ name: 'kmesh_gateway_received_bytes_total', help: 'Chunk bytes received and verified (plaintext) per DataFlow.', labelNames: ['dataflow'] as const, registers: [this.registry] });
   readonly wireBytes = new Counter({ name: 'kmesh_gateway_wire_bytes_total', help: 'Bulk frame bytes received per DataFlow (compressed and sealed).', labelNames: ['dataflow'] as const, registers: [this.registry] });
-  readonly rejectedChunks = new Counter({ name: 'kmesh_gateway_rejected_streams_total', help: 'Bulk streams refused (bad chunk, wrong key, unknown session).', registers: [this.registry] });
+  readonly rejectedStreams = new Counter({ name: 'kmesh_gateway_rejected_streams_total', help: 'Bulk streams refused (bad chunk, wrong key, unknown session).', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

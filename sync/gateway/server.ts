@@ -168,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let flushScheduled = false;
     const fail = (message: string) => {
       log.warn({ peer: peer.identities[0], session: current?.id, reason: message }, 'bulk stream rejected');
-      options.metrics?.rejectedChunks.inc();
+      options.metrics?.rejectedStreams.inc();
       socket.end(encodeFrame({ error: { message } }));
       socket.destroySoon();
     };

@@ -41,6 +41,7 @@ export class Worker {
   private version: TreeVersion | undefined;
   /** transfer.json as last written (written again only when the totals change). */
   private savedTotals: string | undefined;
+  private purgedAt: string | undefined;
   private scannedAt: string | undefined;
   private phase: WorkerStatus['phase'] = 'starting';
   private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
@@ -60,6 +61,7 @@ export class Worker {
     this.bandwidth = new Bandwidth(config.bandwidthBytesPerSecond);
     this.peers = new Map(config.peers.filter(pushesTo).map((p) => [p.name, { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 }]));
     this.totals = this.loadTotals();
+    this.purgedAt = this.loadPurgedAt();
     const lustre = config.changeFeed;
     this.sources = new SourceIngester(config.sources, config.treeDir, config.stateDir, log, this.bandwidth);
     this.feed = feed ?? (lustre ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') }) : scanEveryPass);
@@ -92,12 +94,13 @@ export class Worker {
       peers,
       sources: this.sources.list(),
       transfer: { ...this.totals },
-      ...(this.purgedAt() ? { purgedAt: this.purgedAt() } : {}),
+      ...(this.purgedAt ? { purgedAt: this.purgedAt } : {}),
       progress: { bytesDone: this.progress.bytesDone, bytesTotal: this.progress.bytesTotal, throughputBytesPerSecond: Math.round(throughput), ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}) },
     };
   }
 
-  private purgedAt(): string | undefined {
+  /** deleteAfterUse: the purge request last carried out (kept in purge.json across restarts). */
+  private loadPurgedAt(): string | undefined {
     try {
       return (JSON.parse(readFileSync(this.file('purge.json'), 'utf8')) as { purgedAt?: string }).purgedAt;
     } catch {
@@ -108,7 +111,7 @@ export class Worker {
   /** deleteAfterUse: empties the tree once per request; the pass then carries the deletion to the peers. */
   private purgeIfRequested(): string | undefined {
     const requested = this.config.purgeRequestedAt;
-    if (!requested || this.purgedAt() === requested) return undefined;
+    if (!requested || this.purgedAt === requested) return undefined;
     for (const name of readdirSync(this.config.treeDir)) rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
     this.log.info({ requested }, 'deleteAfterUse: deleted the data; the next pass deletes it at the peers');
     return requested;
@@ -142,7 +145,10 @@ export class Worker {
     this.savedTotals = totals;
     const ok = results.every(Boolean);
     if (ok) await changes.commit();
-    if (purge && ok) writeFileAtomic(this.file('purge.json'), JSON.stringify({ purgedAt: purge }));
+    if (purge && ok) {
+      writeFileAtomic(this.file('purge.json'), JSON.stringify({ purgedAt: purge }));
+      this.purgedAt = purge;
+    }
     return ok;
   }
 
