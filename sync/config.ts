@@ -10,6 +10,7 @@ import { parseBandwidth } from './wire/bandwidth.js';
 import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
 import type { PeerDirection, ServedDataFlow } from './gateway/sites.js';
 import type { AzureBlobSource } from './stores/azure-blob.js';
+import type { PosixSource } from './stores/posix.js';
 import type { S3Source } from './stores/s3.js';
 import { parseSchedule } from './stores/schedule.js';
 
@@ -82,8 +83,12 @@ export interface WorkerSource {
   name: string;
   /** 'once', or a cron expression (see stores/schedule.ts). */
   schedule: string;
+  /** Write changes made in `<tree>/<name>/` back to the store. */
+  writeBack: boolean;
   s3?: S3Source;
   azureBlob?: AzureBlobSource;
+  /** A mounted NFS export or PersistentVolumeClaim. */
+  posix?: PosixSource;
 }
 
 export interface WorkerConfig {
@@ -144,7 +149,9 @@ export function parseWorkerConfig(text: string): WorkerConfig {
 function source(raw: Raw, field: string): WorkerSource {
   const schedule = str(raw, 'schedule', field, 'once');
   wrap(() => parseSchedule(schedule));
-  const name = str(raw, 'name', field);
+  const writeBack = raw['writeBack'] ?? false;
+  if (typeof writeBack !== 'boolean') throw new SyncConfigError(`${field}.writeBack: must be true or false`);
+  const common = { name: str(raw, 'name', field), schedule, writeBack };
   const optional = (section: Raw, key: string, at: string) => (section[key] === undefined ? {} : { [key]: str(section, key, at) });
   if (raw['s3'] !== undefined) {
     const s3 = obj(raw['s3'], `${field}.s3`);
@@ -152,17 +159,17 @@ function source(raw: Raw, field: string): WorkerSource {
     if (forcePathStyle !== undefined && typeof forcePathStyle !== 'boolean') throw new SyncConfigError(`${field}.s3.forcePathStyle: must be true or false`);
     const at = `${field}.s3`;
     return {
-      name,
-      schedule,
+      ...common,
       s3: { bucket: str(s3, 'bucket', at), ...optional(s3, 'endpoint', at), ...optional(s3, 'prefix', at), ...optional(s3, 'region', at), ...optional(s3, 'credentialsDir', at), ...(forcePathStyle !== undefined ? { forcePathStyle } : {}) },
     };
   }
   if (raw['azureBlob'] !== undefined) {
     const blob = obj(raw['azureBlob'], `${field}.azureBlob`);
     const at = `${field}.azureBlob`;
-    return { name, schedule, azureBlob: { container: str(blob, 'container', at), ...optional(blob, 'endpoint', at), ...optional(blob, 'account', at), ...optional(blob, 'prefix', at), ...optional(blob, 'credentialsDir', at) } };
+    return { ...common, azureBlob: { container: str(blob, 'container', at), ...optional(blob, 'endpoint', at), ...optional(blob, 'account', at), ...optional(blob, 'prefix', at), ...optional(blob, 'credentialsDir', at) } };
   }
-  throw new SyncConfigError(`${field}: no store; this release ingests from s3 and azureBlob`);
+  if (raw['posix'] !== undefined) return { ...common, posix: { dir: str(obj(raw['posix'], `${field}.posix`), 'dir', `${field}.posix`) } };
+  throw new SyncConfigError(`${field}: no store; set one of s3, azureBlob, posix`);
 }
 
 function changeFeed(raw: Raw): NonNullable<WorkerConfig['changeFeed']> {

@@ -59,6 +59,7 @@ export const Reasons = {
   NoSources: 'NoSources',
   SourcesNotSupported: 'SourcesNotSupported',
   IngestFailed: 'IngestFailed',
+  WriteBackFailed: 'WriteBackFailed',
   Ingested: 'Ingested',
   DeletionRequested: 'DeletionRequested',
   DataDeleted: 'DataDeleted',

@@ -5,9 +5,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import type { Store, StoreObject } from './store.js';
+import { BlobServiceClient, RestError, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { throttle, type Bandwidth } from '../wire/bandwidth.js';
+import { plainEtag, type ObjectHead, type Store, type StoreObject } from './store.js';
+
+/** Uploads go up in blocks of this size, committed together at the end (a block blob). */
+export const BLOCK_BYTES = 8 * 1024 * 1024;
+const BLOCKS_IN_FLIGHT = 4;
 
 export interface AzureBlobSource {
   endpoint?: string;
@@ -46,13 +52,30 @@ export function azureBlobStore(source: AzureBlobSource, field: string): Store {
     kind: 'azureBlob',
     async *list(): AsyncIterable<StoreObject> {
       for await (const blob of container.listBlobsFlat(prefix ? { prefix } : {})) {
-        yield { key: blob.name.slice(prefix.length), sizeBytes: blob.properties.contentLength ?? 0, etag: blob.properties.etag ?? '', mtimeMs: blob.properties.lastModified?.getTime() ?? 0 };
+        yield { key: blob.name.slice(prefix.length), sizeBytes: blob.properties.contentLength ?? 0, etag: plainEtag(blob.properties.etag), mtimeMs: blob.properties.lastModified?.getTime() ?? 0 };
       }
     },
     async read(key: string): Promise<Readable> {
       const response = await container.getBlobClient(prefix + key).download();
       if (!response.readableStreamBody) throw new Error(`blob ${prefix + key}: no content stream`);
       return response.readableStreamBody as Readable;
+    },
+    async head(key: string): Promise<ObjectHead | undefined> {
+      try {
+        const properties = await container.getBlobClient(prefix + key).getProperties();
+        return { etag: plainEtag(properties.etag), sizeBytes: properties.contentLength ?? 0 };
+      } catch (error) {
+        if (error instanceof RestError && error.statusCode === 404) return undefined;
+        throw error;
+      }
+    },
+    async write(key: string, file: string, _sizeBytes: number, bandwidth?: Bandwidth): Promise<string> {
+      // Staged blocks become the blob only at the final commit: readers see the old blob or the new one.
+      const response = await container.getBlockBlobClient(prefix + key).uploadStream(createReadStream(file).pipe(throttle(bandwidth)), BLOCK_BYTES, BLOCKS_IN_FLIGHT);
+      return plainEtag(response.etag);
+    },
+    async remove(key: string): Promise<void> {
+      await container.getBlobClient(prefix + key).deleteIfExists();
     },
   };
 }

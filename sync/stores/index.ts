@@ -8,6 +8,7 @@ import type { Store } from './store.js';
 
 const STORES: Record<string, (source: WorkerSource, field: string) => Promise<Store> | undefined> = {
   s3: (source, field) => (source.s3 ? import('./s3.js').then((m) => m.s3Store(source.s3!, `${field}.s3`)) : undefined),
+  posix: (source, field) => (source.posix ? import('./posix.js').then((m) => m.posixStore(source.posix!, `${field}.posix`)) : undefined),
   azureBlob: (source, field) => (source.azureBlob ? import('./azure-blob.js').then((m) => m.azureBlobStore(source.azureBlob!, `${field}.azureBlob`)) : undefined),
 };
 

@@ -1,18 +1,19 @@
 /**
- * Bringing a store's objects into a DataFlow's tree: objects new or changed since the last ingest
- * (by ETag and size) are downloaded to a temp file on the tree's filesystem, fsynced and renamed
- * into place, so a reader sees the old file or the new one; objects gone from the store are
- * removed. What was ingested is remembered (atomically) per source, so an unchanged object is
- * never fetched again. Keys that would leave the tree (`..`, absolute) are refused and reported.
+ * Bringing a store's objects into a DataFlow's tree: objects new or changed since the last
+ * exchange (by ETag and size) are downloaded to a temp file on the tree's filesystem, fsynced and
+ * renamed into place, so a reader sees the old file or the new one; objects gone from the store
+ * are removed. Keys that would leave the tree (`..`, absolute) are refused and reported.
+ *
+ * With write-back on, a local file changed since the last exchange is left alone even when the
+ * store changed too: write-back (write-back.ts) sees both changes and keeps both versions.
  */
-import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writeFileAtomic } from '../../lib/durable.js';
-import type { Bandwidth } from '../wire/bandwidth.js';
-import type { Store } from './store.js';
+import { throttle, type Bandwidth } from '../wire/bandwidth.js';
+import { changedLocally, loadRecord, localStat, safeKey, saveRecord, type RecordedObject, type SourceRecord } from './source-record.js';
+import type { Store, StoreObject } from './store.js';
 
 export interface IngestResult {
   files: number;
@@ -22,77 +23,77 @@ export interface IngestResult {
   refused: string[];
 }
 
-interface Ingested {
-  etag: string;
-  sizeBytes: number;
-}
-
-export interface IngestOptions {
-  /** Where the objects go (a directory of the tree). */
+export interface ExchangeOptions {
+  /** The source's directory in the tree. */
   targetDir: string;
-  /** Temp files and the record of what was ingested; on the tree's filesystem. */
+  /** Temp files and the record of the last exchange; on the tree's filesystem. */
   stateDir: string;
   bandwidth?: Bandwidth;
+  /** Local changes are the DataFlow's to write back: ingest must not overwrite them. */
+  writeBack?: boolean;
 }
 
-function safeKey(key: string): boolean {
-  return key !== '' && !key.startsWith('/') && key.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
-}
+let temps = 0;
 
-function throttled(bandwidth: Bandwidth): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bandwidth.take(chunk.length).then(() => done(null, chunk), done);
-    },
-  });
-}
-
-export async function ingest(store: Store, options: IngestOptions): Promise<IngestResult> {
-  const recordFile = join(options.stateDir, 'ingested.json');
-  let previous: Record<string, Ingested> = {};
-  try {
-    previous = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, Ingested>;
-  } catch {
-    // first ingest, or a lost record: everything is fetched again
-  }
+/**
+ * Downloads one object into its place in the source's directory: a temp file in the state
+ * directory, fsynced, given the object's mtime, renamed over the target. Returns the record.
+ */
+export async function fetchObject(store: Store, object: Pick<StoreObject, 'key' | 'etag' | 'sizeBytes'> & { mtimeMs?: number }, options: ExchangeOptions): Promise<RecordedObject> {
   const tmpDir = join(options.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
+  const tmp = join(tmpDir, `${process.pid}-${temps++}`);
+  try {
+    await pipeline(await store.read(object.key), throttle(options.bandwidth), createWriteStream(tmp));
+    const handle = await open(tmp, 'r+');
+    await handle.sync().finally(() => handle.close());
+    if (object.mtimeMs) utimesSync(tmp, object.mtimeMs / 1000, object.mtimeMs / 1000);
+    const target = join(options.targetDir, object.key);
+    mkdirSync(dirname(target), { recursive: true });
+    renameSync(tmp, target);
+    return { etag: object.etag, sizeBytes: object.sizeBytes, local: localStat(target) };
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+export async function ingest(store: Store, options: ExchangeOptions): Promise<IngestResult> {
+  const previous = loadRecord(options.stateDir);
   const result: IngestResult = { files: 0, bytes: 0, removed: 0, refused: [] };
-  const current: Record<string, Ingested> = {};
-  let n = 0;
+  const current: SourceRecord = {};
+  const localPath = (key: string) => join(options.targetDir, key);
+  const keepLocal = (key: string) => options.writeBack === true && changedLocally(previous[key], localStat(localPath(key)));
   for await (const object of store.list()) {
     if (!safeKey(object.key)) {
       result.refused.push(`${object.key}: the key would leave the DataFlow`);
       continue;
     }
     const before = previous[object.key];
-    current[object.key] = { etag: object.etag, sizeBytes: object.sizeBytes };
-    if (before && before.etag === object.etag && before.sizeBytes === object.sizeBytes) continue;
-    const tmp = join(tmpDir, `${process.pid}-${n++}`);
+    if (before && before.etag === object.etag && before.sizeBytes === object.sizeBytes) {
+      current[object.key] = before;
+      continue;
+    }
+    if (keepLocal(object.key)) {
+      if (before) current[object.key] = before; // still the last agreed state; write-back resolves it
+      continue;
+    }
     try {
-      const body: Readable = await store.read(object.key);
-      if (options.bandwidth) await pipeline(body, throttled(options.bandwidth), createWriteStream(tmp));
-      else await pipeline(body, createWriteStream(tmp));
-      const handle = await open(tmp, 'r+');
-      await handle.sync();
-      await handle.close();
-      if (object.mtimeMs) utimesSync(tmp, object.mtimeMs / 1000, object.mtimeMs / 1000);
-      const target = join(options.targetDir, object.key);
-      mkdirSync(dirname(target), { recursive: true });
-      renameSync(tmp, target);
+      current[object.key] = await fetchObject(store, object, options);
       result.files++;
       result.bytes += object.sizeBytes;
     } catch (error) {
-      rmSync(tmp, { force: true });
-      delete current[object.key];
+      if (before) current[object.key] = before; // the local copy stays until a fetch succeeds
       result.refused.push(`${object.key}: ${(error as Error).message}`);
     }
   }
   for (const key of Object.keys(previous)) {
     if (key in current) continue;
-    rmSync(join(options.targetDir, key), { force: true });
+    // Gone from the store. A local edit not yet written back stays, as a new file to write back.
+    if (keepLocal(key)) continue;
+    rmSync(localPath(key), { force: true });
     result.removed++;
   }
-  writeFileAtomic(recordFile, JSON.stringify(current));
+  saveRecord(options.stateDir, current);
   return result;
 }

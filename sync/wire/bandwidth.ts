@@ -2,6 +2,8 @@
  * A token bucket shared by every stream of a worker: `take(n)` resolves when n bytes may be sent,
  * so all streams together stay under the DataFlow's bandwidthLimit.
  */
+import { Transform } from 'node:stream';
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -43,4 +45,14 @@ export function parseBandwidth(value: string | undefined, field: string): number
   if (!m) throw new Error(`${field}: "${value}" is not a byte rate such as 100Mi or 1G (bytes per second)`);
   const units: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
   return Math.round(Number(m[1]) * units[m[2] ?? '']!);
+}
+
+/** A pass-through stream that lets bytes on only as fast as `bandwidth` allows (store transfers). */
+export function throttle(bandwidth: Bandwidth | undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (!bandwidth) return done(null, chunk);
+      bandwidth.take(chunk.length).then(() => done(null, chunk), done);
+    },
+  });
 }

@@ -31,6 +31,18 @@ export interface SourceStatus {
   lastIngest?: string;
   nextIngest?: string;
   result?: { outcome: 'Succeeded' | 'Failed'; message: string; files: number; bytes: number };
+  writeBack?: WriteBackStatus;
+}
+
+/** Write-back to a source: totals since the worker first ran, and the last attempt. */
+export interface WriteBackStatus {
+  lastWriteBack?: string;
+  outcome: 'Succeeded' | 'Failed';
+  message: string;
+  files: number;
+  bytes: number;
+  removed: number;
+  conflicts: number;
 }
 
 export interface WorkerStatus {

@@ -113,6 +113,8 @@ export class Worker {
     const requested = this.config.purgeRequestedAt;
     if (!requested || this.purgedAt === requested) return undefined;
     for (const name of readdirSync(this.config.treeDir)) rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
+    // The sources keep their data: without the records, write-back sees nothing to remove.
+    rmSync(this.file('sources'), { recursive: true, force: true });
     this.log.info({ requested }, 'deleteAfterUse: deleted the data; the next pass deletes it at the peers');
     return requested;
   }

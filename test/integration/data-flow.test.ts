@@ -64,7 +64,8 @@ async function runWorker(name: string): Promise<void> {
       .replaceAll('/kmesh/data', join(top, 'east'))
       .replaceAll('/etc/kmesh/keys/', `${join(top, 'keys')}/`)
       .replaceAll('/etc/kmesh/peers/', `${join(top, 'peers')}/`)
-      .replaceAll('/etc/kmesh/sources/', `${join(top, 'sources')}/`),
+      .replaceAll('/etc/kmesh/sources/', `${join(top, 'sources')}/`)
+      .replaceAll('/var/lib/kmesh/sources/', `${join(top, 'source-data')}/`),
   ) as Record<string, unknown>;
   local['statusPort'] = statusPort;
   for (const peer of local['peers'] as { endpoint: string }[]) peer.endpoint = `127.0.0.1:${gateway.port}`;
@@ -206,7 +207,7 @@ describe('DataFlow controller', () => {
     expect(readdirSync(join(top, 'west/tree'))).toEqual([]);
   });
 
-  it('ingests an S3 source into the DataFlow and reports it; NFS sources are reported as not supported', async () => {
+  it('ingests an S3 source and a PVC source with write-back, and reports both; cache access is reported as not supported', async () => {
     const s3 = await startTestS3();
     try {
       await s3.createBucket('uploads');
@@ -214,29 +215,64 @@ describe('DataFlow controller', () => {
       mkdirSync(join(top, 'sources/camera'), { recursive: true });
       writeFileSync(join(top, 'sources/camera/accessKeyId'), S3_ACCESS_KEY);
       writeFileSync(join(top, 'sources/camera/secretAccessKey'), S3_SECRET_KEY);
+      mkdirSync(join(top, 'source-data/lab/results'), { recursive: true }); // the claim's content, as the pod would see it
+      writeFileSync(join(top, 'source-data/lab/results/r1.csv'), 'a,b\n1,2\n');
       await client.create(RESOURCES.secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-creds', namespace }, stringData: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY } });
       await client.create(RESOURCES.dataFlow, {
         apiVersion: 'kmesh.io/v1alpha1',
         kind: 'DataFlow',
         metadata: { name: 'raw', namespace },
-        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'camera', s3: { endpoint: s3.endpoint, bucket: 'uploads', prefix: 'in/', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } } }] },
+        spec: {
+          instanceRef: { name: 'east' },
+          sources: [
+            { name: 'camera', s3: { endpoint: s3.endpoint, bucket: 'uploads', prefix: 'in/', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } } },
+            { name: 'lab', pvc: { claimName: 'lab-data' }, writeBack: true },
+          ],
+        },
       });
       const deployment = await eventually(() => get<Deployment>(RESOURCES.deployment, 'raw-sync'));
-      expect(deployment.spec.template.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'source-0', secret: expect.objectContaining({ secretName: 's3-creds' }) })]));
+      expect(deployment.spec.template.spec.volumes).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ name: 'source-0', secret: expect.objectContaining({ secretName: 's3-creds' }) }),
+          { name: 'source-data-0', persistentVolumeClaim: { claimName: 'lab-data' } }, // writable: lab is written back
+        ]),
+      );
       await runWorker('raw');
       await runningPod('raw');
       const ingested = await expectCondition('raw', 'SourcesIngested', 'True', 'Ingested');
-      expect(ingested.status?.sources?.[0]).toMatchObject({ name: 'camera', result: { outcome: 'Succeeded', files: 1, bytes: 3 } });
-      expect(treeListing(join(top, 'east/dataflows/raw')).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['d camera', 'f camera/one.txt']);
+      expect(ingested.status?.sources).toEqual([
+        expect.objectContaining({ name: 'camera', result: expect.objectContaining({ outcome: 'Succeeded', files: 1, bytes: 3 }) }),
+        expect.objectContaining({ name: 'lab', result: expect.objectContaining({ outcome: 'Succeeded', files: 1, bytes: 8 }) }),
+      ]);
+      const tree = join(top, 'east/dataflows/raw');
+      expect(treeListing(tree).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['d camera', 'f camera/one.txt', 'd lab', 'd lab/results', 'f lab/results/r1.csv']);
+
+      // A change made in the DataFlow goes back to the claim, and the status counts it.
+      writeFileSync(join(tree, 'lab/results/r2.csv'), 'c,d\n3,4\n');
+      const wrote = await eventually(async () => {
+        const df = await dataFlow('raw');
+        expect(df.status?.sources?.find((x) => x.name === 'lab')?.writeBack).toMatchObject({ outcome: 'Succeeded', files: 1, bytes: 8, removed: 0, conflicts: 0 });
+        return df;
+      }, 30_000);
+      expect(wrote.status?.sources?.find((x) => x.name === 'lab')?.writeBack?.lastWriteBack).toBeDefined();
+      expect(readdirSync(join(top, 'source-data/lab/results')).sort()).toEqual(['r1.csv', 'r2.csv']);
 
       await client.create(RESOURCES.dataFlow, {
         apiVersion: 'kmesh.io/v1alpha1',
         kind: 'DataFlow',
         metadata: { name: 'shares', namespace },
-        spec: { instanceRef: { name: 'east' }, sources: [{ name: 'share', nfs: { server: 'nfs.example', path: '/exports/share' } }] },
+        spec: {
+          instanceRef: { name: 'east' },
+          sources: [
+            { name: 'share', nfs: { server: 'nfs.example', path: '/exports/share' } },
+            { name: 'archive', nfs: { server: 'nfs.example', path: '/exports/archive' }, access: 'cache' },
+          ],
+        },
       });
       const shares = await expectCondition('shares', 'SourcesIngested', 'False', 'SourcesNotSupported');
-      expect(condition(shares, 'SourcesIngested')?.message).toContain('share (nfs)');
+      expect(condition(shares, 'SourcesIngested')?.message).toMatch(/access: cache .* archive are not brought in/);
+      const mounts = (await get<Deployment>(RESOURCES.deployment, 'shares-sync')).spec.template.spec.volumes.filter((v) => String(v['name']).startsWith('source-data-'));
+      expect(mounts).toEqual([{ name: 'source-data-0', nfs: { server: 'nfs.example', path: '/exports/share', readOnly: true } }]);
     } finally {
       await stopWorker();
       await s3.stop();

@@ -41,6 +41,7 @@ const put = (key: string, body: string | Buffer) => s3.client.send(new PutObject
 const source = (over: Partial<NonNullable<WorkerSource['s3']>> = {}, schedule = 'once'): WorkerSource => ({
   name: 'uploads',
   schedule,
+  writeBack: false,
   s3: { endpoint: s3.endpoint, bucket, prefix: 'ingest/', region: 'us-east-1', forcePathStyle: true, credentialsDir: join(top, 'creds'), ...over },
 });
 

@@ -592,6 +592,11 @@ export interface DataFlowStatusSource {
   nextIngest?: string;
   /** Outcome of the last ingest. */
   result?: DataFlowStatusSourceResult;
+  /**
+   * Write-back to the source (spec.sources[].writeBack): counts since the worker first ran, and the
+   * last attempt.
+   */
+  writeBack?: DataFlowStatusSourceWriteBack;
 }
 
 export interface DataFlowStatusSourceResult {
@@ -603,6 +608,23 @@ export interface DataFlowStatusSourceResult {
   files?: number;
   /** Bytes ingested. */
   bytes?: number;
+}
+
+export interface DataFlowStatusSourceWriteBack {
+  /** When a change was last written back. */
+  lastWriteBack?: string;
+  /** Whether the last attempt wrote back every change. */
+  outcome?: "Succeeded" | "Failed";
+  /** Details: files not written back and why, or conflicts kept. */
+  message?: string;
+  /** Files written to the source. */
+  files?: number;
+  /** Bytes written to the source. */
+  bytes?: number;
+  /** Objects removed from the source because they were deleted in the DataFlow. */
+  removed?: number;
+  /** Local changes kept as <name>.kmesh-conflict-<time> because the source changed the same object. */
+  conflicts?: number;
 }
 
 export interface DataFlowStatusTransfer {

@@ -58,17 +58,19 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   const peers = pushPeers(dataFlow);
   const reported = new Map((worker?.peers ?? []).map((p) => [p.name, p]));
 
-  // Sources: S3 and Azure Blob are ingested; NFS and PVC are not in this release, and the condition says so.
+  // Sources: every kind is ingested with access: copy; cache (fetch on first read) is not in this release.
   const sources = dataFlow.spec.sources ?? [];
-  const unsupported = sources.filter((s) => !s.s3 && !s.azureBlob);
+  const unsupported = sources.filter((s) => (s.access ?? 'copy') !== 'copy');
   const results = new Map((worker?.sources ?? []).map((s) => [s.name, s]));
   const failed = sources.filter((s) => results.get(s.name)?.result?.outcome === 'Failed');
-  const pending = sources.filter((s) => (s.s3 || s.azureBlob) && !results.get(s.name)?.result);
+  const notWritten = sources.filter((s) => s.writeBack && results.get(s.name)?.writeBack?.outcome === 'Failed');
+  const pending = sources.filter((s) => !unsupported.includes(s) && !results.get(s.name)?.result);
   if (!sources.length) set(Conditions.SourcesIngested, true, Reasons.NoSources, 'no sources to ingest');
-  else if (unsupported.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `ingest from ${unsupported.map((s) => s.name).join(', ')} (${unsupported.map((s) => Object.keys(s).find((k) => ['nfs', 'pvc'].includes(k))).join(', ')}) is not supported by this release yet; their data is not brought in`);
+  else if (unsupported.length) set(Conditions.SourcesIngested, false, Reasons.SourcesNotSupported, `access: cache (fetch on first read) is not supported by this release yet; ${unsupported.map((s) => s.name).join(', ')} are not brought in — set access: copy`);
   else if (failed.length) set(Conditions.SourcesIngested, false, Reasons.IngestFailed, failed.map((s) => `${s.name}: ${results.get(s.name)!.result!.message}`).join('; '));
+  else if (notWritten.length) set(Conditions.SourcesIngested, false, Reasons.WriteBackFailed, notWritten.map((s) => `${s.name}: ${results.get(s.name)!.writeBack!.message}`).join('; '));
   else if (pending.length || !worker) set(Conditions.SourcesIngested, 'Unknown', Reasons.WorkerStarting, `waiting for the first ingest of ${pending.map((s) => s.name).join(', ')}`);
-  else set(Conditions.SourcesIngested, true, Reasons.Ingested, `every source was ingested as scheduled`);
+  else set(Conditions.SourcesIngested, true, Reasons.Ingested, sources.some((s) => s.writeBack) ? 'every source was ingested as scheduled and every change written back' : 'every source was ingested as scheduled');
 
   const down = peers.filter((p) => !reported.get(p.name)?.connected);
   const behind = peers.filter((p) => !worker?.root || reported.get(p.name)?.root !== worker.root);
@@ -116,7 +118,7 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
             const r = reported.get(p.name);
             return { name: p.name, connected: r?.connected ?? false, ...(r?.lastSyncTime ? { lastSyncTime: seconds(r.lastSyncTime) } : {}), lagSeconds: r?.lagSeconds ?? 0, pendingBytes: r?.pendingBytes ?? 0 };
           }),
-          ...(worker.sources.length ? { sources: worker.sources.map((s) => ({ ...s, ...(s.lastIngest ? { lastIngest: seconds(s.lastIngest) } : {}), ...(s.nextIngest ? { nextIngest: seconds(s.nextIngest) } : {}) })) } : {}),
+          ...(worker.sources.length ? { sources: worker.sources.map((s) => ({ ...s, ...(s.lastIngest ? { lastIngest: seconds(s.lastIngest) } : {}), ...(s.nextIngest ? { nextIngest: seconds(s.nextIngest) } : {}), ...(s.writeBack?.lastWriteBack ? { writeBack: { ...s.writeBack, lastWriteBack: seconds(s.writeBack.lastWriteBack) } } : {}) })) } : {}),
           transfer: worker.transfer,
         }
       : {

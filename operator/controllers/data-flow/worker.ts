@@ -18,12 +18,25 @@ import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stat
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/sync';
 export const PEERS_MOUNT_PATH = '/etc/kmesh/peers';
 export const SOURCES_MOUNT_PATH = '/etc/kmesh/sources';
+/** Where NFS and PVC sources are mounted in the worker (read-only unless written back). */
+export const SOURCE_DATA_MOUNT_PATH = '/var/lib/kmesh/sources';
 
-/** Sources this release ingests (S3, Azure Blob); the others are reported as not supported. */
-export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => s.s3 || s.azureBlob);
+type Source = NonNullable<DataFlow['spec']['sources']>[number];
+
+/** Sources this release ingests: every kind with `access: copy`; `cache` is reported as not supported. */
+export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? 'copy') === 'copy');
+
+/** The pod volume of an NFS or PVC source (the worker reads it as a directory). */
+function sourceVolume(source: Source): Record<string, unknown> | undefined {
+  // Written as the API server stores it (no `readOnly: false`), so the applied spec compares equal.
+  const readOnly = source.writeBack ? {} : { readOnly: true };
+  if (source.nfs) return { nfs: { server: source.nfs.server, path: source.nfs.path, ...readOnly } };
+  if (source.pvc) return { persistentVolumeClaim: { claimName: source.pvc.claimName, ...readOnly } };
+  return undefined;
+}
 
 /** The credentials Secret a source names, if any. */
-const credentialsOf = (source: NonNullable<DataFlow['spec']['sources']>[number]) => (source.s3 ?? source.azureBlob)?.credentialsSecretRef;
+const credentialsOf = (source: Source) => (source.s3 ?? source.azureBlob)?.credentialsSecretRef;
 
 /** Fields of a store location as the worker config takes them: unset ones left out. */
 function defined(values: Record<string, unknown>): Record<string, unknown> {
@@ -79,8 +92,10 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
       const credentialsDir = credentialsOf(src) ? `${SOURCES_MOUNT_PATH}/${src.name}` : undefined;
       const location = src.s3
         ? { s3: defined({ bucket: src.s3.bucket, endpoint: src.s3.endpoint, prefix: src.s3.prefix, region: src.s3.region, forcePathStyle: src.s3.forcePathStyle ?? false, credentialsDir }) }
-        : { azureBlob: defined({ container: src.azureBlob!.container, endpoint: src.azureBlob!.endpoint, account: src.azureBlob!.account, prefix: src.azureBlob!.prefix, credentialsDir }) };
-      return { name: src.name, schedule: src.ingest?.schedule ?? 'once', ...location };
+        : src.azureBlob
+          ? { azureBlob: defined({ container: src.azureBlob.container, endpoint: src.azureBlob.endpoint, account: src.azureBlob.account, prefix: src.azureBlob.prefix, credentialsDir }) }
+          : { posix: { dir: `${SOURCE_DATA_MOUNT_PATH}/${src.name}` } };
+      return { name: src.name, schedule: src.ingest?.schedule ?? 'once', writeBack: src.writeBack ?? false, ...location };
     }),
     ...(purgeRequestedAt ? { purgeRequestedAt } : {}),
   });
@@ -108,6 +123,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
   const key = keyProjection(dataFlow);
   const peers = dataFlow.spec.peers ?? [];
   const credentials = ingestedSources(dataFlow).filter((src) => credentialsOf(src));
+  const mounted = ingestedSources(dataFlow).filter((src) => sourceVolume(src));
   const shared = filesystemPod(access, settings);
   return {
     apiVersion: 'apps/v1',
@@ -137,6 +153,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
                 ...(key ? [{ name: 'key', mountPath: KEYS_MOUNT_PATH, readOnly: true }] : []),
                 ...peers.map((p, i) => ({ name: `peer-${i}`, mountPath: `${PEERS_MOUNT_PATH}/${p.name}`, readOnly: true })),
                 ...credentials.map((src, i) => ({ name: `source-${i}`, mountPath: `${SOURCES_MOUNT_PATH}/${src.name}`, readOnly: true })),
+                ...mounted.map((src, i) => ({ name: `source-data-${i}`, mountPath: `${SOURCE_DATA_MOUNT_PATH}/${src.name}`, ...(src.writeBack ? {} : { readOnly: true }) })),
               ],
             },
           ],
@@ -146,6 +163,7 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
             ...(key ? [{ name: 'key', projected: { sources: [key], defaultMode: 0o440 } }] : []),
             ...peers.map((p, i) => ({ name: `peer-${i}`, secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 } })),
             ...credentials.map((src, i) => ({ name: `source-${i}`, secret: { secretName: credentialsOf(src)!.name, defaultMode: 0o440 } })),
+            ...mounted.map((src, i) => ({ name: `source-data-${i}`, ...sourceVolume(src) })),
           ],
         },
       },
