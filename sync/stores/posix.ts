@@ -4,8 +4,8 @@
  * mtime (nanoseconds) stand in for an ETag. Writes go to a temp file beside the target, are
  * fsynced and renamed, so a reader of the export sees the old file or the new one.
  */
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
+import { open, readdir, rm, stat as statAsync } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,8 +22,8 @@ let temps = 0;
 
 const etagOf = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}`;
 
-function* files(root: string, prefix = ''): Generator<string> {
-  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {
+async function* files(root: string, prefix = ''): AsyncGenerator<string> {
+  for (const entry of await readdir(join(root, prefix), { withFileTypes: true })) {
     if (entry.name.startsWith(TEMP_PREFIX)) continue;
     const key = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) yield* files(root, key);
@@ -33,28 +33,32 @@ function* files(root: string, prefix = ''): Generator<string> {
 
 export function posixStore(source: PosixSource, field: string): Store {
   const path = (key: string) => join(source.dir, key);
-  const stat = (key: string): BigIntStats | undefined => statSync(path(key), { bigint: true, throwIfNoEntry: false });
+  const stat = (key: string): Promise<BigIntStats | undefined> =>
+    statAsync(path(key), { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
   return {
     kind: 'posix',
     async *list(): AsyncIterable<StoreObject> {
       let root;
       try {
-        root = statSync(source.dir);
+        root = await statAsync(source.dir);
       } catch (error) {
         throw new Error(`${field}: the mounted source ${source.dir} cannot be read: ${(error as Error).message}`, { cause: error });
       }
       if (!root.isDirectory()) throw new Error(`${field}: the mounted source ${source.dir} is not a directory`);
-      for (const key of files(source.dir)) {
-        const st = stat(key);
+      for await (const key of files(source.dir)) {
+        const st = await stat(key);
         if (!st?.isFile()) continue; // gone (or replaced) since the directory was read
         yield { key, sizeBytes: Number(st.size), etag: etagOf(st), mtimeMs: Number(st.mtimeMs) };
       }
     },
-    async read(key: string): Promise<Readable> {
-      return createReadStream(path(key));
+    read(key: string): Promise<Readable> {
+      return Promise.resolve(createReadStream(path(key)));
     },
     async head(key: string): Promise<ObjectHead | undefined> {
-      const st = stat(key);
+      const st = await stat(key);
       return st?.isFile() ? { etag: etagOf(st), sizeBytes: Number(st.size) } : undefined;
     },
     async write(key: string, file: string, _sizeBytes: number, bandwidth?: Bandwidth): Promise<string> {
@@ -72,8 +76,8 @@ export function posixStore(source: PosixSource, field: string): Store {
       }
       return etagOf(statSync(target, { bigint: true }));
     },
-    async remove(key: string): Promise<void> {
-      rmSync(path(key), { force: true });
+    remove(key: string): Promise<void> {
+      return rm(path(key), { force: true });
     },
   };
 }

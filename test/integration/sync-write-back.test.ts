@@ -52,9 +52,9 @@ const kinds: Kind[] = [
   {
     name: 'posix (NFS export or PVC)',
     partBytes: 0,
-    source: async () => {
+    source: () => {
       mkdirSync(join(top, 'export'));
-      return { name: 'lab', schedule: 'once', writeBack: true, posix: { dir: join(top, 'export') } };
+      return Promise.resolve({ name: 'lab', schedule: 'once', writeBack: true, posix: { dir: join(top, 'export') } });
     },
   },
   {
