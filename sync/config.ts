@@ -76,6 +76,8 @@ export interface WorkerPeer {
   remoteDataFlow: string;
   direction: PeerDirection;
   tlsDir: string;
+  /** Subtrees (absolute paths in the DataFlow) the peer sees; unset: everything. */
+  paths?: string[];
 }
 
 /** An external store the worker ingests from (spec.sources[] of the DataFlow). */
@@ -137,6 +139,7 @@ export function parseWorkerConfig(text: string): WorkerConfig {
         remoteDataFlow: str(p, 'remoteDataFlow', field, dataFlow),
         direction: oneOf<PeerDirection>(p, 'direction', field, ['push', 'pull', 'bidirectional'], 'push'),
         tlsDir: str(p, 'tlsDir', field),
+        ...(p['paths'] !== undefined ? { paths: subtreePaths(p['paths'], `${field}.paths`) } : {}),
       };
     }),
     statusPort: int(raw, 'statusPort', 'config', 8080, 0, 65535),
@@ -170,6 +173,16 @@ function source(raw: Raw, field: string): WorkerSource {
   }
   if (raw['posix'] !== undefined) return { ...common, posix: { dir: str(obj(raw['posix'], `${field}.posix`), 'dir', `${field}.posix`) } };
   throw new SyncConfigError(`${field}: no store; set one of s3, azureBlob, posix`);
+}
+
+function subtreePaths(value: unknown, field: string): string[] {
+  if (!Array.isArray(value)) throw new SyncConfigError(`${field}: must be a list of absolute paths`);
+  return value.map((path, i) => {
+    if (typeof path !== 'string' || !path.startsWith('/') || path.split('/').some((part) => part === '..' || part === '.')) {
+      throw new SyncConfigError(`${field}[${i}]: "${String(path)}" is not an absolute path inside the DataFlow`);
+    }
+    return path;
+  });
 }
 
 function changeFeed(raw: Raw): NonNullable<WorkerConfig['changeFeed']> {

@@ -52,6 +52,9 @@ describe('sync worker with a change feed', () => {
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  encryption:\n    algorithm: aes-256-gcm\n')).toThrow('policy.encryption.keyFile: required string');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npeers:\n- name: w\n  endpoint: nowhere\n  tlsDir: /x\n')).toThrow('config.peers[0].endpoint: "nowhere" is not host:port');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\ninterval: soon\n')).toThrow('config.interval: "soon" is not a duration');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npeers:\n- name: w\n  endpoint: w:7443\n  tlsDir: /x\n  paths: [/models, ../etc]\n')).toThrow('config.peers[0].paths[1]: "../etc" is not an absolute path inside the DataFlow');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n  writeBack: yes please\n  posix: {dir: /src}\n')).toThrow('config.sources[0].writeBack: must be true or false');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n')).toThrow('config.sources[0]: no store; set one of s3, azureBlob, posix');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: fast\n')).toThrow('policy.bandwidthLimit: "fast" is not a byte rate');
   });
 

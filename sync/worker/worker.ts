@@ -13,6 +13,7 @@ import { LustreChangelogFeed, scanEveryPass, type ChangeFeed } from '../engine/c
 import { Chunker } from '../engine/chunker.js';
 import { chunkReader, pushVersion, TransferError, type ChunkReader } from '../engine/push.js';
 import { scanTree, type TreeVersion } from '../engine/scan.js';
+import { subtreeVersion } from '../engine/subtree.js';
 import { TreeIndex } from '../engine/tree-index.js';
 import type { WorkerConfig, WorkerPeer } from '../config.js';
 import { Bandwidth } from '../wire/bandwidth.js';
@@ -182,7 +183,8 @@ export class Worker {
       state.status.connected = true;
       this.progress = { bytesDone: 0, bytesTotal: 0, startedAt: Date.now() };
       reader = chunkReader(this.config.treeDir, version);
-      const result = await pushVersion(version, session, reader, {
+      // The peer's view: its `paths` only. Its status still names the scanned root it is in sync with.
+      const result = await pushVersion(subtreeVersion(version, peer.paths), session, reader, {
         planned: (offered, missing) => {
           this.totals.dedupSavedBytes += offered - missing;
           this.progress.bytesTotal += missing;

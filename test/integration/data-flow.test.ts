@@ -174,6 +174,10 @@ describe('DataFlow controller', () => {
     const before = (await get<Deployment>(RESOURCES.deployment, 'shared-sync')).spec.template.metadata.annotations['kmesh.io/config-hash'];
     await client.mergePatch(RESOURCES.dataFlow, namespace, 'shared', { spec: { policy: { compression: 'lz4' } } });
     await eventually(async () => expect((await get<Deployment>(RESOURCES.deployment, 'shared-sync')).spec.template.metadata.annotations['kmesh.io/config-hash']).not.toBe(before));
+    // A peer's paths reach the worker's config (the worker sends that peer only those subtrees).
+    await client.mergePatch(RESOURCES.dataFlow, namespace, 'shared', { spec: { peers: [{ ...sharedSpec.peers[0], paths: ['/data'] }] } });
+    await eventually(async () => expect(parseYaml((await get<ConfigMap>(RESOURCES.configMap, 'shared-sync')).data['config.yaml']!)).toMatchObject({ peers: [{ name: 'west', paths: ['/data'] }] }));
+    await client.mergePatch(RESOURCES.dataFlow, namespace, 'shared', { spec: { peers: sharedSpec.peers } });
     await client.mergePatch(RESOURCES.dataFlow, namespace, 'shared', { spec: { suspend: true } });
     await eventually(async () => expect((await get<Deployment>(RESOURCES.deployment, 'shared-sync')).spec.replicas).toBe(0));
     const suspended = await expectCondition('shared', 'Ready', 'False', 'Suspended');

@@ -14,6 +14,7 @@ import { loggerFor } from '../../lib/logging.js';
 import { chunkHash, Chunker } from '../../sync/engine/chunker.js';
 import { chunkReader, pushVersion } from '../../sync/engine/push.js';
 import { scanTree } from '../../sync/engine/scan.js';
+import { subtreeVersion } from '../../sync/engine/subtree.js';
 import { initCodecs, sealChunk, type SealPolicy } from '../../sync/engine/seal.js';
 import { TreeIndex } from '../../sync/engine/tree-index.js';
 import { startGateway, type Gateway } from '../../sync/gateway/server.js';
@@ -73,12 +74,12 @@ describe('sync over mTLS (worker → gateway)', () => {
   const target = () => ({ name: 'west', endpoint: `127.0.0.1:${gateway.port}`, remoteDataFlow: 'team-a/shared' });
   const index = new TreeIndex();
 
-  async function syncOnce(over: Partial<SessionOptions> = {}) {
+  async function syncOnce(over: Partial<SessionOptions> = {}, paths?: string[]) {
     const version = await scanTree(src, { index, chunker, site: 'east' });
     const session = await WireSession.open(target(), options(over));
     const reader = chunkReader(src, version);
     try {
-      return await pushVersion(version, session, reader);
+      return await pushVersion(subtreeVersion(version, paths), session, reader);
     } finally {
       await reader.close();
       session.close();
@@ -109,6 +110,29 @@ describe('sync over mTLS (worker → gateway)', () => {
 
     const again = await syncOnce();
     expect(again.unchanged).toBe(true);
+  });
+
+  it('gives a peer with paths only those subtrees, and removes what it held outside them', async () => {
+    for (const d of ['models/v1', 'data/shared', 'data/private']) mkdirSync(join(src, d), { recursive: true });
+    writeFileSync(join(src, 'models/v1/weights.bin'), randomBytes(300_000));
+    writeFileSync(join(src, 'data/shared/a.csv'), 'a,1');
+    writeFileSync(join(src, 'data/private/secret.csv'), 'not for west');
+    writeFileSync(join(src, 'readme.md'), 'top');
+    await syncOnce(); // west first held everything
+    expect(treeListing(dst)).toEqual(treeListing(src));
+
+    const first = await syncOnce({}, ['/models', '/data/shared']);
+    expect(first.bytesSent).toBe(0); // west holds every chunk already: only manifests changed
+    const names = (listing: string[]) => listing.map((l) => l.split(' ').slice(0, 2).join(' '));
+    expect(names(treeListing(dst))).toEqual(['d data', 'd data/shared', 'f data/shared/a.csv', 'd models', 'd models/v1', 'f models/v1/weights.bin']);
+    expect(treeListing(dst).filter((l) => l.includes('models/'))).toEqual(treeListing(src).filter((l) => l.includes('models/')));
+
+    writeFileSync(join(src, 'data/private/secret.csv'), 'still not for west');
+    expect((await syncOnce({}, ['/models', '/data/shared'])).unchanged).toBe(true);
+    writeFileSync(join(src, 'data/shared/a.csv'), 'a,2');
+    await syncOnce({}, ['/models', '/data/shared']);
+    expect(readdirSync(join(dst, 'data'))).toEqual(['shared']);
+    expect(treeListing(dst).filter((l) => l.includes('a.csv'))).toEqual(treeListing(src).filter((l) => l.includes('a.csv')));
   });
 
   it('carries a 2 GiB sparse file as one zero chunk plus its data, and keeps it sparse', async () => {

@@ -87,6 +87,7 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
       remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
       direction: p.direction ?? 'push',
       tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
+      ...(p.paths?.length ? { paths: p.paths } : {}),
     })),
     sources: ingestedSources(dataFlow).map((src) => {
       const credentialsDir = credentialsOf(src) ? `${SOURCES_MOUNT_PATH}/${src.name}` : undefined;
