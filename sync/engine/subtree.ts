@@ -26,7 +26,7 @@ function trieOf(paths: string[]): PathTrie | undefined {
         level.set(part, WHOLE);
         break;
       }
-      const next = below ?? new Map();
+      const next: PathTrie = below ?? new Map();
       level.set(part, next);
       level = next;
     }
