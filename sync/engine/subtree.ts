@@ -26,7 +26,7 @@ function trieOf(paths: string[]): PathTrie | undefined {
         level.set(part, WHOLE);
         break;
       }
-      const next: PathTrie = below ?? new Map();
+      const next: PathTrie = below ?? (new Map() as PathTrie);
       level.set(part, next);
       level = next;
     }
