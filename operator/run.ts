@@ -34,8 +34,11 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
   registerBackends();
   const log = loggerFor('operator', { identity: config.leaderElection.identity });
   const kc = ClusterCredentials.load(config.kubeconfig);
-  const client = new KubeClient(kc, config.impersonate ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) } : {});
   const metrics = new OperatorMetrics();
+  const client = new KubeClient(kc, {
+    ...(config.impersonate ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) } : {}),
+    onResponse: (method, code) => metrics.requests.inc({ method, code: String(code) }),
+  });
   const events = new EventRecorder(client, 'kmesh.io/operator', config.leaderElection.identity, log);
   const state = { leading: false, synced: false };
   const health = await startHealthServer({

@@ -8,6 +8,8 @@ export interface OperatorSettings {
   runAsUser: number;
   /** Port of the sync workers' /status, /metrics and health endpoints. */
   workerStatusPort: number;
+  /** Port of the gateways' /capacity, /metrics and health endpoints. */
+  gatewayHealthPort: number;
   /** How often a sync worker scans for changes (async mode), e.g. 10s. */
   syncInterval: string;
   /** Namespace of the CSI driver, where its nodes report publications (kmesh-publications-<node>). */

@@ -204,6 +204,8 @@ export interface GatewayConfig {
   port: number;
   tlsDir: string;
   metricsPort: number;
+  /** The instance's filesystem, whose capacity /capacity reports; unset: no report. */
+  filesystem?: string;
   dataFlows: ServedDataFlow[];
 }
 
@@ -214,6 +216,7 @@ export function parseGatewayConfig(text: string): GatewayConfig {
     port: int(raw, 'port', 'config', 7443, 0, 65535),
     tlsDir: str(raw, 'tlsDir', 'config'),
     metricsPort: int(raw, 'metricsPort', 'config', 8080, 0, 65535),
+    ...(raw['filesystem'] !== undefined ? { filesystem: str(raw, 'filesystem', 'config') } : {}),
     dataFlows: list(raw, 'dataFlows', 'config').map((d, i) => {
       const field = `config.dataFlows[${i}]`;
       const policy = encryption(d, field, 'none');

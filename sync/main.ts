@@ -6,6 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { startHealthServer } from '../lib/health-server.js';
+import { filesystemCapacity } from './gateway/capacity.js';
 import { loggerFor } from '../lib/logging.js';
 import { parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config.js';
 import { initCodecs } from './engine/seal.js';
@@ -79,7 +80,8 @@ export function gatewayMain(argv: string[]): Promise<number> {
     await initCodecs();
     const metrics = new GatewayMetrics();
     const gateway = await startGateway({ host: config.host, port: config.port, tls: loadTlsDir(config.tlsDir, 'config.tlsDir'), dataFlows, log, metrics });
-    const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => true });
+    const filesystem = config.filesystem;
+    const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => true, routes: filesystem ? { '/capacity': () => filesystemCapacity(filesystem) } : {} });
     const signal = stopSignal();
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
     await gateway.close();

@@ -247,6 +247,7 @@ export const dataFlow: KindDefinition = {
     { name: 'Instance', type: 'string', jsonPath: '.spec.instanceRef.name', description: 'KmeshInstance holding the data.' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'Consistency mode.' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary of the state.' },
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.' },
     { name: 'Synced', type: 'string', jsonPath: '.status.conditions[?(@.type=="Synced")].status', description: 'Synced condition.' },
     { name: 'Mounts', type: 'integer', jsonPath: '.status.activeMounts', description: 'Volumes that mount it now.' },
   ],

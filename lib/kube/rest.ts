@@ -97,6 +97,8 @@ export interface KubeClientOptions {
   impersonateGroups?: string[];
   /** Sockets the keep-alive agent may open to the API server. */
   maxSockets?: number;
+  /** Told of every answer (for request metrics). */
+  onResponse?: (method: string, statusCode: number) => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -127,11 +129,14 @@ export class KubeClient {
   /** apiVersion -> its discovery document's resources (for kinds no ResourceType names). */
   private readonly discovery = new Map<string, Promise<Array<{ name: string; kind: string; namespaced: boolean }>>>();
   /**
-   * One keep-alive agent holding the TLS material, made on the first request. TLS options given per
+   * Keep-alive agents holding the TLS material, made on the first request. TLS options given per
    * request would build a new secure context (and handshake) for each one. Client certificates are
-   * therefore read once; bearer tokens still come fresh with every request's headers.
+   * therefore read once; bearer tokens still come fresh with every request's headers. Watches get an
+   * agent of their own without a socket cap: each holds its socket for minutes, and sharing the
+   * capped one let enough informers starve every other request.
    */
   private agent: Agent | undefined;
+  private watchAgent: Agent | undefined;
 
   constructor(
     private readonly kc: CredentialSource,
@@ -145,15 +150,19 @@ export class KubeClient {
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent?.destroy();
+    this.watchAgent?.destroy();
   }
 
   private async requestOptions(method: string, init: RequestInit): Promise<RequestOptions> {
     const applied: RequestOptions = { headers: { Accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(applied);
     const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername, headers: appliedHeaders } = applied;
-    this.agent ??= new Agent({ keepAlive: true, maxSockets: this.options.maxSockets ?? 16, ca, cert, key, pfx, passphrase, rejectUnauthorized, servername });
+    const tls = { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername };
+    let agent: Agent;
+    if (init.query?.['watch']) agent = this.watchAgent ??= new Agent({ keepAlive: true, ...tls });
+    else agent = this.agent ??= new Agent({ keepAlive: true, maxSockets: this.options.maxSockets ?? 16, ...tls });
     const headers = { ...(appliedHeaders as Record<string, string | string[]>) };
-    const options: RequestOptions = { method, agent: this.agent, headers };
+    const options: RequestOptions = { method, agent, headers };
     if (init.body !== undefined) {
       headers['Content-Type'] = init.contentType ?? 'application/json';
       // A sized body, never chunked: the API server leaves a chunked DELETE body unread, and the
@@ -188,6 +197,7 @@ export class KubeClient {
       let text = '';
       res.setEncoding('utf8');
       for await (const chunk of res) text += chunk as string;
+      this.options.onResponse?.(method, res.statusCode ?? 0);
       const retryAfter = Number(res.headers['retry-after']);
       if (res.statusCode === 429 && retryAfter >= 0 && attempt < MAX_429_ATTEMPTS && !init.signal?.aborted) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(retryAfter, 5) * 1000 || 100));

@@ -46,11 +46,17 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const BASE = { FSNAME: 'kmfs', BACKFS: 'ldiskfs', HA: 'false', SERVICE: 'x-oss.ns.svc.cluster.local' };
 
 describe('the Lustre server script', () => {
-  it('formats an unformatted MDT once as MGS+MDT with index = ordinal, then mounts it', () => {
-    const calls = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-1' });
-    expect(calls).toEqual([
+  it('formats an unformatted MDT once with index = ordinal, then mounts it; only MDT0 is the MGS', () => {
+    const first = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-0', MGS_NIDS: 'x-mds-0.x-mds@tcp' });
+    expect(first).toEqual([
       'tunefs.lustre --dryrun /dev/kmesh/mdt0',
-      'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --mgs --mdt --index=1 /dev/kmesh/mdt0',
+      'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --mgs --mdt --index=0 /dev/kmesh/mdt0',
+      `mount -t lustre /dev/kmesh/mdt0 ${join(dir, 'mnt')}/mdt0`,
+    ]);
+    const second = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-1', MGS_NIDS: 'x-mds-0.x-mds@tcp' });
+    expect(second.slice(first.length)).toEqual([ // the log of calls goes on from the first run
+      'tunefs.lustre --dryrun /dev/kmesh/mdt0',
+      'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --mdt --mgsnode=x-mds-0.x-mds@tcp --index=1 /dev/kmesh/mdt0',
       `mount -t lustre /dev/kmesh/mdt0 ${join(dir, 'mnt')}/mdt0`,
     ]);
   });

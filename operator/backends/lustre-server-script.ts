@@ -1,11 +1,12 @@
 /**
  * The shell script every Lustre server pod runs: format each of its targets once (only when
- * `tunefs.lustre --dryrun` finds no filesystem on it), mount them, and unmount on SIGTERM. With HA,
+ * `tunefs.lustre --dryrun` finds no filesystem on it), mount them, and unmount on SIGTERM. MDT0
+ * carries the filesystem's one MGS; every other MDT and every OST names it with --mgsnode. With HA,
  * pods pair up by ordinal (2k serves, 2k+1 is its failover partner and stands by); both NIDs are
  * written into the target with --servicenode so clients fail over.
  *
  * Inputs (environment): ROLE (mds|oss), FSNAME, BACKFS (ldiskfs|zfs), TARGETS (targets per pod),
- * HA (true|false), STATEFULSET, SERVICE (headless Service FQDN), MGS_NIDS (oss only),
+ * HA (true|false), STATEFULSET, SERVICE (headless Service FQDN), MGS_NIDS (every target but MDT0),
  * ZFS_OPTIONS (zfs only, e.g. compression), KEY_FILE (zfs native encryption key, optional).
  */
 export const LUSTRE_SERVER_SCRIPT = String.raw`set -eu
@@ -42,8 +43,10 @@ while [ $t -lt "$TARGETS" ]; do
     echo "$prefix$t (index $index): already formatted"
   else
     echo "$prefix$t (index $index): formatting"
-    if [ "$ROLE" = mds ]; then
-      role_args="--mgs --mdt"
+    if [ "$ROLE" = mds ] && [ "$index" -eq 0 ]; then
+      role_args="--mgs --mdt" # the one MGS lives with MDT0; every other target registers with it
+    elif [ "$ROLE" = mds ]; then
+      role_args="--mdt --mgsnode=$MGS_NIDS"
     else
       role_args="--ost --mgsnode=$MGS_NIDS"
     fi

@@ -114,7 +114,7 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
     { name: 'HA', value: String(lustre.ha) },
     { name: 'STATEFULSET', value: name },
     { name: 'SERVICE', value: serviceFqdn(instance, role) },
-    ...(role === 'oss' ? [{ name: 'MGS_NIDS', value: mgsNids(instance, lustre) }] : []),
+    { name: 'MGS_NIDS', value: mgsNids(instance, lustre) }, // MDT0 is the MGS itself; the other targets register with it
     ...(lustre.backingFs === 'zfs' && atRest?.compression && atRest.compression !== 'none'
       ? [{ name: 'ZFS_OPTIONS', value: `-o compression=${atRest.compression}` }]
       : []),

@@ -171,7 +171,8 @@ export class Controller<T extends KubeObject> {
 
   private async work(): Promise<void> {
     for (let key = await this.queue.take(); key !== undefined; key = await this.queue.take()) {
-      const log = this.log.child({ object: key });
+      const [namespace, name] = key.includes('/') ? key.split('/', 2) : ['', key];
+      const log = this.log.child({ kind: this.definition.primary.kind, ...(namespace ? { namespace } : {}), name });
       const started = process.hrtime.bigint();
       const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
       try {

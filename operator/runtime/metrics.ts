@@ -1,6 +1,7 @@
 /**
  * Operator metrics, named like controller-runtime's so existing dashboards and alerts work:
- * controller_runtime_reconcile_*, workqueue_*, leader_election_master_status.
+ * controller_runtime_reconcile_*, workqueue_*, leader_election_master_status, and client-go's
+ * rest_client_requests_total.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueObserver } from './queue.js';
@@ -40,6 +41,13 @@ export class OperatorMetrics {
     name: 'leader_election_master_status',
     help: '1 while this process holds the leader lease, 0 otherwise.',
     labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requests = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests to the API server, by method and status code.',
+    labelNames: ['method', 'code'] as const,
     registers: [this.registry],
   });
 

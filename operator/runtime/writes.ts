@@ -3,12 +3,16 @@
  * write: finalizers (with optimistic concurrency, so a stale cache gets a 409 and a quiet
  * requeue), status through the status subresource, and children through server-side apply.
  */
+import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../api/meta.js';
 import { EventReasons } from '../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import { resourcePath, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
 import { differs } from './children.js';
 import type { EventRecorder } from './events.js';
+
+/** Hash of the child as last applied (see `stamped`). */
+export const APPLIED_HASH_ANNOTATION = 'kmesh.io/applied-hash';
 
 /** The field manager of everything the operator applies. */
 export const FIELD_MANAGER = 'kmesh-operator';
@@ -60,7 +64,8 @@ export async function applyChildren(
   observed: (child: WireObject) => WireObject | undefined,
 ): Promise<number> {
   let applied = 0;
-  for (const child of desired) {
+  for (const unstamped of desired) {
+    const child = stamped(unstamped);
     const current = observed(child);
     if (current && !differs(child, current)) continue;
     await client.apply(types(child), child, FIELD_MANAGER);
@@ -69,6 +74,18 @@ export async function applyChildren(
     await events.normal(owner, current ? EventReasons.Updated : EventReasons.Created, current ? `updated ${what} to match the spec` : `created ${what}`);
   }
   return applied;
+}
+
+/**
+ * The child with a hash of itself as an annotation. `differs` only sees fields the desired object
+ * sets, so a field the operator stopped setting (a nodeSelector removed from the spec) would go
+ * unnoticed; it changes the hash, the child is applied again, and server-side apply removes the
+ * field the operator no longer claims.
+ */
+function stamped(child: WireObject): WireObject {
+  const hash = createHash('sha256').update(JSON.stringify(child)).digest('hex').slice(0, 16);
+  const metadata = child.metadata ?? {};
+  return { ...child, metadata: { ...metadata, annotations: { ...metadata.annotations, [APPLIED_HASH_ANNOTATION]: hash } } };
 }
 
 /** The resource type of a child, by its kind (every child kind is one of RESOURCES). */

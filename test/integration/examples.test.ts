@@ -90,7 +90,7 @@ describe('examples/', () => {
     });
     expect(out).toMatch(/NAME\s+BACKEND\s+REGION\s+PHASE\s+READY\s+USED%\s+AGE/);
     expect(out).toMatch(/kmeshinstance\.kmesh\.io\/aws-east\s+lustre\s+us-east-1/);
-    expect(out).toMatch(/NAME\s+INSTANCE\s+MODE\s+PHASE\s+SYNCED\s+MOUNTS\s+AGE/);
+    expect(out).toMatch(/NAME\s+INSTANCE\s+MODE\s+PHASE\s+READY\s+SYNCED\s+MOUNTS\s+AGE/);
     expect(out).toMatch(/dataflow\.kmesh\.io\/ml-data\s+aws-east\s+sync/);
     expect(out).toMatch(/snapshot\.kmesh\.io\/ml-data-before-retrain\s+ml-data/);
     expect(out).toMatch(/virtualcopy\.kmesh\.io\/ml-data-experiment/);

@@ -8,12 +8,20 @@ import { parse as parseYaml } from 'yaml';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient} from '../../lib/kube/rest.js';
 import { type WireObject } from '../../lib/kube/rest.js';
+import { Registry } from 'prom-client';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts } from '../../hack/control-plane/process.js';
+import { startHealthServer } from '../../lib/health-server.js';
+import { filesystemCapacity } from '../../sync/gateway/capacity.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 
 let client: KubeClient;
 let namespace: string;
 let operator: TestOperator;
+let gatewayHealthPort: number;
 
 type Workload = WireObject & { spec: Record<string, unknown> & { replicas?: number; template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } }; status?: Record<string, unknown> };
 
@@ -60,7 +68,8 @@ beforeAll(async () => {
   await installCrds(client);
   await installOperatorRbac(client);
   namespace = await createNamespace(client, 'kmi');
-  operator = await startTestOperator(testOperatorConfig(namespace));
+  [gatewayHealthPort] = (await freePorts(1)) as [number];
+  operator = await startTestOperator(testOperatorConfig(namespace, { settings: { ...testOperatorConfig(namespace).settings, gatewayHealthPort } }));
 });
 
 afterAll(async () => {
@@ -82,7 +91,7 @@ describe('KmeshInstance with the local backend', () => {
     const container = pod.containers[0]!;
     expect(container['args']).toEqual(['gateway', '--config', '/etc/kmesh/gateway/config.yaml']);
     const config = await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'site-a-gateway');
-    expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: 8081, tlsDir: '/etc/kmesh/tls', dataFlows: [] });
+    expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: gatewayHealthPort, tlsDir: '/etc/kmesh/tls', filesystem: '/kmesh/data', dataFlows: [] });
     expect(pod['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' });
     expect(pod['volumes']).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: 'data', hostPath: { path: '/var/lib/kmesh/site-a', type: 'DirectoryOrCreate' } }),
@@ -113,8 +122,13 @@ describe('KmeshInstance with the local backend', () => {
     await eventually(async () => expect(await eventReasons('site-a')).toEqual(expect.arrayContaining(['Created', 'Ready'])));
   });
 
-  it('updates its children in place when the spec changes', async () => {
+  it('updates its children in place when the spec changes, also when a field is removed', async () => {
     const before = await get<Workload>(RESOURCES.deployment, 'site-a-gateway');
+    // nodeName unset: the gateway may run anywhere, so its nodeSelector must go (not merely stay as applied before).
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { backend: { local: { nodeName: null } } } });
+    await eventually(async () => expect((await get<Workload>(RESOURCES.deployment, 'site-a-gateway')).spec.template.spec['nodeSelector']).toBeUndefined());
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { backend: { local: { nodeName: 'node-1' } } } });
+    await eventually(async () => expect((await get<Workload>(RESOURCES.deployment, 'site-a-gateway')).spec.template.spec['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' }));
     await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { gateway: { replicas: 2, service: { port: 8443 } } } });
     await eventually(async () => {
       const after = await get<Workload>(RESOURCES.deployment, 'site-a-gateway');
@@ -143,12 +157,47 @@ describe('KmeshInstance with the local backend', () => {
       const metric = await operator.metrics.registry.getSingleMetric('controller_runtime_reconcile_total')!.get();
       return metric.values.reduce((sum, v) => sum + v.value, 0);
     };
+    /** Requests the operator made that could change something (a no-op apply or PUT keeps resourceVersion, so count them). */
+    const writes = async (): Promise<number> => {
+      const metric = await operator.metrics.registry.getSingleMetric('rest_client_requests_total')!.get();
+      return metric.values.filter((v) => v.labels['method'] !== 'GET').reduce((sum, v) => sum + v.value, 0);
+    };
     const count = await reconciles();
+    const written = await writes();
     // An annotation on the gateway Service is a change the controller sees (its child) but that needs no write.
     await client.mergePatch(RESOURCES.service, namespace, 'site-a-gateway', { metadata: { annotations: { 'test/poke': '1' } } });
     await eventually(async () => expect(await reconciles()).toBeGreaterThanOrEqual(count + 1));
     const poked = await versions();
     expect([poked[0], poked[1]]).toEqual([before[0], before[1]]);
+    expect(await writes()).toBe(written);
+    expect(written).toBeGreaterThan(0); // the counter does count this operator's writes
+  });
+
+  it('measures the filesystem’s capacity through the running gateway and keeps the report in a ConfigMap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmesh-capacity-'));
+    // Plays the gateway pod: its /capacity, as `kmesh gateway` serves it, on 127.0.0.1.
+    const gateway = await startHealthServer({ port: gatewayHealthPort, host: '127.0.0.1', registry: new Registry(), ready: () => true, routes: { '/capacity': () => filesystemCapacity(dir) } });
+    try {
+      await client.create(RESOURCES.secret, tlsSecret('measured-tls'));
+      await client.create(RESOURCES.kmeshInstance, instance('measured', { backend: { type: 'local', local: { path: dir } }, gateway: { tlsSecretRef: { name: 'measured-tls' } } }));
+      const deployment = await eventually(() => get<Workload & { spec: { template: { metadata: { labels: Record<string, string> } } } }>(RESOURCES.deployment, 'measured-gateway'));
+      const config = parseYaml((await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'measured-gateway')).data['config.yaml']!) as Record<string, unknown>;
+      expect(config).toMatchObject({ metricsPort: gatewayHealthPort, filesystem: '/kmesh/data' });
+      await markAvailable('measured-gateway');
+      const pod = await client.create(RESOURCES.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'measured-gateway-pod', namespace, labels: deployment.spec.template.metadata.labels }, spec: { automountServiceAccountToken: false, containers: [{ name: 'gateway', image: 'kmesh.test/kmesh:dev' }] } });
+      await client.mergePatch(RESOURCES.pod, namespace, pod.metadata.name, { status: { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] } }, 'status');
+
+      const expected = filesystemCapacity(dir);
+      const current = await expectCondition('measured', 'CapacityReported', 'True');
+      expect(current.status?.capacity).toMatchObject({ totalBytes: expected.totalBytes });
+      expect(Math.abs(current.status!.capacity!.usedBytes! - expected.usedBytes)).toBeLessThanOrEqual(expected.totalBytes / 100); // other tests write to the same disk
+      const report = await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'measured-report');
+      expect(JSON.parse(report.data['capacity']!)).toMatchObject({ totalBytes: expected.totalBytes });
+      expect(report.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KmeshInstance', name: 'measured', controller: true });
+    } finally {
+      await gateway.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('waits for a missing TLS Secret with a False condition and a Warning event, then starts the gateway', async () => {

@@ -76,7 +76,7 @@ export function impersonating(user: string): KubeClient {
 /** Operator configuration for tests; `overrides` replace top-level fields. */
 export function testOperatorConfig(namespace: string, overrides: Partial<OperatorConfig> = {}): OperatorConfig {
   return {
-    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, syncInterval: '10s', csiNamespace: namespace },
+    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, gatewayHealthPort: 8081, syncInterval: '10s', csiNamespace: namespace },
     kubeconfig: process.env['KUBECONFIG']!,
     watchNamespace: namespace,
     healthPort: 0,

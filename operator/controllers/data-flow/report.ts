@@ -5,6 +5,7 @@
 import type { DataFlow } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { WorkerStatus } from '../../../sync/worker/status.js';
+import { readFromPod } from '../../runtime/pod-http.js';
 
 export type { WorkerStatus };
 
@@ -44,20 +45,7 @@ export interface WorkerStatusReader {
   read(pods: WireObject[], port: number): Promise<WorkerStatus | undefined>;
 }
 
-type Pod = WireObject & { status?: { phase?: string; podIP?: string }; metadata?: { deletionTimestamp?: string } };
-
-/** GET http://<pod IP>:<port>/status of the running worker pod, with a short timeout. */
+/** GET /status of the running worker pod. */
 export const httpWorkerStatus: WorkerStatusReader = {
-  async read(pods, port) {
-    const pod = (pods as Pod[]).find((p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp);
-    if (!pod) return undefined;
-    const host = pod.status!.podIP!.includes(':') ? `[${pod.status!.podIP}]` : pod.status!.podIP;
-    try {
-      const response = await fetch(`http://${host}:${port}/status`, { signal: AbortSignal.timeout(2000) });
-      if (!response.ok) return undefined;
-      return (await response.json()) as WorkerStatus;
-    } catch {
-      return undefined;
-    }
-  },
+  read: async (pods, port) => (await readFromPod(pods, port, '/status')) as WorkerStatus | undefined,
 };

@@ -13,7 +13,6 @@ import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stat
 
 export { DATA_MOUNT_PATH };
 export const GATEWAY_PORT = 7443;
-export const HEALTH_PORT = 8081;
 export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
 
@@ -26,13 +25,14 @@ export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[
 }
 
 /** The gateway's configuration (sync/config.ts): which DataFlows it receives, from whom, with which key. */
-export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[]): WireObject {
+export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[], settings: OperatorSettings): WireObject {
   const owner = ownedBy(instance, 'gateway');
   const config = {
     host: '0.0.0.0',
     port: GATEWAY_PORT,
-    metricsPort: HEALTH_PORT,
+    metricsPort: settings.gatewayHealthPort,
     tlsDir: TLS_MOUNT_PATH,
+    filesystem: DATA_MOUNT_PATH,
     dataFlows: dataFlows.map((d) => ({
       name: `${d.metadata.namespace}/${d.metadata.name}`,
       treeDir: treeDir(d),
@@ -85,7 +85,7 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
               args: ['gateway', '--config', `${CONFIG_MOUNT_PATH}/config.yaml`],
               ports: [
                 { name: 'sync', containerPort: GATEWAY_PORT, protocol: 'TCP' },
-                { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+                { name: 'health', containerPort: settings.gatewayHealthPort, protocol: 'TCP' },
               ],
               readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 20, failureThreshold: 3 },

@@ -15,11 +15,20 @@ import { SecretChecker } from '../../runtime/secrets.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
-import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportName, computeStatus, readCapacityReport, type CapacityReport } from './status.js';
+import { readFromPod } from '../../runtime/pod-http.js';
+import { FIELD_MANAGER } from '../../runtime/writes.js';
+import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportConfigMap, capacityReportName, computeStatus, readCapacityReport, reportDue, validCapacity, type CapacityReport } from './status.js';
 
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
 const MISSING_SECRET_RETRY_MS = 10_000;
+/** How often a running gateway is asked for the filesystem's capacity. */
+export const CAPACITY_POLL_MS = 60_000;
+const GATEWAY_PODS_CACHE = 'gateway-pods';
+
+/** Measures the capacity of an instance's filesystem through its running gateway pod. */
+export type CapacityReader = (pods: WireObject[], port: number) => Promise<CapacityReport | undefined>;
+export const httpCapacity: CapacityReader = async (pods, port) => validCapacity(await readFromPod(pods, port, '/capacity'));
 type Context = ReconcileContext<KmeshInstance>;
 
 const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =>
@@ -28,7 +37,7 @@ const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =
 /** Objects that use an instance keep it from being deleted. */
 const dependentKinds = [RESOURCES.dataFlow, RESOURCES.virtualCopy];
 
-export function kmeshInstanceController(settings: OperatorSettings): ControllerDefinition<KmeshInstance> {
+export function kmeshInstanceController(settings: OperatorSettings, capacityReader: CapacityReader = httpCapacity): ControllerDefinition<KmeshInstance> {
   const secrets = new SecretChecker();
   return {
     name: 'kmeshinstance',
@@ -36,15 +45,23 @@ export function kmeshInstanceController(settings: OperatorSettings): ControllerD
     owns: [...backendChildTypes(), RESOURCES.deployment, RESOURCES.service, RESOURCES.configMap].filter(
       (type, i, all) => all.findIndex((t) => t.plural === type.plural) === i,
     ),
-    watches: dependentKinds.map((type) => ({
-      type,
-      map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
-    })),
-    reconcile: (key, context) => reconcile(key, context, settings, secrets),
+    watches: [
+      ...dependentKinds.map((type) => ({
+        type,
+        map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
+      })),
+      {
+        type: RESOURCES.pod,
+        name: GATEWAY_PODS_CACHE,
+        labelSelector: 'app.kubernetes.io/managed-by=kmesh-operator,app.kubernetes.io/component=gateway',
+        map: (pod: WireObject) => instanceKeyOf(pod, pod.metadata?.labels?.['app.kubernetes.io/instance']),
+      },
+    ],
+    reconcile: (key, context) => reconcile(key, context, settings, secrets, capacityReader),
   };
 }
 
-async function reconcile(key: string, context: Context, settings: OperatorSettings, secrets: SecretChecker): Promise<Result> {
+async function reconcile(key: string, context: Context, settings: OperatorSettings, secrets: SecretChecker, capacityReader: CapacityReader): Promise<Result> {
   let instance = context.primary.get(key);
   if (!instance) return done();
   if (instance.metadata.deletionTimestamp) return finalize(instance, context);
@@ -75,8 +92,14 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const filesystem = backend.observe(backendContext);
   let gateway = observeGateway(instance, byName(RESOURCES.deployment, gatewayName(instance)), byName(RESOURCES.service, gatewayName(instance)));
   if (gatewayRefusal && !gateway.ready) gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
-  const capacity = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
   const now = new Date();
+  const kept = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
+  const pods = context.cache(GATEWAY_PODS_CACHE).list().filter((p) => p.metadata?.namespace === instance.metadata.namespace && p.metadata?.labels?.['kmesh.io/owner-uid'] === uid);
+  const gatewayServing = gatewayReplicas(instance) > 0 && gateway.ready;
+  const measured = gatewayServing ? await capacityReader(pods, settings.gatewayHealthPort) : undefined;
+  // The report is kept in a ConfigMap so it outlives this process; rewritten only when it moved.
+  if (measured && reportDue(kept, measured)) await context.client.apply(RESOURCES.configMap, capacityReportConfigMap(instance, measured), FIELD_MANAGER);
+  const capacity = measured ?? kept;
   const autoscale = await autoscaleStep(context, instance, capacity, filesystem.ossServers, now);
   const status = computeStatus(instance, { filesystem, gateway, refusals, capacity, now, autoscale });
   await reportTransitions(context, instance, status);
@@ -84,6 +107,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   if (applyError) throw new ReconcileError(Reasons.ApplyFailed, (applyError as Error).message, true, { cause: applyError });
 
   if (refusals.some((r) => r.reason === Reasons.SecretNotFound)) return requeueAfter(MISSING_SECRET_RETRY_MS, 'waiting for the gateway TLS Secret');
+  if (gatewayServing) return requeueAfter(CAPACITY_POLL_MS, 'measure the capacity again');
   if (capacity) {
     // Come back when the report would turn stale, so CapacityReported follows without an event.
     const staleInMs = Date.parse(capacity.reportedAt) + CAPACITY_REPORT_MAX_AGE_MS - now.getTime();
@@ -130,7 +154,7 @@ async function ensureGateway(
   }
   const access = backend.access(backendContext, DATA_MOUNT_PATH);
   const dataFlows = receivingDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
-  await ensureChildren(context, instance, [gatewayConfigMap(instance, dataFlows), gatewayDeployment(instance, settings, access, dataFlows), gatewayService(instance)], owned);
+  await ensureChildren(context, instance, [gatewayConfigMap(instance, dataFlows, settings), gatewayDeployment(instance, settings, access, dataFlows), gatewayService(instance)], owned);
   return undefined;
 }
 

@@ -6,19 +6,23 @@
 import { Conditions, Reasons, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemState, Refusal } from '../../backends/backend.js';
-import { childName } from '../../runtime/children.js';
+import { childName, ownedBy } from '../../runtime/children.js';
 import { setCondition } from '../../runtime/conditions.js';
+import type { CapacityReport } from '../../../sync/gateway/capacity.js';
 import type { GatewayState } from './gateway.js';
 
-/** The gateway writes `capacity` (JSON) into this ConfigMap; a report older than this is stale. */
+/** The gateway's capacity report (JSON under `capacity`) is kept in this ConfigMap; older than this, it is stale. */
 export const CAPACITY_REPORT_MAX_AGE_MS = 5 * 60_000;
 export const capacityReportName = (instance: KmeshInstance): string => childName(instance.metadata.name!, 'report');
 
-export interface CapacityReport {
-  totalBytes: number;
-  usedBytes: number;
-  /** RFC 3339 time of the measurement. */
-  reportedAt: string;
+export type { CapacityReport };
+
+/** `value` if it is a valid capacity report. */
+export function validCapacity(value: unknown): CapacityReport | undefined {
+  const report = value as Partial<CapacityReport> | undefined;
+  if (typeof report?.totalBytes !== 'number' || typeof report.usedBytes !== 'number' || typeof report.reportedAt !== 'string') return undefined;
+  if (report.totalBytes <= 0 || report.usedBytes < 0 || Number.isNaN(Date.parse(report.reportedAt))) return undefined;
+  return report as CapacityReport;
 }
 
 /** The capacity report in `configMap`, if it holds a valid one. */
@@ -26,13 +30,32 @@ export function readCapacityReport(configMap: WireObject | undefined): CapacityR
   const text = (configMap as { data?: Record<string, string> } | undefined)?.data?.['capacity'];
   if (!text) return undefined;
   try {
-    const report = JSON.parse(text) as Partial<CapacityReport>;
-    if (typeof report.totalBytes !== 'number' || typeof report.usedBytes !== 'number' || typeof report.reportedAt !== 'string') return undefined;
-    if (report.totalBytes <= 0 || report.usedBytes < 0 || Number.isNaN(Date.parse(report.reportedAt))) return undefined;
-    return report as CapacityReport;
+    return validCapacity(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether a new measurement should replace the kept report: there is none, the size or use moved
+ * by 0.1% of the total or more, or the kept one is half-way to stale. Otherwise the ConfigMap is
+ * not rewritten every poll.
+ */
+export function reportDue(kept: CapacityReport | undefined, measured: CapacityReport): boolean {
+  if (!kept || kept.totalBytes !== measured.totalBytes) return true;
+  if (Math.abs(kept.usedBytes - measured.usedBytes) >= measured.totalBytes / 1000) return true;
+  return Date.parse(measured.reportedAt) - Date.parse(kept.reportedAt) >= CAPACITY_REPORT_MAX_AGE_MS / 2;
+}
+
+/** The report ConfigMap, owned by the instance. */
+export function capacityReportConfigMap(instance: KmeshInstance, report: CapacityReport): WireObject {
+  const owner = ownedBy(instance, 'capacity-report');
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: capacityReportName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    data: { capacity: JSON.stringify(report) },
+  };
 }
 
 export interface StatusInputs {
