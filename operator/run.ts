@@ -12,6 +12,7 @@ import type { OperatorConfig } from './config.js';
 import { controllers } from './controllers/index.js';
 import { Controller } from './runtime/controller.js';
 import { EventRecorder } from './runtime/events.js';
+import { SharedInformers } from './runtime/shared-informers.js';
 import { LeaderElector } from './runtime/leader-election.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 
@@ -51,6 +52,7 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
   const reconcileWhileLeading = async (leadingSignal: AbortSignal): Promise<void> => {
     // Every informer and worker of every controller listens for the stop: many listeners by design.
     setMaxListeners(0, leadingSignal);
+    const informers = new SharedInformers({ client, log, ...(config.watchNamespace ? { namespace: config.watchNamespace } : {}), watchTimeoutSeconds: config.watchTimeoutSeconds });
     const running = controllers(config.settings).map(
       (definition) =>
         new Controller(definition, {
@@ -61,6 +63,7 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
           workers: config.workers,
           resyncMs: config.resyncMs,
           watchTimeoutSeconds: config.watchTimeoutSeconds,
+          informers,
           ...(config.watchNamespace ? { namespace: config.watchNamespace } : {}),
         }),
     );

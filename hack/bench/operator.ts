@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     operatorPid = operator.pid!;
     await new Promise((resolve) => setTimeout(resolve, 2000)); // let it start before the clock runs
     const idle = procStatus(operatorPid);
+    const planeBefore = plane.processes.map((p) => procStatus(p.pid).cpuSeconds);
 
     // Kubelet stand-in: every gateway Deployment becomes available as soon as it exists.
     const marked = new Set<string>();
@@ -122,6 +123,12 @@ async function main(): Promise<void> {
     console.log(`all ${INSTANCES} Ready after      ${(totalMs / 1000).toFixed(1)} s  (${(INSTANCES / (totalMs / 1000)).toFixed(0)} instances/s)   goal: <= 30 s`);
     console.log(`operator peak RSS             ${usage.peakRssMb.toFixed(0)} MB (idle ${idle.peakRssMb.toFixed(0)} MB)   goal: <= 150 MB`);
     console.log(`operator CPU time             ${(usage.cpuSeconds - idle.cpuSeconds).toFixed(1)} s`);
+    console.log(`control plane CPU time        ${plane.processes.map((p, i) => `${p.name} ${(procStatus(p.pid).cpuSeconds - planeBefore[i]!).toFixed(1)} s`).join(', ')}`);
+    // What the API server had to take from the operator, per instance (rest_client_requests_total).
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    const byMethod = new Map<string, number>();
+    for (const [, method, count] of metrics.matchAll(/^rest_client_requests_total\{method="(\w+)",code="\d+"\} (\d+)$/gm)) byMethod.set(method!, (byMethod.get(method!) ?? 0) + Number(count));
+    console.log(`operator requests / instance  ${[...byMethod].map(([method, count]) => `${method} ${(count / INSTANCES).toFixed(1)}`).join(', ')}`);
     operator.kill('SIGTERM');
     await once(operator, 'exit');
     operatorPid = undefined;

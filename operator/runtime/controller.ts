@@ -9,7 +9,9 @@ import type { Logger } from '../../lib/logging.js';
 import { isConflictError, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
 import { MANAGED_SELECTOR, OWNER_UID_LABEL } from './children.js';
 import type { EventRecorder } from './events.js';
-import { Informer, objectKey } from './informer.js';
+import type { Informer} from './informer.js';
+import { objectKey } from './informer.js';
+import { SharedInformers } from './shared-informers.js';
 import type { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { ReconcileError, type Result } from './result.js';
@@ -66,6 +68,8 @@ export interface ControllerDeps {
   namespace?: string;
   /** Server-side watch timeout for the informers (tests lower it). */
   watchTimeoutSeconds?: number;
+  /** Informers shared with the operator's other controllers; a controller alone makes its own. */
+  informers?: SharedInformers;
 }
 
 const DEFAULT_RESYNC_MS = 10 * 60_000;
@@ -82,38 +86,18 @@ export class Controller<T extends KubeObject> {
   ) {
     this.log = deps.log.child({ controller: definition.name });
     this.queue = new WorkQueue(undefined, deps.metrics.queue(definition.name));
-    const common = { client: deps.client, namespace: deps.namespace, watchTimeoutSeconds: deps.watchTimeoutSeconds };
-    this.primary = new Informer<T>({
-      ...common,
-      type: definition.primary,
-      log: this.log.child({ informer: definition.primary.plural }),
-      onChange: (object) => this.queue.add(objectKey(object)),
-    });
+    const informers = deps.informers ?? new SharedInformers({ client: deps.client, log: this.log, namespace: deps.namespace, watchTimeoutSeconds: deps.watchTimeoutSeconds });
+    this.primary = informers.get({ type: definition.primary }) as unknown as Informer<T>;
+    this.primary.subscribe((object) => this.queue.add(objectKey(object)));
     for (const type of definition.owns) {
-      this.caches.set(
-        type.plural,
-        new Informer<WireObject>({
-          ...common,
-          type,
-          labelSelector: MANAGED_SELECTOR,
-          indexLabel: OWNER_UID_LABEL,
-          log: this.log.child({ informer: type.plural }),
-          onChange: (object) => this.enqueueOwner(object),
-        }),
-      );
+      const informer = informers.get({ type, labelSelector: MANAGED_SELECTOR, indexLabel: OWNER_UID_LABEL });
+      informer.subscribe((object) => this.enqueueOwner(object));
+      this.caches.set(type.plural, informer);
     }
     for (const watch of definition.watches ?? []) {
-      this.caches.set(
-        watch.name ?? watch.type.plural,
-        new Informer<WireObject>({
-          ...common,
-          ...(watch.namespace ? { namespace: watch.namespace } : {}),
-          ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}),
-          type: watch.type,
-          log: this.log.child({ informer: watch.type.plural }),
-          onChange: (object) => watch.map(object).forEach((key) => this.queue.add(key)),
-        }),
-      );
+      const informer = informers.get({ type: watch.type, ...(watch.namespace ? { namespace: watch.namespace } : {}), ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}) });
+      informer.subscribe((object) => watch.map(object).forEach((key) => this.queue.add(key)));
+      this.caches.set(watch.name ?? watch.type.plural, informer);
     }
   }
 

@@ -17,7 +17,8 @@ export interface InformerOptions<T> {
   client: KubeClient;
   type: ResourceType;
   log: Logger;
-  onChange: ChangeHandler<T>;
+  /** The first handler; `subscribe` adds more (an informer shared by controllers). */
+  onChange?: ChangeHandler<T>;
   /** Only this namespace; all namespaces when unset. */
   namespace?: string;
   labelSelector?: string;
@@ -51,10 +52,22 @@ export class Informer<T extends KubeObject> {
   readonly synced = new Promise<void>((resolve) => (this.syncedResolve = resolve));
   /** Counters for observability and tests. */
   readonly stats = { lists: 0, watches: 0, gone: 0, stalls: 0, errors: 0 };
+  private readonly handlers: ChangeHandler<T>[] = [];
+  private running: Promise<void> | undefined;
 
   constructor(private readonly options: InformerOptions<T>) {
     this.resourceVersion = options.resumeFrom;
     if (options.resumeFrom) this.syncedResolve();
+    if (options.onChange) this.handlers.push(options.onChange);
+  }
+
+  /** Adds a handler of every later change. */
+  subscribe(handler: ChangeHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  private notify(object: T, change: 'upsert' | 'delete'): void {
+    for (const handler of this.handlers) handler(object, change);
   }
 
   get(key: string): T | undefined {
@@ -98,8 +111,13 @@ export class Informer<T extends KubeObject> {
     else this.cache.delete(key);
   }
 
-  /** Runs until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
+  /** Runs until `signal` aborts; a second call while running joins the first (shared informers). */
+  run(signal: AbortSignal): Promise<void> {
+    this.running ??= this.loop(signal).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
     const { log, backoff = DEFAULT_BACKOFF } = this.options;
     let failures = 0;
     while (!signal.aborted) {
@@ -141,13 +159,13 @@ export class Informer<T extends KubeObject> {
     for (const [key, old] of this.cache) {
       if (!seen.has(key)) {
         this.store(key, undefined);
-        this.options.onChange(old, 'delete');
+        this.notify(old, 'delete');
       }
     }
     for (const [key, item] of seen) {
       const old = this.cache.get(key);
       this.store(key, item);
-      if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.options.onChange(item, 'upsert');
+      if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.notify(item, 'upsert');
     }
     this.resourceVersion = resourceVersion;
     this.syncedResolve();
@@ -194,10 +212,10 @@ export class Informer<T extends KubeObject> {
       const key = objectKey(object);
       if (event.type === 'DELETED') {
         this.store(key, undefined);
-        this.options.onChange(object, 'delete');
+        this.notify(object, 'delete');
       } else {
         this.store(key, object);
-        this.options.onChange(object, 'upsert');
+        this.notify(object, 'upsert');
       }
     }
     if (resourceVersion) this.resourceVersion = resourceVersion;

@@ -53,7 +53,8 @@ export async function writeStatus<T extends Named & { status?: unknown }>(client
 
 /**
  * Server-side applies each desired child that is missing or differs from the cluster's copy
- * (`observed` looks it up in the caches), and records an Event for each change.
+ * (`observed` looks it up in the caches), and records one Event for what changed (one per
+ * reconcile, not per child: each Event is a write the API server must take).
  */
 export async function applyChildren(
   client: KubeClient,
@@ -63,17 +64,22 @@ export async function applyChildren(
   types: (child: WireObject) => ResourceType,
   observed: (child: WireObject) => WireObject | undefined,
 ): Promise<number> {
-  let applied = 0;
-  for (const unstamped of desired) {
-    const child = stamped(unstamped);
-    const current = observed(child);
-    if (current && !differs(child, current)) continue;
-    await client.apply(types(child), child, FIELD_MANAGER);
-    applied++;
-    const what = `${child.kind} ${child.metadata?.name}`;
-    await events.normal(owner, current ? EventReasons.Updated : EventReasons.Created, current ? `updated ${what} to match the spec` : `created ${what}`);
+  const created: string[] = [];
+  const updated: string[] = [];
+  try {
+    for (const unstamped of desired) {
+      const child = stamped(unstamped);
+      const current = observed(child);
+      if (current && !differs(child, current)) continue;
+      await client.apply(types(child), child, FIELD_MANAGER);
+      (current ? updated : created).push(`${child.kind} ${child.metadata?.name}`);
+    }
+  } finally {
+    // Also when a later child fails: the ones applied before it did change.
+    if (created.length) await events.normal(owner, EventReasons.Created, `created ${created.join(', ')}`);
+    if (updated.length) await events.normal(owner, EventReasons.Updated, `updated ${updated.join(', ')} to match the spec`);
   }
-  return applied;
+  return created.length + updated.length;
 }
 
 /**
