@@ -99,8 +99,17 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
     return fd;
   };
   const pool: Buffer[] = [];
-  const allocate = (size: number): Buffer => (size <= POOLED_BYTES ? (pool.pop() ?? Buffer.allocUnsafeSlow(POOLED_BYTES)).subarray(0, size) : Buffer.allocUnsafe(size));
+  /** Memory this reader allocated for the pool: the only buffers `release` takes back (never held ones). */
+  const ours = new WeakSet<ArrayBufferLike>();
+  const slab = (): Buffer => {
+    const buf = Buffer.allocUnsafeSlow(POOLED_BYTES);
+    ours.add(buf.buffer);
+    return buf;
+  };
+  const allocate = (size: number): Buffer => (size <= POOLED_BYTES ? (pool.pop() ?? slab()).subarray(0, size) : Buffer.allocUnsafe(size));
   const read = (hash: Hash): Promise<Buffer> => {
+    const held = version.held.get(hash);
+    if (held) return Promise.resolve(held); // read by the scan moments ago: what the manifest names
     try {
       const at = version.locations.get(hash);
       if (!at) throw new TransferError(`chunk ${hash} is not in the scanned tree`, true);
@@ -125,7 +134,7 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
       return Promise.resolve();
     },
     release: (buf: Buffer) => {
-      if (buf.buffer.byteLength === POOLED_BYTES && buf.byteOffset === 0 && pool.length < POOL_MAX) pool.push(Buffer.from(buf.buffer, 0, POOLED_BYTES));
+      if (ours.has(buf.buffer) && pool.length < POOL_MAX) pool.push(Buffer.from(buf.buffer, 0, POOLED_BYTES));
     },
   });
 }

@@ -24,8 +24,16 @@ export interface TreeVersion {
   locations: Map<Hash, ChunkLocation>;
   /** What the scan saw of each file, to notice a file that changes before its chunks are read. */
   files: Map<string, { sizeBytes: number; mtimeMs: number; ctimeMs: number; ino: number }>;
+  /**
+   * Chunks of small files this scan read, kept in memory (up to HELD_BYTES_MAX) so that sending
+   * them does not open and read each file a second time. The sender drops them after the pass.
+   */
+  held: Map<Hash, Buffer>;
   stats: ScanStats;
 }
+
+/** Memory a scan may keep of the small files it read (see TreeVersion.held). */
+export const HELD_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface ScanStats {
   files: number;
@@ -61,9 +69,13 @@ function bump(vv: VersionVector | undefined, site: string): VersionVector {
   return { ...vv, [site]: (vv?.[site] ?? 0) + 1 };
 }
 
-/** Reads a file into chunk references; `buffer` (see windowSize) is reused across files to spare the GC. */
-export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer, sizeHint?: number): Promise<ChunkRef[]> {
-  if (sizeHint !== undefined && sizeHint <= chunker.params.maxBytes) return chunkSmallFile(path, chunker, buffer);
+/**
+ * Reads a file into chunk references; `buffer` (see windowSize) is reused across files to spare the
+ * GC. A small file (`sizeHint` up to one max chunk) is read synchronously and, when `keep` is
+ * given, its content is handed to it.
+ */
+export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer, sizeHint?: number, keep?: (data: Buffer) => void): Promise<ChunkRef[]> {
+  if (sizeHint !== undefined && sizeHint <= chunker.params.maxBytes) return chunkSmallFile(path, chunker, buffer, keep);
   const handle = await open(path, 'r');
   try {
     const chunks: ChunkRef[] = [];
@@ -85,11 +97,18 @@ export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer,
  * A file that fits in one read, read synchronously: for trees of many small files the thread-pool
  * round trips of async open/read/close cost more than the reads.
  */
-async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer): Promise<ChunkRef[]> {
+async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer, keep?: (data: Buffer) => void): Promise<ChunkRef[]> {
   const fd = openSync(path, 'r');
   try {
     const chunks: ChunkRef[] = [];
-    await splitChunks(chunker, (buf, position) => Promise.resolve(readSync(fd, buf, 0, buf.length, position)), (cut) => void chunks.push([cut.hash, cut.sizeBytes]), buffer);
+    const read: Buffer[] = [];
+    const reader = (buf: Buffer, position: number) => {
+      const n = readSync(fd, buf, 0, buf.length, position);
+      if (keep && n > 0) read.push(Buffer.from(buf.subarray(0, n))); // reads come in file order
+      return Promise.resolve(n);
+    };
+    await splitChunks(chunker, reader, (cut) => void chunks.push([cut.hash, cut.sizeBytes]), buffer);
+    if (keep) keep(read.length === 1 ? read[0]! : Buffer.concat(read));
     return chunks;
   } finally {
     closeSync(fd);
@@ -111,6 +130,8 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
   const stats: ScanStats = { files: 0, dirs: 0, logicalBytes: 0, readFiles: 0, readBytes: 0 };
   const seen = new Set<string>();
   const buffer = Buffer.allocUnsafe(windowSize(chunker));
+  const held = new Map<Hash, Buffer>();
+  let heldBytes = 0;
 
   const record = (path: string, st: Stats, type: IndexRecord['type'], extra: Partial<IndexRecord>, changed: boolean): IndexRecord => {
     const previous = index.records.get(path);
@@ -145,7 +166,13 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         if (unchanged(previous, st, 'file') && previous.chunks) {
           chunks = previous.chunks;
         } else {
-          chunks = await chunkFile(join(rootDir, rel), chunker, buffer, st.size);
+          let data: Buffer | undefined;
+          chunks = await chunkFile(join(rootDir, rel), chunker, buffer, st.size, heldBytes + st.size <= HELD_BYTES_MAX ? (d) => (data = d) : undefined);
+          if (data && data.length === st.size) {
+            let at = 0;
+            for (const [hash, size] of chunks) held.set(hash, data.subarray(at, (at += size)));
+            heldBytes += st.size;
+          }
           stats.readFiles++;
           stats.readBytes += st.size;
           changed = JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);
@@ -181,5 +208,5 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
     index.records.delete(path);
     index.dirty = true;
   }
-  return { root, nodes, locations, files, stats };
+  return { root, nodes, locations, files, held, stats };
 }

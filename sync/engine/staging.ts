@@ -52,6 +52,8 @@ export class Staging {
   private readonly fds = new Map<number, number>();
   /** Filled positions per write, to notice a file that is complete. */
   private readonly filledCount: number[];
+  /** Writes already given their size, time and mode (when their last chunk arrived). */
+  private readonly finalized = new Set<number>();
   private logFd: number | undefined;
 
   private constructor(
@@ -153,11 +155,26 @@ export class Staging {
       if (this.filled[i]![j]) continue;
       if (!zero || this.writes[i]!.cloned) writeAllAt(this.fd(i), data, this.offsets[i]![j]!); // fresh temp files are sparse
       this.filled[i]![j] = 1;
-      if (++this.filledCount[i]! === this.writes[i]!.chunks.length && (this.writes[i]!.entry as FileEntry).sizeBytes >= EARLY_FLUSH_MIN_BYTES) this.flushEarly(i);
+      if (++this.filledCount[i]! === this.writes[i]!.chunks.length) this.complete(i);
     }
     this.logFd ??= openSync(join(this.dir, LOG), 'a');
     writeAllAt(this.logFd, Buffer.from(hash, 'hex'), null);
     return true;
+  }
+
+  /**
+   * A file whose every chunk has arrived gets its size, time and mode now, while its descriptor is
+   * open (a tree of many small files would otherwise open each twice), and a big one starts going
+   * to disk. finish() still makes every file durable.
+   */
+  private complete(i: number): void {
+    const entry = this.writes[i]!.entry as FileEntry;
+    setMetadata(this.fd(i), entry);
+    this.finalized.add(i);
+    const fd = this.fds.get(i)!;
+    this.fds.delete(i);
+    closeSync(fd);
+    if (entry.sizeBytes >= EARLY_FLUSH_MIN_BYTES) this.flushEarly(i);
   }
 
   /**
@@ -191,18 +208,17 @@ export class Staging {
     this.closeFds();
     const files = this.writes.map((w, i) => [w, this.temp(i)] as const);
     const syncEach = files.length <= FSYNC_EACH_MAX;
-    for (const [w, tmp] of files) {
+    for (const [i, [w, tmp]] of files.entries()) {
       if (w.entry.type === 'symlink') {
         rmSync(tmp, { force: true });
         symlinkSync(w.entry.target, tmp);
         lutimesSync(tmp, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
         continue;
       }
+      if (this.finalized.has(i) && !syncEach) continue;
       const fd = openSync(tmp, CREATE_RW, 0o600);
       try {
-        ftruncateSync(fd, w.entry.sizeBytes); // sizes a sparse tail, trims a longer old copy
-        futimesSync(fd, timeOf(w.entry.mtimeMs), timeOf(w.entry.mtimeMs));
-        fchmodSync(fd, w.entry.mode);
+        if (!this.finalized.has(i)) setMetadata(fd, w.entry);
         if (syncEach) fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -255,6 +271,13 @@ export class Staging {
   close(): void {
     this.closeFds();
   }
+}
+
+/** Size (a sparse tail, or trimming a longer old copy), mtime and mode of a staged file. */
+function setMetadata(fd: number, entry: FileEntry): void {
+  ftruncateSync(fd, entry.sizeBytes);
+  futimesSync(fd, timeOf(entry.mtimeMs), timeOf(entry.mtimeMs));
+  fchmodSync(fd, entry.mode);
 }
 
 function fsyncPath(path: string): void {

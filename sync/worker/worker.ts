@@ -142,6 +142,7 @@ export class Worker {
     }
     this.phase = 'sending';
     const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
+    version.held.clear(); // a retry reads from the files, which the stat check then guards
     this.phase = 'idle';
     const totals = JSON.stringify(this.totals);
     if (totals !== this.savedTotals) writeFileAtomic(this.file('transfer.json'), totals);
