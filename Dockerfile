@@ -12,6 +12,7 @@ COPY cmd cmd
 COPY lib lib
 COPY operator operator
 COPY csi csi
+COPY sync sync
 RUN npm run build
 
 FROM ${BASE_IMAGE}
@@ -19,7 +20,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist dist
-# The CSI driver loads its protocol definition at run time.
+# The CSI driver and the sync wire load their protocol definitions at run time.
 COPY proto proto
 # Non-root by default; the CSI node plugin and Lustre servers override this where the kernel demands.
 USER 65532:65532

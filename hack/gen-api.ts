@@ -1,17 +1,19 @@
 /**
- * Writes the generated API files (CRDs and TypeScript types) from api/v1alpha1/*.ts.
+ * Writes the generated API files (CRDs and TypeScript types) from api/v1alpha1/*.ts, and the
+ * chart's copies of the CRDs and RBAC rules (hack/chart-files.ts).
  * Usage: tsx hack/gen-api.ts [--check]   (--check: exit 1 listing stale files, write nothing)
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generatedFiles } from '../api/generate.js';
+import { chartFiles } from './chart-files.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
 const stale: string[] = [];
 
-for (const file of generatedFiles()) {
+for (const file of [...generatedFiles(), ...chartFiles()]) {
   const target = join(root, file.path);
   const current = await readFile(target, 'utf8').catch(() => undefined);
   if (current === file.content) continue;
