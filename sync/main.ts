@@ -39,7 +39,7 @@ async function guarded(command: string, body: () => Promise<void>): Promise<numb
   }
 }
 
-/** `--once`: one pass, its status as JSON on stdout, exit 1 unless every peer got the version (manual runs, benchmarks). */
+/** `--once`: one pass, its status (plus `passSeconds`) as JSON on stdout, exit 1 unless every peer got the version (manual runs, benchmarks). */
 export function workerMain(argv: string[]): Promise<number> {
   let failed = false;
   return guarded('sync', async () => {
@@ -48,8 +48,10 @@ export function workerMain(argv: string[]): Promise<number> {
     const metrics = new WorkerMetrics();
     const worker = new Worker(config, loggerFor('sync-worker', { object: config.dataFlow }), metrics);
     if (argv.includes('--once')) {
+      const started = performance.now();
       failed = !(await worker.pass());
-      console.log(JSON.stringify(worker.status()));
+      // passSeconds: the pass alone, as a running worker spends it (no process start, index already loaded).
+      console.log(JSON.stringify({ ...worker.status(), passSeconds: Math.round(performance.now() - started) / 1000 }));
       return;
     }
     const health = await startHealthServer({ port: config.statusPort, registry: metrics.registry, ready: () => true, routes: { '/status': () => worker.status() } });
