@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { DEFAULT_PARALLELISM } from '../api/v1alpha1/data-flow.js';
 import { parseDuration } from '../lib/duration.js';
 import { parseBandwidth } from './wire/bandwidth.js';
 import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
@@ -127,7 +128,7 @@ export function parseWorkerConfig(text: string): WorkerConfig {
     stateDir: str(raw, 'stateDir', 'config'),
     intervalMs: wrap(() => parseDuration(typeof raw['interval'] === 'string' ? raw['interval'] : '10s', 'config.interval')),
     policy: encryption(policyRaw, 'policy', compression),
-    parallelism: int(policyRaw, 'parallelism', 'policy', 4, 1, 64),
+    parallelism: int(policyRaw, 'parallelism', 'policy', DEFAULT_PARALLELISM, 1, 64),
     bandwidthBytesPerSecond: wrap(() => parseBandwidth(policyRaw['bandwidthLimit'] as string | undefined, 'policy.bandwidthLimit')),
     peers: list(raw, 'peers', 'config').map((p, i) => {
       const field = `config.peers[${i}]`;

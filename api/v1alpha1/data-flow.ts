@@ -23,6 +23,9 @@ import {
 } from './common.js';
 import type { KindDefinition } from './kind.js';
 
+/** Bulk streams per peer when policy.parallelism is unset (measured: BENCHMARKS.md, sync). */
+export const DEFAULT_PARALLELISM = 16;
+
 /** Encryption algorithms for data in flight. */
 export const ENCRYPTION_ALGORITHMS = ['none', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm'] as const;
 
@@ -111,7 +114,7 @@ const policy = object(
     dedup: boolean('Send a chunk only if the receiver does not already hold it, across files and DataFlows.', { default: true }),
     deleteAfterUse: boolean('Delete the DataFlow’s data at this site once no volume mounts it any more.', { default: false }),
     bandwidthLimit: quantity('Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited.'),
-    parallelism: integer('Chunk streams in flight at once per peer or store.', { minimum: 1, maximum: 64, default: 4 }),
+    parallelism: integer('Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback throughput at 20 ms RTT, 4 reached 63–71%.', { minimum: 1, maximum: 64, default: DEFAULT_PARALLELISM }),
     deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', { default: '168h' }),
   },
   { default: {} },

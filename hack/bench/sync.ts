@@ -1,5 +1,6 @@
 /**
- * `npm run bench:sync [-- --gib=2 --small=20000 --rtt-mib=512]`: Kmesh sync against rsync on the
+ * `npm run bench:sync [-- --gib=2 --small=20000 --rtt-mib=512 --parallelism=16 --only=mixed,bigfile,small,rtt]`:
+ * Kmesh sync against rsync on the
  * same data in the same run, printing ratios. Kmesh runs as it does in a cluster: the compiled
  * `kmesh gateway` and `kmesh sync --once` processes over mTLS on loopback, AES-256-GCM on, no
  * compression (the data is random). rsync runs as a daemon on loopback (no encryption: a handicap
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { DEFAULT_PARALLELISM } from '../../api/v1alpha1/data-flow.js';
 import { siteTls, writeTlsDir } from '../../test/support/sync.js';
 import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { freePorts } from '../control-plane/process.js';
@@ -25,6 +27,8 @@ const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 const GIB = Number(args.get('gib') ?? 2);
 const SMALL = Number(args.get('small') ?? 20_000);
 const RTT_MIB = Number(args.get('rtt-mib') ?? 512);
+const PARALLELISM = Number(args.get('parallelism') ?? DEFAULT_PARALLELISM);
+const ONLY = new Set((args.get('only') ?? 'mixed,bigfile,small,rtt').split(','));
 const MIB = 1024 * 1024;
 
 const dir = mkdtempSync(join(tmpdir(), 'kmesh-bench-sync-'));
@@ -102,7 +106,7 @@ async function main(): Promise<void> {
     const config = join(dir, `worker-${site.name}.yaml`);
     writeFileSync(config, stringify({
       dataFlow: `bench/${site.name}`, site: 'east', treeDir: site.src, stateDir: join(dir, 'east-state', site.name), statusPort: 0,
-      policy: { compression: 'none', encryption: { algorithm: 'aes-256-gcm', keyFile: join(dir, 'key') }, parallelism: 4 },
+      policy: { compression: 'none', encryption: { algorithm: 'aes-256-gcm', keyFile: join(dir, 'key') }, parallelism: PARALLELISM },
       peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, direction: 'push', tlsDir: join(dir, 'tls/east') }],
     }));
     const started = performance.now();
@@ -133,42 +137,50 @@ async function main(): Promise<void> {
 
   // 1. First sync of a mixed tree.
   const [mixed, bigfile, small, rtt, rttFar] = sites as [Site, Site, Site, Site, Site];
-  mixedTree(mixed.src, GIB * 1024 * MIB);
-  const k1 = await kmesh(mixed);
-  const r1 = await rsync(mixed);
-  row(`first sync, ${GIB} GiB mixed, encrypted`, k1, r1);
+  if (ONLY.has('mixed')) {
+    mixedTree(mixed.src, GIB * 1024 * MIB);
+    const k1 = await kmesh(mixed);
+    const r1 = await rsync(mixed);
+    row(`first sync, ${GIB} GiB mixed, encrypted`, k1, r1);
+  }
 
   // 2. 1 MiB overwrite inside a 2 GiB file; 3. 100-byte insert at its front.
-  const big = join(bigfile.src, 'disk.img');
-  writeRandomFile(big, 2 * 1024 * MIB);
-  await kmesh(bigfile);
-  await rsync(bigfile);
-  const fd = openSync(big, 'r+');
-  writeSync(fd, randomBytes(MIB), 0, MIB, 1024 * MIB + 12345);
-  closeSync(fd);
-  row('1 MiB overwrite in a 2 GiB file', await viaProxy(gwPort, 0, (p) => kmesh(bigfile, p)), await viaProxy(rsyncPort, 0, (p) => rsync(bigfile, p)));
-  writeFileSync(`${big}.new`, randomBytes(100));
-  await run('sh', ['-c', `cat '${big}' >> '${big}.new'`]);
-  renameSync(`${big}.new`, big);
-  row('100-byte insert at the front of a 2 GiB file', await viaProxy(gwPort, 0, (p) => kmesh(bigfile, p)), await viaProxy(rsyncPort, 0, (p) => rsync(bigfile, p)));
+  if (ONLY.has('bigfile')) {
+    const big = join(bigfile.src, 'disk.img');
+    writeRandomFile(big, 2 * 1024 * MIB);
+    await kmesh(bigfile);
+    await rsync(bigfile);
+    const fd = openSync(big, 'r+');
+    writeSync(fd, randomBytes(MIB), 0, MIB, 1024 * MIB + 12345);
+    closeSync(fd);
+    row('1 MiB overwrite in a 2 GiB file', await viaProxy(gwPort, 0, (p) => kmesh(bigfile, p)), await viaProxy(rsyncPort, 0, (p) => rsync(bigfile, p)));
+    writeFileSync(`${big}.new`, randomBytes(100));
+    await run('sh', ['-c', `cat '${big}' >> '${big}.new'`]);
+    renameSync(`${big}.new`, big);
+    row('100-byte insert at the front of a 2 GiB file', await viaProxy(gwPort, 0, (p) => kmesh(bigfile, p)), await viaProxy(rsyncPort, 0, (p) => rsync(bigfile, p)));
+  }
 
   // 4. First copy of many small files; 5. a pass with no change.
-  smallTree(small.src, SMALL);
-  row(`first copy of ${SMALL} small files`, await kmesh(small), await rsync(small));
-  const unchanged = await kmesh(small);
-  const rsyncUnchanged = await rsync(small);
-  row(`no-change pass over ${SMALL} files`, unchanged, rsyncUnchanged);
-  // A worker runs all the time in a cluster: its pass without the process start and index load.
-  row(`no-change pass over ${SMALL} files, pass only (running worker)`, { seconds: unchanged.status['passSeconds'] as number }, rsyncUnchanged);
+  if (ONLY.has('small')) {
+    smallTree(small.src, SMALL);
+    row(`first copy of ${SMALL} small files`, await kmesh(small), await rsync(small));
+    const unchanged = await kmesh(small);
+    const rsyncUnchanged = await rsync(small);
+    row(`no-change pass over ${SMALL} files`, unchanged, rsyncUnchanged);
+    // A worker runs all the time in a cluster: its pass without the process start and index load.
+    row(`no-change pass over ${SMALL} files, pass only (running worker)`, { seconds: unchanged.status['passSeconds'] as number }, rsyncUnchanged);
+  }
 
   // 6. One flow at 20 ms RTT (10 ms each way through the proxy) against the same data on loopback.
-  mkdirSync(rtt.src, { recursive: true });
-  // Different random bytes for each flow: the gateway dedups across DataFlows.
-  for (const site of [rtt, rttFar]) for (let i = 0; i < RTT_MIB / 64; i++) writeRandomFile(join(site.src, `part-${i}.bin`), 64 * MIB);
-  const loop = await viaProxy(gwPort, 0, (p) => kmesh(rtt, p));
-  const far = await viaProxy(gwPort, 10, (p) => kmesh(rttFar, p));
-  const rsyncFar = await viaProxy(rsyncPort, 10, (p) => rsync(rtt, p));
-  console.log(`20 ms RTT: kmesh ${far.seconds.toFixed(2)} s vs ${loop.seconds.toFixed(2)} s on loopback through the same proxy = ${((loop.seconds / far.seconds) * 100).toFixed(0)}% of loopback throughput; rsync at 20 ms ${rsyncFar.seconds.toFixed(2)} s`);
+  if (ONLY.has('rtt')) {
+    mkdirSync(rtt.src, { recursive: true });
+    // Different random bytes for each flow: the gateway dedups across DataFlows.
+    for (const site of [rtt, rttFar]) for (let i = 0; i < RTT_MIB / 64; i++) writeRandomFile(join(site.src, `part-${i}.bin`), 64 * MIB);
+    const loop = await viaProxy(gwPort, 0, (p) => kmesh(rtt, p));
+    const far = await viaProxy(gwPort, 10, (p) => kmesh(rttFar, p));
+    const rsyncFar = await viaProxy(rsyncPort, 10, (p) => rsync(rtt, p));
+    console.log(`20 ms RTT: kmesh ${far.seconds.toFixed(2)} s vs ${loop.seconds.toFixed(2)} s on loopback through the same proxy = ${((loop.seconds / far.seconds) * 100).toFixed(0)}% of loopback throughput; rsync at 20 ms ${rsyncFar.seconds.toFixed(2)} s`);
+  }
   console.log('\n| scenario | kmesh | rsync | speed | kmesh wire | rsync wire | wire ratio |\n|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }

@@ -22,7 +22,7 @@ const EXPECTED_DEFAULTS: Record<string, Array<[string, unknown]>> = {
   'dataflow-s3-ingest.yaml': [
     ['spec.mode', 'async'],
     ['spec.policy.dedup', true],
-    ['spec.policy.parallelism', 4],
+    ['spec.policy.parallelism', 16],
     ['spec.policy.deletedRetention', '168h'],
     ['spec.policy.encryption', undefined],
     ['spec.snapshots.retention', { hourly: 24, daily: 7, weekly: 5, monthly: 12 }],

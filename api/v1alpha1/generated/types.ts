@@ -449,7 +449,11 @@ export interface DataFlowPolicy {
   deleteAfterUse?: boolean;
   /** Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited. */
   bandwidthLimit?: number | string;
-  /** Chunk streams in flight at once per peer or store. */
+  /**
+   * Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can
+   * cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback
+   * throughput at 20 ms RTT, 4 reached 63–71%.
+   */
   parallelism?: number;
   /** How long deleted files are kept in a quarantine at the peers before they vanish. */
   deletedRetention?: string;

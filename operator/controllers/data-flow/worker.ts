@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { DEFAULT_PARALLELISM } from '../../../api/v1alpha1/data-flow.js';
 import type { DataFlow, KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
@@ -78,7 +79,7 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
     policy: {
       compression: policy.compression ?? 'none',
       encryption: encryptionConfig(dataFlow),
-      parallelism: policy.parallelism ?? 4,
+      parallelism: policy.parallelism ?? DEFAULT_PARALLELISM,
       ...(policy.bandwidthLimit ? { bandwidthLimit: String(policy.bandwidthLimit) } : {}),
     },
     peers: (dataFlow.spec.peers ?? []).map((p) => ({
