@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/logging.js';
 import type { WorkerSource } from '../config.js';
 import type { Bandwidth } from '../wire/bandwidth.js';
 import { storeFor } from '../stores/index.js';
+import type { Store } from '../stores/store.js';
 import { ingest, type ExchangeOptions } from '../stores/ingest.js';
 import { writeBack } from '../stores/write-back.js';
 import { nextRun, parseSchedule } from '../stores/schedule.js';
@@ -20,6 +21,8 @@ import type { SourceStatus, WriteBackStatus } from './status.js';
 
 export class SourceIngester {
   private readonly status = new Map<string, SourceStatus>();
+  /** Each source's store client, made once (write-back uses it every pass) and made again after a failure (rotated credentials). */
+  private readonly stores = new Map<string, Promise<Store>>();
 
   constructor(
     private readonly sources: WorkerSource[],
@@ -66,13 +69,14 @@ export class SourceIngester {
       ran = true;
       let result: SourceStatus['result'];
       try {
-        const r = await ingest(await storeFor(source, field), options);
+        const r = await ingest(await this.store(source, field), options);
         changed ||= r.files > 0 || r.removed > 0;
         result = r.refused.length
           ? { outcome: 'Failed', message: `${r.refused.length} objects not ingested: ${r.refused.slice(0, 3).join('; ')}`, files: r.files, bytes: r.bytes }
           : { outcome: 'Succeeded', message: `${r.files} new or changed, ${r.removed} removed`, files: r.files, bytes: r.bytes };
         this.log.info({ source: source.name, ...r, refused: r.refused.length }, 'source ingested');
       } catch (error) {
+        this.stores.delete(source.name);
         result = { outcome: 'Failed', message: (error as Error).message, files: 0, bytes: 0 };
         this.log.warn({ source: source.name, err: (error as Error).message }, 'source ingest failed');
       }
@@ -88,6 +92,15 @@ export class SourceIngester {
     return changed;
   }
 
+  private store(source: WorkerSource, field: string): Promise<Store> {
+    let store = this.stores.get(source.name);
+    if (!store) {
+      store = storeFor(source, field);
+      this.stores.set(source.name, store);
+    }
+    return store;
+  }
+
   /** One write-back of a source; says whether its status moved and whether files in the tree changed (conflicts). */
   private async writeBack(source: WorkerSource, field: string, options: ExchangeOptions, now: Date): Promise<{ statusChanged: boolean; treeChanged: boolean }> {
     const status = this.status.get(source.name)!;
@@ -95,7 +108,7 @@ export class SourceIngester {
     let after: WriteBackStatus;
     let treeChanged = false;
     try {
-      const r = await writeBack(await storeFor(source, field), options, now);
+      const r = await writeBack(await this.store(source, field), options, now);
       treeChanged = r.conflicts.length + r.fetched > 0;
       const conflicts = r.conflicts.length > 0;
       const did = r.uploaded + r.removed + r.conflicts.length > 0;
@@ -111,6 +124,7 @@ export class SourceIngester {
       };
       if (did || r.refused.length) this.log.info({ source: source.name, ...r, refused: r.refused.length, conflicts: r.conflicts.length }, 'changes written back');
     } catch (error) {
+      this.stores.delete(source.name);
       after = { ...before, outcome: 'Failed', message: (error as Error).message };
       this.log.warn({ source: source.name, err: (error as Error).message }, 'write-back failed');
     }
