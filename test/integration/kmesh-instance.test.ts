@@ -264,9 +264,14 @@ describe('KmeshInstance with the Lustre backend', () => {
   it('scales out by oss.count and refuses to scale down, saying why', async () => {
     await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'lus', { spec: { backend: { lustre: { oss: { count: 4 } } } } });
     await eventually(async () => expect((await get<Workload>(RESOURCES.statefulSet, 'lus-oss')).spec.replicas).toBe(4));
+    await markStatefulSetReady('lus-oss');
+    await expectCondition('lus', 'Ready', 'True');
     await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'lus', { spec: { backend: { lustre: { oss: { count: 1 } } } } });
     const current = await expectCondition('lus', 'Reconciled', 'False', 'ScaleDownRefused');
     expect(condition(current, 'Reconciled')?.message).toContain('oss.count 1 is below the 4 OSSs running');
+    // The refusal keeps the four servers running: the instance still serves.
+    expect([condition(current, 'Ready')?.status, current.status?.phase]).toEqual(['True', 'Ready']);
+    expect(condition(current, 'Ready')?.message).toContain('the spec is not fully applied (see Reconciled)');
     expect((await get<Workload>(RESOURCES.statefulSet, 'lus-oss')).spec.replicas).toBe(4);
     await eventually(async () => expect(await eventReasons('lus')).toContain('SpecRefused'));
   });

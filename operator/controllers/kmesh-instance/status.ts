@@ -96,9 +96,12 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
   const degraded = [filesystem.degraded, gateway.degraded].filter(Boolean).join('; ');
   set(Conditions.Degraded, Boolean(degraded), degraded ? Reasons.ServersDegraded : Reasons.Healthy, degraded || 'every server and gateway pod is ready');
 
-  const ready = filesystem.ready && gateway.ready && !refusal;
+  // Ready means serving. A refused spec change (say, a scale-down) leaves the running servers as
+  // they are: Reconciled says what was refused, and Ready stays true while they serve.
+  const ready = filesystem.ready && gateway.ready;
   const notReady = [...new Set([!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean))].join('; ');
-  set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? 'the filesystem and the gateway are serving' : notReady);
+  const serving = refusal ? `the filesystem and the gateway are serving; the spec is not fully applied (see Reconciled): ${refusal.message}` : 'the filesystem and the gateway are serving';
+  set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? serving : notReady);
 
   const status: KmeshInstanceStatus = {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
