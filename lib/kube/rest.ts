@@ -178,8 +178,16 @@ export class KubeClient {
     const options = await this.requestOptions(method, init);
     const url = new URL(withQuery(path, init.query), this.server);
     return new Promise((resolve, reject) => {
-      const req = request(url, { ...options, signal: init.signal }, resolve);
-      if (init.timeoutMs) req.setTimeout(init.timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${init.timeoutMs} ms`)));
+      // A deadline for the whole exchange, time spent waiting for a free socket included (a socket
+      // timeout starts only once the request has one, so a request queued behind busy sockets
+      // could wait forever). Cleared when the answer has been read.
+      let deadline: NodeJS.Timeout | undefined;
+      const req = request(url, { ...options, signal: init.signal }, (res) => {
+        res.once('close', () => clearTimeout(deadline));
+        resolve(res);
+      });
+      if (init.timeoutMs) deadline = setTimeout(() => req.destroy(new Error(`${method} ${path} timed out after ${init.timeoutMs} ms`)), init.timeoutMs);
+      req.once('error', () => clearTimeout(deadline));
       req.on('error', reject);
       if (init.body !== undefined) req.write(bodyText(init.body));
       req.end();
@@ -235,9 +243,10 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(type: ResourceType, at: { namespace?: string; labelSelector?: string; limit?: number; continue?: string } = {}): Promise<ObjectList<T>> {
+  async list<T extends KubeObject>(type: ResourceType, at: { namespace?: string; labelSelector?: string; limit?: number; continue?: string; signal?: AbortSignal } = {}): Promise<ObjectList<T>> {
     return this.request<ObjectList<T>>('GET', resourcePath(type, { namespace: at.namespace }), {
       query: { labelSelector: at.labelSelector, limit: at.limit, continue: at.continue },
+      ...(at.signal ? { signal: at.signal } : {}),
     });
   }
 

@@ -122,7 +122,7 @@ export class Informer<T extends KubeObject> {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        if (this.resourceVersion === undefined) await this.relist();
+        if (this.resourceVersion === undefined) await this.relist(signal);
         await this.watchOnce(signal);
         failures = 0;
       } catch (error) {
@@ -141,14 +141,15 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  private async relist(): Promise<void> {
+  private async relist(signal: AbortSignal): Promise<void> {
     const { client, type, namespace, labelSelector } = this.options;
     this.stats.lists++;
     const seen = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await client.list<T>(type, { namespace, labelSelector, limit: LIST_PAGE_SIZE, continue: continueToken });
+      // The signal too: a stopping informer must not wait for a list (shutdown waits for informers).
+      const page = await client.list<T>(type, { namespace, labelSelector, limit: LIST_PAGE_SIZE, continue: continueToken, signal });
       for (const item of page.items) {
         // List items carry no apiVersion/kind; handlers may need them.
         seen.set(objectKey(item), { ...item, apiVersion: item.apiVersion ?? apiVersionOf(type), kind: item.kind ?? type.kind });

@@ -171,6 +171,11 @@ describe('kmesh operator processes', () => {
     await stop(first, 'SIGKILL');
 
     const second = await launch('crash-2', lease);
+    // The first may have finished that reconcile before the kill: wait until the second leads and has reconciled.
+    await eventually(async () => {
+      expect(await leaseHolder(lease)).toBe('crash-2');
+      expect(await metric(second, 'controller_runtime_reconcile_total')).toBeGreaterThanOrEqual(1);
+    }, 30_000);
     await eventually(async () => {
       const instance = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, 'crash');
       expect(instance?.status?.conditions?.find((c) => c.type === 'Reconciled')?.status).toBe('True');
