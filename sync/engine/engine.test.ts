@@ -154,6 +154,30 @@ describe('sync engine (in-process)', () => {
     restarted.close();
   });
 
+  it('drops a staging of the version it already applied when it restarts (stopped just after a commit)', async () => {
+    populate();
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const r = receiver();
+    type Inner = { stageFor: (...args: unknown[]) => { close: () => void } | undefined };
+    const inner = r as unknown as Inner;
+    const stageFor = inner.stageFor.bind(r);
+    // Stop in the commit after current.json is written, before the staging is removed.
+    inner.stageFor = (...args) => {
+      const staging = stageFor(...args);
+      if (staging) staging.close = () => { throw new Error('stopped'); };
+      return staging;
+    };
+    const reader = chunkReader(src, version);
+    await expect(pushVersion(version, new LocalSession(r), reader)).rejects.toThrow('stopped');
+    await reader.close();
+    expect([existsSync(join(state, 'tmp')), existsSync(join(state, 'journal.json'))]).toEqual([true, false]);
+    const restarted = receiver();
+    expect(restarted.root).toBe(version.root);
+    expect(existsSync(join(state, 'tmp'))).toBe(false);
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    restarted.close();
+  });
+
   it('refuses a manifest node that does not match its hash, and changes nothing', () => {
     populate();
     const r = receiver();

@@ -75,7 +75,18 @@ export class Receiver {
     this.loadApplied();
     const journal = this.readJournal();
     if (journal) this.finish(journal);
-    else this.staging = Staging.load(this.file('tmp'));
+    else this.resumeStaging();
+  }
+
+  /**
+   * Takes up a staging a stopped receiver left. Not one of the version already applied (a stop
+   * between writing current.json and removing the staging), nor a half-created one: those go.
+   */
+  private resumeStaging(): void {
+    const staged = Staging.load(this.file('tmp'));
+    if (staged && staged.root !== this.appliedRoot) this.staging = staged;
+    else if (staged) staged.drop();
+    else rmSync(this.file('tmp'), { recursive: true, force: true });
   }
 
   private file(name: string): string {
