@@ -50,14 +50,14 @@ export async function writeBack(store: Store, options: ExchangeOptions, now = ne
   const localPath = (key: string) => join(options.targetDir, key);
   let changed = false;
   const seen = new Set<string>();
-  const pending = [...localFiles(options.targetDir)];
-  while (pending.length) {
-    const key = pending.shift()!;
+  const pending = [...localFiles(options.targetDir)]; // conflicts append the copy they keep aside
+  for (let next = 0; next < pending.length; next++) {
+    const key = pending[next]!;
     seen.add(key);
     const recorded = record[key];
     const stat = localStat(localPath(key));
     if (!stat) continue; // gone since the directory was read: the next pass sees the removal
-    if (!recorded?.local && recorded) {
+    if (recorded && !recorded.local) {
       record[key] = { ...recorded, local: stat }; // an older record: adopt the file as it is
       changed = true;
       continue;
