@@ -1,5 +1,6 @@
-// Jest in ESM mode (@kubernetes/client-node is ESM-only). Two projects: unit tests beside the code,
-// and integration tests that share one real control plane started by the global setup.
+// Jest in ESM mode (@kubernetes/client-node is ESM-only). Three projects: unit tests beside the code,
+// integration tests that share one real control plane started by the global setup, and the
+// end-to-end test on a real single-node cluster.
 const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true }] };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
@@ -24,6 +25,13 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/integration/global-setup.js',
       globalTeardown: '<rootDir>/test/integration/global-teardown.js',
+    },
+    {
+      // A real single-node cluster of its own (hack/cluster); run alone, after the others, by
+      // `npm run test:e2e`.
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
     },
   ],
 };

@@ -15,18 +15,26 @@ import { FilesystemQuotas } from './quota.js';
 import { ConfigMapReporter, PublicationLog } from './publications.js';
 import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
+import { Registry } from 'prom-client';
+import { startHealthServer } from '../lib/health-server.js';
+import { registerWithKubelet, type Registration } from './registration.js';
+import { SelfProbe } from './self-probe.js';
+import { nodeLocation } from './node-location.js';
 
 const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
   'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
   controller: { env: 'KMESH_CSI_CONTROLLER', default: 'false', help: 'serve the Controller service (true|false; the controller Deployment sets it)' },
   'node-id': { env: 'KMESH_NODE_ID', default: '', help: 'serve the Node service as this node (the DaemonSet sets it)' },
-  region: { env: 'KMESH_NODE_REGION', default: '', help: 'topology.kmesh.io/region of this node' },
-  zone: { env: 'KMESH_NODE_ZONE', default: '', help: 'topology.kmesh.io/zone of this node' },
+  region: { env: 'KMESH_NODE_REGION', default: '', help: "topology.kmesh.io/region of this node (default: the node's topology.kubernetes.io/region label)" },
+  zone: { env: 'KMESH_NODE_ZONE', default: '', help: "topology.kmesh.io/zone of this node (default: the node's topology.kubernetes.io/zone label)" },
   'controller-mount-dir': { env: 'KMESH_CSI_CONTROLLER_MOUNT_DIR', default: '/var/lib/kmesh/csi-controller', help: 'where the controller mounts Lustre filesystems to set project quotas' },
   'state-dir': { env: 'KMESH_CSI_STATE_DIR', default: '/var/lib/kubelet/plugins/csi.kmesh.io/state', help: 'where the node plugin records its publications' },
   namespace: { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the driver, where the node plugin reports its publication counts' },
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
+  'health-port': { env: 'KMESH_CSI_HEALTH_PORT', default: '', help: 'serve /healthz (a Probe through the CSI socket), /readyz and /metrics on this port (off when empty)' },
+  'registration-dir': { env: 'KMESH_CSI_REGISTRATION_DIR', default: '', help: "register with the kubelet through its plugins_registry directory mounted here (node plugin; off when empty)" },
+  'kubelet-endpoint': { env: 'KMESH_CSI_KUBELET_ENDPOINT', default: '', help: 'the CSI socket as a path on the node, for the kubelet (needed with --registration-dir)' },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -70,10 +78,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   let node: NodeServer | undefined;
   if (client && nodeId) {
+    const location = await nodeLocation(client, nodeId, { region: value('region'), zone: value('zone') }, log);
     node = new NodeServer({
       nodeId,
-      region: value('region'),
-      zone: value('zone'),
+      ...location,
       resolver: new ApiVolumeResolver(client),
       runner: systemRunner,
       table: procMountTable,
@@ -83,13 +91,36 @@ export async function main(argv: string[]): Promise<number> {
     });
     served.push({ definition: services.Node, handlers: node.handlers() });
   }
+  const healthPort = value('health-port');
+  const registrationDir = value('registration-dir');
+  if (healthPort && !/^\d+$/.test(healthPort)) {
+    console.error(`kmesh csi: --health-port: "${healthPort}" is not a port number`);
+    return 2;
+  }
+  if (registrationDir && !value('kubelet-endpoint')) {
+    console.error('kmesh csi: --registration-dir needs --kubelet-endpoint (the CSI socket as a path on the node)');
+    return 2;
+  }
   const server = await serveCsi(driver.config.endpoint, served, log);
   driver.markReady();
+  const selfProbe = healthPort ? new SelfProbe(driver.config.endpoint) : undefined;
+  let registration: Registration | undefined;
+  // Ready once serving and, for a node plugin, once the kubelet has registered it.
+  const ready = (): boolean => driver.ready && (!registrationDir || (registration?.registered() ?? false));
+  const health = selfProbe ? await startHealthServer({ port: Number(healthPort), registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
+  // Registered last: the kubelet may call the driver as soon as it knows the socket.
+  registration = registrationDir
+    ? await registerWithKubelet({ driverName: driver.config.name, registrationDir, kubeletEndpoint: value('kubelet-endpoint'), log })
+    : undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // Unregistering first: the kubelet drops the plugin when its registration socket goes.
+  await registration?.server.close();
   await server.close();
+  selfProbe?.close();
+  await health?.close();
   await node?.reportsSettled(); // the last publication count reaches the API before we exit
   return 0;
 }

@@ -5,8 +5,8 @@
 #   ${KMESH_TOOLS_DIR:-~/.cache/kmesh/tools}/<tool>-<version>/<binary>
 #
 # and links every binary into hack/bin/ (git-ignored), where the tests look for them.
-# A tool is rebuilt only when its go.mod/go.sum, the Go version or this script's build flags change,
-# so a second run with a warm cache takes seconds.
+# A binary is rebuilt only when its tool's go.mod/go.sum, the Go version or this script's build flags
+# change (each binary has its own stamp, so adding one builds only that one); a warm run takes seconds.
 #
 # Usage: hack/build-tools.sh [tool...]     (default: every tool)
 set -euo pipefail
@@ -22,11 +22,15 @@ say() { printf '[build-tools] %s\n' "$*"; }
 # tool | main module (its version names the cache dir) | binaries as name=package
 TOOLS=(
   "etcd|go.etcd.io/etcd/server/v3|etcd=go.etcd.io/etcd/server/v3"
-  "kubernetes|k8s.io/kubernetes|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kubectl=k8s.io/kubernetes/cmd/kubectl"
+  "kubernetes|k8s.io/kubernetes|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kubectl=k8s.io/kubernetes/cmd/kubectl kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kubelet=k8s.io/kubernetes/cmd/kubelet kube-proxy=k8s.io/kubernetes/cmd/kube-proxy"
   "kubeconform|github.com/yannh/kubeconform|kubeconform=github.com/yannh/kubeconform/cmd/kubeconform"
   "helm|helm.sh/helm/v3|helm=helm.sh/helm/v3/cmd/helm"
   "csi-sanity|github.com/kubernetes-csi/csi-test/v5|csi-sanity=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity"
   "versitygw|github.com/versity/versitygw|versitygw=github.com/versity/versitygw/cmd/versitygw"
+  # CSI sidecars for the end-to-end cluster; hack/images puts each in its own image.
+  "csi-provisioner|github.com/kubernetes-csi/external-provisioner/v6|csi-provisioner=github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner"
+  "csi-snapshotter|github.com/kubernetes-csi/external-snapshotter/v8|csi-snapshotter=github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter snapshot-controller=github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller"
+  "csi-resizer|github.com/kubernetes-csi/external-resizer/v2|csi-resizer=github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer"
 )
 
 # Version stamps the binaries carry; without them kube-apiserver reports v0.0.0 and helm "v3.x-dev".
@@ -41,16 +45,25 @@ ldflags_for() {
           "$x" "$version" "$x" "$x" "$minor" "$x"
       done ;;
     helm) printf -- '-X helm.sh/helm/v3/internal/version.version=%s ' "$version" ;;
+    csi-*) printf -- '-X main.version=%s ' "$version" ;;
   esac
   printf -- '-s -w'
 }
 
+# The CSI sidecars go into from-scratch images, so they must not need the C library.
+cgo_for() {
+  case $1 in
+    csi-*) echo 0 ;;
+    *) go env CGO_ENABLED ;;
+  esac
+}
+
 check_go() {
   command -v go >/dev/null 2>&1 ||
-    die "Go is not installed or not on PATH. Install Go >= 1.25 and re-run."
+    die "Go is not installed or not on PATH. Install Go >= 1.26 and re-run."
   local v; v=$(go env GOVERSION)
   local minor=${v#go1.}; minor=${minor%%.*}
-  [[ $minor =~ ^[0-9]+$ && $minor -ge 25 ]] || die "Go $v is too old; these modules need Go >= 1.25."
+  [[ $minor =~ ^[0-9]+$ && $minor -ge 26 ]] || die "Go $v is too old; these modules need Go >= 1.26."
 }
 
 # The module proxy is the only network this needs; say so plainly when it is unreachable.
@@ -75,29 +88,33 @@ build_tool() {
   [[ -n $version ]] || die "$dir/go.mod does not require $module"
   local flags; flags=$(ldflags_for "$tool" "$version")
   local out="$cache_root/$tool-$version"
-  local stamp
-  stamp=$( { cat "$dir/go.mod" "$dir/go.sum"; go env GOVERSION; echo "$flags $binaries"; } | sha256sum | cut -c1-16)
+  local inputs
+  local cgo; cgo=$(cgo_for "$tool")
+  inputs=$( { cat "$dir/go.mod" "$dir/go.sum"; go env GOVERSION; echo "$flags cgo=$cgo"; } | sha256sum | cut -c1-16)
 
-  mkdir -p "$bin_links"
-  if [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp" ]]; then
-    say "[$index/$total] $tool $version: cached in $out"
-  else
-    say "[$index/$total] $tool $version: downloading modules"
-    download_modules "$tool"
-    local pair name pkg started
-    mkdir -p "$out"
-    rm -f "$out/.stamp"
-    for pair in $binaries; do
-      name=${pair%%=*}; pkg=${pair#*=}
-      started=$SECONDS
-      say "[$index/$total] $tool $version: building $name (first build of this version takes minutes)"
-      (cd "$dir" && go build -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg") ||
-        die "building $name from $pkg failed (see the compiler output above)"
-      mv -f "$out/$name.tmp" "$out/$name"
-      say "[$index/$total] $tool $version: built $name in $((SECONDS - started))s"
-    done
-    echo "$stamp" >"$out/.stamp"
-  fi
+  mkdir -p "$bin_links" "$out"
+  local pair name pkg stamp started downloaded=0
+  for pair in $binaries; do
+    name=${pair%%=*}; pkg=${pair#*=}
+    stamp=$(echo "$inputs $pair" | sha256sum | cut -c1-16)
+    if [[ -f $out/.stamp-$name && $(cat "$out/.stamp-$name") == "$stamp" && -x $out/$name ]]; then
+      say "[$index/$total] $tool $version: $name cached in $out"
+      continue
+    fi
+    if [[ $downloaded == 0 ]]; then
+      say "[$index/$total] $tool $version: downloading modules"
+      download_modules "$tool"
+      downloaded=1
+    fi
+    rm -f "$out/.stamp-$name"
+    started=$SECONDS
+    say "[$index/$total] $tool $version: building $name (a first build takes minutes)"
+    (cd "$dir" && CGO_ENABLED=$cgo go build -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg") ||
+      die "building $name from $pkg failed (see the compiler output above)"
+    mv -f "$out/$name.tmp" "$out/$name"
+    echo "$stamp" >"$out/.stamp-$name"
+    say "[$index/$total] $tool $version: built $name in $((SECONDS - started))s"
+  done
   for pair in $binaries; do
     ln -sfn "$out/${pair%%=*}" "$bin_links/${pair%%=*}"
   done

@@ -1,94 +1,97 @@
 /**
- * `npm run demo`: a guided tour on a local control plane. It starts (or reuses) the developer
- * cluster, installs the Kmesh CRDs, applies every manifest in examples/ and shows what a platform
- * engineer would look at, then runs the operator on them. Later capabilities (CSI, sync) extend this tour.
+ * `npm run demo`: the end-to-end flow as a guided tour, on the local single-node cluster (needs
+ * root): the cluster comes up (or is reused), Kmesh is installed with `helm install`, then a
+ * KmeshInstance, a DataFlow, a PVC and two pods sharing it, and a VolumeSnapshot; each step prints
+ * what a platform engineer would look at. Everything stays for exploring; the last step says how to
+ * remove it.
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { applyObjects } from '../lib/kube/apply.js';
-import { waitForCrdsEstablished, waitForOpenApiPublished } from '../lib/kube/crds.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterCredentials } from '../lib/kube/credentials.js';
-import { readManifestDir } from '../lib/kube/manifests.js';
-import { GROUP, KINDS, VERSION, type KmeshInstance } from '../api/v1alpha1/index.js';
-import { RESOURCES } from '../lib/kube/resources.js';
 import { KubeApiError, KubeClient } from '../lib/kube/rest.js';
-import { parseOperatorConfig } from '../operator/config.js';
-import { startOperator } from '../operator/run.js';
-import { describeCluster, ensureDevCluster } from './control-plane/dev-cluster.js';
-import { REPO_ROOT, toolPath } from './tools.js';
+import { RESOURCES } from '../lib/kube/resources.js';
+import { applyObjects } from '../lib/kube/apply.js';
+import type { KubeObject } from '../api/meta.js';
+import { startCluster } from './cluster/cluster.js';
+import { describeCluster } from './cluster/describe.js';
+import { clusterValues, installChart, kubectl, RELEASE, RELEASE_NAMESPACE } from './cluster/kmesh-release.js';
+import { installSnapshotController } from './cluster/snapshot-controller.js';
+import { APP_NAMESPACE, dataFlow, INSTANCE, kmeshInstance, nodePod, persistentVolumeClaim, STORAGE_CLASS_PARAMETERS, volumeSnapshot } from './cluster/walkthrough.js';
 
-const NAMESPACE = 'kmesh-demo';
 const FIELD_MANAGER = 'kmesh-demo';
 
 function step(title: string, what: string): void {
   console.log(`\n\x1b[1m== ${title}\x1b[0m\n${what}\n`);
 }
 
-function kubectl(kubeconfig: string, ...args: string[]): void {
-  const shown = ['kubectl', ...args].join(' ');
-  console.log(`$ ${shown}`);
-  console.log(execFileSync(toolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' }).trimEnd());
+async function show(...args: string[]): Promise<void> {
+  console.log(`$ kubectl ${args.join(' ')}`);
+  console.log((await kubectl(state, ...args)).trimEnd());
 }
 
-step('1. A real control plane', 'etcd, kube-apiserver and kube-controller-manager on loopback, built from pinned Go modules.');
-const cluster = await ensureDevCluster((line) => console.log(`   ${line}`));
-console.log(describeCluster(cluster));
-const client = new KubeClient(ClusterCredentials.fromFile(cluster.kubeconfigPath));
-
-step('2. The Kmesh API', 'Four CRDs (group kmesh.io, v1alpha1), generated from api/v1alpha1/*.ts.');
-const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);
-await applyObjects(client, crds, FIELD_MANAGER);
-await waitForCrdsEstablished(client, crds.map((c) => c.metadata!.name!), 30_000);
-kubectl(cluster.kubeconfigPath, 'get', 'crd', '-l', 'app.kubernetes.io/part-of=kmesh');
-
-step('3. The examples', `Every manifest in examples/, applied to namespace ${NAMESPACE}. Status columns stay empty until the operator runs (step 7).`);
-await applyObjects(client, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }], FIELD_MANAGER);
-const examples = await readManifestDir(join(REPO_ROOT, 'examples'));
-for (const { file, objects } of examples) {
-  await applyObjects(client, objects, FIELD_MANAGER, { namespace: NAMESPACE });
-  console.log(`applied examples/${file}`);
+/** Polls until `done` (bounded: the demo must never hang). */
+async function until(what: string, done: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
+    await sleep(1000);
+  }
 }
-kubectl(cluster.kubeconfigPath, 'get', 'kmesh', '-n', NAMESPACE);
 
-step('4. Defaults', 'The API server fills in what the example left out: look at spec.policy and spec.snapshots.');
-kubectl(cluster.kubeconfigPath, 'get', 'dataflow', 'raw-images', '-n', NAMESPACE, '-o', 'jsonpath={.spec.policy}{"\\n"}{.spec.snapshots.retention}');
+step('1. A real single-node cluster', 'etcd, kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, containerd + runc + a CNI bridge; images built with buildah, no registry.');
+const state = await startCluster({ detached: true, log: (line) => console.log(`   ${line}`) });
+console.log(describeCluster(state));
+const client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
+const apply = (objects: object[]): Promise<unknown> => applyObjects(client, objects as KubeObject[], FIELD_MANAGER);
 
-step('5. Documentation in the cluster', 'Every field has a description, so kubectl explain is the reference.');
-await waitForOpenApiPublished(client, GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
-kubectl(cluster.kubeconfigPath, 'explain', 'dataflow.spec.peers.direction');
+step('2. helm install', `The chart in charts/kmesh, with values pointing at the local images (a real cluster uses the defaults). The snapshot CRDs and controller come first, as a distribution provides them.`);
+await installSnapshotController(client);
+await installChart(state, clusterValues(state, STORAGE_CLASS_PARAMETERS));
+await show('get', 'pods,csidriver,storageclass,volumesnapshotclass', '-n', RELEASE_NAMESPACE, '-l', `app.kubernetes.io/instance=${RELEASE}`);
 
-step('6. Validation', 'Bad input is refused by the API server with a message that names the field.');
-const invalid = {
-  apiVersion: 'kmesh.io/v1alpha1',
-  kind: 'DataFlow',
-  metadata: { name: 'broken', namespace: NAMESPACE },
-  spec: { instanceRef: { name: 'dev' }, policy: { encryption: { algorithm: 'aes-256-gcm' } } },
-};
+step('3. A data node and a DataFlow', 'A local-backend KmeshInstance (a directory on the node) and a DataFlow with deleteAfterUse.');
+await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE } }, kmeshInstance(state), dataFlow()]);
+await until('the instance to be Ready', async () => (await client.get<{ status?: { phase?: string } } & KubeObject>(RESOURCES.kmeshInstance, APP_NAMESPACE, INSTANCE))?.status?.phase === 'Ready');
+await show('get', 'kmeshinstances,dataflows', '-n', APP_NAMESPACE);
+
+step('4. Bad input is refused by name', 'The API server checks every field of a Kmesh object against its schema.');
 try {
-  await client.create(RESOURCES.dataFlow, invalid, { dryRun: true });
+  await client.create(RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'broken', namespace: APP_NAMESPACE }, spec: { instanceRef: { name: INSTANCE }, mode: 'sometimes' } }, { dryRun: true });
   console.log('unexpected: the invalid DataFlow was accepted');
   process.exitCode = 1;
 } catch (error) {
   console.log(`rejected: ${error instanceof KubeApiError ? error.status?.message : String(error)}`);
 }
 
-step('7. The operator', 'kmesh operator reconciles the instances: the local one becomes Ready (no gateway to wait for); the Lustre one gets its MDS/OSS StatefulSets and says what it waits for.');
-const operatorStop = new AbortController();
-const operator = await startOperator(
-  parseOperatorConfig([`--kubeconfig=${cluster.kubeconfigPath}`, '--leader-elect=false', '--health-port=0', '--lustre-image=kmesh.example/lustre-server:2.15', `--watch-namespace=${NAMESPACE}`], {}),
-  operatorStop.signal,
-);
-for (let i = 0; i < 100; i++) {
-  const dev = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'dev');
-  const awsEast = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, NAMESPACE, 'aws-east');
-  if (dev?.status?.phase === 'Ready' && awsEast?.status?.phase) break;
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
-kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstances', '-n', NAMESPACE);
-kubectl(cluster.kubeconfigPath, 'get', 'statefulsets,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/instance=aws-east');
-kubectl(cluster.kubeconfigPath, 'get', 'kmeshinstance', 'aws-east', '-n', NAMESPACE, '-o', 'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}');
-operatorStop.abort();
-await operator.stopped;
+step('5. A PVC shared by two pods', 'The provisioner creates a volume in the DataFlow; the node plugin bind-mounts it into each pod.');
+await apply([
+  persistentVolumeClaim(),
+  nodePod('writer', "require('fs').writeFileSync('/data/hello.txt', 'hello from the writer pod'); console.log('wrote /data/hello.txt')"),
+  nodePod('reader', "setTimeout(() => console.log('reader sees: ' + require('fs').readFileSync('/data/hello.txt', 'utf8')), 3000)"),
+]);
+const podRunning = (name: string) => async (): Promise<boolean> => (await client.get<{ status?: { phase?: string } } & KubeObject>(RESOURCES.pod, APP_NAMESPACE, name))?.status?.phase === 'Running';
+await until('the writer to run', podRunning('writer'));
+await until('the reader to run', podRunning('reader'));
+await sleep(4000);
+await show('get', 'pvc,pods', '-n', APP_NAMESPACE);
+await show('logs', '-n', APP_NAMESPACE, 'reader');
+await until('activeMounts to count both pods', async () => (await kubectl(state, 'get', 'dataflow', 'shared-data', '-n', APP_NAMESPACE, '-o', 'jsonpath={.status.activeMounts}')) === '2');
+await show('get', 'dataflow', 'shared-data', '-n', APP_NAMESPACE);
+
+step('6. A VolumeSnapshot', 'The CSI snapshotter asks the driver, which records a Kmesh Snapshot of the DataFlow.');
+await apply([volumeSnapshot()]);
+await until('the Kmesh Snapshot', async () => (await kubectl(state, 'get', 'snapshots.kmesh.io', '-n', APP_NAMESPACE, '-o', 'name')).trim() !== '');
+await show('get', 'volumesnapshot,snapshots.kmesh.io', '-n', APP_NAMESPACE);
 client.close();
 
-step('Done', `The cluster keeps running. Explore it with:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  hack/bin/kubectl get kmesh -A\nStop it with: npm run cluster:down`);
+step(
+  'Done',
+  [
+    'Everything keeps running. Explore it with:',
+    `  export KUBECONFIG=${state.kubeconfigPath}`,
+    '  hack/bin/kubectl get kmesh -A',
+    'Remove Kmesh: delete the Kmesh objects first (the operator finishes them), then uninstall:',
+    `  hack/bin/kubectl delete namespace ${APP_NAMESPACE}`,
+    `  hack/bin/helm uninstall ${RELEASE} -n ${RELEASE_NAMESPACE}`,
+    'Stop the cluster: npm run cluster:down',
+  ].join('\n'),
+);

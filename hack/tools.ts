@@ -10,7 +10,22 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Binaries hack/build-tools.sh provides. */
-export type Tool = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'helm' | 'kubeconform' | 'csi-sanity' | 'versitygw';
+export type Tool =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'kubectl'
+  | 'helm'
+  | 'kubeconform'
+  | 'csi-sanity'
+  | 'versitygw'
+  | 'csi-provisioner'
+  | 'csi-snapshotter'
+  | 'snapshot-controller'
+  | 'csi-resizer';
 
 export function toolsBinDir(): string {
   return process.env['KMESH_TOOLS_BIN'] ?? join(REPO_ROOT, 'hack', 'bin');

@@ -12,11 +12,24 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(options: { port: number; host?: string; registry: Registry; ready: () => boolean; routes?: Record<string, () => unknown> }): Promise<HealthServer> {
+export interface HealthServerOptions {
+  port: number;
+  host?: string;
+  registry: Registry;
+  ready: () => boolean;
+  /** A deeper liveness check for /healthz; without one, answering at all means alive. */
+  live?: () => Promise<boolean>;
+  routes?: Record<string, () => unknown>;
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      (options.live ?? (() => Promise.resolve(true)))().then(
+        (live) => res.writeHead(live ? 200 : 503, { 'Content-Type': 'text/plain' }).end(live ? 'ok' : 'not live'),
+        (error: unknown) => res.writeHead(503).end(String(error)),
+      );
     } else if (path === '/readyz') {
       const ready = options.ready();
       res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ok' : 'not ready');

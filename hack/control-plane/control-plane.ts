@@ -27,6 +27,12 @@ const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 /** kube-controller-manager controllers that manage pods for workloads; off in this control plane. */
 const WORKLOAD_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'statefulset-controller', 'daemonset-controller', 'job-controller', 'cronjob-controller'];
 
+/** The one node of a hack/cluster cluster: its name and the address everything listens on. */
+export interface NodeIdentity {
+  name: string;
+  address: string;
+}
+
 export interface ControlPlaneOptions {
   /** Directory to hold data, certificates and logs; a new temp directory when unset. */
   workDir?: string;
@@ -34,6 +40,12 @@ export interface ControlPlaneOptions {
   detached?: boolean;
   /** Start kube-controller-manager too. Default true. */
   controllerManager?: boolean;
+  /**
+   * Serve a real node (hack/cluster): kube-apiserver listens and advertises on this address (the
+   * pod bridge's, so pods reach it through the kubernetes Service), the Node authorizer is on, every
+   * controller runs and kube-scheduler starts. Default: no node, loopback only.
+   */
+  node?: NodeIdentity;
   /** Extra kube-apiserver flags (e.g. --watch-cache=false to serve watches from etcd). */
   extraApiServerArgs?: string[];
   /** Progress lines, e.g. console.log. */
@@ -45,6 +57,7 @@ export interface StartupTimings {
   etcdReadyMs: number;
   apiServerReadyMs: number;
   controllerManagerReadyMs?: number;
+  schedulerReadyMs?: number;
   totalMs: number;
 }
 
@@ -88,13 +101,13 @@ class Layout {
 }
 
 /** Credentials the components and the admin use, written under pki/; returns the admin's. */
-async function writePki(layout: Layout): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+async function writePki(layout: Layout, node?: NodeIdentity): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const ca = await CertificateAuthority.create('kmesh-test-ca');
   const serving = await ca.issue({
     commonName: 'kube-apiserver',
     usage: 'server',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    ipAddresses: ['127.0.0.1', '10.96.0.1'],
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ipAddresses: ['127.0.0.1', '10.96.0.1', ...(node ? [node.address] : [])],
   });
   const admin = await ca.issue({ commonName: 'kmesh-admin', organizations: ['system:masters'], usage: 'client' });
   const serviceAccount = generateKeyPairSync('ec', {
@@ -109,6 +122,18 @@ async function writePki(layout: Layout): Promise<{ caPem: string; certPem: strin
   writeFileSync(layout.pki('apiserver.key'), serving.keyPem, secret);
   writeFileSync(layout.pki('sa.pub'), serviceAccount.publicKey);
   writeFileSync(layout.pki('sa.key'), serviceAccount.privateKey, secret);
+  // kube-apiserver's client identity towards kubelets (logs, exec), and the admin's files for tools.
+  writeFileSync(layout.pki('admin.crt'), admin.certPem);
+  writeFileSync(layout.pki('admin.key'), admin.keyPem, secret);
+  if (node) {
+    // The kubelet's identity for the Node authorizer, and its serving certificate.
+    const client = await ca.issue({ commonName: `system:node:${node.name}`, organizations: ['system:nodes'], usage: 'client' });
+    const serving = await ca.issue({ commonName: node.name, usage: 'server', dnsNames: [node.name], ipAddresses: [node.address] });
+    writeFileSync(layout.pki('kubelet-client.crt'), client.certPem);
+    writeFileSync(layout.pki('kubelet-client.key'), client.keyPem, secret);
+    writeFileSync(layout.pki('kubelet.crt'), serving.certPem);
+    writeFileSync(layout.pki('kubelet.key'), serving.keyPem, secret);
+  }
   return { caPem: ca.certPem, ...admin };
 }
 
@@ -127,11 +152,23 @@ function etcdArgs(layout: Layout, clientUrl: string, peerUrl: string): string[] 
   ];
 }
 
-function apiServerArgs(layout: Layout, etcdUrl: string, port: number): string[] {
+function apiServerArgs(layout: Layout, etcdUrl: string, port: number, node?: NodeIdentity): string[] {
+  const withNode = node
+    ? [
+        '--authorization-mode=Node,RBAC',
+        `--kubelet-client-certificate=${layout.pki('admin.crt')}`,
+        `--kubelet-client-key=${layout.pki('admin.key')}`,
+        '--kubelet-preferred-address-types=InternalIP',
+      ]
+    : [
+        '--authorization-mode=RBAC',
+        // The kubernetes Service cannot point at a loopback address; nothing here needs it.
+        '--endpoint-reconciler-type=none',
+      ];
   return [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${node?.address ?? '127.0.0.1'}`,
+    `--advertise-address=${node?.address ?? '127.0.0.1'}`,
     `--secure-port=${port}`,
     `--cert-dir=${layout.path('pki')}`,
     `--tls-cert-file=${layout.pki('apiserver.crt')}`,
@@ -141,16 +178,14 @@ function apiServerArgs(layout: Layout, etcdUrl: string, port: number): string[] 
     `--service-account-key-file=${layout.pki('sa.pub')}`,
     `--service-account-signing-key-file=${layout.pki('sa.key')}`,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-    '--authorization-mode=RBAC',
-    // The kubernetes Service cannot point at a loopback address; nothing here needs it.
-    '--endpoint-reconciler-type=none',
+    ...withNode,
     '--allow-privileged=true',
     '--profiling=false',
     '--v=1',
   ];
 }
 
-function controllerManagerArgs(layout: Layout, port: number): string[] {
+function controllerManagerArgs(layout: Layout, port: number, withNode: boolean): string[] {
   return [
     `--kubeconfig=${layout.kubeconfig}`,
     `--authentication-kubeconfig=${layout.kubeconfig}`,
@@ -163,9 +198,22 @@ function controllerManagerArgs(layout: Layout, port: number): string[] {
     `--cluster-signing-cert-file=${layout.pki('ca.crt')}`,
     `--cluster-signing-key-file=${layout.pki('ca.key')}`,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-    // No kubelet runs here: tests play the workload controllers and kubelet by writing workload
-    // status, which these controllers would overwrite. Garbage collection and namespace deletion stay.
-    `--controllers=*,${WORKLOAD_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
+    // Without a kubelet, tests play the workload controllers and kubelet by writing workload status,
+    // which these controllers would overwrite. Garbage collection and namespace deletion stay.
+    withNode ? '--controllers=*' : `--controllers=*,${WORKLOAD_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+function schedulerArgs(layout: Layout, port: number): string[] {
+  return [
+    `--kubeconfig=${layout.kubeconfig}`,
+    `--authentication-kubeconfig=${layout.kubeconfig}`,
+    `--authorization-kubeconfig=${layout.kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
     '--leader-elect=false',
     '--profiling=false',
     '--v=1',
@@ -184,9 +232,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const elapsed = (): number => Date.now() - started;
 
   try {
-    const admin = await writePki(layout);
-    const [etcdClientPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
-    const apiServerUrl = `https://127.0.0.1:${apiPort}`;
+    const admin = await writePki(layout, options.node);
+    const [etcdClientPort, etcdPeerPort, apiPort, kcmPort, schedulerPort] = await freePorts(5);
+    const apiServerUrl = `https://${options.node?.address ?? '127.0.0.1'}:${apiPort}`;
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), { mode: 0o600 });
     // Recorded after every start, so a failure at any point can still be cleaned up from the file.
@@ -203,16 +251,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     timings.etcdReadyMs = elapsed();
 
     log(`kube-apiserver starting on ${apiServerUrl}`);
-    const apiServer = launch('kube-apiserver', [...apiServerArgs(layout, etcdUrl, apiPort!), ...(options.extraApiServerArgs ?? [])]);
+    const apiServer = launch('kube-apiserver', [...apiServerArgs(layout, etcdUrl, apiPort!, options.node), ...(options.extraApiServerArgs ?? [])]);
     await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem });
     timings.apiServerReadyMs = elapsed();
 
     if (options.controllerManager ?? true) {
       log('kube-controller-manager starting');
-      const kcm = launch('kube-controller-manager', controllerManagerArgs(layout, kcmPort!));
+      const kcm = launch('kube-controller-manager', controllerManagerArgs(layout, kcmPort!, options.node !== undefined));
       // Its serving certificate is self-signed; the probe only asks whether it is up.
       await waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
       timings.controllerManagerReadyMs = elapsed();
+    }
+    if (options.node) {
+      log('kube-scheduler starting');
+      const scheduler = launch('kube-scheduler', schedulerArgs(layout, schedulerPort!));
+      await waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
+      timings.schedulerReadyMs = elapsed();
     }
     timings.totalMs = elapsed();
     return saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, etcdUrl, processes, timings });

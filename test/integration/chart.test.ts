@@ -103,13 +103,15 @@ describe('the Helm chart', () => {
     const manifests = await render(FULL);
     expect(find(manifests, 'CSIDriver', 'csi.kmesh.io')['spec']).toMatchObject({ attachRequired: false, podInfoOnMount: true });
     const controller = find<Workload>(manifests, 'Deployment', 'kmesh-csi-controller').spec.template.spec.containers;
-    expect(controller.map((c) => c.name)).toEqual(['kmesh-csi', 'csi-provisioner', 'csi-snapshotter', 'csi-resizer', 'liveness-probe']);
+    expect(controller.map((c) => c.name)).toEqual(['kmesh-csi', 'csi-provisioner', 'csi-snapshotter', 'csi-resizer']);
     expect(controller.find((c) => c.name === 'csi-provisioner')!.args).toEqual(expect.arrayContaining(['--feature-gates=Topology=true', '--extra-create-metadata']));
     expect(controller[0]!.args).toContain('--controller=true');
     const node = find<Workload>(manifests, 'DaemonSet', 'kmesh-csi-node').spec.template.spec.containers;
-    expect(node.map((c) => c.name)).toEqual(['kmesh-csi', 'node-driver-registrar', 'liveness-probe']);
+    // The node plugin registers itself and probes itself: no registrar or livenessprobe sidecars.
+    expect(node.map((c) => c.name)).toEqual(['kmesh-csi']);
     expect(node[0]!.volumeMounts).toEqual(expect.arrayContaining([{ name: 'kubelet-dir', mountPath: '/var/lib/kubelet', mountPropagation: 'Bidirectional' }]));
-    expect(node.find((c) => c.name === 'node-driver-registrar')!.args).toContain('--kubelet-registration-path=/var/lib/kubelet/plugins/csi.kmesh.io/csi.sock');
+    expect(node[0]!.args).toEqual(expect.arrayContaining(['--registration-dir=/registration', '--kubelet-endpoint=/var/lib/kubelet/plugins/csi.kmesh.io/csi.sock', '--health-port=9808']));
+    expect(node[0]!.volumeMounts).toEqual(expect.arrayContaining([{ name: 'registration-dir', mountPath: '/registration' }]));
     const operator = find<Workload>(manifests, 'Deployment', 'kmesh-operator');
     expect(operator.spec.replicas).toBe(2);
     expect(operator.spec.template.spec.containers[0]!.args).toEqual(expect.arrayContaining(['operator', '--leader-election-id=kmesh-operator', '--image=ghcr.io/kmesh/kmesh:0.1.0']));

@@ -1,0 +1,77 @@
+/**
+ * The objects a user creates to use Kmesh on the single-node cluster, as the end-to-end test and
+ * the demo both create them: a local-backend KmeshInstance on the node, a DataFlow that deletes its
+ * data once no volume uses it, a PVC of the chart's StorageClass bound to that DataFlow, pods that
+ * run a Node.js script on the volume (the Kmesh image has Node.js), and a VolumeSnapshot.
+ */
+import { imageRef } from '../images/images.js';
+import { NODE_LOCATION, type ClusterState } from './cluster.js';
+import { localDataPath, SNAPSHOT_CLASS, STORAGE_CLASS } from './kmesh-release.js';
+
+export const APP_NAMESPACE = 'e2e-apps';
+export const INSTANCE = 'e2e';
+export const DATA_FLOW = 'shared-data';
+export const PVC = 'data';
+export const VOLUME_SNAPSHOT = 'data-snap';
+
+/** The chart's StorageClass parameters: every volume gets a directory of this DataFlow. */
+export const STORAGE_CLASS_PARAMETERS = { instance: INSTANCE, dataFlow: DATA_FLOW };
+
+export function kmeshInstance(state: ClusterState): object {
+  return {
+    apiVersion: 'kmesh.io/v1alpha1',
+    kind: 'KmeshInstance',
+    metadata: { name: INSTANCE, namespace: APP_NAMESPACE },
+    spec: { location: { cloud: 'onprem', ...NODE_LOCATION }, backend: { type: 'local', local: { path: localDataPath(state, INSTANCE) } } },
+  };
+}
+
+export function dataFlow(): object {
+  return {
+    apiVersion: 'kmesh.io/v1alpha1',
+    kind: 'DataFlow',
+    metadata: { name: DATA_FLOW, namespace: APP_NAMESPACE },
+    spec: { instanceRef: { name: INSTANCE }, policy: { deleteAfterUse: true } },
+  };
+}
+
+export function persistentVolumeClaim(): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: PVC, namespace: APP_NAMESPACE },
+    spec: { storageClassName: STORAGE_CLASS, accessModes: ['ReadWriteMany'], resources: { requests: { storage: '1Gi' } } },
+  };
+}
+
+/** A pod that runs `script` with Node.js on the PVC at /data, then idles. Root: the volume's directory is root's. */
+export function nodePod(name: string, script: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: APP_NAMESPACE },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'app',
+          image: imageRef('kmesh'),
+          imagePullPolicy: 'Never',
+          command: ['node', '-e', `${script}; setInterval(() => {}, 1 << 30)`],
+          securityContext: { runAsUser: 0 },
+          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+        },
+      ],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: PVC } }],
+    },
+  };
+}
+
+export function volumeSnapshot(): object {
+  return {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshot',
+    metadata: { name: VOLUME_SNAPSHOT, namespace: APP_NAMESPACE },
+    spec: { volumeSnapshotClassName: SNAPSHOT_CLASS, source: { persistentVolumeClaimName: PVC } },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * End to end, as a user runs Kmesh: a real single-node cluster (hack/cluster: kubelet, containerd,
+ * runc, CNI, kube-proxy), the images built here (hack/images), `helm install` of charts/kmesh, then
+ * a local-backend KmeshInstance, a DataFlow, the chart's StorageClass, a PVC and pods that write
+ * and read through the CSI driver; a VolumeSnapshot; `helm upgrade` under mounted pods; cleanup
+ * with deleteAfterUse; and `helm uninstall`. Needs root (the cluster) and buildah.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isClusterUp, readClusterState, startCluster, stopCluster, type ClusterState } from '../../hack/cluster/cluster.js';
+import { clusterValues, helm, installChart, kubectl, localDataPath, RELEASE, RELEASE_NAMESPACE } from '../../hack/cluster/kmesh-release.js';
+import { installSnapshotController } from '../../hack/cluster/snapshot-controller.js';
+import {
+  APP_NAMESPACE,
+  DATA_FLOW,
+  dataFlow,
+  INSTANCE,
+  kmeshInstance,
+  nodePod,
+  persistentVolumeClaim,
+  PVC,
+  STORAGE_CLASS_PARAMETERS,
+  VOLUME_SNAPSHOT,
+  volumeSnapshot,
+} from '../../hack/cluster/walkthrough.js';
+import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { KubeClient } from '../../lib/kube/rest.js';
+import { eventually } from '../support/operator.js';
+
+const NAMESPACE = APP_NAMESPACE;
+const MESSAGE = 'written through the Kmesh CSI driver';
+const MINUTE = 60_000;
+
+let state: ClusterState;
+let client: KubeClient;
+/** Whether this test started the cluster (and so must stop it). */
+let startedCluster = false;
+
+type Obj = { metadata: { name: string; uid?: string; generation?: number; labels?: Record<string, string> }; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+type Pod = Obj & { status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ restartCount: number; ready: boolean }> } };
+type Condition = { type: string; status: string; reason?: string; message?: string };
+
+const get = <T = Obj>(path: string): Promise<T> => client.request<T>('GET', path);
+const post = (path: string, body: object): Promise<unknown> => client.request('POST', path, { body });
+const del = (path: string): Promise<unknown> => client.request('DELETE', path).catch(() => undefined);
+const exists = (path: string): Promise<boolean> => get(path).then(() => true, () => false);
+const ns = (resource: string, name = ''): string => `/api/v1/namespaces/${NAMESPACE}/${resource}${name ? `/${name}` : ''}`;
+const kmesh = (resource: string, name = ''): string => `/apis/kmesh.io/v1alpha1/namespaces/${NAMESPACE}/${resource}${name ? `/${name}` : ''}`;
+
+async function podLog(name: string): Promise<string> {
+  return String(await client.request<unknown>('GET', `${ns('pods', name)}/log`));
+}
+
+async function waitPodRunning(name: string, timeoutMs = 3 * MINUTE): Promise<Pod> {
+  return eventually(async () => {
+    const pod = await get<Pod>(ns('pods', name));
+    if (pod.status?.phase !== 'Running') {
+      const events = await get<{ items: Array<{ reason: string; message: string }> }>(`${ns('events')}?fieldSelector=involvedObject.name=${name}`);
+      throw new Error(`pod ${name} is ${pod.status?.phase}; events: ${events.items.map((e) => `${e.reason}: ${e.message}`).join(' | ')}`);
+    }
+    return pod;
+  }, timeoutMs, 1000);
+}
+
+function condition(object: Obj, type: string): Condition | undefined {
+  return ((object.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === type);
+}
+
+beforeAll(async () => {
+  // A cluster someone already runs (`npm run cluster:up`) is used as it is, and left running.
+  startedCluster = !isClusterUp(readClusterState());
+  state = await startCluster({ log: (line) => process.stdout.write(`[cluster] ${line}\n`) });
+  client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
+  await installSnapshotController(client);
+}, 30 * MINUTE);
+
+afterAll(async () => {
+  client?.close();
+  if (startedCluster) await stopCluster();
+}, 5 * MINUTE);
+
+describe('Kmesh installed with helm on a real single-node cluster', () => {
+  it('helm install brings every component up', async () => {
+    await installChart(state, clusterValues(state, STORAGE_CLASS_PARAMETERS));
+    const pods = await get<{ items: Pod[] }>(`/api/v1/namespaces/${RELEASE_NAMESPACE}/pods`);
+    const components = pods.items.map((p) => p.metadata.labels?.['app.kubernetes.io/component']).sort();
+    expect(components).toEqual(['csi-controller', 'csi-node', 'operator', 'operator']);
+    for (const pod of pods.items) expect(pod.status?.containerStatuses?.every((c) => c.ready)).toBe(true);
+    // The node plugin registered itself with the kubelet before it turned ready.
+    const csiNode = await get<{ spec: { drivers: Array<{ name: string }> | null } }>(`/apis/storage.k8s.io/v1/csinodes/${state.nodeName}`);
+    expect((csiNode.spec.drivers ?? []).map((d) => d.name)).toContain('csi.kmesh.io');
+    // One operator leads (its identity is its pod's name and a process suffix).
+    const lease = await eventually(async () => {
+      const found = await get<{ spec: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NAMESPACE}/leases/kmesh-operator`);
+      expect(found.spec.holderIdentity).toBeTruthy();
+      return found;
+    }, MINUTE, 1000);
+    const operators = pods.items.filter((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'operator').map((p) => p.metadata.name);
+    expect(operators.filter((name) => lease.spec.holderIdentity!.startsWith(`${name}-`))).toHaveLength(1);
+  }, 10 * MINUTE);
+
+  it('serves a PVC to two pods through a DataFlow on a local instance', async () => {
+    await post('/api/v1/namespaces', { metadata: { name: NAMESPACE } });
+    await post(kmesh('kmeshinstances'), kmeshInstance(state));
+    await post(kmesh('dataflows'), dataFlow());
+    await eventually(async () => expect(condition(await get(kmesh('kmeshinstances', INSTANCE)), 'Ready')?.status).toBe('True'), 3 * MINUTE, 1000);
+    await post(ns('persistentvolumeclaims'), persistentVolumeClaim());
+    await post(ns('pods'), nodePod('writer', `const fs = require('fs'); fs.writeFileSync('/data/hello.txt', ${JSON.stringify(MESSAGE)}); console.log('read back: ' + fs.readFileSync('/data/hello.txt', 'utf8'))`));
+    await waitPodRunning('writer');
+    await eventually(async () => expect(await podLog('writer')).toContain(`read back: ${MESSAGE}`), MINUTE, 500);
+
+    await post(ns('pods'), nodePod('reader', `console.log('reader sees: ' + require('fs').readFileSync('/data/hello.txt', 'utf8'))`));
+    await waitPodRunning('reader');
+    await eventually(async () => expect(await podLog('reader')).toContain(`reader sees: ${MESSAGE}`), MINUTE, 500);
+
+    const pvc = await get<{ spec: { volumeName: string } }>(ns('persistentvolumeclaims', PVC));
+    expect(pvc.spec.volumeName).toBeTruthy();
+    // The bytes are in the instance's directory on the node, under the DataFlow's access point.
+    const onNode = join(localDataPath(state, INSTANCE), 'dataflows', DATA_FLOW, 'volumes', pvc.spec.volumeName, 'hello.txt');
+    expect(existsSync(onNode)).toBe(true);
+    await eventually(async () => expect((await get(kmesh('dataflows', DATA_FLOW))).status?.['activeMounts']).toBe(2), 2 * MINUTE, 1000);
+  }, 10 * MINUTE);
+
+  it('a VolumeSnapshot of the PVC creates a Kmesh Snapshot of its DataFlow', async () => {
+    await post(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots`, volumeSnapshot());
+    const snapshot = await eventually(async () => {
+      const list = await get<{ items: Obj[] }>(kmesh('snapshots'));
+      expect(list.items).toHaveLength(1);
+      return list.items[0]!;
+    }, 2 * MINUTE, 1000);
+    expect(snapshot.spec).toMatchObject({ dataFlowRef: { name: DATA_FLOW } });
+    const content = await eventually(async () => {
+      const vs = await get<{ status?: { boundVolumeSnapshotContentName?: string } }>(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots/${VOLUME_SNAPSHOT}`);
+      expect(vs.status?.boundVolumeSnapshotContentName).toBeTruthy();
+      return vs.status!.boundVolumeSnapshotContentName!;
+    }, MINUTE, 1000);
+    const boundContent = await get<{ status?: { snapshotHandle?: string } }>(`/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/${content}`);
+    expect(boundContent.status?.snapshotHandle).toBe(`v1/${NAMESPACE}/${snapshot.metadata.name}`);
+  }, 5 * MINUTE);
+
+  it('helm upgrade rolls the operator without disturbing mounted pods', async () => {
+    const before = await get<Obj>(`/apis/apps/v1/namespaces/${RELEASE_NAMESPACE}/deployments/kmesh-operator`);
+    const writer = await get<Pod>(ns('pods', 'writer'));
+    const oldOperators = (await get<{ items: Pod[] }>(`/api/v1/namespaces/${RELEASE_NAMESPACE}/pods?labelSelector=app.kubernetes.io/component=operator`)).items.map((p) => p.metadata.name);
+
+    await installChart(state, { ...clusterValues(state, STORAGE_CLASS_PARAMETERS), operator: { syncInterval: '5s' } });
+
+    const after = await get<Obj & { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }>(`/apis/apps/v1/namespaces/${RELEASE_NAMESPACE}/deployments/kmesh-operator`);
+    expect(after.metadata.generation).toBeGreaterThan(before.metadata.generation!);
+    expect(after.spec.template.spec.containers[0]!.args.join(' ')).toContain('5s');
+    // helm --wait returns once the new pods are ready; the old ones may still be terminating.
+    await eventually(async () => {
+      const operators = (await get<{ items: Pod[] }>(`/api/v1/namespaces/${RELEASE_NAMESPACE}/pods?labelSelector=app.kubernetes.io/component=operator`)).items;
+      expect(operators.map((p) => p.metadata.name).filter((n) => oldOperators.includes(n))).toEqual([]);
+      expect(operators).toHaveLength(2);
+    }, 2 * MINUTE, 1000);
+    // The application pods were not touched, and their mount still serves the file.
+    const writerAfter = await get<Pod>(ns('pods', 'writer'));
+    expect(writerAfter.metadata.uid).toBe(writer.metadata.uid);
+    expect(writerAfter.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    const read = await kubectl(state, '-n', NAMESPACE, 'exec', 'writer', '--', 'node', '-e', "process.stdout.write(require('fs').readFileSync('/data/hello.txt', 'utf8'))");
+    expect(read).toBe(MESSAGE);
+  }, 10 * MINUTE);
+
+  it('deleting the pods and the PVC cleans up, and deleteAfterUse deletes the data', async () => {
+    const pvc = await get<{ spec: { volumeName: string } }>(ns('persistentvolumeclaims', PVC));
+    // A Snapshot holds the DataFlow's data (DeletionBlocked); it goes first.
+    await del(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots/${VOLUME_SNAPSHOT}`);
+    await eventually(async () => expect((await get<{ items: Obj[] }>(kmesh('snapshots'))).items).toEqual([]), 2 * MINUTE, 1000);
+    await del(ns('pods', 'writer'));
+    await del(ns('pods', 'reader'));
+    await del(ns('persistentvolumeclaims', PVC));
+    await eventually(async () => expect(await exists(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`)).toBe(false), 3 * MINUTE, 1000);
+    // Nothing is mounted for the pods any more.
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(pvc.spec.volumeName));
+    expect(mounts).toEqual([]);
+    const dataFlow = await eventually(async () => {
+      const flow = await get(kmesh('dataflows', DATA_FLOW));
+      expect(flow.status?.['activeMounts']).toBe(0);
+      expect(condition(flow, 'DataDeleted')?.status).toBe('True');
+      return flow;
+    }, 3 * MINUTE, 1000);
+    expect(condition(dataFlow, 'DataDeleted')?.message ?? '').not.toBe('');
+    const accessPoint = join(localDataPath(state, INSTANCE), 'dataflows', DATA_FLOW);
+    expect(existsSync(accessPoint) ? readdirSync(accessPoint) : []).toEqual([]);
+  }, 10 * MINUTE);
+
+  it('helm uninstall leaves no Kmesh object behind', async () => {
+    // Kmesh objects first, while the operator runs to finish them (their finalizers are its).
+    await del(kmesh('dataflows', DATA_FLOW));
+    await del(kmesh('kmeshinstances', INSTANCE));
+    await eventually(async () => {
+      expect(await exists(kmesh('dataflows', DATA_FLOW))).toBe(false);
+      expect(await exists(kmesh('kmeshinstances', INSTANCE))).toBe(false);
+    }, 3 * MINUTE, 1000);
+
+    await helm(state, ['uninstall', RELEASE, '--namespace', RELEASE_NAMESPACE, '--wait', '--timeout', '3m']);
+    const selector = `labelSelector=app.kubernetes.io/instance=${RELEASE}`;
+    for (const path of [
+      `/apis/apps/v1/namespaces/${RELEASE_NAMESPACE}/deployments`,
+      `/apis/apps/v1/namespaces/${RELEASE_NAMESPACE}/daemonsets`,
+      `/api/v1/namespaces/${RELEASE_NAMESPACE}/serviceaccounts`,
+      `/api/v1/namespaces/${RELEASE_NAMESPACE}/configmaps`,
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+      '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      '/apis/storage.k8s.io/v1/csidrivers',
+      '/apis/storage.k8s.io/v1/storageclasses',
+      '/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses',
+    ]) {
+      expect({ path, items: (await get<{ items: Obj[] }>(`${path}?${selector}`)).items.map((o) => o.metadata.name) }).toEqual({ path, items: [] });
+    }
+    await eventually(async () => expect((await get<{ items: Pod[] }>(`/api/v1/namespaces/${RELEASE_NAMESPACE}/pods`)).items).toEqual([]), 2 * MINUTE, 1000);
+    // Only the workloads' own state is left in the namespace (the leader Lease, publication reports):
+    // deleting the namespace removes it, as the README says.
+    await del(`/api/v1/namespaces/${RELEASE_NAMESPACE}`);
+    await eventually(async () => expect(await exists(`/api/v1/namespaces/${RELEASE_NAMESPACE}`)).toBe(false), 2 * MINUTE, 1000);
+  }, 10 * MINUTE);
+});
