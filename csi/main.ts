@@ -17,7 +17,7 @@ import { ApiVolumeResolver } from './resolver.js';
 import { serveCsi } from './server.js';
 import { Registry } from 'prom-client';
 import { startHealthServer } from '../lib/health-server.js';
-import { registerWithKubelet, type Registration } from './registration.js';
+import { registerWithKubelet } from './registration.js';
 import { SelfProbe } from './self-probe.js';
 import { nodeLocation } from './node-location.js';
 
@@ -103,15 +103,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const server = await serveCsi(driver.config.endpoint, served, log);
   driver.markReady();
-  const selfProbe = healthPort ? new SelfProbe(driver.config.endpoint) : undefined;
-  let registration: Registration | undefined;
-  // Ready once serving and, for a node plugin, once the kubelet has registered it.
-  const ready = (): boolean => driver.ready && (!registrationDir || (registration?.registered() ?? false));
-  const health = selfProbe ? await startHealthServer({ port: Number(healthPort), registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
-  // Registered last: the kubelet may call the driver as soon as it knows the socket.
-  registration = registrationDir
+  // The kubelet may call the driver as soon as it knows the socket, so this comes after serving.
+  const registration = registrationDir
     ? await registerWithKubelet({ driverName: driver.config.name, registrationDir, kubeletEndpoint: value('kubelet-endpoint'), log })
     : undefined;
+  const selfProbe = healthPort ? new SelfProbe(driver.config.endpoint) : undefined;
+  // Ready once serving and, for a node plugin, once the kubelet has registered it.
+  const ready = (): boolean => driver.ready && (registration?.registered() ?? true);
+  const health = selfProbe ? await startHealthServer({ port: Number(healthPort), registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -119,7 +118,6 @@ export async function main(argv: string[]): Promise<number> {
   // Unregistering first: the kubelet drops the plugin when its registration socket goes.
   await registration?.server.close();
   await server.close();
-  selfProbe?.close();
   await health?.close();
   await node?.reportsSettled(); // the last publication count reaches the API before we exit
   return 0;

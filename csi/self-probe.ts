@@ -3,28 +3,34 @@
  * the kubelet and the sidecars make it (what the livenessprobe sidecar does), so a wedged server is
  * seen as dead even when the process still answers HTTP.
  */
-import { credentials, type Client } from '@grpc/grpc-js';
+import { credentials, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadCsi } from './proto.js';
 import { socketPath } from './server.js';
 
 const PROBE_DEADLINE_MS = 3000;
 
+type IdentityClient = Client & { Probe: (request: object, options: object, callback: (error: Error | null, response?: { ready?: { value?: boolean } }) => void) => void };
+
 export class SelfProbe {
-  private readonly client: Client & { Probe: (request: object, options: object, callback: (error: Error | null, response?: { ready?: { value?: boolean } }) => void) => void };
+  private readonly Identity: ServiceClientConstructor;
+  private readonly address: string;
 
   constructor(endpoint: string) {
-    const Identity = loadCsi().clients.Identity;
-    this.client = new Identity(`unix://${socketPath(endpoint)}`, credentials.createInsecure()) as unknown as SelfProbe['client'];
+    this.Identity = loadCsi().clients.Identity;
+    this.address = `unix://${socketPath(endpoint)}`;
   }
 
-  /** True when the driver answers Probe with ready (an unset `ready` means ready, per the spec). */
+  /**
+   * True when the driver answers Probe with ready (an unset `ready` means ready, per the spec). A
+   * new connection each time: a channel left backing off by an earlier failure must not decide.
+   */
   live(): Promise<boolean> {
+    const client = new this.Identity(this.address, credentials.createInsecure()) as unknown as IdentityClient;
     return new Promise((resolve) => {
-      this.client.Probe({}, { deadline: Date.now() + PROBE_DEADLINE_MS }, (error, response) => resolve(!error && response?.ready?.value !== false));
+      client.Probe({}, { deadline: Date.now() + PROBE_DEADLINE_MS }, (error, response) => {
+        client.close();
+        resolve(!error && response?.ready?.value !== false);
+      });
     });
-  }
-
-  close(): void {
-    this.client.close();
   }
 }

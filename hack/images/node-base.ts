@@ -48,12 +48,21 @@ export interface NodeBaseContents {
   libraries: string[];
 }
 
+/**
+ * Every shared library of the C library package (libc6): native Node.js addons (lz4-napi needs
+ * librt) expect a whole glibc, as any Debian-based image has.
+ */
+function cLibraries(): string[] {
+  const files = execFileSync('dpkg', ['-L', 'libc6'], { encoding: 'utf8' }).split('\n');
+  return files.filter((file) => /^\/(usr\/)?lib(64|\/x86_64-linux-gnu)\/[^/]+\.so(\.\d+)*$/.test(file));
+}
+
 export function nodeBaseContents(): NodeBaseContents {
   const node = realpathSync(process.execPath);
   const npmRoot = join(dirname(which('npm')), '..'); // …/node_modules/npm/bin/npm-cli.js → …/npm
   const programs: Record<string, string> = {};
   for (const [target, program] of Object.entries(PROGRAMS)) programs[target] = which(program);
-  const libraries = new Set<string>();
+  const libraries = new Set<string>(cLibraries());
   for (const binary of [node, ...Object.values(programs)]) for (const library of sharedLibraries(binary)) libraries.add(library);
   return { node, npmRoot: realpathSync(npmRoot), programs, libraries: [...libraries].sort() };
 }

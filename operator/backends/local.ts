@@ -31,22 +31,13 @@ export const localBackend: FilesystemBackend = {
 
   access(context, mountPath): FilesystemAccess {
     const { path, nodeName } = localSpec(context);
-    const uid = context.settings.runAsUser;
     return {
       volumes: [{ name: 'data', hostPath: { path, type: 'DirectoryOrCreate' } }],
       volumeMounts: [{ name: 'data', mountPath }],
       ...(nodeName ? { nodeName } : {}),
       privileged: false,
-      // hostPath directories are created root-owned; hand this one to the non-root Kmesh user once.
-      initContainers: [
-        {
-          name: 'own-data',
-          image: context.settings.image,
-          command: ['chown', `${uid}:${uid}`, mountPath],
-          securityContext: { runAsUser: 0, runAsNonRoot: false, capabilities: { drop: ['ALL'], add: ['CHOWN'] } },
-          volumeMounts: [{ name: 'data', mountPath }],
-        },
-      ],
+      // Root's file capabilities in the container (pod.ts) cover root-owned hostPath directories.
+      initContainers: [],
     };
   },
 };

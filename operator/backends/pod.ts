@@ -1,11 +1,20 @@
 /**
  * What every Kmesh pod that reaches an instance's filesystem (gateway, sync workers) shares: the
- * non-root pod security context, the node and init containers the backend asks for, and the
- * container's privileges (none, unless mounting the filesystem inside the pod needs them).
+ * pod security context, the node and init containers the backend asks for, and the container's
+ * privileges.
+ *
+ * The data is written through volumes by application pods running as any user. Syncing it means
+ * reading, replacing and deleting files of any owner and keeping their owners, which the kernel
+ * allows only with root's file capabilities. So the container runs as root with those alone (all
+ * others dropped, no privilege escalation, read-only root filesystem), or privileged where mounting
+ * Lustre inside the pod needs it.
  */
 import type { WireObject } from '../../lib/kube/rest.js';
 import type { OperatorSettings } from '../settings.js';
 import type { FilesystemAccess } from './backend.js';
+
+/** Reading, writing and deleting any user's files, and setting owners and modes: nothing more. */
+export const FILE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID'];
 
 export function filesystemPod(access: FilesystemAccess, settings: OperatorSettings): { pod: WireObject; container: WireObject } {
   const uid = settings.runAsUser;
@@ -18,8 +27,8 @@ export function filesystemPod(access: FilesystemAccess, settings: OperatorSettin
     container: {
       ...(access.env?.length ? { env: access.env } : {}),
       securityContext: access.privileged
-        ? { privileged: true, runAsUser: 0, runAsNonRoot: false } // mounting Lustre inside the pod needs it
-        : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        ? { privileged: true, runAsUser: 0, runAsNonRoot: false }
+        : { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: FILE_CAPABILITIES } },
     },
   };
 }
