@@ -106,7 +106,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const root = clusterRoot();
   const log = options.log ?? ((): void => undefined);
   const existing = readClusterState(root);
-  if (isClusterUp(existing)) return existing;
+  if (isClusterUp(existing)) return refreshImages(existing, log);
   if (existing || bridgeExists()) {
     log('cleaning up what a previous cluster left');
     await stopCluster(root);
@@ -185,6 +185,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     await stopCluster(root).catch(() => undefined);
     throw error;
   }
+}
+
+/** A running cluster gets the images whose sources changed since it loaded them (running pods keep theirs). */
+async function refreshImages(state: ClusterState, log: (line: string) => void): Promise<ClusterState> {
+  const images = await buildImages((line) => log(`  ${line}`));
+  const changed = images.filter((image) => !state.images.some((loaded) => loaded.archive === image.archive));
+  if (changed.length > 0) await loadImages(changed, new NodeLayout(state.root).containerdSocket);
+  const refreshed = { ...state, images };
+  saveState(refreshed);
+  return refreshed;
 }
 
 async function waitContainerd(record: ProcessRecord, socket: string): Promise<void> {

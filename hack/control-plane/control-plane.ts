@@ -185,13 +185,23 @@ function apiServerArgs(layout: Layout, etcdUrl: string, port: number, node?: Nod
   ];
 }
 
-function controllerManagerArgs(layout: Layout, port: number, withNode: boolean): string[] {
+/** What kube-controller-manager and kube-scheduler share: the admin's kubeconfig, a loopback health port, one instance. */
+function clientComponentArgs(layout: Layout, port: number): string[] {
   return [
     `--kubeconfig=${layout.kubeconfig}`,
     `--authentication-kubeconfig=${layout.kubeconfig}`,
     `--authorization-kubeconfig=${layout.kubeconfig}`,
     '--bind-address=127.0.0.1',
     `--secure-port=${port}`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+function controllerManagerArgs(layout: Layout, port: number, withNode: boolean): string[] {
+  return [
+    ...clientComponentArgs(layout, port),
     `--cert-dir=${layout.path('pki', 'kcm')}`,
     `--service-account-private-key-file=${layout.pki('sa.key')}`,
     `--root-ca-file=${layout.pki('ca.crt')}`,
@@ -201,22 +211,6 @@ function controllerManagerArgs(layout: Layout, port: number, withNode: boolean):
     // Without a kubelet, tests play the workload controllers and kubelet by writing workload status,
     // which these controllers would overwrite. Garbage collection and namespace deletion stay.
     withNode ? '--controllers=*' : `--controllers=*,${WORKLOAD_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
-    '--leader-elect=false',
-    '--profiling=false',
-    '--v=1',
-  ];
-}
-
-function schedulerArgs(layout: Layout, port: number): string[] {
-  return [
-    `--kubeconfig=${layout.kubeconfig}`,
-    `--authentication-kubeconfig=${layout.kubeconfig}`,
-    `--authorization-kubeconfig=${layout.kubeconfig}`,
-    '--bind-address=127.0.0.1',
-    `--secure-port=${port}`,
-    '--leader-elect=false',
-    '--profiling=false',
-    '--v=1',
   ];
 }
 
@@ -264,7 +258,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     if (options.node) {
       log('kube-scheduler starting');
-      const scheduler = launch('kube-scheduler', schedulerArgs(layout, schedulerPort!));
+      const scheduler = launch('kube-scheduler', clientComponentArgs(layout, schedulerPort!));
       await waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
       timings.schedulerReadyMs = elapsed();
     }

@@ -82,7 +82,7 @@ function buildah(args: string[], timeoutMs = 20 * 60_000): Promise<{ stdout: str
   }).catch((error: unknown) => {
     const { stderr, stdout, message } = error as { stderr?: string; stdout?: string; message: string };
     const tail = `${stdout ?? ''}${stderr ?? ''}`.trimEnd().split('\n').slice(-25).join('\n');
-    throw new Error(`buildah ${args.slice(0, 2).join(' ')} failed: ${message.split('\n')[0]}\n${tail}`);
+    throw new Error(`buildah ${args[0]} failed: ${message.split('\n')[0]}\n${tail}`);
   });
 }
 

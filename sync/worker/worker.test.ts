@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loggerFor } from '../../lib/logging.js';
 import type { ChangeBatch, ChangeFeed } from '../engine/change-feed.js';
 import { parseWorkerConfig } from '../config.js';
-import { Worker } from './worker.js';
+import { nextPassDelayMs, Worker } from './worker.js';
 
 /** A feed the test scripts: each poll returns the next batch; commits are counted. */
 class ScriptedFeed implements ChangeFeed {
@@ -61,5 +61,12 @@ describe('sync worker with a change feed', () => {
   it('refuses a key of the wrong length for the algorithm', () => {
     writeFileSync(join(dir, 'key'), Buffer.alloc(16));
     expect(() => parseWorkerConfig(`dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  encryption:\n    algorithm: aes-256-gcm\n    keyFile: ${join(dir, 'key')}\n`)).toThrow('policy.encryption.keySecretRef: aes-256-gcm needs a 32-byte key, the secret holds 16 bytes');
+  });
+});
+
+describe('the wait between passes', () => {
+  it('is the interval after a good pass, and doubles from 0.5 s up to the interval after failed ones', () => {
+    expect(nextPassDelayMs(true, 3, 10_000)).toBe(10_000);
+    expect([0, 1, 2, 3, 4, 5].map((failures) => nextPassDelayMs(false, failures, 10_000))).toEqual([500, 1000, 2000, 4000, 8000, 10_000]);
   });
 });

@@ -219,19 +219,27 @@ export class Worker {
 
   /** Passes every interval until `signal` aborts; after a failure, sooner (capped backoff). */
   async run(signal: AbortSignal): Promise<void> {
+    // Passes that failed before reaching any peer (the scan, a deleteAfterUse purge) back off too.
+    let failedPasses = 0;
     while (!signal.aborted) {
       let ok = false;
       try {
         ok = await this.pass();
+        failedPasses = 0;
       } catch (error) {
         this.phase = 'idle';
+        failedPasses++;
         this.log.error({ err: error }, 'scan failed');
       }
-      const failures = Math.max(0, ...[...this.peers.values()].map((p) => p.failures));
-      const waitMs = ok ? this.config.intervalMs : Math.min(this.config.intervalMs, RETRY_MIN_MS * 2 ** Math.min(failures, 10));
-      await sleep(waitMs, signal);
+      const failures = Math.max(failedPasses, ...[...this.peers.values()].map((p) => p.failures));
+      await sleep(nextPassDelayMs(ok, failures, this.config.intervalMs), signal);
     }
   }
+}
+
+/** The wait before the next pass: the interval after a good one, else a backoff from 0.5 s capped at the interval. */
+export function nextPassDelayMs(ok: boolean, failures: number, intervalMs: number): number {
+  return ok ? intervalMs : Math.min(intervalMs, RETRY_MIN_MS * 2 ** Math.min(failures, 10));
 }
 
 function pushesTo(peer: WorkerPeer): boolean {
