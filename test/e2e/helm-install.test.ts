@@ -68,8 +68,11 @@ function condition(object: Obj, type: string): Condition | undefined {
 }
 
 beforeAll(async () => {
-  // A cluster someone already runs (`npm run cluster:up`) is used as it is, and left running.
-  startedCluster = !isClusterUp(readClusterState());
+  // The test installs, upgrades and uninstalls the release and owns its namespaces: it never runs
+  // on a cluster someone else started (`npm run cluster:up`, the demo), which it would disturb.
+  const running = readClusterState();
+  if (isClusterUp(running)) throw new Error(`a cluster is already running at ${running.root}; stop it with \`npm run cluster:down\` (the end-to-end test starts its own)`);
+  startedCluster = true;
   state = await startCluster({ log: (line) => process.stdout.write(`[cluster] ${line}\n`) });
   client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
   await installSnapshotController(client);
