@@ -3,19 +3,17 @@
  * `helm install`: the values that point it at the images hack/images loaded and at the node's
  * directories, and the helm and kubectl commands. Shared by the end-to-end test and the demo.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { CHART_DIR } from '../chart-files.js';
 import { imageRef, LOCAL_TAG } from '../images/images.js';
+import { runTool } from '../run.js';
 import { REPO_ROOT, toolPath } from '../tools.js';
 import type { ClusterState } from './cluster.js';
 import { NodeLayout } from './node.js';
 
-const run = promisify(execFile);
 
 export const RELEASE = 'kmesh';
 export const RELEASE_NAMESPACE = 'kmesh-system';
@@ -56,15 +54,10 @@ export async function helm(state: ClusterState, args: string[], values?: Record<
       writeFileSync(join(dir, 'values.yaml'), stringify(values));
       valuesArgs.push('--values', join(dir, 'values.yaml'));
     }
-    const { stdout } = await run(toolPath('helm'), [...args, ...valuesArgs, '--kubeconfig', state.kubeconfigPath], {
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 10 * 60_000,
+    return await runTool(toolPath('helm'), [...args, ...valuesArgs, '--kubeconfig', state.kubeconfigPath], {
+      timeoutMs: 10 * 60_000,
       env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config'), HELM_DATA_HOME: join(dir, 'data') },
-    }).catch((error: unknown) => {
-      const { stderr, message } = error as { stderr?: string; message: string };
-      throw new Error(`helm ${args[0]} failed: ${stderr?.trim() || message}`);
     });
-    return stdout;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -76,10 +69,6 @@ export function installChart(state: ClusterState, values: Record<string, unknown
 }
 
 /** Runs kubectl against the cluster; returns its output. */
-export async function kubectl(state: ClusterState, ...args: string[]): Promise<string> {
-  const { stdout } = await run(toolPath('kubectl'), ['--kubeconfig', state.kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 }).catch((error: unknown) => {
-    const { stderr, message } = error as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')} failed: ${stderr?.trim() || message}`);
-  });
-  return stdout;
+export function kubectl(state: ClusterState, ...args: string[]): Promise<string> {
+  return runTool(toolPath('kubectl'), ['--kubeconfig', state.kubeconfigPath, ...args], { timeoutMs: 120_000 });
 }

@@ -3,11 +3,9 @@
  * it through veth pairs (the CNI bridge plugin), no route out of the machine (no masquerade), and
  * kube-proxy's Service rules. Everything here is undone by `removePodNetwork`.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { runTool } from '../run.js';
 
-const run = promisify(execFile);
 
 export const BRIDGE = 'kmesh0';
 /** Pods get addresses here; the node (and kube-apiserver) listen on the first one. */
@@ -19,9 +17,7 @@ export const CNI_BIN_DIR = '/usr/lib/cni';
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
 async function ip(...args: string[]): Promise<void> {
-  await run('ip', args).catch((error: unknown) => {
-    throw new Error(`ip ${args.join(' ')}: ${(error as { stderr?: string }).stderr?.trim() ?? String(error)}`);
-  });
+  await runTool('ip', args);
 }
 
 export function bridgeExists(): boolean {

@@ -11,16 +11,14 @@
  * Each image is saved as a docker-archive under ${KMESH_IMAGES_DIR:-~/.cache/kmesh/images}, named by
  * a hash of its inputs, so an unchanged image is never rebuilt. buildah's storage lives there too.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { promisify } from 'node:util';
+import { runTool } from '../run.js';
 import { REPO_ROOT, toolPath, type Tool } from '../tools.js';
 import { NODE_BASE_CONTAINERFILE, nodeBaseContents, writeNodeBase } from './node-base.js';
 
-const run = promisify(execFile);
 
 /** Every image is tagged so; the cluster's containerd starts empty, so there is nothing to clash with. */
 export const LOCAL_TAG = 'dev';
@@ -74,16 +72,9 @@ class Hasher {
 
 const OWN_SOURCES = ['images.ts', 'node-base.ts', 'pause.c'].map((file) => join(REPO_ROOT, 'hack', 'images', file));
 
-function buildah(args: string[], timeoutMs = 20 * 60_000): Promise<{ stdout: string; stderr: string }> {
+function buildah(args: string[]): Promise<string> {
   const storage = join(imagesDir(), 'buildah');
-  return run('buildah', ['--root', join(storage, 'storage'), '--runroot', join(storage, 'run'), '--storage-driver', 'overlay', ...args], {
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: timeoutMs,
-  }).catch((error: unknown) => {
-    const { stderr, stdout, message } = error as { stderr?: string; stdout?: string; message: string };
-    const tail = `${stdout ?? ''}${stderr ?? ''}`.trimEnd().split('\n').slice(-25).join('\n');
-    throw new Error(`buildah ${args[0]} failed: ${message.split('\n')[0]}\n${tail}`);
-  });
+  return runTool('buildah', ['--root', join(storage, 'storage'), '--runroot', join(storage, 'run'), '--storage-driver', 'overlay', ...args], { timeoutMs: 20 * 60_000 });
 }
 
 /** Builds `Containerfile` in `context` as `ref` (chroot isolation: no runtime needed to build). */
@@ -169,10 +160,10 @@ async function buildKmesh(): Promise<BuiltImage> {
 
 async function buildPause(): Promise<BuiltImage> {
   const source = join(REPO_ROOT, 'hack', 'images', 'pause.c');
-  const { stdout: gcc } = await run('gcc', ['--version']);
+  const gcc = await runTool('gcc', ['--version']);
   return cached('pause', new Hasher().add(readFileSync(source), gcc).digest(), (ref) =>
     withContext(async (dir) => {
-      await run('gcc', ['-static', '-Os', '-s', '-o', join(dir, 'pause'), source]);
+      await runTool('gcc', ['-static', '-Os', '-s', '-o', join(dir, 'pause'), source]);
       writeFileSync(join(dir, 'Containerfile'), ['FROM scratch', 'COPY pause /pause', 'ENTRYPOINT ["/pause"]', ''].join('\n'));
       await bud(ref, dir, join(dir, 'Containerfile'));
     }),
@@ -187,7 +178,7 @@ async function buildSidecar(name: Sidecar): Promise<BuiltImage> {
   const key = new Hasher().add(relative(dirname(dirname(binary)), binary), stamp, readFileSync(OWN_SOURCES[0]!)).digest();
   return cached(name, key, (ref) =>
     withContext(async (dir) => {
-      await run('cp', [binary, join(dir, name)]);
+      await runTool('cp', [binary, join(dir, name)]);
       // Root, as the registry.k8s.io images run: the driver's socket is root's.
       writeFileSync(join(dir, 'Containerfile'), ['FROM scratch', `COPY ${name} /${name}`, `ENTRYPOINT ["/${name}"]`, ''].join('\n'));
       await bud(ref, dir, join(dir, 'Containerfile'));
@@ -215,8 +206,6 @@ export async function buildImages(log: (line: string) => void = (): void => unde
 /** Imports the archives into the containerd at `address`, in the namespace the kubelet uses. */
 export async function loadImages(images: BuiltImage[], address: string): Promise<void> {
   for (const image of images) {
-    await run('ctr', ['--address', address, '--namespace', 'k8s.io', 'images', 'import', image.archive], { timeout: 5 * 60_000 }).catch((error: unknown) => {
-      throw new Error(`loading ${image.ref} into containerd failed: ${(error as { stderr?: string }).stderr ?? String(error)}`);
-    });
+    await runTool('ctr', ['--address', address, '--namespace', 'k8s.io', 'images', 'import', image.archive]);
   }
 }
