@@ -29,6 +29,10 @@ const commands: Record<string, Command> = {
     summary: 'run the sync gateway of one instance (kmesh gateway --config <file>)',
     run: async (args) => (await import('../sync/main.js')).gatewayMain(args),
   },
+  snapshot: {
+    summary: 'take, copy or remove a snapshot on an instance filesystem (run by the operator; kmesh snapshot --help)',
+    run: async (args) => (await import('../sync/snapshots/main.js')).snapshotMain(args),
+  },
   version: {
     summary: 'print the Kmesh version',
     run: () => {

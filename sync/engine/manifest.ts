@@ -147,6 +147,17 @@ export class NodeSet {
     if (!encoded) throw new Error(`manifest node ${hash} is missing`);
     return decodeNode(encoded);
   }
+
+  /** The nodes as a JSON-ready record (hash → encoded node), how journals and snapshots store them. */
+  toRecord(): Record<Hash, string> {
+    return Object.fromEntries([...this.bytes].map(([hash, bytes]) => [hash, bytes.toString()]));
+  }
+
+  /** Adds the nodes of a record written by toRecord(). */
+  addRecord(record: Record<Hash, string>): this {
+    for (const [hash, text] of Object.entries(record)) this.addEncoded(Buffer.from(text), hash);
+    return this;
+  }
 }
 
 /** Puts a file's chunk list into an entry: inline, or split into content-defined list nodes. */

@@ -96,7 +96,7 @@ export class Receiver {
   private loadApplied(): void {
     if (!existsSync(this.file('current.json'))) return;
     const current = JSON.parse(readFileSync(this.file('current.json'), 'utf8')) as { root: Hash; nodes: Record<Hash, string> };
-    for (const [hash, text] of Object.entries(current.nodes)) this.applied.addEncoded(Buffer.from(text), hash);
+    this.applied.addRecord(current.nodes);
     this.appliedRoot = current.root;
   }
 
@@ -222,7 +222,7 @@ export class Receiver {
     if (missingChunks.length) return { applied: false, missingChunks, missingNodes: [] };
     staging.finish();
     const plan = staging.plan;
-    const journal: Journal = { root, quarantine: String(this.now()), plan, temps: plan.writes.map((_, i) => staging.temp(i)), nodes: encodeNodes(nodes) };
+    const journal: Journal = { root, quarantine: String(this.now()), plan, temps: plan.writes.map((_, i) => staging.temp(i)), nodes: nodes.toRecord() };
     writeFileAtomic(this.file('journal.json'), JSON.stringify(journal));
     this.finish(journal);
     return { applied: true, missingChunks: [], missingNodes: [], files: plan.writes.length };
@@ -316,7 +316,7 @@ export class Receiver {
     rmSync(this.file('tmp'), { recursive: true, force: true });
     this.packs.clear();
     this.applied.bytes.clear();
-    for (const [h, text] of Object.entries(journal.nodes)) this.applied.addEncoded(Buffer.from(text), h);
+    this.applied.addRecord(journal.nodes);
     this.incoming.bytes.clear();
     this.appliedRoot = journal.root;
     this.locationCache = undefined;
@@ -343,10 +343,6 @@ export class Receiver {
     this.packs.close();
     this.staging?.close();
   }
-}
-
-function encodeNodes(nodes: NodeSet): Record<Hash, string> {
-  return Object.fromEntries([...nodes.bytes].map(([hash, bytes]) => [hash, bytes.toString()]));
 }
 
 function lexists(path: string): boolean {
