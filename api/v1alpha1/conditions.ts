@@ -63,6 +63,19 @@ export const Reasons = {
   Ingested: 'Ingested',
   DeletionRequested: 'DeletionRequested',
   DataDeleted: 'DataDeleted',
+  DataFlowNotFound: 'DataFlowNotFound',
+  SnapshotNotFound: 'SnapshotNotFound',
+  SnapshotNotReady: 'SnapshotNotReady',
+  /** Snapshot: its task pod is copying the DataFlow's files. */
+  Taking: 'Taking',
+  SnapshotTaken: 'SnapshotTaken',
+  /** VirtualCopy: its task pod is copying the source's files. */
+  Copying: 'Copying',
+  CopyMade: 'CopyMade',
+  /** The task pod failed; the message has its error. */
+  TaskFailed: 'TaskFailed',
+  /** VirtualCopy: the copy would live on another instance than its source, which this release cannot do. */
+  CrossSiteNotSupported: 'CrossSiteNotSupported',
 } as const;
 
 export type ConditionType = (typeof Conditions)[keyof typeof Conditions];

@@ -24,4 +24,12 @@ export const EventReasons = {
   SyncFailed: 'SyncFailed',
   /** deleteAfterUse: the last volume went away and the data was deleted. */
   DataDeleted: 'DataDeleted',
+  /** A Snapshot was taken and can be used. */
+  SnapshotTaken: 'SnapshotTaken',
+  /** A VirtualCopy's files are in place. */
+  CopyMade: 'CopyMade',
+  /** A snapshot or copy task failed; the kubelet retries it. */
+  TaskFailed: 'TaskFailed',
+  /** deletionPolicy Retain: the snapshot's files stay where they are. */
+  DataRetained: 'DataRetained',
 } as const;

@@ -2,7 +2,7 @@
  * Where a DataFlow's files, sync state and key sit inside the pods that serve it (its worker and
  * its instance's gateway), so both controllers render the same paths.
  */
-import type { DataFlow } from '../../../api/v1alpha1/index.js';
+import type { DataFlow, KmeshInstance, Snapshot, VirtualCopy } from '../../../api/v1alpha1/index.js';
 
 /** The instance's filesystem root inside worker and gateway pods. */
 export const DATA_MOUNT_PATH = '/kmesh/data';
@@ -38,4 +38,23 @@ export function keyProjection(dataFlow: DataFlow): Record<string, unknown> | und
 export function encryptionConfig(dataFlow: DataFlow): Record<string, string> {
   const algorithm = dataFlow.spec.policy?.encryption?.algorithm ?? 'none';
   return algorithm === 'none' ? { algorithm } : { algorithm, keyFile: `${KEYS_MOUNT_PATH}/${keyFileName(dataFlow)}` };
+}
+
+/**
+ * A Snapshot's files and manifest (sync/snapshots/store.ts), beside the DataFlow's other snapshots.
+ * Named by UID, so a Snapshot re-created under an old name never meets a retained one.
+ */
+export function snapshotDir(snapshot: Snapshot): string {
+  return `${DATA_MOUNT_PATH}/.kmesh/snapshots/${snapshot.metadata.namespace}/${snapshot.spec.dataFlowRef.name}/${snapshot.metadata.uid}`;
+}
+
+/** A VirtualCopy's access point inside the filesystem (spec.path, default /virtualcopies/<name>). */
+export function copyAccessPointPath(copy: VirtualCopy): string {
+  return copy.spec.path ?? `/virtualcopies/${copy.metadata.name}`;
+}
+
+/** What a client mounts to reach `path` of the instance's filesystem; undefined until the instance knows. */
+export function mountSourceOf(instance: KmeshInstance, path: string): string | undefined {
+  const base = (instance.spec.backend.type ?? 'local') === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
+  return base ? `${base.replace(/\/$/, '')}${path}` : undefined;
 }

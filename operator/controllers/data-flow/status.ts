@@ -5,7 +5,7 @@
  */
 import { Conditions, Reasons, type Condition, type DataFlow, type DataFlowStatus, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
-import { accessPointPath } from './layout.js';
+import { accessPointPath, mountSourceOf } from './layout.js';
 import type { WorkerStatus } from './report.js';
 
 export interface DataFlowInputs {
@@ -17,11 +17,6 @@ export interface DataFlowInputs {
 }
 
 const pushPeers = (dataFlow: DataFlow) => (dataFlow.spec.peers ?? []).filter((p) => (p.direction ?? 'push') !== 'pull');
-
-function mountSourceOf(instance: KmeshInstance, path: string): string | undefined {
-  const base = (instance.spec.backend.type ?? 'local') === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
-  return base ? `${base.replace(/\/$/, '')}${path}` : undefined;
-}
 
 /** deleteAfterUse: when the last mount went away, the request (and later its completion) lives in a condition. */
 function dataDeleted(dataFlow: DataFlow, conditions: Condition[] | undefined, activeMounts: number, worker: WorkerStatus | undefined): Condition[] | undefined {

@@ -1,0 +1,169 @@
+/**
+ * The VirtualCopy controller. fetch → deletion (remove the copy's files) → finalizer → a made copy
+ * is settled → its source (a ready Snapshot, or a DataFlow as it is now) and instance → a task
+ * pod runs `kmesh snapshot copy` into the copy's access point → its result (the base root, which
+ * for a Snapshot must be the snapshot's) becomes the status, and the copy is Ready: only then does
+ * the CSI node plugin mount it.
+ *
+ * Not in this release, and said so in the Ready condition: a copy at another instance than its
+ * source's, refresh, reverse sync, and lazy (`access: cache`) copies, which are made whole.
+ */
+import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
+import { RESOURCES } from '../../../lib/kube/resources.js';
+import type { WireObject } from '../../../lib/kube/rest.js';
+import { snapshotTree } from '../../../sync/snapshots/store.js';
+import { findCondition, setCondition } from '../../runtime/conditions.js';
+import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
+import { done, type Result } from '../../runtime/result.js';
+import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
+import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
+import type { OperatorSettings } from '../../settings.js';
+import { copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
+import { accessTo, snapshotSource } from '../snapshot/reconcile.js';
+
+export const FINALIZER = 'kmesh.io/virtualcopy';
+/**
+ * The instance holding the copy's files, recorded before they are written: deletion must find
+ * them even when the source Snapshot or DataFlow went first.
+ */
+export const INSTANCE_ANNOTATION = 'kmesh.io/instance';
+const COPY = 'copy';
+const REMOVE = 'remove';
+const COMPONENT = 'virtual-copy';
+
+type Context = ReconcileContext<VirtualCopy>;
+
+/** Where the copy's files come from, or why they cannot be copied yet. */
+type Source =
+  | { ready: true; instance: KmeshInstance; from: string; snapshot?: Snapshot; description: string }
+  | { ready: false; reason: string; message: string; phase: 'Pending' | 'Failed' };
+
+function sourceOf(context: Context, copy: VirtualCopy): Source {
+  const namespace = copy.metadata.namespace!;
+  const { snapshotRef, dataFlowRef } = copy.spec.source;
+  let dataFlow: DataFlow | undefined;
+  let instance: KmeshInstance | undefined;
+  let snapshot: Snapshot | undefined;
+  if (snapshotRef) {
+    snapshot = context.cache(RESOURCES.snapshot).get(`${namespace}/${snapshotRef.name}`) as unknown as Snapshot | undefined;
+    if (!snapshot) return { ready: false, reason: Reasons.SnapshotNotFound, message: `Snapshot ${namespace}/${snapshotRef.name} does not exist`, phase: 'Pending' };
+    if (!snapshot.status?.readyToUse) return { ready: false, reason: Reasons.SnapshotNotReady, message: `waiting for Snapshot ${snapshotRef.name} to be ready to use`, phase: 'Pending' };
+    ({ dataFlow, instance } = snapshotSource(context, snapshot));
+  } else {
+    dataFlow = context.cache(RESOURCES.dataFlow).get(`${namespace}/${dataFlowRef!.name}`) as unknown as DataFlow | undefined;
+    if (dataFlow) instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
+  }
+  const dataFlowName = snapshot?.spec.dataFlowRef.name ?? dataFlowRef!.name;
+  if (!dataFlow) return { ready: false, reason: Reasons.DataFlowNotFound, message: `DataFlow ${namespace}/${dataFlowName} of the source does not exist`, phase: 'Pending' };
+  if (!instance) return { ready: false, reason: Reasons.InstanceNotFound, message: `KmeshInstance ${namespace}/${dataFlow.spec.instanceRef.name} of the source does not exist`, phase: 'Pending' };
+  if (copy.spec.instanceRef && copy.spec.instanceRef.name !== instance.metadata.name) {
+    return {
+      ready: false,
+      reason: Reasons.CrossSiteNotSupported,
+      message: `spec.instanceRef ${copy.spec.instanceRef.name} is not the source's instance ${instance.metadata.name}; copies at another instance are not supported in this release`,
+      phase: 'Failed',
+    };
+  }
+  return snapshot
+    ? { ready: true, instance, snapshot, from: snapshotTree(snapshotDir(snapshot)), description: `Snapshot ${snapshot.metadata.name}` }
+    : { ready: true, instance, from: treeDir(dataFlow), description: `DataFlow ${dataFlow.metadata.name} as it was` };
+}
+
+export function virtualCopyController(settings: OperatorSettings): ControllerDefinition<VirtualCopy> {
+  // Source key (Snapshot or DataFlow) → copies that named it when last reconciled.
+  const bySource = new Map<string, Set<string>>();
+  const sourceKey = (kind: string, namespace: string | undefined, name: string | undefined) => `${kind}:${namespace}/${name}`;
+  const copiesOf = (kind: string) => (o: WireObject) => [...(bySource.get(sourceKey(kind, o.metadata?.namespace, o.metadata?.name)) ?? [])];
+  return {
+    name: 'virtualcopy',
+    primary: RESOURCES.virtualCopy,
+    owns: [RESOURCES.pod],
+    watches: [
+      { type: RESOURCES.snapshot, map: copiesOf('Snapshot') },
+      { type: RESOURCES.dataFlow, map: copiesOf('DataFlow') },
+      { type: RESOURCES.kmeshInstance, map: () => [] }, // read through the cache; a source change brings us back
+    ],
+    reconcile: (key, context) => {
+      const copy = context.primary.get(key);
+      if (copy) {
+        const { snapshotRef, dataFlowRef } = copy.spec.source;
+        const source = snapshotRef ? sourceKey('Snapshot', copy.metadata.namespace, snapshotRef.name) : sourceKey('DataFlow', copy.metadata.namespace, dataFlowRef?.name);
+        bySource.set(source, (bySource.get(source) ?? new Set()).add(key));
+      }
+      return reconcile(key, context, settings);
+    },
+  };
+}
+
+async function reconcile(key: string, context: Context, settings: OperatorSettings): Promise<Result> {
+  let copy = context.primary.get(key);
+  if (!copy) return done();
+  if (copy.metadata.deletionTimestamp) return finalize(copy, context, settings);
+  copy = await ensureFinalizer(context.client, RESOURCES.virtualCopy, copy, FINALIZER);
+  if (copy.status?.base?.rootHash) return done();
+
+  const source = sourceOf(context, copy);
+  if (!source.ready) return report(context, copy, source.phase, source.reason, source.message);
+  if (copy.metadata.annotations?.[INSTANCE_ANNOTATION] !== source.instance.metadata.name) {
+    copy = await context.client.mergePatch<VirtualCopy>(RESOURCES.virtualCopy, copy.metadata.namespace, copy.metadata.name!, {
+      metadata: { annotations: { [INSTANCE_ANNOTATION]: source.instance.metadata.name }, resourceVersion: copy.metadata.resourceVersion },
+    });
+  }
+  const path = copyAccessPointPath(copy);
+  const expectRoot = source.snapshot?.status?.rootHash;
+  const outcome = await runTask(context, {
+    owner: copy,
+    role: COPY,
+    component: COMPONENT,
+    access: accessTo(source.instance, settings),
+    settings,
+    args: ['snapshot', 'copy', '--from', source.from, '--into', `${DATA_MOUNT_PATH}${path}`, ...(expectRoot ? ['--expect-root', expectRoot] : [])],
+  });
+  if (outcome.state !== 'succeeded') return report(context, copy, 'Provisioning', outcome.state === 'running' ? Reasons.Copying : Reasons.TaskFailed, outcome.message, outcome);
+
+  const result = outcome.result as { rootHash: string; fileCount: number; logicalBytes: number };
+  const lazy = copy.spec.access === 'cache' ? '; access cache is served as a whole copy in this release' : '';
+  const message = `copied ${result.fileCount} files (${result.logicalBytes} bytes) of ${source.description} to ${path}${lazy}`;
+  const mountSource = mountSourceOf(source.instance, path);
+  const status: VirtualCopyStatus = {
+    ...(copy.metadata.generation !== undefined ? { observedGeneration: copy.metadata.generation } : {}),
+    phase: 'Ready',
+    conditions: setCondition(copy.status?.conditions, Conditions.Ready, 'True', Reasons.CopyMade, message, copy.metadata.generation),
+    base: { ...(source.snapshot ? { snapshot: source.snapshot.metadata.name } : {}), rootHash: result.rootHash },
+    accessPoint: { path, ...(mountSource ? { mountSource } : {}) },
+  };
+  await writeStatus(context.client, RESOURCES.virtualCopy, copy, status);
+  await context.events.normal(copy, EventReasons.CopyMade, message);
+  await endTask(context, copy, COPY);
+  return done();
+}
+
+/** Not made yet: why, in the phase and Ready condition (and an Event when a task starts failing). */
+async function report(context: Context, copy: VirtualCopy, phase: VirtualCopyStatus['phase'], reason: string, message: string, outcome?: TaskOutcome): Promise<Result> {
+  const before = findCondition(copy.status?.conditions, Conditions.Ready);
+  const changed = before?.reason !== reason || before.message !== message;
+  if (changed && (outcome?.state === 'failing' || phase === 'Failed')) await context.events.warning(copy, outcome ? EventReasons.TaskFailed : EventReasons.SpecRefused, message);
+  const conditions = setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation);
+  await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, phase, conditions });
+  return done(); // the pod and source watches bring us back
+}
+
+/** Removes the copy's files, then lets the object go. */
+async function finalize(copy: VirtualCopy, context: Context, settings: OperatorSettings): Promise<Result> {
+  if (!copy.metadata.finalizers?.includes(FINALIZER)) return done();
+  const path = copyAccessPointPath(copy);
+  const instanceName = copy.metadata.annotations?.[INSTANCE_ANNOTATION];
+  const instance = instanceName ? (context.cache(RESOURCES.kmeshInstance).get(`${copy.metadata.namespace}/${instanceName}`) as unknown as KmeshInstance | undefined) : undefined;
+  if (!instance) {
+    // No annotation: no copy task ever started, so there are no files.
+    if (instanceName) await context.events.warning(copy, EventReasons.DataRetained, `KmeshInstance ${instanceName} is gone, so the copy's files at ${path} could not be removed`);
+  } else {
+    const outcome = await runTask(context, { owner: copy, role: REMOVE, component: COMPONENT, access: accessTo(instance, settings), settings, args: ['snapshot', 'remove', '--path', `${DATA_MOUNT_PATH}${path}`] });
+    if (outcome.state !== 'succeeded') {
+      if (outcome.state === 'failing') await context.events.warning(copy, EventReasons.TaskFailed, outcome.message);
+      return done(); // the pod watch brings us back
+    }
+  }
+  await removeFinalizer(context.client, RESOURCES.virtualCopy, copy, FINALIZER);
+  return done();
+}
