@@ -57,12 +57,19 @@ export function sameRequest(a: VolumeRequest, b: VolumeRequest): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** Record keys a volume ID may lead to: from its tag, or the name (or key) in its last segment. */
+/**
+ * Record keys a volume ID may lead to: from its tag, or the name (or key) in its last segment, or
+ * in its VirtualCopy's name (a restored volume's sub-path is its source volume's, so its last
+ * segment names the source, while the copy is named after the volume itself).
+ */
 function recordKeysOf(ref: VolumeRef): string[] {
   if (ref.tag) return [ref.tag];
-  const last = ref.subPath ? ref.subPath.split('/').pop()! : (ref.virtualCopy ?? ref.dataFlow);
-  const embedded = /^(?:kmv|v)-([a-f0-9]{20})$/.exec(last)?.[1];
-  return embedded ? [keyOf(last), embedded] : [keyOf(last)];
+  const names = [ref.subPath ? ref.subPath.split('/').pop()! : (ref.virtualCopy ?? ref.dataFlow), ...(ref.subPath && ref.virtualCopy ? [ref.virtualCopy] : [])];
+  const keys = names.flatMap((name) => {
+    const embedded = /^(?:kmv|v)-([a-f0-9]{20})$/.exec(name)?.[1];
+    return embedded ? [keyOf(name), embedded] : [keyOf(name)];
+  });
+  return [...new Set(keys)];
 }
 
 type RecordObject = WireObject & { data?: Record<string, string> };

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the end-to-end flow as a guided tour, on the local single-node cluster (needs
  * root): the cluster comes up (or is reused), Kmesh is installed with `helm install`, then a
- * KmeshInstance, a DataFlow, a PVC and two pods sharing it, and a VolumeSnapshot; each step prints
+ * KmeshInstance, a DataFlow, a PVC and two pods sharing it, a VolumeSnapshot and a PVC restored
+ * from it; each step prints
  * what a platform engineer would look at. Everything stays for exploring; the last step says how to
  * remove it.
  */
@@ -15,7 +16,19 @@ import { startCluster } from './cluster/cluster.js';
 import { describeCluster } from './cluster/describe.js';
 import { clusterValues, installChart, kubectl, RELEASE, RELEASE_NAMESPACE } from './cluster/kmesh-release.js';
 import { installSnapshotController } from './cluster/snapshot-controller.js';
-import { APP_NAMESPACE, dataFlow, INSTANCE, kmeshInstance, nodePod, persistentVolumeClaim, STORAGE_CLASS_PARAMETERS, volumeSnapshot } from './cluster/walkthrough.js';
+import {
+  APP_NAMESPACE,
+  dataFlow,
+  INSTANCE,
+  kmeshInstance,
+  nodePod,
+  persistentVolumeClaim,
+  RESTORED_PVC,
+  restoredClaim,
+  STORAGE_CLASS_PARAMETERS,
+  VOLUME_SNAPSHOT,
+  volumeSnapshot,
+} from './cluster/walkthrough.js';
 
 const FIELD_MANAGER = 'kmesh-demo';
 
@@ -77,10 +90,17 @@ await show('logs', '-n', APP_NAMESPACE, 'reader');
 await until('activeMounts to count both pods', async () => (await kubectl(state, 'get', 'dataflow', 'shared-data', '-n', APP_NAMESPACE, '-o', 'jsonpath={.status.activeMounts}')) === '2');
 await show('get', 'dataflow', 'shared-data', '-n', APP_NAMESPACE);
 
-step('6. A VolumeSnapshot', 'The CSI snapshotter asks the driver, which records a Kmesh Snapshot of the DataFlow. It stays readyToUse: false for now: the Snapshot controller that retains the manifest is not built yet.');
+step('6. A VolumeSnapshot', 'The CSI snapshotter asks the driver, which records a Kmesh Snapshot of the DataFlow. The operator takes it in a one-shot pod: the files are kept beside the DataFlow (unchanged ones shared with the previous snapshot) with their merkle root.');
 await apply([volumeSnapshot()]);
-await until('the Kmesh Snapshot', async () => (await kubectl(state, 'get', 'snapshots.kmesh.io', '-n', APP_NAMESPACE, '-o', 'name')).trim() !== '');
-await show('get', 'volumesnapshot,snapshots.kmesh.io', '-n', APP_NAMESPACE);
+await until('the VolumeSnapshot to be ready to use', async () => (await kubectl(state, 'get', 'volumesnapshot', VOLUME_SNAPSHOT, '-n', APP_NAMESPACE, '-o', 'jsonpath={.status.readyToUse}')) === 'true');
+await show('get', 'volumesnapshot,snapshots.kmesh.io', '-n', APP_NAMESPACE, '-o', 'wide');
+
+step('7. A PVC restored from the VolumeSnapshot', 'The driver makes the new volume a VirtualCopy of the Kmesh Snapshot; the operator copies the files and checks the copy has the snapshot\'s root before the node plugin mounts it. The copy is writable and independent.');
+await apply([restoredClaim(), nodePod('restorer', "console.log('restored volume has: ' + require('fs').readFileSync('/data/hello.txt', 'utf8'))", RESTORED_PVC)]);
+await until('the restorer to run', podRunning('restorer'));
+await sleep(2000);
+await show('get', 'pvc,virtualcopies', '-n', APP_NAMESPACE);
+await show('logs', '-n', APP_NAMESPACE, 'restorer');
 client.close();
 
 step(

@@ -26,6 +26,8 @@ export const Conditions = {
   SourcesIngested: 'SourcesIngested',
   /** DataFlow with policy.deleteAfterUse: the data was deleted after the last volume went away. */
   DataDeleted: 'DataDeleted',
+  /** Snapshot: its files were copied to spec.exportTo. */
+  Exported: 'Exported',
 } as const;
 
 export const Reasons = {
@@ -76,6 +78,8 @@ export const Reasons = {
   TaskFailed: 'TaskFailed',
   /** VirtualCopy: the copy would live on another instance than its source, which this release cannot do. */
   CrossSiteNotSupported: 'CrossSiteNotSupported',
+  /** A field the spec sets that this release does not act on; the message names it. */
+  NotSupported: 'NotSupported',
 } as const;
 
 export type ConditionType = (typeof Conditions)[keyof typeof Conditions];

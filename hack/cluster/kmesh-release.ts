@@ -18,6 +18,8 @@ import { NodeLayout } from './node.js';
 export const RELEASE = 'kmesh';
 export const RELEASE_NAMESPACE = 'kmesh-system';
 export const STORAGE_CLASS = 'kmesh-local';
+/** A class without `dataFlow`, for volumes restored from snapshots: each gets a VirtualCopy of its own. */
+export const COPY_STORAGE_CLASS = 'kmesh-local-copies';
 export const SNAPSHOT_CLASS = 'kmesh';
 
 /** Where local-backend instances keep their data on this node (below the CSI node's localRoot). */
@@ -40,7 +42,10 @@ export function clusterValues(state: ClusterState, storageClass: Record<string, 
         pullPolicy: 'Never',
       },
     },
-    storageClasses: [{ name: STORAGE_CLASS, parameters: storageClass, volumeBindingMode: 'Immediate' }],
+    storageClasses: [
+      { name: STORAGE_CLASS, parameters: storageClass, volumeBindingMode: 'Immediate' },
+      { name: COPY_STORAGE_CLASS, parameters: { instance: storageClass['instance']! }, volumeBindingMode: 'Immediate' },
+    ],
     volumeSnapshotClass: { create: true, name: SNAPSHOT_CLASS },
   };
 }

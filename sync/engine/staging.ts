@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { close, fdatasync, open } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, fsyncDir } from '../../lib/durable.js';
+import { writeFileAtomic, fsyncDir, fsyncFile } from '../../lib/durable.js';
 import type { ChunkRef, FileEntry, Hash, SymlinkEntry } from './manifest.js';
 import type { ApplyPlan } from './plan.js';
 
@@ -225,7 +225,7 @@ export class Staging {
       }
     }
     // Content and metadata first, then one flush of the filesystem for all of them.
-    if (!syncEach && !syncfs(this.dir)) for (const [w, tmp] of files) if (w.entry.type === 'file') fsyncPath(tmp);
+    if (!syncEach && !syncfs(this.dir)) for (const [w, tmp] of files) if (w.entry.type === 'file') fsyncFile(tmp);
     fsyncDir(this.dir);
   }
 
@@ -278,15 +278,6 @@ function setMetadata(fd: number, entry: FileEntry): void {
   ftruncateSync(fd, entry.sizeBytes);
   futimesSync(fd, timeOf(entry.mtimeMs), timeOf(entry.mtimeMs));
   fchmodSync(fd, entry.mode);
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** syncfs(2) on the filesystem holding `dir` (coreutils `sync -f`); false when unavailable. */

@@ -8,16 +8,13 @@
  */
 import {
   chownSync,
-  closeSync,
   constants,
   copyFileSync,
-  fsyncSync,
   lchownSync,
   linkSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readlinkSync,
   symlinkSync,
@@ -26,7 +23,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir } from '../../lib/durable.js';
+import { fsyncDir, fsyncFile } from '../../lib/durable.js';
 import { timeOf } from '../engine/staging.js';
 
 export interface CopyStats {
@@ -55,15 +52,6 @@ function lstatOrUndefined(path: string): Stats | undefined {
     return lstatSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -2,8 +2,8 @@
  * End to end, as a user runs Kmesh: a real single-node cluster (hack/cluster: kubelet, containerd,
  * runc, CNI, kube-proxy), the images built here (hack/images), `helm install` of charts/kmesh, then
  * a local-backend KmeshInstance, a DataFlow, the chart's StorageClass, a PVC and pods that write
- * and read through the CSI driver; a VolumeSnapshot; `helm upgrade` under mounted pods; cleanup
- * with deleteAfterUse; and `helm uninstall`. Needs root (the cluster) and buildah.
+ * and read through the CSI driver; a VolumeSnapshot and a PVC restored from it; `helm upgrade` under
+ * mounted pods; cleanup with deleteAfterUse; and `helm uninstall`. Needs root (the cluster) and buildah.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -20,6 +20,8 @@ import {
   nodePod,
   persistentVolumeClaim,
   PVC,
+  RESTORED_PVC,
+  restoredClaim,
   STORAGE_CLASS_PARAMETERS,
   VOLUME_SNAPSHOT,
   volumeSnapshot,
@@ -131,22 +133,43 @@ describe('Kmesh installed with helm on a real single-node cluster', () => {
     await eventually(async () => expect((await get(kmesh('dataflows', DATA_FLOW))).status?.['activeMounts']).toBe(2), 2 * MINUTE, 1000);
   }, 10 * MINUTE);
 
-  it('a VolumeSnapshot of the PVC creates a Kmesh Snapshot of its DataFlow', async () => {
+  it('a VolumeSnapshot of the PVC creates a Kmesh Snapshot of its DataFlow, taken by the operator', async () => {
     await post(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots`, volumeSnapshot());
-    const snapshot = await eventually(async () => {
+    const created = await eventually(async () => {
       const list = await get<{ items: Obj[] }>(kmesh('snapshots'));
       expect(list.items).toHaveLength(1);
       return list.items[0]!;
     }, 2 * MINUTE, 1000);
-    expect(snapshot.spec).toMatchObject({ dataFlowRef: { name: DATA_FLOW } });
-    const content = await eventually(async () => {
-      const vs = await get<{ status?: { boundVolumeSnapshotContentName?: string } }>(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots/${VOLUME_SNAPSHOT}`);
-      expect(vs.status?.boundVolumeSnapshotContentName).toBeTruthy();
-      return vs.status!.boundVolumeSnapshotContentName!;
-    }, MINUTE, 1000);
-    const boundContent = await get<{ status?: { snapshotHandle?: string } }>(`/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/${content}`);
-    expect(boundContent.status?.snapshotHandle).toBe(`v1/${NAMESPACE}/${snapshot.metadata.name}`);
+    expect(created.spec).toMatchObject({ dataFlowRef: { name: DATA_FLOW } });
+    const vs = await eventually(async () => {
+      const found = await get<{ status?: { boundVolumeSnapshotContentName?: string; readyToUse?: boolean } }>(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots/${VOLUME_SNAPSHOT}`);
+      expect(found.status?.readyToUse).toBe(true);
+      return found;
+    }, 3 * MINUTE, 1000);
+    const boundContent = await get<{ status?: { snapshotHandle?: string } }>(`/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/${vs.status!.boundVolumeSnapshotContentName!}`);
+    expect(boundContent.status?.snapshotHandle).toBe(`v1/${NAMESPACE}/${created.metadata.name}`);
+    const snapshot = await get(kmesh('snapshots', created.metadata.name));
+    expect(snapshot.status).toMatchObject({ readyToUse: true, fileCount: 1, logicalBytes: MESSAGE.length, rootHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(condition(snapshot, 'Ready')?.reason).toBe('SnapshotTaken');
+    // The files are kept on the node beside the DataFlow, by the Snapshot's UID.
+    const pvc = await get<{ spec: { volumeName: string } }>(ns('persistentvolumeclaims', PVC));
+    const kept = join(localDataPath(state, INSTANCE), '.kmesh', 'snapshots', NAMESPACE, DATA_FLOW, snapshot.metadata.uid!, 'tree', 'volumes', pvc.spec.volumeName, 'hello.txt');
+    expect(readFileSync(kept, 'utf8')).toBe(MESSAGE);
   }, 5 * MINUTE);
+
+  it('a PVC from that VolumeSnapshot gets the snapshot’s content, as an independent copy', async () => {
+    await post(ns('persistentvolumeclaims'), restoredClaim());
+    await post(ns('pods'), nodePod('restorer', `const fs = require('fs'); console.log('restored: ' + fs.readFileSync('/data/hello.txt', 'utf8')); fs.writeFileSync('/data/hello.txt', 'changed in the copy')`, RESTORED_PVC));
+    await waitPodRunning('restorer');
+    await eventually(async () => expect(await podLog('restorer')).toContain(`restored: ${MESSAGE}`), MINUTE, 500);
+    const copies = (await get<{ items: Obj[] }>(kmesh('virtualcopies'))).items;
+    expect(copies).toHaveLength(1);
+    const snapshot = (await get<{ items: Obj[] }>(kmesh('snapshots'))).items[0]!;
+    expect(copies[0]!.status).toMatchObject({ phase: 'Ready', base: { snapshot: snapshot.metadata.name, rootHash: snapshot.status!['rootHash'] } });
+    // The copy's write did not reach the source volume.
+    const read = await kubectl(state, '-n', NAMESPACE, 'exec', 'writer', '--', 'node', '-e', "process.stdout.write(require('fs').readFileSync('/data/hello.txt', 'utf8'))");
+    expect(read).toBe(MESSAGE);
+  }, 10 * MINUTE);
 
   it('helm upgrade rolls the operator without disturbing mounted pods', async () => {
     const before = await get<Obj>(`/apis/apps/v1/namespaces/${RELEASE_NAMESPACE}/deployments/kmesh-operator`);
@@ -174,9 +197,16 @@ describe('Kmesh installed with helm on a real single-node cluster', () => {
 
   it('deleting the pods and the PVC cleans up, and deleteAfterUse deletes the data', async () => {
     const pvc = await get<{ spec: { volumeName: string } }>(ns('persistentvolumeclaims', PVC));
-    // A Snapshot holds the DataFlow's data (DeletionBlocked); it goes first.
+    const copy = (await get<{ items: Obj[] }>(kmesh('virtualcopies'))).items[0]!;
+    // The restored volume, and with it its VirtualCopy and the copy's files.
+    await del(ns('pods', 'restorer'));
+    await del(ns('persistentvolumeclaims', RESTORED_PVC));
+    await eventually(async () => expect((await get<{ items: Obj[] }>(kmesh('virtualcopies'))).items).toEqual([]), 3 * MINUTE, 1000);
+    expect(existsSync(join(localDataPath(state, INSTANCE), 'virtualcopies', copy.metadata.name))).toBe(false);
+    // A Snapshot holds the DataFlow's data (DeletionBlocked); it goes first, and its files with it.
     await del(`/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots/${VOLUME_SNAPSHOT}`);
     await eventually(async () => expect((await get<{ items: Obj[] }>(kmesh('snapshots'))).items).toEqual([]), 2 * MINUTE, 1000);
+    expect(readdirSync(join(localDataPath(state, INSTANCE), '.kmesh', 'snapshots', NAMESPACE, DATA_FLOW))).toEqual([]);
     await del(ns('pods', 'writer'));
     await del(ns('pods', 'reader'));
     await del(ns('persistentvolumeclaims', PVC));

@@ -110,6 +110,24 @@ describe('CSI snapshots', () => {
     expect(await kube.get(RESOURCES.virtualCopy, namespace, 'pvc-clone')).toBeUndefined();
   });
 
+  it('restores a snapshot of a volume in a shared DataFlow at its sub-path, and deletes the copy with the volume', async () => {
+    await kube.create(RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'team', namespace }, spec: { instanceRef: { name: 'dev' } } });
+    const shared = { ...parameters(), dataFlow: 'team', accessPoint: 'perVolume' };
+    const volume = ((await csi.call('CreateVolume', { name: 'pvc-in-team', volume_capabilities: [MOUNT], parameters: shared }))['volume'] as { volume_id: string }).volume_id;
+    const snapshot = snapshotOf(await csi.call('CreateSnapshot', { name: 'snapshot-team', source_volume_id: volume }));
+    // A restore in the class bound to the DataFlow is refused; a class with only the instance makes a copy.
+    expect(await csi.codeOf('CreateVolume', { name: 'pvc-team-restored', volume_capabilities: [MOUNT], parameters: shared, volume_content_source: { snapshot: { snapshot_id: snapshot.snapshot_id } } })).toMatch(/^INVALID_ARGUMENT: a volume from a snapshot/);
+    const request = { name: 'pvc-team-restored', volume_capabilities: [MOUNT], parameters: parameters(), volume_content_source: { snapshot: { snapshot_id: snapshot.snapshot_id } } };
+    const restored = ((await csi.call('CreateVolume', request))['volume'] as { volume_id: string }).volume_id;
+    expect(restored).toBe(`v1/${namespace}/dev/copy:pvc-team-restored/volumes/pvc-in-team`);
+    expect(((await csi.call('ControllerGetVolume', { volume_id: restored }))['volume'] as { volume_id: string }).volume_id).toBe(restored);
+    await csi.call('DeleteVolume', { volume_id: restored });
+    expect(await kube.get(RESOURCES.virtualCopy, namespace, 'pvc-team-restored')).toBeUndefined();
+    expect(await csi.codeOf('ControllerGetVolume', { volume_id: restored })).toMatch(/^NOT_FOUND/);
+    await csi.call('DeleteSnapshot', { snapshot_id: snapshot.snapshot_id });
+    await csi.call('DeleteVolume', { volume_id: volume });
+  });
+
   it('deletes snapshots idempotently, and ignores IDs that are not ours', async () => {
     await csi.call('DeleteSnapshot', { snapshot_id: `v1/${namespace}/snapshot-2` });
     await csi.call('DeleteSnapshot', { snapshot_id: `v1/${namespace}/snapshot-2` });

@@ -174,6 +174,26 @@ describe('Snapshots and VirtualCopies', () => {
     expect(await client.get(RESOURCES.pod, namespace, 'elsewhere-copy')).toBeUndefined();
   });
 
+  it('says which parts of a spec this release does not act on, and never pretends', async () => {
+    await snapshotOf('snap-hooks', 'shared', { hooks: { pre: { selector: { matchLabels: { app: 'trainer' } }, command: ['sync'] } } });
+    const hooked = await eventually(async () => {
+      const snapshot = await getSnapshot('snap-hooks');
+      expect(condition(snapshot)?.reason).toBe('NotSupported');
+      return snapshot;
+    });
+    expect([hooked.status?.readyToUse, condition(hooked)?.message]).toEqual([false, expect.stringMatching(/^spec\.hooks: /)]);
+    expect(await client.get(RESOURCES.pod, namespace, 'snap-hooks-snapshot')).toBeUndefined();
+
+    await snapshotOf('snap-export', 'shared', { exportTo: { nfs: { server: 'nfs.example', path: '/exports/snapshots' } } });
+    const exported = await readySnapshot('snap-export');
+    expect(condition(exported, 'Exported')).toMatchObject({ status: 'False', reason: 'NotSupported' });
+
+    expect(condition(await getCopy('clone'), 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied' });
+    await client.mergePatch(RESOURCES.virtualCopy, namespace, 'clone', { spec: { refreshRequest: 1 } });
+    await eventually(async () => expect(condition(await getCopy('clone'), 'Reconciled')).toMatchObject({ status: 'False', reason: 'NotSupported', message: expect.stringMatching(/^spec\.refreshRequest: /) }));
+    expect(condition(await getCopy('clone'))?.status).toBe('True');
+  });
+
   it('removes a deleted copy’s and snapshot’s files, and keeps a Retain snapshot’s', async () => {
     const retained = (await client.create<Snapshot>(RESOURCES.snapshot, { apiVersion: 'kmesh.io/v1alpha1', kind: 'Snapshot', metadata: { name: 'snap-kept', namespace }, spec: { dataFlowRef: { name: 'shared' }, deletionPolicy: 'Retain' } })).metadata.uid!;
     await readySnapshot('snap-kept');

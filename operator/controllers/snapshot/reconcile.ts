@@ -65,6 +65,10 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   snapshot = await ensureFinalizer(context.client, RESOURCES.snapshot, snapshot, FINALIZER);
   if (snapshot.status?.readyToUse) return done();
 
+  if (snapshot.spec.hooks) {
+    // Taking it without them would give a snapshot the user believes was quiesced.
+    return report(context, snapshot, Reasons.NotSupported, 'spec.hooks: pre and post hooks are not run in this release, so the snapshot cannot be quiesced as asked; create the Snapshot without hooks');
+  }
   const { dataFlow, instance } = snapshotSource(context, snapshot);
   const name = snapshot.spec.dataFlowRef.name;
   if (!dataFlow) return report(context, snapshot, Reasons.DataFlowNotFound, `DataFlow ${snapshot.metadata.namespace}/${name} does not exist; the snapshot is taken once it does`);
@@ -82,6 +86,10 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 
   const result = outcome.result as { creationTime: string; rootHash: string; fileCount: number; logicalBytes: number; uniqueBytes: number };
   const message = `took ${result.fileCount} files (${result.logicalBytes} bytes, ${result.uniqueBytes} not shared with the previous snapshot) of DataFlow ${name}`;
+  let conditions = setCondition(snapshot.status?.conditions, Conditions.Ready, 'True', Reasons.SnapshotTaken, message, snapshot.metadata.generation);
+  if (snapshot.spec.exportTo) {
+    conditions = setCondition(conditions, Conditions.Exported, 'False', Reasons.NotSupported, 'spec.exportTo: exporting snapshots is not in this release; the snapshot is kept in the instance only', snapshot.metadata.generation);
+  }
   const status: SnapshotStatus = {
     ...(snapshot.metadata.generation !== undefined ? { observedGeneration: snapshot.metadata.generation } : {}),
     readyToUse: true,
@@ -90,7 +98,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     fileCount: result.fileCount,
     logicalBytes: result.logicalBytes,
     uniqueBytes: result.uniqueBytes,
-    conditions: setCondition(snapshot.status?.conditions, Conditions.Ready, 'True', Reasons.SnapshotTaken, message, snapshot.metadata.generation),
+    conditions,
   };
   await writeStatus(context.client, RESOURCES.snapshot, snapshot, status);
   await context.events.normal(snapshot, EventReasons.SnapshotTaken, message);

@@ -100,7 +100,11 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   if (!copy) return done();
   if (copy.metadata.deletionTimestamp) return finalize(copy, context, settings);
   copy = await ensureFinalizer(context.client, RESOURCES.virtualCopy, copy, FINALIZER);
-  if (copy.status?.base?.rootHash) return done();
+  if (copy.status?.base?.rootHash) {
+    // Made: only a later refresh or merge request can change what is reported.
+    await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, conditions: reconciled(copy, copy.status.conditions) });
+    return done();
+  }
 
   const source = sourceOf(context, copy);
   if (!source.ready) return report(context, copy, source.phase, source.reason, source.message);
@@ -128,7 +132,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const status: VirtualCopyStatus = {
     ...(copy.metadata.generation !== undefined ? { observedGeneration: copy.metadata.generation } : {}),
     phase: 'Ready',
-    conditions: setCondition(copy.status?.conditions, Conditions.Ready, 'True', Reasons.CopyMade, message, copy.metadata.generation),
+    conditions: reconciled(copy, setCondition(copy.status?.conditions, Conditions.Ready, 'True', Reasons.CopyMade, message, copy.metadata.generation)),
     base: { ...(source.snapshot ? { snapshot: source.snapshot.metadata.name } : {}), rootHash: result.rootHash },
     accessPoint: { path, ...(mountSource ? { mountSource } : {}) },
   };
@@ -136,6 +140,18 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   await context.events.normal(copy, EventReasons.CopyMade, message);
   await endTask(context, copy, COPY);
   return done();
+}
+
+/** Reconciled says which asked-for operations this release does not perform (the copy itself is made). */
+function reconciled(copy: VirtualCopy, conditions: VirtualCopyStatus['conditions']): VirtualCopyStatus['conditions'] {
+  const unsupported = [
+    copy.spec.refresh ? 'spec.refresh' : '',
+    (copy.spec.refreshRequest ?? 0) > 0 ? 'spec.refreshRequest' : '',
+    (copy.spec.reverseSync?.request ?? 0) > 0 ? 'spec.reverseSync.request' : '',
+  ].filter(Boolean);
+  return unsupported.length
+    ? setCondition(conditions, Conditions.Reconciled, 'False', Reasons.NotSupported, `${unsupported.join(', ')}: refreshing a copy and merging it back are not in this release`, copy.metadata.generation)
+    : setCondition(conditions, Conditions.Reconciled, 'True', Reasons.Applied, 'the copy is made as the spec asks', copy.metadata.generation);
 }
 
 /** Not made yet: why, in the phase and Ready condition (and an Event when a task starts failing). */
