@@ -191,6 +191,8 @@ describe('Snapshots and VirtualCopies', () => {
     expect(condition(await getCopy('clone'), 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied' });
     await client.mergePatch(RESOURCES.virtualCopy, namespace, 'clone', { spec: { refreshRequest: 1 } });
     await eventually(async () => expect(condition(await getCopy('clone'), 'Reconciled')).toMatchObject({ status: 'False', reason: 'NotSupported', message: expect.stringMatching(/^spec\.refreshRequest: /) }));
+    const clone = await getCopy('clone');
+    expect(clone.status?.observedGeneration).toBe(clone.metadata.generation);
     expect(condition(await getCopy('clone'))?.status).toBe('True');
   });
 

@@ -102,7 +102,8 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   copy = await ensureFinalizer(context.client, RESOURCES.virtualCopy, copy, FINALIZER);
   if (copy.status?.base?.rootHash) {
     // Made: only a later refresh or merge request can change what is reported.
-    await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, conditions: reconciled(copy, copy.status.conditions) });
+    const observedGeneration = copy.metadata.generation ?? copy.status.observedGeneration;
+    await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, observedGeneration, conditions: reconciled(copy, copy.status.conditions) });
     return done();
   }
 
