@@ -13,7 +13,7 @@
  */
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../../lib/durable.js';
+import { fsyncPath, writeFileAtomic } from '../../lib/durable.js';
 import { chunkHash } from './chunker.js';
 import { ChunkPacks } from './chunk-packs.js';
 import { decodeNode, entryChunks, NodeSet, walk, type Entry, type Hash } from './manifest.js';
@@ -302,7 +302,7 @@ export class Receiver {
       chmodSync(at, entry.mode);
       utimesSync(at, timeOf(entry.mtimeMs), timeOf(entry.mtimeMs));
     }
-    for (const dir of touchedDirs) if (existsSync(dir)) fsyncDir(dir);
+    for (const dir of touchedDirs) if (existsSync(dir)) fsyncPath(dir);
     for (const { path, entry } of plan.dirMeta) {
       const at = join(tree, path);
       chmodSync(at, entry.mode);

@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { close, fdatasync, open } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, fsyncDir, fsyncFile } from '../../lib/durable.js';
+import { writeFileAtomic, fsyncPath } from '../../lib/durable.js';
 import type { ChunkRef, FileEntry, Hash, SymlinkEntry } from './manifest.js';
 import type { ApplyPlan } from './plan.js';
 
@@ -225,8 +225,8 @@ export class Staging {
       }
     }
     // Content and metadata first, then one flush of the filesystem for all of them.
-    if (!syncEach && !syncfs(this.dir)) for (const [w, tmp] of files) if (w.entry.type === 'file') fsyncFile(tmp);
-    fsyncDir(this.dir);
+    if (!syncEach && !syncfs(this.dir)) for (const [w, tmp] of files) if (w.entry.type === 'file') fsyncPath(tmp);
+    fsyncPath(this.dir);
   }
 
   /** Hands every chunk written so far to `keep` (a staging abandoned for another version). */

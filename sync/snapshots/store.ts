@@ -16,7 +16,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../../lib/durable.js';
+import { fsyncPath, writeFileAtomic } from '../../lib/durable.js';
 import { Chunker } from '../engine/chunker.js';
 import { entryChunks, NodeSet, walk, type Hash } from '../engine/manifest.js';
 import { scanTree } from '../engine/scan.js';
@@ -136,7 +136,7 @@ export async function takeSnapshot(options: TakeOptions): Promise<SnapshotRecord
   writeFileAtomic(join(partial, MANIFEST), JSON.stringify({ root: manifest.root, nodes: manifest.nodes.toRecord() }));
   writeFileAtomic(join(partial, RECORD), JSON.stringify(record));
   renameSync(partial, options.into);
-  fsyncDir(dirname(options.into));
+  fsyncPath(dirname(options.into));
   return record;
 }
 
@@ -164,7 +164,7 @@ export async function materializeCopy(options: MaterializeOptions): Promise<Copy
       mkdirSync(dirname(options.into), { recursive: true });
     copyTree(options.from, partial);
     renameSync(partial, options.into);
-    fsyncDir(dirname(options.into));
+    fsyncPath(dirname(options.into));
   }
   const manifest = await contentManifest(options.into);
   if (options.expectRoot && manifest.root !== options.expectRoot) {
@@ -177,5 +177,5 @@ export async function materializeCopy(options: MaterializeOptions): Promise<Copy
 export function removeTree(dir: string): void {
   rmSync(partialOf(dir), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  if (existsSync(dirname(dir))) fsyncDir(dirname(dir));
+  if (existsSync(dirname(dir))) fsyncPath(dirname(dir));
 }

@@ -23,7 +23,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir, fsyncFile } from '../../lib/durable.js';
+import { fsyncPath } from '../../lib/durable.js';
 import { timeOf } from '../engine/staging.js';
 
 export interface CopyStats {
@@ -84,7 +84,7 @@ export function copyTree(from: string, to: string, options: CopyOptions = {}): C
         chownSync(dest, cst.uid, cst.gid);
         chmodSync(dest, cst.mode & 0o7777); // after chown, which clears set-id bits
         utimesSync(dest, ...timesOf(cst));
-        fsyncFile(dest);
+        fsyncPath(dest);
       } else if (cst.isSymbolicLink()) {
         symlinkSync(readlinkSync(source), dest);
         lchownSync(dest, cst.uid, cst.gid);
@@ -95,7 +95,7 @@ export function copyTree(from: string, to: string, options: CopyOptions = {}): C
     chownSync(target, st.uid, st.gid);
     chmodSync(target, st.mode & 0o7777);
     utimesSync(target, ...timesOf(st));
-    fsyncDir(target);
+    fsyncPath(target);
   };
 
   const root = lstatSync(from);
