@@ -78,6 +78,8 @@ export const Reasons = {
   TaskFailed: 'TaskFailed',
   /** VirtualCopy: the copy would live on another instance than its source, which this release cannot do. */
   CrossSiteNotSupported: 'CrossSiteNotSupported',
+  /** VirtualCopy: spec.path is the root, Kmesh's state, or used by a DataFlow or another copy. */
+  PathConflict: 'PathConflict',
   /** A field the spec sets that this release does not act on; the message names it. */
   NotSupported: 'NotSupported',
 } as const;

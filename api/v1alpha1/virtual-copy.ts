@@ -82,6 +82,17 @@ const spec = object(
         message: 'reverseSync.request may only go up',
         fieldPath: '.reverseSync.request',
       },
+      // Where the copy's files are may not move under them (deleting the copy removes that path).
+      {
+        rule: 'has(self.path) == has(oldSelf.path) && (!has(self.path) || self.path == oldSelf.path)',
+        message: 'path cannot be set, changed or removed after creation',
+        fieldPath: '.path',
+      },
+      {
+        rule: 'has(self.instanceRef) == has(oldSelf.instanceRef) && (!has(self.instanceRef) || self.instanceRef.name == oldSelf.instanceRef.name)',
+        message: 'instanceRef cannot be set, changed or removed after creation; create a new VirtualCopy',
+        fieldPath: '.instanceRef',
+      },
     ],
   },
 );

@@ -174,6 +174,27 @@ describe('Snapshots and VirtualCopies', () => {
     expect(await client.get(RESOURCES.pod, namespace, 'elsewhere-copy')).toBeUndefined();
   });
 
+  it('refuses a copy whose path is a DataFlow’s, and deleting it leaves that DataFlow’s files alone', async () => {
+    for (const [name, path, says] of [
+      ['over-dataflow', '/dataflows/shared/volumes', 'overlaps the access point /dataflows/shared of DataFlow shared'],
+      ['over-state', '/.kmesh', "Kmesh's own state"],
+      ['over-copy', '/virtualcopies', 'overlaps the access point /virtualcopies/restored of VirtualCopy restored'],
+    ] as const) {
+      await copyOf(name, { snapshotRef: { name: 'snap-1' } }, { path });
+      const copy = await eventually(async () => {
+        const found = await getCopy(name);
+        expect([found.status?.phase, condition(found)?.reason]).toEqual(['Failed', 'PathConflict']);
+        return found;
+      });
+      expect(condition(copy)?.message).toContain(says);
+      expect(await client.get(RESOURCES.pod, namespace, `${name}-copy`)).toBeUndefined();
+      await client.delete(RESOURCES.virtualCopy, namespace, name);
+      await eventually(async () => expect(await client.get(RESOURCES.virtualCopy, namespace, name)).toBeUndefined());
+    }
+    expect(readFileSync(join(east(), 'dataflows', 'shared', 'volumes', 'pv-1', 'hello.txt'), 'utf8')).toBe('written in the DataFlow\n');
+    expect(existsSync(join(east(), 'virtualcopies', 'restored'))).toBe(true);
+  });
+
   it('says which parts of a spec this release does not act on, and never pretends', async () => {
     await snapshotOf('snap-hooks', 'shared', { hooks: { pre: { selector: { matchLabels: { app: 'trainer' } }, command: ['sync'] } } });
     const hooked = await eventually(async () => {

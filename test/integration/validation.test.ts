@@ -418,6 +418,14 @@ const UPDATE_CASES: Record<string, [Case['kind'], Spec, Spec, string, string]> =
   ],
   'changing a Snapshot': ['Snapshot', SNAPSHOT, { dataFlowRef: { name: 'other' } }, 'spec', 'a Snapshot is immutable'],
   'changing a VirtualCopy source': ['VirtualCopy', VIRTUAL_COPY, { source: { dataFlowRef: { name: 'other' } } }, 'spec.source', 'source cannot be changed'],
+  'changing a VirtualCopy path': [
+    'VirtualCopy',
+    withChanges(VIRTUAL_COPY, { path: '/virtualcopies/a' }),
+    withChanges(VIRTUAL_COPY, { path: '/dataflows/b' }),
+    'spec.path',
+    'path cannot be set, changed or removed',
+  ],
+  'moving a VirtualCopy to another instance': ['VirtualCopy', VIRTUAL_COPY, withChanges(VIRTUAL_COPY, { instanceRef: { name: 'other' } }), 'spec.instanceRef', 'instanceRef cannot be set, changed or removed'],
   'lowering refreshRequest': [
     'VirtualCopy',
     withChanges(VIRTUAL_COPY, { refreshRequest: 3 }),

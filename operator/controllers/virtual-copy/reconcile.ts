@@ -18,7 +18,7 @@ import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
 import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
+import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
 import { accessTo, snapshotSource } from '../snapshot/reconcile.js';
 
 export const FINALIZER = 'kmesh.io/virtualcopy';
@@ -64,9 +64,35 @@ function sourceOf(context: Context, copy: VirtualCopy): Source {
       phase: 'Failed',
     };
   }
+  const overlap = overlapOf(context, copy, instance.metadata.name!);
+  if (overlap) return { ready: false, reason: Reasons.PathConflict, message: overlap, phase: 'Failed' };
   return snapshot
     ? { ready: true, instance, snapshot, from: snapshotTree(snapshotDir(snapshot)), description: `Snapshot ${snapshot.metadata.name}` }
     : { ready: true, instance, from: treeDir(dataFlow), description: `DataFlow ${dataFlow.metadata.name} as it was` };
+}
+
+/** Whether `path` is `other` or lies inside or around it. */
+const overlaps = (path: string, other: string): boolean => path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`);
+
+/**
+ * Why the copy's path cannot hold a copy: the filesystem root, Kmesh's state, or a place a DataFlow
+ * or another copy of the instance already uses. Making the copy there would mix or expose their
+ * files, and deleting the copy would delete theirs.
+ */
+function overlapOf(context: Context, copy: VirtualCopy, instance: string): string | undefined {
+  const path = copyAccessPointPath(copy).replace(/\/+$/, '') || '/';
+  if (path === '/' || overlaps(path, '/.kmesh')) return `spec.path ${path} is the filesystem root or Kmesh's own state; a copy needs a directory of its own`;
+  const namespace = copy.metadata.namespace;
+  for (const flow of context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]) {
+    if (flow.metadata.namespace === namespace && flow.spec.instanceRef.name === instance && overlaps(path, accessPointPath(flow))) {
+      return `spec.path ${path} overlaps the access point ${accessPointPath(flow)} of DataFlow ${flow.metadata.name}; a copy needs a directory of its own`;
+    }
+  }
+  for (const other of context.primary.list()) {
+    if (other.metadata.namespace !== namespace || other.metadata.uid === copy.metadata.uid || other.metadata.annotations?.[INSTANCE_ANNOTATION] !== instance) continue;
+    if (overlaps(path, copyAccessPointPath(other))) return `spec.path ${path} overlaps the access point ${copyAccessPointPath(other)} of VirtualCopy ${other.metadata.name}; a copy needs a directory of its own`;
+  }
+  return undefined;
 }
 
 export function virtualCopyController(settings: OperatorSettings): ControllerDefinition<VirtualCopy> {
