@@ -2,7 +2,9 @@
  * The filesystem backends, by `spec.backend.type`. Each backend module exports its implementation;
  * `registerBackends()` lists them all in one place, so no import has side effects.
  */
-import type { FilesystemBackend } from './backend.js';
+import type { KmeshInstance } from '../../api/v1alpha1/index.js';
+import type { OperatorSettings } from '../settings.js';
+import type { FilesystemAccess, FilesystemBackend } from './backend.js';
 import { localBackend } from './local.js';
 import { lustreBackend } from './lustre.js';
 
@@ -32,4 +34,9 @@ export function backendChildTypes(): FilesystemBackend['childTypes'][number][] {
   const seen = new Map<string, FilesystemBackend['childTypes'][number]>();
   for (const backend of backends.values()) for (const type of backend.childTypes) seen.set(type.plural, type);
   return [...seen.values()];
+}
+
+/** How a pod other than the instance's own (sync worker, task pod) reaches its filesystem at `mountPath`. */
+export function filesystemAccess(instance: KmeshInstance, settings: OperatorSettings, mountPath: string): FilesystemAccess {
+  return backendFor(instance.spec.backend.type ?? 'local').access({ instance, settings, observed: () => [] }, mountPath);
 }

@@ -7,8 +7,9 @@
 import { Conditions, EventReasons, Reasons, type Condition, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
-import { backendFor } from '../../backends/index.js';
+import { filesystemAccess } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
@@ -38,15 +39,14 @@ const sourceOf = (object: WireObject): string | undefined => {
 export function dataFlowController(settings: OperatorSettings, statusReader: WorkerStatusReader = httpWorkerStatus): ControllerDefinition<DataFlow> {
   // A publication report that drops a DataFlow must still requeue it: remember what each report named.
   const lastNamed = new Map<string, string[]>();
-  // Instance key → DataFlows that referenced it when last reconciled (a cache only; resync refills it).
-  const users = new Map<string, Set<string>>();
+  const users = new References(); // instance → DataFlows on it
   const secrets = new SecretChecker();
   return {
     name: 'dataflow',
     primary: RESOURCES.dataFlow,
     owns: [RESOURCES.deployment, RESOURCES.configMap],
     watches: [
-      { type: RESOURCES.kmeshInstance, map: (o: WireObject) => [...(users.get(`${o.metadata?.namespace}/${o.metadata?.name}`) ?? [])] },
+      { type: RESOURCES.kmeshInstance, map: users.to },
       ...dependentKinds.map((type) => ({ type, map: (o: WireObject) => (sourceOf(o) ? [`${o.metadata?.namespace}/${sourceOf(o)}`] : []) })),
       // Worker pods (made by the Deployment's ReplicaSet, not by us): their IP is where /status is.
       {
@@ -71,10 +71,7 @@ export function dataFlowController(settings: OperatorSettings, statusReader: Wor
     ],
     reconcile: (key, context) => {
       const dataFlow = context.primary.get(key);
-      if (dataFlow) {
-        const instanceKey = `${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name}`;
-        users.set(instanceKey, (users.get(instanceKey) ?? new Set()).add(key));
-      }
+      if (dataFlow) users.add(`${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name}`, key);
       return reconcile(key, context, settings, statusReader, secrets);
     },
   };
@@ -91,8 +88,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const problems = await missingSecrets(context, dataFlow, secrets);
 
   if (instance && !problems.length) {
-    const backend = backendFor(instance.spec.backend.type ?? 'local');
-    const access = backend.access({ instance, settings, observed: () => [] }, DATA_MOUNT_PATH);
+    const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
     const inputs = { dataFlow, instance, settings, purgeRequestedAt: purgeRequest(dataFlow) };
     await applyOwned(context.client, context.events, dataFlow, [workerConfigMap(inputs), workerDeployment(inputs, access)], owned);
   }

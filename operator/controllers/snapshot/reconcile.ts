@@ -6,9 +6,9 @@
  */
 import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
-import type { WireObject } from '../../../lib/kube/rest.js';
-import { backendFor } from '../../backends/index.js';
+import { filesystemAccess } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
@@ -23,36 +23,31 @@ const COMPONENT = 'snapshot';
 
 type Context = ReconcileContext<Snapshot>;
 
-/** The DataFlow a Snapshot is of, and the instance whose filesystem holds both. */
-export function snapshotSource(context: Pick<Context, 'cache'>, snapshot: Snapshot): { dataFlow?: DataFlow; instance?: KmeshInstance } {
-  const namespace = snapshot.metadata.namespace!;
-  const dataFlow = context.cache(RESOURCES.dataFlow).get(`${namespace}/${snapshot.spec.dataFlowRef.name}`) as unknown as DataFlow | undefined;
+/** A DataFlow and the instance whose filesystem holds it, from the caches (either may be missing). */
+export function dataFlowAndInstance(context: Pick<ReconcileContext<never>, 'cache'>, namespace: string, name: string): { dataFlow?: DataFlow; instance?: KmeshInstance } {
+  const dataFlow = context.cache(RESOURCES.dataFlow).get(`${namespace}/${name}`) as unknown as DataFlow | undefined;
   const instance = dataFlow ? (context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined) : undefined;
   return { dataFlow, instance };
 }
 
-/** How pods reach the instance's filesystem at DATA_MOUNT_PATH. */
-export function accessTo(instance: KmeshInstance, settings: OperatorSettings) {
-  return backendFor(instance.spec.backend.type ?? 'local').access({ instance, settings, observed: () => [] }, DATA_MOUNT_PATH);
-}
+const snapshotSource = (context: Context, snapshot: Snapshot) => dataFlowAndInstance(context, snapshot.metadata.namespace!, snapshot.spec.dataFlowRef.name);
+
+/** How task pods reach the instance's filesystem. */
+export const accessTo = (instance: KmeshInstance, settings: OperatorSettings) => filesystemAccess(instance, settings, DATA_MOUNT_PATH);
 
 export function snapshotController(settings: OperatorSettings): ControllerDefinition<Snapshot> {
-  // DataFlow key → Snapshots that named it when last reconciled (a cache only; resync refills it).
-  const byDataFlow = new Map<string, Set<string>>();
+  const byDataFlow = new References(); // DataFlow → its Snapshots
   return {
     name: 'snapshot',
     primary: RESOURCES.snapshot,
     owns: [RESOURCES.pod],
     watches: [
-      { type: RESOURCES.dataFlow, map: (o: WireObject) => [...(byDataFlow.get(`${o.metadata?.namespace}/${o.metadata?.name}`) ?? [])] },
+      { type: RESOURCES.dataFlow, map: byDataFlow.to },
       { type: RESOURCES.kmeshInstance, map: () => [] }, // read through the cache; a DataFlow change brings us back
     ],
     reconcile: (key, context) => {
       const snapshot = context.primary.get(key);
-      if (snapshot) {
-        const dataFlowKey = `${snapshot.metadata.namespace}/${snapshot.spec.dataFlowRef.name}`;
-        byDataFlow.set(dataFlowKey, (byDataFlow.get(dataFlowKey) ?? new Set()).add(key));
-      }
+      if (snapshot) byDataFlow.add(`${snapshot.metadata.namespace}/${snapshot.spec.dataFlowRef.name}`, key);
       return reconcile(key, context, settings);
     },
   };

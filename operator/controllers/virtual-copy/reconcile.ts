@@ -10,16 +10,16 @@
  */
 import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
-import type { WireObject } from '../../../lib/kube/rest.js';
 import { snapshotTree } from '../../../sync/snapshots/store.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
 import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
-import { accessTo, snapshotSource } from '../snapshot/reconcile.js';
+import { accessTo, dataFlowAndInstance } from '../snapshot/reconcile.js';
 
 export const FINALIZER = 'kmesh.io/virtualcopy';
 /**
@@ -41,19 +41,14 @@ type Source =
 function sourceOf(context: Context, copy: VirtualCopy): Source {
   const namespace = copy.metadata.namespace!;
   const { snapshotRef, dataFlowRef } = copy.spec.source;
-  let dataFlow: DataFlow | undefined;
-  let instance: KmeshInstance | undefined;
   let snapshot: Snapshot | undefined;
   if (snapshotRef) {
     snapshot = context.cache(RESOURCES.snapshot).get(`${namespace}/${snapshotRef.name}`) as unknown as Snapshot | undefined;
     if (!snapshot) return { ready: false, reason: Reasons.SnapshotNotFound, message: `Snapshot ${namespace}/${snapshotRef.name} does not exist`, phase: 'Pending' };
     if (!snapshot.status?.readyToUse) return { ready: false, reason: Reasons.SnapshotNotReady, message: `waiting for Snapshot ${snapshotRef.name} to be ready to use`, phase: 'Pending' };
-    ({ dataFlow, instance } = snapshotSource(context, snapshot));
-  } else {
-    dataFlow = context.cache(RESOURCES.dataFlow).get(`${namespace}/${dataFlowRef!.name}`) as unknown as DataFlow | undefined;
-    if (dataFlow) instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
   }
   const dataFlowName = snapshot?.spec.dataFlowRef.name ?? dataFlowRef!.name;
+  const { dataFlow, instance } = dataFlowAndInstance(context, namespace, dataFlowName);
   if (!dataFlow) return { ready: false, reason: Reasons.DataFlowNotFound, message: `DataFlow ${namespace}/${dataFlowName} of the source does not exist`, phase: 'Pending' };
   if (!instance) return { ready: false, reason: Reasons.InstanceNotFound, message: `KmeshInstance ${namespace}/${dataFlow.spec.instanceRef.name} of the source does not exist`, phase: 'Pending' };
   if (copy.spec.instanceRef && copy.spec.instanceRef.name !== instance.metadata.name) {
@@ -96,26 +91,22 @@ function overlapOf(context: Context, copy: VirtualCopy, instance: string): strin
 }
 
 export function virtualCopyController(settings: OperatorSettings): ControllerDefinition<VirtualCopy> {
-  // Source key (Snapshot or DataFlow) → copies that named it when last reconciled.
-  const bySource = new Map<string, Set<string>>();
-  const sourceKey = (kind: string, namespace: string | undefined, name: string | undefined) => `${kind}:${namespace}/${name}`;
-  const copiesOf = (kind: string) => (o: WireObject) => [...(bySource.get(sourceKey(kind, o.metadata?.namespace, o.metadata?.name)) ?? [])];
+  const bySnapshot = new References(); // Snapshot → copies of it
+  const byDataFlow = new References(); // DataFlow → copies of it
   return {
     name: 'virtualcopy',
     primary: RESOURCES.virtualCopy,
     owns: [RESOURCES.pod],
     watches: [
-      { type: RESOURCES.snapshot, map: copiesOf('Snapshot') },
-      { type: RESOURCES.dataFlow, map: copiesOf('DataFlow') },
+      { type: RESOURCES.snapshot, map: bySnapshot.to },
+      { type: RESOURCES.dataFlow, map: byDataFlow.to },
       { type: RESOURCES.kmeshInstance, map: () => [] }, // read through the cache; a source change brings us back
     ],
     reconcile: (key, context) => {
       const copy = context.primary.get(key);
-      if (copy) {
-        const { snapshotRef, dataFlowRef } = copy.spec.source;
-        const source = snapshotRef ? sourceKey('Snapshot', copy.metadata.namespace, snapshotRef.name) : sourceKey('DataFlow', copy.metadata.namespace, dataFlowRef?.name);
-        bySource.set(source, (bySource.get(source) ?? new Set()).add(key));
-      }
+      const source = copy?.spec.source;
+      if (source?.snapshotRef) bySnapshot.add(`${copy!.metadata.namespace}/${source.snapshotRef.name}`, key);
+      if (source?.dataFlowRef) byDataFlow.add(`${copy!.metadata.namespace}/${source.dataFlowRef.name}`, key);
       return reconcile(key, context, settings);
     },
   };
