@@ -178,6 +178,83 @@ describe('sync engine (in-process)', () => {
     restarted.close();
   });
 
+  /** A session that drops the link after `chunksBeforeCut` chunks have been sent. */
+  function cutAfter(r: Receiver, chunksBeforeCut: number): LocalSession {
+    const session = new LocalSession(r);
+    let left = chunksBeforeCut;
+    const send = session.sendChunks.bind(session);
+    session.sendChunks = async (hashes, read) => {
+      const now = hashes.slice(0, Math.max(0, left));
+      left -= now.length;
+      await send(now, read);
+      if (now.length < hashes.length) throw new Error('link cut');
+    };
+    return session;
+  }
+
+  it.each([0, 1, 5, 40])('after a pass cut short (%i chunks in), the next pass offers every chunk the receiver lacks and commits in one go', async (chunksBeforeCut) => {
+    populate();
+    for (let i = 0; i < 20; i++) writeFileSync(join(src, `dir/f${i}`), randomBytes(20_000 + i * 3000));
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const r = receiver();
+    const reader = chunkReader(src, version);
+    await expect(pushVersion(version, cutAfter(r, chunksBeforeCut), reader)).rejects.toThrow('link cut');
+    // Every node arrived in the cut pass, yet none counts as held: the chunks below them were not all sent.
+    expect(r.missingNodes([version.root])).toEqual([version.root]);
+    const planned: [number, number][] = [];
+    const commits: boolean[] = [];
+    const session = new LocalSession(r);
+    const commit = session.commit.bind(session);
+    session.commit = async (root) => {
+      const result = await commit(root);
+      commits.push(result.applied);
+      return result;
+    };
+    await pushVersion(version, session, reader, { planned: (offered, missing) => void planned.push([offered, missing]) });
+    await reader.close();
+    r.close();
+    expect(commits).toEqual([true]);
+    for (const [offered, missing] of planned) expect(missing).toBeLessThanOrEqual(offered);
+    expect(treeListing(dst)).toEqual(treeListing(src));
+  });
+
+  it('a receiver restarted after a cut pass resumes its staging and is asked only for what it lacks', async () => {
+    populate();
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const first = receiver();
+    const reader = chunkReader(src, version);
+    await expect(pushVersion(version, cutAfter(first, 3), reader)).rejects.toThrow('link cut');
+    first.close();
+    const restarted = receiver();
+    const sent: number[] = [];
+    await pushVersion(version, new LocalSession(restarted), reader, { sent: (bytes) => void sent.push(bytes) });
+    await reader.close();
+    restarted.close();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+    const total = sent.reduce((a, b) => a + b, 0);
+    // 3 MiB of unique data, of which 3 chunks (at most 64 KiB each) were already there.
+    expect(total).toBeLessThanOrEqual(3 * 1024 * 1024 + 5 + 3 * 65536 - 3 * 4096);
+  });
+
+  it('never salvages a zero chunk from past the end of a sparse staged file as data', async () => {
+    // A file of zeros then data: the zero chunks are marked without a write, so until the data
+    // arrives the temp file is shorter than their offsets.
+    writeFileSync(join(src, 'holes.img'), Buffer.concat([Buffer.alloc(512 * 1024), randomBytes(200_000)]));
+    const version = await scanTree(src, { index, chunker, site: 'a' });
+    const r = receiver();
+    const reader = chunkReader(src, version);
+    await expect(pushVersion(version, cutAfter(r, 1), reader)).rejects.toThrow('link cut');
+    // The sender's tree changes before the next pass: the staging is abandoned and salvaged.
+    writeFileSync(join(src, 'other'), 'x');
+    const next = await scanTree(src, { index, chunker, site: 'a' });
+    const nextReader = chunkReader(src, next);
+    await pushVersion(next, new LocalSession(r), nextReader);
+    await reader.close();
+    await nextReader.close();
+    r.close();
+    expect(treeListing(dst)).toEqual(treeListing(src));
+  });
+
   it('refuses a manifest node that does not match its hash, and changes nothing', () => {
     populate();
     const r = receiver();

@@ -139,15 +139,35 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
   });
 }
 
-/** Progress of a pass, for status and metrics. */
+/**
+ * Progress of a pass, for status and metrics. Accounting never fails a transfer: a hook that
+ * throws is reported through `onHookError` (or ignored) and the pass goes on.
+ */
 export interface PushHooks {
-  /** Chunks offered in a batch and the part the peer lacks (the rest is saved by dedup), in bytes. */
+  /** Chunks offered in a batch and the part the peer lacks (the rest is saved by dedup), in bytes; missing ≤ offered. */
   planned?(offeredBytes: number, missingBytes: number): void;
   /** Chunk bytes acknowledged by the peer. */
   sent?(bytes: number): void;
+  onHookError?(error: unknown): void;
 }
 
-export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>, hooks: PushHooks = {}): Promise<PushResult> {
+/** The hooks, each made unable to throw into the pass. */
+function guarded(hooks: PushHooks): Required<Pick<PushHooks, 'planned' | 'sent'>> {
+  const call = (f: () => void) => {
+    try {
+      f();
+    } catch (error) {
+      hooks.onHookError?.(error);
+    }
+  };
+  return {
+    planned: (offered, missing) => call(() => hooks.planned?.(offered, missing)),
+    sent: (bytes) => call(() => hooks.sent?.(bytes)),
+  };
+}
+
+export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>, pushHooks: PushHooks = {}): Promise<PushResult> {
+  const hooks = guarded(pushHooks);
   const result: PushResult = { unchanged: false, nodesSent: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0, filesWritten: 0 };
   if (session.peerRoot === version.root) return { ...result, unchanged: true };
 
@@ -180,7 +200,7 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
   for (let i = 0; i < offered.length; i += OFFER_BATCH) {
     const batch = offered.slice(i, i + OFFER_BATCH);
     const missing = await session.missingChunks(batch, version.root);
-    hooks.planned?.(sizeOf(version, batch), sizeOf(version, missing));
+    hooks.planned(sizeOf(version, batch), sizeOf(version, missing));
     await sendChunks(session, version, missing, read, result, hooks);
   }
 
@@ -194,7 +214,10 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
       throw new TransferError(`peer could not commit ${version.root}: ${commit.missingNodes.length} nodes and ${commit.missingChunks.length} chunks still missing`, true);
     }
     await sendNodes(session, version, commit.missingNodes);
-    hooks.planned?.(0, sizeOf(version, commit.missingChunks));
+    // Chunks the peer turned out to lack at commit (a file of its own changed under it, say):
+    // offered now, and none of them saved by dedup.
+    const missingBytes = sizeOf(version, commit.missingChunks);
+    hooks.planned(missingBytes, missingBytes);
     await sendChunks(session, version, commit.missingChunks, read, result, hooks);
   }
 }
@@ -213,12 +236,12 @@ async function sendNodes(session: PeerSession, version: TreeVersion, hashes: Has
   await session.putNodes(nodes);
 }
 
-async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult, hooks: PushHooks): Promise<void> {
+async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult, hooks: ReturnType<typeof guarded>): Promise<void> {
   if (!hashes.length) return;
   for (const h of hashes) if (!version.locations.has(h)) throw new TransferError(`peer asked for chunk ${h}, which is not in this version`, false);
   await session.sendChunks(hashes, read);
   const bytes = sizeOf(version, hashes);
   result.chunksSent += hashes.length;
   result.bytesSent += bytes;
-  hooks.sent?.(bytes);
+  hooks.sent(bytes);
 }

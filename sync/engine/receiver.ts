@@ -114,8 +114,15 @@ export class Receiver {
     return this.incoming.bytes.get(hash) ?? this.applied.bytes.get(hash);
   }
 
+  /**
+   * Which of these manifest nodes the sender must send, and descend into. Only a node of the
+   * applied version counts as held: there, every chunk below it is in the tree. A node received
+   * for a version not committed yet (a pass cut short, a sender killed) is asked for again, so the
+   * sender offers the chunks below it and the answer to missingChunks covers them; otherwise the
+   * commit would find chunks no one ever offered.
+   */
   missingNodes(hashes: Hash[]): Hash[] {
-    return hashes.filter((h) => this.node(h) === undefined);
+    return hashes.filter((h) => !this.applied.bytes.has(h));
   }
 
   /** Stores a manifest node after checking it matches its hash and is well formed. */
@@ -191,9 +198,9 @@ export class Receiver {
     return this.readOwn(hash) ?? this.options.locator?.read(hash);
   }
 
-  /** Reads a chunk from this DataFlow's packs or files only. */
+  /** Reads a chunk from this DataFlow's staging, packs or files only (what holds() counts). */
   readOwn(hash: Hash): Buffer | undefined {
-    const packed = this.packs.read(hash);
+    const packed = this.staging?.read(hash) ?? this.packs.read(hash);
     if (packed) return packed;
     const at = this.locations().get(hash);
     if (at) {

@@ -9,11 +9,12 @@
 import { execFileSync } from 'node:child_process';
 import {
   closeSync, fchmodSync, constants, copyFileSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync,
-  readSync, rmSync, symlinkSync, writeSync,
+  readSync, rmSync, symlinkSync, truncateSync, writeSync,
 } from 'node:fs';
 import { close, fdatasync, open } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, fsyncPath } from '../../lib/durable.js';
+import { chunkHash } from './chunker.js';
 import type { ChunkRef, FileEntry, Hash, SymlinkEntry } from './manifest.js';
 import type { ApplyPlan } from './plan.js';
 
@@ -43,6 +44,7 @@ const CREATE_RW = constants.O_RDWR | constants.O_CREAT;
 /** More than this many files: one syncfs instead of an fsync each. */
 const FSYNC_EACH_MAX = 16;
 const LOG = 'placed.log';
+const HASH_BYTES = 32;
 const STATE = 'staging.json';
 
 export class Staging {
@@ -111,7 +113,10 @@ export class Staging {
       for (const [i, w] of saved.writes.entries()) for (const j of w.aligned) staging.filled[i]![j] = 1;
       if (existsSync(join(dir, LOG))) {
         const log = readFileSync(join(dir, LOG));
-        for (let at = 0; at + 32 <= log.length; at += 32) staging.mark(log.subarray(at, at + 32).toString('hex'));
+        const whole = log.length - (log.length % HASH_BYTES);
+        // A record torn by a kill is dropped, so the records appended after it stay aligned.
+        if (whole !== log.length) truncateSync(join(dir, LOG), whole);
+        for (let at = 0; at < whole; at += HASH_BYTES) staging.mark(log.subarray(at, at + HASH_BYTES).toString('hex'));
       }
       return staging;
     } catch {
@@ -229,15 +234,25 @@ export class Staging {
     fsyncPath(this.dir);
   }
 
-  /** Hands every chunk written so far to `keep` (a staging abandoned for another version). */
-  salvage(keep: (hash: Hash, data: Buffer) => void): void {
-    for (const [hash, list] of this.placements) {
-      const at = list.find(([i, j]) => this.filled[i]![j]);
-      if (!at) continue;
-      const [i, j] = at;
+  /**
+   * A chunk written here, read back from a position that holds it and checked against its hash;
+   * undefined when none does. (A zero chunk in a fresh sparse file may lie past the file's end
+   * until the file is complete: reading it there gives nothing, not zeros, and is refused.)
+   */
+  read(hash: Hash): Buffer | undefined {
+    for (const [i, j] of this.placements.get(hash) ?? []) {
+      if (!this.filled[i]![j] || !existsSync(this.temp(i))) continue;
       const data = Buffer.allocUnsafe(this.writes[i]!.chunks[j]![1]);
-      readSync(this.fd(i), data, 0, data.length, this.offsets[i]![j]!);
-      keep(hash, data);
+      if (readFully(this.fd(i), data, this.offsets[i]![j]!) && chunkHash(data) === hash) return data;
+    }
+    return undefined;
+  }
+
+  /** Hands every chunk written so far that reads back intact to `keep` (a staging abandoned for another version). */
+  salvage(keep: (hash: Hash, data: Buffer) => void): void {
+    for (const hash of this.placements.keys()) {
+      const data = this.read(hash);
+      if (data) keep(hash, data);
     }
   }
 
@@ -300,6 +315,16 @@ export function isZero(data: Buffer): boolean {
   for (let i = 0; i < data.length; i += ZERO.length) {
     const n = Math.min(ZERO.length, data.length - i);
     if (!data.subarray(i, i + n).equals(ZERO.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+/** Reads data.length bytes at `position`; false when the file ends first. */
+function readFully(fd: number, data: Buffer, position: number): boolean {
+  for (let done = 0; done < data.length; ) {
+    const n = readSync(fd, data, done, data.length - done, position + done);
+    if (n === 0) return false;
+    done += n;
   }
   return true;
 }

@@ -73,11 +73,19 @@ export class Worker {
   }
 
   private loadTotals(): TransferTotals {
+    const totals: TransferTotals = { logicalBytes: 0, wireBytes: 0, dedupSavedBytes: 0, compressionSavedBytes: 0, files: 0, bytesPerSecond: 0 };
+    let saved: Partial<Record<keyof TransferTotals, unknown>> = {};
     try {
-      return JSON.parse(readFileSync(this.file('transfer.json'), 'utf8')) as TransferTotals;
+      saved = JSON.parse(readFileSync(this.file('transfer.json'), 'utf8')) as typeof saved;
     } catch {
-      return { logicalBytes: 0, wireBytes: 0, dedupSavedBytes: 0, compressionSavedBytes: 0, files: 0, bytesPerSecond: 0 };
+      return totals;
     }
+    // Totals only grow; a negative or malformed one (an older release could write those) starts again at 0.
+    for (const key of Object.keys(totals) as (keyof TransferTotals)[]) {
+      const value = saved[key];
+      if (typeof value === 'number' && Number.isFinite(value) && value >= 0) totals[key] = value;
+    }
+    return totals;
   }
 
   status(): WorkerStatus {
@@ -187,12 +195,14 @@ export class Worker {
       // The peer's view: its `paths` only. Its status still names the scanned root it is in sync with.
       const result = await pushVersion(subtreeVersion(version, peer.paths), session, reader, {
         planned: (offered, missing) => {
-          this.totals.dedupSavedBytes += offered - missing;
+          const saved = Math.max(0, offered - missing);
+          this.totals.dedupSavedBytes += saved;
           this.progress.bytesTotal += missing;
           state.status.pendingBytes += missing;
-          this.metrics?.dedupSaved.inc(labels, offered - missing);
+          this.metrics?.dedupSaved.inc(labels, saved);
           this.metrics?.pending.set(labels, state.status.pendingBytes);
         },
+        onHookError: (error) => this.log.warn({ peer: peer.name, err: (error as Error).message }, 'transfer accounting failed; the pass goes on'),
       });
       const seconds = (performance.now() - started) / 1000;
       if (!result.unchanged) this.totals.bytesPerSecond = Math.round(result.bytesSent / Math.max(seconds, 0.001));
