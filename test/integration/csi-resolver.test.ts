@@ -10,7 +10,7 @@ import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { bindClusterRole, bindRole, impersonating } from '../support/operator.js';
+import { bindClusterRole, bindRole, impersonating, TEST_LOCAL_ROOTS } from '../support/operator.js';
 import { ConfigMapReporter } from '../../csi/publications.js';
 
 let client: KubeClient;
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 describe('ApiVolumeResolver', () => {
-  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity);
+  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity, TEST_LOCAL_ROOTS);
 
   it('finds the local directory and the default access point /dataflows/<name>', async () => {
     expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/dataflows/ml-data' });

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Snapshot, VirtualCopy } from '../../api/v1alpha1/index.js';
 import { ApiVolumeResolver } from '../../csi/resolver.js';
+import { TEST_LOCAL_ROOTS } from '../support/operator.js';
 import { parseVolumeId } from '../../csi/volume-id.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient } from '../../lib/kube/rest.js';
@@ -92,7 +93,7 @@ describe('CSI snapshots', () => {
     // The same name from another source is another volume.
     expect(await csi.codeOf('CreateVolume', { ...request, volume_content_source: { volume: { volume_id: sourceId } } })).toMatch(/^ALREADY_EXISTS/);
 
-    const resolver = new ApiVolumeResolver(kube);
+    const resolver = new ApiVolumeResolver(kube, TEST_LOCAL_ROOTS);
     const ref = parseVolumeId(volume.volume_id);
     await expect(resolver.resolve(ref)).rejects.toMatchObject({ details: expect.stringContaining(`VirtualCopy ${namespace}/pvc-restored is not ready yet`) });
     await kube.mergePatch(RESOURCES.virtualCopy, namespace, 'pvc-restored', { status: { phase: 'Ready', conditions: [readyCondition('True', 'copy made')] } }, 'status');
