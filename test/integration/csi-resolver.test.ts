@@ -26,7 +26,7 @@ beforeAll(async () => {
   await bindRole(client, 'kmesh-csi-node', namespace, join(REPO_ROOT, 'csi/rbac/node-role.yaml'));
   const create = (kind: 'KmeshInstance' | 'DataFlow', name: string, spec: object) =>
     client.create(kind === 'KmeshInstance' ? RESOURCES.kmeshInstance : RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind, metadata: { name, namespace }, spec });
-  await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } });
+  await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: `/var/lib/kmesh/${namespace}/dev` } } });
   await create('KmeshInstance', 'lus', { backend: { type: 'lustre', lustre: { fsName: 'kmfs' } } });
   await create('DataFlow', 'ml-data', { instanceRef: { name: 'dev' } });
   await create('DataFlow', 'pinned', { instanceRef: { name: 'dev' }, path: '/projects/pinned' });
@@ -41,7 +41,7 @@ describe('ApiVolumeResolver', () => {
   const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity, TEST_LOCAL_ROOTS);
 
   it('finds the local directory and the default access point /dataflows/<name>', async () => {
-    expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/dataflows/ml-data' });
+    expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: `/var/lib/kmesh/${namespace}/dev`, accessPoint: '/dataflows/ml-data' });
   });
 
   it('uses the DataFlow spec.path when it has one', async () => {
