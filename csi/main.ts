@@ -1,4 +1,5 @@
 /** `kmesh csi`: serve the CSI driver on its unix socket until SIGTERM or SIGINT. */
+import { localRootsProblem } from '../api/v1alpha1/paths.js';
 import { StatusError } from '../lib/errors.js';
 import { loggerFor } from '../lib/logging.js';
 import { kmeshVersion } from '../lib/version.js';
@@ -34,6 +35,7 @@ const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
   'health-port': { env: 'KMESH_CSI_HEALTH_PORT', default: '', help: 'serve /healthz (a Probe through the CSI socket), /readyz and /metrics on this port (off when empty)' },
   'registration-dir': { env: 'KMESH_CSI_REGISTRATION_DIR', default: '', help: "register with the kubelet through its plugins_registry directory mounted here (node plugin; off when empty)" },
+  'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: "comma-separated host directories below which local instances may keep their data (the chart's localRoots)" },
   'kubelet-endpoint': { env: 'KMESH_CSI_KUBELET_ENDPOINT', default: '', help: 'the CSI socket as a path on the node, for the kubelet (needed with --registration-dir)' },
 };
 
@@ -69,6 +71,12 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`kmesh csi: --controller: "${controller}" is not true or false`);
     return 2;
   }
+  const localRoots = value('local-roots').split(',').map((r) => r.trim()).filter(Boolean);
+  const rootsProblem = localRootsProblem(localRoots);
+  if (rootsProblem) {
+    console.error(`kmesh csi: --local-roots: ${rootsProblem}; each root must be a normalised absolute path other than /`);
+    return 2;
+  }
   const nodeId = value('node-id');
   const client = controller === 'true' || nodeId ? new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined)) : undefined;
   const log = loggerFor('csi');
@@ -82,7 +90,8 @@ export async function main(argv: string[]): Promise<number> {
     node = new NodeServer({
       nodeId,
       ...location,
-      resolver: new ApiVolumeResolver(client),
+      resolver: new ApiVolumeResolver(client, localRoots),
+      localRoots,
       runner: systemRunner,
       table: procMountTable,
       publications: new PublicationLog(value('state-dir'), procMountTable),

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notFound } from '../lib/errors.js';
@@ -26,6 +26,8 @@ let client: Client & Record<string, Rpc>;
 let release: (() => void) | undefined;
 let publications: PublicationLog;
 let node: NodeServer;
+/** A directory outside the test's root that the symlinks point at. */
+let outsideDir: string;
 /** What the node reported after each publish and unpublish. */
 const reports: PublicationCounts[] = [];
 
@@ -37,6 +39,8 @@ const READER = { mount: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } };
 const resolver: VolumeResolver = {
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
+    // An instance whose directory is a symlink out of the allowed root (the test's directory).
+    if (ref.instance === 'linked') return { backend: 'local', mountSource: join(dir, 'linked-instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
     if (ref.instance !== 'dev' || ref.dataFlow === 'missing') throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
     return { backend: 'local', mountSource: join(dir, 'instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
   },
@@ -63,11 +67,17 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kmesh-node-'));
   mkdirSync(path('instance/dataflows/ml-data/shared'), { recursive: true });
   writeFileSync(path('instance/dataflows/ml-data/shared/model.bin'), 'weights');
+  // Written by an application into its volume: symlinks out of the instance's filesystem.
+  const outside = mkdtempSync(join(tmpdir(), 'kmesh-node-outside-'));
+  symlinkSync(outside, path('instance/dataflows/escape'));
+  symlinkSync(outside, path('instance/dataflows/ml-data/shared/up'));
+  symlinkSync(outside, path('linked-instance'));
+  outsideDir = outside;
   const csi = loadCsi();
   const endpoint = `unix://${path('csi.sock')}`;
   publications = new PublicationLog(path('state'), procMountTable);
   const reporter = { report: (counts: PublicationCounts) => Promise.resolve(void reports.push(counts)) };
-  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test') });
+  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test'), localRoots: [dir] });
   server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
   client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
 });
@@ -78,6 +88,7 @@ afterAll(async () => {
   // Whatever a failed test left mounted goes before the directory does.
   for (const mountPoint of await mountPointsUnder(dir)) await systemRunner.run('umount', ['-l', mountPoint], 10_000);
   rmSync(dir, { recursive: true, force: true });
+  rmSync(outsideDir, { recursive: true, force: true });
 });
 
 describe('Node service', () => {
@@ -136,6 +147,27 @@ describe('Node service', () => {
   ])('%s %j answers %s and changes nothing on disk', async (method, request, expected) => {
     expect(await code(method, request)).toBe(expected);
     expect(existsSync('/nonexistent')).toBe(false);
+  });
+
+  it.each([
+    ['an access point that is a symlink out of the filesystem', 'v1/ml/dev/escape'],
+    ['a sub-path through a symlink out of the filesystem', 'v1/ml/dev/ml-data/shared/up/new'],
+  ])('refuses to publish %s (FAILED_PRECONDITION), mounting and creating nothing', async (_, volumeId) => {
+    const stage = { volume_id: volumeId, staging_target_path: path('escape-staging'), volume_capability: MOUNT };
+    await call('NodeStageVolume', stage);
+    try {
+      await expect(call('NodePublishVolume', { ...stage, target_path: path('escape-target') })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/resolves to .*outside/) });
+      expect(await procMountTable.isMountPoint(path('escape-target'))).toBe(false);
+      expect(readdirSync(outsideDir)).toEqual([]);
+    } finally {
+      await call('NodeUnstageVolume', stage);
+    }
+  });
+
+  it('refuses to stage an instance directory that resolves outside the allowed roots', async () => {
+    const stage = { volume_id: 'v1/ml/linked/ml-data', staging_target_path: path('linked-staging'), volume_capability: MOUNT };
+    await expect(call('NodeStageVolume', stage)).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/the instance directory .* resolves to .*outside/) });
+    expect(await procMountTable.isMountPoint(path('linked-staging'))).toBe(false);
   });
 
   it('reports a volume path that is no longer mounted as abnormal', async () => {

@@ -14,7 +14,7 @@ import { LocalMounter } from './mount/local.js';
 import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
-import { inside } from './paths.js';
+import { assertMountOf, directoryWithin, identity, inside } from './paths.js';
 import { requiredString, type Request } from './request.js';
 import type { Logger } from '../lib/logging.js';
 import type { PublicationLog, PublicationReporter } from './publications.js';
@@ -36,6 +36,8 @@ export interface NodeOptions {
   publications: PublicationLog;
   reporter: PublicationReporter;
   log: Logger;
+  /** Host directories below which local instances may keep their data (--local-roots). */
+  localRoots: readonly string[];
 }
 
 const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
@@ -95,7 +97,14 @@ export class NodeServer {
     return this.locks.exclusive(volume.volumeId, async () => {
       const location = await this.options.resolver.resolve(volume);
       await mkdir(staging, { recursive: true });
-      await this.mounters[location.backend].stage(location.mountSource, staging);
+      if (location.backend !== 'local') {
+        await this.mounters[location.backend].stage(location.mountSource, staging);
+        return {};
+      }
+      // The directory as the host resolves it, which must stay within the allowed roots; what is
+      // mounted must be what was checked (a symlink swapped in between is caught).
+      const source = await directoryWithin(location.mountSource, this.options.localRoots, 'the instance directory');
+      await this.mountChecked(source, staging, () => this.mounters.local.stage(source, staging));
       return {};
     });
   }
@@ -119,15 +128,28 @@ export class NodeServer {
     return this.locks.exclusive(volume.volumeId, async () => {
       if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
       const location = await this.options.resolver.resolve(volume);
-      const source = inside(staging, location.accessPoint, volume.subPath);
-      await mkdir(source, { recursive: true }); // the access point of a new DataFlow may not exist yet
+      // Created if missing (a new DataFlow's access point); a symlink written into the filesystem
+      // must not lead the bind mount out of it.
+      const source = await directoryWithin(inside(staging, location.accessPoint, volume.subPath), [staging], `the access point of volume ${volume.volumeId}`);
       await mkdir(target, { recursive: true });
-      await this.mounters[location.backend].publish(source, target, readOnly);
+      await this.mountChecked(source, target, () => this.mounters[location.backend].publish(source, target, readOnly));
       const owner = `${volume.namespace}/${volume.virtualCopy !== undefined ? `VirtualCopy/${volume.virtualCopy}` : `DataFlow/${volume.dataFlow}`}`;
       await this.options.publications.add({ volumeId: volume.volumeId, owner, target });
       this.scheduleReport();
       return {};
     });
+  }
+
+  /** Runs `mount`, then checks `target` shows `source`'s directory; if not, unmounts it and fails. */
+  private async mountChecked(source: string, target: string, mount: () => Promise<void>): Promise<void> {
+    const expected = await identity(source);
+    await mount();
+    try {
+      await assertMountOf(target, expected, `mounting ${source}`);
+    } catch (error) {
+      await this.unmounter.unmount(target);
+      throw error;
+    }
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 import type { DataFlow, KmeshInstance, VirtualCopy } from '../api/v1alpha1/index.js';
 import { Conditions } from '../api/v1alpha1/conditions.js';
-import { notFound, unavailable } from '../lib/errors.js';
+import { localPathConflict, placeLocalPath } from '../api/v1alpha1/paths.js';
+import { failedPrecondition, notFound, unavailable } from '../lib/errors.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import type { KubeClient } from '../lib/kube/rest.js';
 import { volumeConditionOf, type VolumeCondition } from './volume-condition.js';
@@ -22,7 +23,9 @@ export interface VolumeLocation {
 export interface VolumeResolver {
   /**
    * Throws NOT_FOUND when the instance or DataFlow does not exist, UNAVAILABLE when not known yet
-   * (or, for a copy, while its VirtualCopy is not Ready: its data is not all there).
+   * (or, for a copy, while its VirtualCopy is not Ready: its data is not all there),
+   * FAILED_PRECONDITION when a local instance's directory is not below an allowed root or is an
+   * older instance's (the operator refuses the same, api/v1alpha1/paths.ts).
    */
   resolve(ref: VolumeRef): Promise<VolumeLocation>;
   /** The condition of the object that holds the volume (DataFlow or VirtualCopy). */
@@ -46,7 +49,20 @@ export async function ownerOf(client: KubeClient, ref: VolumeRef): Promise<{ kin
 }
 
 export class ApiVolumeResolver implements VolumeResolver {
-  constructor(private readonly client: KubeClient) {}
+  /** `localRoots`: host directories below which local instances may keep their data (--local-roots). */
+  constructor(
+    private readonly client: KubeClient,
+    private readonly localRoots: readonly string[],
+  ) {}
+
+  /** Refuses a local instance's directory the operator refuses too; checked here, as the operator's verdict may not be written yet. */
+  private async checkLocalPath(instance: KmeshInstance, path: string): Promise<void> {
+    const placed = placeLocalPath(path, this.localRoots);
+    if ('problem' in placed) throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${placed.problem}`);
+    const all = await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance);
+    const conflict = localPathConflict(instance, all.items, this.localRoots);
+    if (conflict) throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${conflict}`);
+  }
 
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     const [instance, owner] = await Promise.all([this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance), ownerOf(this.client, ref)]);
@@ -59,6 +75,7 @@ export class ApiVolumeResolver implements VolumeResolver {
     const backend = instance.spec.backend.type ?? 'local';
     const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
     if (!mountSource) throw unavailable(`KmeshInstance ${ref.namespace}/${ref.instance} reports no mount source yet`);
+    if (backend === 'local') await this.checkLocalPath(instance, mountSource);
     return { backend, mountSource, accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object) };
   }
 

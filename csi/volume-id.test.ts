@@ -34,6 +34,12 @@ describe('volume IDs', () => {
     ['v1/ml/aws-east/ml-data/@0123456789/models', /path segment "@0123456789"/],
     ['v1/ml/aws-east/ml-data/\u0000', /path segment/],
     [`v1/ml/aws-east/ml-data/${'a'.repeat(120)}`, /longer than 128 bytes/],
+    [`v1/ml/aws-east/ml-data/${'é'.repeat(60)}`, /longer than 128 bytes/], // bytes, not characters
+    ['/v1/ml/aws-east/ml-data', /must start with "v1\/"/],
+    ['v1/ml/aws-east/ml-data/a\u0000b', /path segment "a.b"/],
+    ['v1/ml/aws-east/ml\u0000data', /DataFlow "ml.data"/],
+    ['v1/ml/aws-east/ml-data/etc/..', /has a "\.\." path segment/],
+    ['v1/ml/aws-east/ml-data/%2e%2e/etc', /path segment "%2e%2e"/],
   ])('refuses %j: %s', (id, reason) => {
     expect(() => parseVolumeId(id)).toThrow(InvalidVolumeId);
     expect(() => parseVolumeId(id)).toThrow(reason);

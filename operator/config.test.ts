@@ -9,6 +9,8 @@ describe('parseOperatorConfig', () => {
     expect(config.leaderElection.identity).toBe('op-0');
     expect(config.leaderElection.enabled).toBe(true);
     expect(config.healthPort).toBe(8081);
+    expect(config.settings.localRoots).toEqual(['/var/lib/kmesh']);
+    expect(parseOperatorConfig(['--local-roots=/srv/kmesh, /data/kmesh'], {}).settings.localRoots).toEqual(['/srv/kmesh', '/data/kmesh']);
   });
 
   it.each([
@@ -19,6 +21,9 @@ describe('parseOperatorConfig', () => {
     [['--renew-deadline=20000'], /--renew-deadline: 20000 must be less than --lease-duration 15000/],
     [['--image='], /--image: must not be empty/],
     [['--health-port=70000'], /--health-port/],
+    [['--local-roots=/'], /--local-roots: "\/" would allow every host directory/],
+    [['--local-roots=/srv/../etc'], /--local-roots: "\/srv\/..\/etc" has a '.' or '..' segment/],
+    [['--local-roots=srv'], /--local-roots: "srv" is not an absolute path/],
   ])('rejects %j naming the flag', (argv, message) => {
     expect(() => parseOperatorConfig(argv, {})).toThrow(message);
   });

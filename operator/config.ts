@@ -3,6 +3,7 @@
  * as defaults. A bad value ends the process with a message naming the flag.
  */
 import { hostname } from 'node:os';
+import { localRootsProblem } from '../api/v1alpha1/paths.js';
 import { parseDuration } from '../lib/duration.js';
 import type { OperatorSettings } from './settings.js';
 
@@ -39,6 +40,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'worker-status-port': { env: 'KMESH_WORKER_STATUS_PORT', default: '8080', help: 'port of the sync workers\' /status and health endpoints' },
   'gateway-health-port': { env: 'KMESH_GATEWAY_HEALTH_PORT', default: '8081', help: 'port of the gateways\' /capacity and health endpoints' },
   'sync-interval': { env: 'KMESH_SYNC_INTERVAL', default: '10s', help: 'how often sync workers scan for changes (async mode)' },
+  'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: 'comma-separated host directories below which local instances may keep their data' },
   'csi-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace where CSI nodes report publications' },
   'health-port': { env: 'KMESH_HEALTH_PORT', default: '8081', help: 'port of /metrics, /healthz and /readyz' },
   'leader-elect': { env: 'KMESH_LEADER_ELECT', default: 'true', help: 'run leader election (true|false)' },
@@ -76,6 +78,14 @@ function durationFlag(flag: string, text: string): string {
   return text;
 }
 
+/** A comma-separated list of allowed host roots (empty: no local instance is allowed). */
+export function parseLocalRoots(flag: string, text: string): string[] {
+  const roots = text.split(',').map((r) => r.trim()).filter(Boolean);
+  const problem = localRootsProblem(roots);
+  if (problem) throw new ConfigError(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
+  return roots;
+}
+
 /** Parses `argv` (after the subcommand) with `env` as fallback. */
 export function parseOperatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
   const given = new Map<string, string>();
@@ -99,6 +109,7 @@ export function parseOperatorConfig(argv: readonly string[], env: NodeJS.Process
       workerStatusPort: integer('worker-status-port', value('worker-status-port')!, 1, 65535),
       gatewayHealthPort: integer('gateway-health-port', value('gateway-health-port')!, 1, 65535),
       syncInterval: durationFlag('sync-interval', value('sync-interval')!),
+      localRoots: parseLocalRoots('local-roots', value('local-roots')!),
       csiNamespace: value('csi-namespace')!,
     },
     ...(value('kubeconfig') ? { kubeconfig: value('kubeconfig') } : {}),

@@ -12,6 +12,11 @@ export interface OperatorSettings {
   gatewayHealthPort: number;
   /** How often a sync worker scans for changes (async mode), e.g. 10s. */
   syncInterval: string;
+  /**
+   * Host directories below which local instances may keep their data (the chart's localRoots);
+   * any other spec.backend.local.path is refused (api/v1alpha1/paths.ts, docs/security.md).
+   */
+  localRoots: string[];
   /** Namespace of the CSI driver, where its nodes report publications (kmesh-publications-<node>). */
   csiNamespace: string;
 }

@@ -16,6 +16,7 @@ import {
   type JSONSchemaProps,
   type ValidationRule,
 } from '../schema.js';
+import { STATE_PATH } from './paths.js';
 
 /** Longest path we accept anywhere in the API (PATH_MAX on Linux). */
 const MAX_PATH_LENGTH = 4096;
@@ -91,19 +92,36 @@ export function duration(description: string, options: { default?: string } = {}
   });
 }
 
-/** An absolute path that cannot climb out of its root with `..`. */
-export function absolutePath(description: string, options: { default?: string; maxLength?: number } = {}): JSONSchemaProps {
+/**
+ * A normalised absolute path (api/v1alpha1/paths.ts `pathProblem` is the same check in TypeScript):
+ * it cannot climb out of its root with `..`, and it names one directory one way only.
+ */
+export function absolutePath(description: string, options: { default?: string; maxLength?: number; rules?: ValidationRule[] } = {}): JSONSchemaProps {
+  const { rules = [], ...rest } = options;
   return string(description, {
     minLength: 1,
     maxLength: MAX_PATH_LENGTH,
-    ...options,
+    ...rest,
     rules: [
       {
-        rule: "self.startsWith('/') && !self.matches('(^|/)[.][.](/|$)')",
-        message: "must be an absolute path (starting with /) without '..' segments",
+        rule: "self.matches('^(/|(/[^/]+)+)$') && !self.matches('(^|/)[.][.]?(/|$)') && !self.matches('[[:cntrl:]]')",
+        message: "must be a normalised absolute path: starting with /, without '.' or '..' segments, '//', a trailing '/' or control characters",
       },
+      ...rules,
     ],
   });
+}
+
+/** An access point inside an instance's filesystem: never its root nor Kmesh's state (paths.ts `accessPointProblem`). */
+export function accessPointPath(description: string): JSONSchemaProps {
+  return absolutePath(description, {
+    rules: [{ rule: `self != '/' && self != '${STATE_PATH}' && !self.startsWith('${STATE_PATH}/')`, message: `must not be the filesystem root or Kmesh's own state (${STATE_PATH})` }],
+  });
+}
+
+/** A directory on a node; which roots are allowed is the cluster admin's (the operator's --local-roots). */
+export function hostDirectory(description: string): JSONSchemaProps {
+  return absolutePath(description, { rules: [{ rule: "self != '/'", message: "must not be the host's root directory" }] });
 }
 
 // One cron field: `*`, a value or range, an optional step, comma-separated. Names (MON, JAN) allowed

@@ -78,8 +78,13 @@ export const Reasons = {
   TaskFailed: 'TaskFailed',
   /** VirtualCopy: the copy would live on another instance than its source, which this release cannot do. */
   CrossSiteNotSupported: 'CrossSiteNotSupported',
-  /** VirtualCopy: spec.path is the root, Kmesh's state, or used by a DataFlow or another copy. */
+  /**
+   * A path that is someone else's: a VirtualCopy's or DataFlow's spec.path that is the root, Kmesh's
+   * state, or used by a DataFlow or another copy; a local instance's directory another instance holds.
+   */
   PathConflict: 'PathConflict',
+  /** A local instance's spec.backend.local.path is not below a root the cluster admin allows (or its instance's is not). */
+  PathNotAllowed: 'PathNotAllowed',
   /** A field the spec sets that this release does not act on; the message names it. */
   NotSupported: 'NotSupported',
 } as const;

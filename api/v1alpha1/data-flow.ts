@@ -2,6 +2,7 @@
 import { array, boolean, describe, enumeration, integer, named, object, required, string } from '../schema.js';
 import {
   absolutePath,
+  accessPointPath,
   accessPointStatus,
   azureBlobLocation,
   COMPRESSION,
@@ -22,6 +23,7 @@ import {
   storeTarget,
 } from './common.js';
 import type { KindDefinition } from './kind.js';
+import { STATE_PATH } from './paths.js';
 
 /** Bulk streams per peer when policy.parallelism is unset (measured: BENCHMARKS.md, sync). */
 export const DEFAULT_PARALLELISM = 16;
@@ -142,7 +144,7 @@ const spec = object(
   'Desired state of the DataFlow.',
   {
     instanceRef: required(localRef('KmeshInstance', 'The KmeshInstance (data node) at this site that holds the data.')),
-    path: absolutePath('Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Cannot change after creation.'),
+    path: accessPointPath(`Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Not / nor under ${STATE_PATH}. Cannot change after creation.`),
     mode: enumeration(
       'async: changes are batched and shipped every few seconds. sync: a write counts as done when the peers have it. multiMaster: every site writes; concurrent edits are resolved deterministically and the losing version kept as a conflict copy.',
       ['async', 'sync', 'multiMaster'],

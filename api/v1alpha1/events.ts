@@ -12,6 +12,8 @@ export const EventReasons = {
   MissingDependency: 'MissingDependency',
   /** Part of the spec cannot be applied (e.g. removing OSSs). */
   SpecRefused: 'SpecRefused',
+  /** A path in the spec is not allowed (outside the allowed host roots, or someone else's): nothing is created. */
+  PathRefused: 'PathRefused',
   /** Autoscaling added an object storage server. */
   ScaledUp: 'ScaledUp',
   /** Deletion waits for dependents. */

@@ -21,3 +21,4 @@ export type { KindDefinition, PrinterColumn } from './kind.js';
 export * from './conditions.js';
 export * from './events.js';
 export * from './generated/types.js';
+export * from './paths.js';

@@ -12,7 +12,7 @@ import {
   type JSONSchemaProps,
 } from '../schema.js';
 import {
-  absolutePath,
+  hostDirectory,
   COMPRESSION,
   conditions,
   observedGeneration,
@@ -122,7 +122,7 @@ const lustre = named(
 const local = named(
   'LocalBackend',
   object('A directory on one node used as the filesystem (development, CI and single-node clusters).', {
-    path: required(absolutePath('Directory on the node that holds the data; created if missing.')),
+    path: required(hostDirectory('Directory on the node that holds the data; created if missing. It must lie below one of the roots the cluster admin allows (the chart value localRoots) and not overlap another instance’s directory.')),
     nodeName: string('Node that holds the directory; the gateway runs there. Unset: each node uses its own copy of the directory, which is only right on a single-node cluster.', { maxLength: 253 }),
   }),
 );

@@ -1,7 +1,7 @@
 /** VirtualCopy: a writable, point-in-time copy of a DataFlow or Snapshot (DESIGN §3). */
 import { array, describe, enumeration, integer, object, required, string } from '../schema.js';
 import {
-  absolutePath,
+  accessPointPath,
   accessPointStatus,
   conditions,
   cronSchedule,
@@ -10,6 +10,7 @@ import {
   quantity,
 } from './common.js';
 import type { KindDefinition } from './kind.js';
+import { STATE_PATH } from './paths.js';
 
 const spec = object(
   'Desired state of the VirtualCopy.',
@@ -30,7 +31,7 @@ const spec = object(
       ),
     ),
     instanceRef: localRef('KmeshInstance', 'The KmeshInstance where the copy lives (possibly another site’s); defaults to the source’s instance.'),
-    path: absolutePath('Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>.'),
+    path: accessPointPath(`Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>. Not / nor under ${STATE_PATH}.`),
     access: enumeration(
       'copy materializes all data up front; cache serves reads at once, fetches data on first read and thickens the copy in the background.',
       ['copy', 'cache'],

@@ -22,7 +22,7 @@ export const STORAGE_CLASS = 'kmesh-local';
 export const COPY_STORAGE_CLASS = 'kmesh-local-copies';
 export const SNAPSHOT_CLASS = 'kmesh';
 
-/** Where local-backend instances keep their data on this node (below the CSI node's localRoot). */
+/** Where local-backend instances keep their data on this node (below the chart's localRoots). */
 export function localDataPath(state: ClusterState, instance: string): string {
   return join(new NodeLayout(state.root).localDataDir, instance);
 }
@@ -32,9 +32,9 @@ export function clusterValues(state: ClusterState, storageClass: Record<string, 
   const layout = new NodeLayout(state.root);
   return {
     image: { repository: imageRef('kmesh').replace(`:${LOCAL_TAG}`, ''), tag: LOCAL_TAG, pullPolicy: 'Never' },
+    localRoots: [layout.localDataDir],
     csi: {
       kubeletDir: layout.kubeletDir,
-      node: { localRoot: layout.localDataDir },
       sidecars: {
         provisioner: imageRef('csi-provisioner'),
         snapshotter: imageRef('csi-snapshotter'),

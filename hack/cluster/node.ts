@@ -21,7 +21,7 @@ export class NodeLayout {
   get kubeletDir(): string {
     return this.path('kubelet');
   }
-  /** Where the CSI node plugin keeps local-backend data (the chart's csi.node.localRoot). */
+  /** Where the CSI node plugin keeps local-backend data (the chart's localRoots). */
   get localDataDir(): string {
     return this.path('kmesh-data');
   }

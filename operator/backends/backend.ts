@@ -14,6 +14,8 @@ export interface BackendContext {
   settings: OperatorSettings;
   /** Children of this instance of `type` as they are in the cluster now. */
   observed(type: ResourceType): WireObject[];
+  /** Every KmeshInstance the operator sees (a local directory must not be another instance's). */
+  instances(): readonly KmeshInstance[];
 }
 
 /** Part of the spec the backend cannot apply, with a CamelCase reason and a message for a person. */
@@ -54,11 +56,17 @@ export interface FilesystemBackend {
   readonly type: string;
   /** Kinds of children it creates; the controller caches them. */
   readonly childTypes: readonly ResourceType[];
+  /**
+   * Why no pod may reach this filesystem as the spec stands (a host directory outside the allowed
+   * roots, or another instance's): then nothing that mounts it is created or changed, by any
+   * controller. Checked before `refuse`.
+   */
+  unsafe(context: BackendContext): Refusal | undefined;
   /** What of the spec cannot be applied now (checked before any child is changed). */
   refuse(context: BackendContext): Refusal | undefined;
   /** The children the filesystem needs, complete (server-side apply manages exactly these fields). */
   desired(context: BackendContext): WireObject[];
   observe(context: BackendContext): FilesystemState;
-  /** Where pods mount the filesystem at `mountPath`. */
+  /** Where pods mount the filesystem at `mountPath`; throws when `unsafe` refuses the spec. */
   access(context: BackendContext, mountPath: string): FilesystemAccess;
 }

@@ -4,7 +4,7 @@
  */
 import type { KmeshInstance } from '../../api/v1alpha1/index.js';
 import type { OperatorSettings } from '../settings.js';
-import type { FilesystemAccess, FilesystemBackend } from './backend.js';
+import type { BackendContext, FilesystemAccess, FilesystemBackend, Refusal } from './backend.js';
 import { localBackend } from './local.js';
 import { lustreBackend } from './lustre.js';
 
@@ -36,7 +36,22 @@ export function backendChildTypes(): FilesystemBackend['childTypes'][number][] {
   return [...seen.values()];
 }
 
+const contextOf = (instance: KmeshInstance, settings: OperatorSettings, instances: readonly KmeshInstance[]): BackendContext => ({
+  instance,
+  settings,
+  observed: () => [],
+  instances: () => instances,
+});
+
+/**
+ * Why no pod may reach `instance`'s filesystem (e.g. a host directory outside the allowed roots);
+ * every controller that would mount it checks this first and creates nothing when it refuses.
+ */
+export function filesystemRefusal(instance: KmeshInstance, settings: OperatorSettings, instances: readonly KmeshInstance[]): Refusal | undefined {
+  return backendFor(instance.spec.backend.type ?? 'local').unsafe(contextOf(instance, settings, instances));
+}
+
 /** How a pod other than the instance's own (sync worker, task pod) reaches its filesystem at `mountPath`. */
 export function filesystemAccess(instance: KmeshInstance, settings: OperatorSettings, mountPath: string): FilesystemAccess {
-  return backendFor(instance.spec.backend.type ?? 'local').access({ instance, settings, observed: () => [] }, mountPath);
+  return backendFor(instance.spec.backend.type ?? 'local').access(contextOf(instance, settings, []), mountPath);
 }

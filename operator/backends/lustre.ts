@@ -212,6 +212,9 @@ export const lustreBackend: FilesystemBackend = {
   type: 'lustre',
   childTypes: [RESOURCES.statefulSet, RESOURCES.service],
 
+  // Clients mount the servers' export by its source, not a host directory: nothing to confine.
+  unsafe: () => undefined,
+
   refuse(context): Refusal | undefined {
     const lustre = resolveLustre(context.instance);
     if (!lustreSpec(context.instance).image && !context.settings.lustreImage) {

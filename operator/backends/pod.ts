@@ -13,8 +13,14 @@ import type { WireObject } from '../../lib/kube/rest.js';
 import type { OperatorSettings } from '../settings.js';
 import type { FilesystemAccess } from './backend.js';
 
-/** Reading, writing and deleting any user's files, and setting owners and modes: nothing more. */
-export const FILE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID'];
+/**
+ * Reading, writing and deleting any user's files, and setting owners and modes: nothing more.
+ * CHOWN keeps owners; DAC_OVERRIDE reads, writes and searches whatever the mode bits say (it covers
+ * directories fully, so DAC_READ_SEARCH adds nothing but open_by_handle_at(2), which can open files
+ * outside the mounted directory: not granted); FOWNER sets modes and times of others' files; FSETID
+ * keeps setgid bits. See docs/security.md.
+ */
+export const FILE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
 
 export function filesystemPod(access: FilesystemAccess, settings: OperatorSettings): { pod: WireObject; container: WireObject } {
   const uid = settings.runAsUser;

@@ -140,6 +140,20 @@ describe('the Helm chart', () => {
     expect(find<Workload>(manifests, 'Deployment', 'kmesh-csi-controller').spec.template.spec.containers[1]!.image).toBe('registry.local/csi-provisioner:v5');
   });
 
+  it('passes localRoots to the operator and the CSI node plugin, which mounts each root, and refuses a root that allows everything', async () => {
+    const manifests = await render({ localRoots: ['/var/lib/kmesh', '/srv/data'] });
+    expect(find<Workload>(manifests, 'Deployment', 'kmesh-operator').spec.template.spec.containers[0]!.args).toContain('--local-roots=/var/lib/kmesh,/srv/data');
+    const node = find<Workload & { spec: { template: { spec: { volumes: unknown[] } } } }>(manifests, 'DaemonSet', 'kmesh-csi-node').spec.template.spec;
+    expect(node.containers[0]!.args).toContain('--local-roots=/var/lib/kmesh,/srv/data');
+    expect(node.containers[0]!.volumeMounts).toEqual(expect.arrayContaining([
+      { name: 'local-root-0', mountPath: '/var/lib/kmesh', mountPropagation: 'Bidirectional' },
+      { name: 'local-root-1', mountPath: '/srv/data', mountPropagation: 'Bidirectional' },
+    ]));
+    expect(node.volumes).toEqual(expect.arrayContaining([{ name: 'local-root-1', hostPath: { path: '/srv/data', type: 'DirectoryOrCreate' } }]));
+    await expect(render({ localRoots: ['/'] })).rejects.toThrow(/localRoots: "\/" must be an absolute directory other than \//);
+    await expect(render({ localRoots: ['var/lib'] })).rejects.toThrow(/localRoots: "var\/lib" must be an absolute directory/);
+  });
+
   it('refuses a StorageClass without a name, saying which value is missing', async () => {
     await expect(render({ storageClasses: [{ parameters: { instance: 'site-a' } }] })).rejects.toThrow(/storageClasses\[\]\.name is required/);
   });

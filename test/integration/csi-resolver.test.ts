@@ -10,7 +10,7 @@ import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { bindClusterRole, bindRole, impersonating } from '../support/operator.js';
+import { bindClusterRole, bindRole, impersonating, TEST_LOCAL_ROOTS } from '../support/operator.js';
 import { ConfigMapReporter } from '../../csi/publications.js';
 
 let client: KubeClient;
@@ -26,7 +26,7 @@ beforeAll(async () => {
   await bindRole(client, 'kmesh-csi-node', namespace, join(REPO_ROOT, 'csi/rbac/node-role.yaml'));
   const create = (kind: 'KmeshInstance' | 'DataFlow', name: string, spec: object) =>
     client.create(kind === 'KmeshInstance' ? RESOURCES.kmeshInstance : RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind, metadata: { name, namespace }, spec });
-  await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } });
+  await create('KmeshInstance', 'dev', { backend: { type: 'local', local: { path: `/var/lib/kmesh/${namespace}/dev` } } });
   await create('KmeshInstance', 'lus', { backend: { type: 'lustre', lustre: { fsName: 'kmfs' } } });
   await create('DataFlow', 'ml-data', { instanceRef: { name: 'dev' } });
   await create('DataFlow', 'pinned', { instanceRef: { name: 'dev' }, path: '/projects/pinned' });
@@ -38,10 +38,10 @@ afterAll(async () => {
 });
 
 describe('ApiVolumeResolver', () => {
-  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity);
+  const resolver = (): ApiVolumeResolver => new ApiVolumeResolver(nodeIdentity, TEST_LOCAL_ROOTS);
 
   it('finds the local directory and the default access point /dataflows/<name>', async () => {
-    expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/dataflows/ml-data' });
+    expect(await resolver().resolve({ namespace, instance: 'dev', dataFlow: 'ml-data', subPath: '' })).toEqual({ backend: 'local', mountSource: `/var/lib/kmesh/${namespace}/dev`, accessPoint: '/dataflows/ml-data' });
   });
 
   it('uses the DataFlow spec.path when it has one', async () => {

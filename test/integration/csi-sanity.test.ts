@@ -36,7 +36,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'parameters.yaml'), `instance: dev\nnamespace: ${namespace}\n`);
   driver = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'csi', `--endpoint=unix://${join(dir, 'csi.sock')}`, '--controller=true', '--node-id=node-1', `--state-dir=${join(dir, 'state')}`, `--namespace=${namespace}`, `--kubeconfig=${process.env['KUBECONFIG']}`],
+    ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'csi', `--endpoint=unix://${join(dir, 'csi.sock')}`, '--controller=true', '--node-id=node-1', `--state-dir=${join(dir, 'state')}`, `--namespace=${namespace}`, `--kubeconfig=${process.env['KUBECONFIG']}`, `--local-roots=${dir}`],
     { cwd: REPO_ROOT, env: { ...process.env, KMESH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   driver.stdout!.on('data', (chunk: Buffer) => driverOutput.push(chunk.toString()));

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Snapshot, VirtualCopy } from '../../api/v1alpha1/index.js';
 import { ApiVolumeResolver } from '../../csi/resolver.js';
+import { TEST_LOCAL_ROOTS } from '../support/operator.js';
 import { parseVolumeId } from '../../csi/volume-id.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient } from '../../lib/kube/rest.js';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   kube = testClient();
   await installCrds(kube);
   namespace = await createNamespace(kube, 'csi-snap');
-  await kube.create(RESOURCES.kmeshInstance, { apiVersion: 'kmesh.io/v1alpha1', kind: 'KmeshInstance', metadata: { name: 'dev', namespace }, spec: { backend: { type: 'local', local: { path: '/var/lib/kmesh/dev' } } } });
+  await kube.create(RESOURCES.kmeshInstance, { apiVersion: 'kmesh.io/v1alpha1', kind: 'KmeshInstance', metadata: { name: 'dev', namespace }, spec: { backend: { type: 'local', local: { path: `/var/lib/kmesh/${namespace}/dev` } } } });
   csi = await startTestController(kube);
   sourceId = ((await csi.call('CreateVolume', { name: 'pvc-source', volume_capabilities: [MOUNT], parameters: parameters() }))['volume'] as { volume_id: string }).volume_id;
 });
@@ -92,11 +93,11 @@ describe('CSI snapshots', () => {
     // The same name from another source is another volume.
     expect(await csi.codeOf('CreateVolume', { ...request, volume_content_source: { volume: { volume_id: sourceId } } })).toMatch(/^ALREADY_EXISTS/);
 
-    const resolver = new ApiVolumeResolver(kube);
+    const resolver = new ApiVolumeResolver(kube, TEST_LOCAL_ROOTS);
     const ref = parseVolumeId(volume.volume_id);
     await expect(resolver.resolve(ref)).rejects.toMatchObject({ details: expect.stringContaining(`VirtualCopy ${namespace}/pvc-restored is not ready yet`) });
     await kube.mergePatch(RESOURCES.virtualCopy, namespace, 'pvc-restored', { status: { phase: 'Ready', conditions: [readyCondition('True', 'copy made')] } }, 'status');
-    expect(await resolver.resolve(ref)).toEqual({ backend: 'local', mountSource: '/var/lib/kmesh/dev', accessPoint: '/virtualcopies/pvc-restored' });
+    expect(await resolver.resolve(ref)).toEqual({ backend: 'local', mountSource: `/var/lib/kmesh/${namespace}/dev`, accessPoint: '/virtualcopies/pvc-restored' });
     expect(await resolver.condition(ref)).toEqual({ abnormal: false, message: `VirtualCopy ${namespace}/pvc-restored is Ready` });
   });
 

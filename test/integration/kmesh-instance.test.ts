@@ -94,10 +94,12 @@ describe('KmeshInstance with the local backend', () => {
     expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: gatewayHealthPort, tlsDir: '/etc/kmesh/tls', filesystem: '/kmesh/data', dataFlows: [] });
     expect(pod['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' });
     expect(pod['volumes']).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'data', hostPath: { path: '/var/lib/kmesh/site-a', type: 'DirectoryOrCreate' } }),
+      // The allowed root, with the instance's directory as a subPath the kubelet confines to it.
+      expect.objectContaining({ name: 'data', hostPath: { path: '/var/lib/kmesh', type: 'Directory' } }),
       expect.objectContaining({ name: 'tls', secret: expect.objectContaining({ secretName: 'site-a-tls' }) }),
       expect.objectContaining({ name: 'config', configMap: expect.objectContaining({ name: 'site-a-gateway' }) }),
     ]));
+    expect(container['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data', subPath: 'site-a' });
     expect(container['securityContext']).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(pod['securityContext']).toMatchObject({ runAsUser: 65532 });
     expect(created.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KmeshInstance', name: 'site-a', controller: true });
@@ -179,7 +181,7 @@ describe('KmeshInstance with the local backend', () => {
     const gateway = await startHealthServer({ port: gatewayHealthPort, host: '127.0.0.1', registry: new Registry(), ready: () => true, routes: { '/capacity': () => filesystemCapacity(dir) } });
     try {
       await client.create(RESOURCES.secret, tlsSecret('measured-tls'));
-      await client.create(RESOURCES.kmeshInstance, instance('measured', { backend: { type: 'local', local: { path: dir } }, gateway: { tlsSecretRef: { name: 'measured-tls' } } }));
+      await client.create(RESOURCES.kmeshInstance, instance('measured', { backend: { type: 'local', local: { path: '/var/lib/kmesh/measured' } }, gateway: { tlsSecretRef: { name: 'measured-tls' } } }));
       const deployment = await eventually(() => get<Workload & { spec: { template: { metadata: { labels: Record<string, string> } } } }>(RESOURCES.deployment, 'measured-gateway'));
       const config = parseYaml((await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'measured-gateway')).data['config.yaml']!) as Record<string, unknown>;
       expect(config).toMatchObject({ metricsPort: gatewayHealthPort, filesystem: '/kmesh/data' });

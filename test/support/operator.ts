@@ -73,10 +73,13 @@ export function impersonating(user: string): KubeClient {
   return new KubeClient(testKubeConfig(), { impersonateUser: user, impersonateGroups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] });
 }
 
+/** Host roots the test operator allows local instances below (the tests' instances live there). */
+export const TEST_LOCAL_ROOTS = ['/var/lib/kmesh', '/srv/kmesh'];
+
 /** Operator configuration for tests; `overrides` replace top-level fields. */
 export function testOperatorConfig(namespace: string, overrides: Partial<OperatorConfig> = {}): OperatorConfig {
   return {
-    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, gatewayHealthPort: 8081, syncInterval: '10s', csiNamespace: namespace },
+    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, gatewayHealthPort: 8081, syncInterval: '10s', localRoots: TEST_LOCAL_ROOTS, csiNamespace: namespace },
     kubeconfig: process.env['KUBECONFIG']!,
     watchNamespace: namespace,
     healthPort: 0,

@@ -151,7 +151,11 @@ export interface Toleration {
 }
 
 export interface LocalBackend {
-  /** Directory on the node that holds the data; created if missing. */
+  /**
+   * Directory on the node that holds the data; created if missing. It must lie below one of the
+   * roots the cluster admin allows (the chart value localRoots) and not overlap another instance’s
+   * directory.
+   */
   path: string;
   /**
    * Node that holds the directory; the gateway runs there. Unset: each node uses its own copy of
@@ -337,8 +341,8 @@ export interface DataFlowSpec {
   /** The KmeshInstance (data node) at this site that holds the data. */
   instanceRef: DataFlowInstanceRef;
   /**
-   * Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Cannot change
-   * after creation.
+   * Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Not / nor under
+   * /.kmesh. Cannot change after creation.
    */
   path?: string;
   /**
@@ -754,7 +758,10 @@ export interface VirtualCopySpec {
    * instance.
    */
   instanceRef?: VirtualCopyInstanceRef;
-  /** Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>. */
+  /**
+   * Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>.
+   * Not / nor under /.kmesh.
+   */
   path?: string;
   /**
    * copy materializes all data up front; cache serves reads at once, fetches data on first read and

@@ -33,3 +33,9 @@ Usage: include "kmesh.rbac" (list . "operator-cluster-role.yaml" "name")
 {{- if eq $object.kind "Role" }}{{ $_ := set $object.metadata "namespace" $root.Release.Namespace }}{{ end -}}
 {{ toYaml $object }}
 {{- end -}}
+
+{{/* The allowed host roots of local instances, as the operator's and the CSI node's --local-roots take them. */}}
+{{- define "kmesh.localRoots" -}}
+{{- range .Values.localRoots }}{{ if or (not (hasPrefix "/" .)) (eq . "/") (contains "," .) }}{{ fail (printf "localRoots: %q must be an absolute directory other than / (and hold no comma)" .) }}{{ end }}{{ end -}}
+{{ join "," .Values.localRoots }}
+{{- end -}}

@@ -2,7 +2,7 @@
  * Where a DataFlow's files, sync state and key sit inside the pods that serve it (its worker and
  * its instance's gateway), so both controllers render the same paths.
  */
-import type { DataFlow, KmeshInstance, Snapshot, VirtualCopy } from '../../../api/v1alpha1/index.js';
+import { STATE_PATH, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../../../api/v1alpha1/index.js';
 
 /** The instance's filesystem root inside worker and gateway pods. */
 export const DATA_MOUNT_PATH = '/kmesh/data';
@@ -20,7 +20,7 @@ export function treeDir(dataFlow: DataFlow): string {
 
 /** Sync state (index, packs, journal, quarantine) lives on the same filesystem, outside the tree. */
 export function stateDir(dataFlow: DataFlow, role: 'worker' | 'gateway'): string {
-  return `${DATA_MOUNT_PATH}/.kmesh/${role}/${dataFlow.metadata.namespace}/${dataFlow.metadata.name}`;
+  return `${DATA_MOUNT_PATH}${STATE_PATH}/${role}/${dataFlow.metadata.namespace}/${dataFlow.metadata.name}`;
 }
 
 export function keyFileName(dataFlow: DataFlow): string {
@@ -45,7 +45,7 @@ export function encryptionConfig(dataFlow: DataFlow): Record<string, string> {
  * Named by UID, so a Snapshot re-created under an old name never meets a retained one.
  */
 export function snapshotDir(snapshot: Snapshot): string {
-  return `${DATA_MOUNT_PATH}/.kmesh/snapshots/${snapshot.metadata.namespace}/${snapshot.spec.dataFlowRef.name}/${snapshot.metadata.uid}`;
+  return `${DATA_MOUNT_PATH}${STATE_PATH}/snapshots/${snapshot.metadata.namespace}/${snapshot.spec.dataFlowRef.name}/${snapshot.metadata.uid}`;
 }
 
 /** A VirtualCopy's access point inside the filesystem (spec.path, default /virtualcopies/<name>). */

@@ -7,7 +7,8 @@
 import { Conditions, EventReasons, Reasons, type Condition, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
-import { filesystemAccess } from '../../backends/index.js';
+import { accessPointProblem } from '../../../api/v1alpha1/index.js';
+import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
@@ -15,7 +16,7 @@ import { done, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { DATA_MOUNT_PATH } from './layout.js';
+import { accessPointPath, DATA_MOUNT_PATH } from './layout.js';
 import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
 import { computeStatus, purgeRequest } from './status.js';
 import { workerConfigMap, workerDeployment, workerReplicas } from './worker.js';
@@ -85,7 +86,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const namespace = dataFlow.metadata.namespace!;
   const instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
   const owned = (type: ResourceType): WireObject[] => context.owned(type, dataFlow.metadata.uid!);
-  const problems = await missingSecrets(context, dataFlow, secrets);
+  const problems = [...pathProblems(context, dataFlow, instance, settings), ...(await missingSecrets(context, dataFlow, secrets))];
 
   if (instance && !problems.length) {
     const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
@@ -102,8 +103,23 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   await reportTransitions(context, dataFlow, status.conditions);
   await writeStatus(context.client, RESOURCES.dataFlow, dataFlow, status);
   if (!instance) return done(); // the instance watch brings us back
-  if (problems.length) return requeueAfter(STATUS_REFRESH_MS, 'waiting for a Secret');
+  if (problems.some((p) => p.reason === Reasons.SecretNotFound)) return requeueAfter(STATUS_REFRESH_MS, 'waiting for a Secret');
+  if (problems.length) return done(); // a path refusal changes with a spec: the watches bring us back
   return running ? requeueAfter(STATUS_REFRESH_MS, 'refresh status from the worker') : done();
+}
+
+/**
+ * Paths no worker may act on: an access point that is the filesystem's root or Kmesh's state (the
+ * CRD refuses them too; this holds if it did not), and an instance whose filesystem is refused.
+ */
+function pathProblems(context: Context, dataFlow: DataFlow, instance: KmeshInstance | undefined, settings: OperatorSettings): { reason: string; message: string }[] {
+  const problems = [];
+  const path = accessPointPath(dataFlow);
+  const problem = accessPointProblem(path);
+  if (problem) problems.push({ reason: Reasons.PathConflict, message: `spec.path ${JSON.stringify(path)} ${problem}; a DataFlow needs a directory of its own` });
+  const refused = instance && filesystemRefusal(instance, settings, context.cache(RESOURCES.kmeshInstance).list() as unknown as KmeshInstance[]);
+  if (refused) problems.push({ reason: refused.reason, message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no worker mounts it: ${refused.message}` });
+  return problems;
 }
 
 /** Secrets the spec names that do not exist: the worker could not start without them. */
@@ -141,6 +157,8 @@ async function reportTransitions(context: Context, dataFlow: DataFlow, next: Con
   if (deleted?.status === 'True' && changed(Conditions.DataDeleted)) await context.events.normal(dataFlow, EventReasons.DataDeleted, deleted.message);
   const ready = findCondition(next, Conditions.Ready);
   if (ready?.reason === Reasons.SecretNotFound && changed(Conditions.Ready)) await context.events.warning(dataFlow, EventReasons.MissingDependency, ready.message);
+  const pathRefused = ready?.reason === Reasons.PathNotAllowed || ready?.reason === Reasons.PathConflict;
+  if (pathRefused && changed(Conditions.Ready)) await context.events.warning(dataFlow, EventReasons.PathRefused, ready.message);
 }
 
 /** Deletion waits for Snapshots and VirtualCopies of this DataFlow; the data itself stays (see docs). */

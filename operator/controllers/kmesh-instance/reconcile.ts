@@ -22,6 +22,8 @@ import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportConfigMap, capacityReportName
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
 const MISSING_SECRET_RETRY_MS = 10_000;
+/** How often to look again whether the instance holding a conflicting directory is gone. */
+const PATH_CONFLICT_RETRY_MS = 30_000;
 /** How often a running gateway is asked for the filesystem's capacity. */
 export const CAPACITY_POLL_MS = 60_000;
 const GATEWAY_PODS_CACHE = 'gateway-pods';
@@ -70,7 +72,9 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const backend = backendFor(instance.spec.backend.type ?? 'local');
   const uid = instance.metadata.uid!;
   const owned = (type: ResourceType): WireObject[] => context.owned(type, uid);
-  const backendContext: BackendContext = { instance, settings, observed: owned };
+  const backendContext: BackendContext = { instance, settings, observed: owned, instances: () => context.primary.list() };
+  const unsafe = backend.unsafe(backendContext);
+  if (unsafe) return refuseUnsafe(context, instance, unsafe);
   const refusals: Refusal[] = [];
   const backendRefusal = backend.refuse(backendContext);
   if (backendRefusal) refusals.push(backendRefusal);
@@ -114,6 +118,23 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     if (staleInMs > 0) return requeueAfter(staleInMs + 1000, 'capacity report goes stale');
   }
   return done();
+}
+
+/**
+ * A spec no pod may act on (a host directory outside the allowed roots, or another instance's):
+ * nothing is created or changed, and the status and an Event say why, naming the field. What a
+ * previous, accepted spec started keeps running on its old directory.
+ */
+async function refuseUnsafe(context: Context, instance: KmeshInstance, refusal: Refusal): Promise<Result> {
+  const filesystem = { ready: false, reason: refusal.reason, message: refusal.message };
+  const gateway = { ready: false, reason: refusal.reason, message: 'not started: the filesystem is refused' };
+  const status = computeStatus(instance, { filesystem, gateway, refusals: [refusal], capacity: undefined, now: new Date(), autoscale: instance.status?.autoscale });
+  if (findCondition(instance.status?.conditions, Conditions.Reconciled)?.message !== refusal.message) {
+    await context.events.warning(instance, EventReasons.PathRefused, refusal.message);
+  }
+  await writeStatus(context.client, RESOURCES.kmeshInstance, instance, status);
+  // A spec change brings us back; the instance holding the directory going away does not, so look again.
+  return refusal.reason === Reasons.PathConflict ? requeueAfter(PATH_CONFLICT_RETRY_MS, 'the directory may be freed') : done();
 }
 
 /** Applies the children that are missing or differ from `desired`. */

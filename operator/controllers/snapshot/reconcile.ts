@@ -6,7 +6,7 @@
  */
 import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
-import { filesystemAccess } from '../../backends/index.js';
+import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
@@ -34,6 +34,12 @@ const snapshotSource = (context: Context, snapshot: Snapshot) => dataFlowAndInst
 
 /** How task pods reach the instance's filesystem. */
 export const accessTo = (instance: KmeshInstance, settings: OperatorSettings) => filesystemAccess(instance, settings, DATA_MOUNT_PATH);
+
+/** Why no task pod may mount `instance`'s filesystem (backends/index.ts `filesystemRefusal`), as a reason and a message. */
+export function instanceRefusal(context: Pick<ReconcileContext<never>, 'cache'>, instance: KmeshInstance, settings: OperatorSettings): { reason: string; message: string } | undefined {
+  const refused = filesystemRefusal(instance, settings, context.cache(RESOURCES.kmeshInstance).list() as unknown as KmeshInstance[]);
+  return refused && { reason: refused.reason, message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no task pod mounts it: ${refused.message}` };
+}
 
 export function snapshotController(settings: OperatorSettings): ControllerDefinition<Snapshot> {
   const byDataFlow = new References(); // DataFlow → its Snapshots
@@ -68,6 +74,8 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const name = snapshot.spec.dataFlowRef.name;
   if (!dataFlow) return report(context, snapshot, Reasons.DataFlowNotFound, `DataFlow ${snapshot.metadata.namespace}/${name} does not exist; the snapshot is taken once it does`);
   if (!instance) return report(context, snapshot, Reasons.InstanceNotFound, `KmeshInstance ${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name} of DataFlow ${name} does not exist`);
+  const refused = instanceRefusal(context, instance, settings);
+  if (refused) return report(context, snapshot, refused.reason, refused.message);
 
   const outcome = await runTask(context, {
     owner: snapshot,
@@ -104,7 +112,9 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 /** Not ready yet: why, in the Ready condition (and an Event when a task starts failing). */
 async function report(context: Context, snapshot: Snapshot, reason: string, message: string, outcome?: TaskOutcome): Promise<Result> {
   const before = findCondition(snapshot.status?.conditions, Conditions.Ready);
-  if (outcome?.state === 'failing' && (before?.reason !== reason || before.message !== message)) await context.events.warning(snapshot, EventReasons.TaskFailed, message);
+  const changed = before?.reason !== reason || before.message !== message;
+  if (outcome?.state === 'failing' && changed) await context.events.warning(snapshot, EventReasons.TaskFailed, message);
+  if ((reason === Reasons.PathNotAllowed || reason === Reasons.PathConflict) && changed) await context.events.warning(snapshot, EventReasons.PathRefused, message);
   const conditions = setCondition(snapshot.status?.conditions, Conditions.Ready, 'False', reason, message, snapshot.metadata.generation);
   await writeStatus(context.client, RESOURCES.snapshot, snapshot, { ...snapshot.status, readyToUse: false, conditions });
   return done(); // the pod, DataFlow and instance watches bring us back
@@ -117,9 +127,9 @@ async function finalize(snapshot: Snapshot, context: Context, settings: Operator
   const where = snapshotDir(snapshot).slice(DATA_MOUNT_PATH.length);
   if ((snapshot.spec.deletionPolicy ?? 'Delete') === 'Retain') {
     await context.events.normal(snapshot, EventReasons.DataRetained, `deletionPolicy Retain: the snapshot's files stay at ${where} in the instance's filesystem`);
-  } else if (!dataFlow || !instance) {
+  } else if (!dataFlow || !instance || instanceRefusal(context, instance, settings)) {
     // Nothing can reach the files any more (the DataFlow waits for its Snapshots, so this is rare).
-    await context.events.warning(snapshot, EventReasons.DataRetained, `the DataFlow or instance is gone, so the snapshot's files at ${where} could not be removed`);
+    await context.events.warning(snapshot, EventReasons.DataRetained, `the DataFlow or instance is gone or refused, so the snapshot's files at ${where} could not be removed`);
   } else {
     const outcome = await runTask(context, { owner: snapshot, role: REMOVE, component: COMPONENT, access: accessTo(instance, settings), settings, args: ['snapshot', 'remove', '--path', snapshotDir(snapshot)] });
     if (outcome.state !== 'succeeded') {

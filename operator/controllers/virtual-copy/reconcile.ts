@@ -8,7 +8,7 @@
  * Not in this release, and said so in the Ready condition: a copy at another instance than its
  * source's, refresh, reverse sync, and lazy (`access: cache`) copies, which are made whole.
  */
-import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
+import { accessPointProblem, Conditions, EventReasons, overlaps, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { snapshotTree } from '../../../sync/snapshots/store.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
@@ -19,7 +19,7 @@ import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
 import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
-import { accessTo, dataFlowAndInstance } from '../snapshot/reconcile.js';
+import { accessTo, dataFlowAndInstance, instanceRefusal } from '../snapshot/reconcile.js';
 
 export const FINALIZER = 'kmesh.io/virtualcopy';
 /**
@@ -38,7 +38,7 @@ type Source =
   | { ready: true; instance: KmeshInstance; from: string; snapshot?: Snapshot; description: string }
   | { ready: false; reason: string; message: string; phase: 'Pending' | 'Failed' };
 
-function sourceOf(context: Context, copy: VirtualCopy): Source {
+function sourceOf(context: Context, copy: VirtualCopy, settings: OperatorSettings): Source {
   const namespace = copy.metadata.namespace!;
   const { snapshotRef, dataFlowRef } = copy.spec.source;
   let snapshot: Snapshot | undefined;
@@ -61,13 +61,12 @@ function sourceOf(context: Context, copy: VirtualCopy): Source {
   }
   const overlap = overlapOf(context, copy, instance.metadata.name!);
   if (overlap) return { ready: false, reason: Reasons.PathConflict, message: overlap, phase: 'Failed' };
+  const refused = instanceRefusal(context, instance, settings);
+  if (refused) return { ready: false, ...refused, phase: 'Failed' };
   return snapshot
     ? { ready: true, instance, snapshot, from: snapshotTree(snapshotDir(snapshot)), description: `Snapshot ${snapshot.metadata.name}` }
     : { ready: true, instance, from: treeDir(dataFlow), description: `DataFlow ${dataFlow.metadata.name} as it was` };
 }
-
-/** Whether `path` is `other` or lies inside or around it. */
-const overlaps = (path: string, other: string): boolean => path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`);
 
 /**
  * Why the copy's path cannot hold a copy: the filesystem root, Kmesh's state, or a place a DataFlow
@@ -75,8 +74,9 @@ const overlaps = (path: string, other: string): boolean => path === other || pat
  * files, and deleting the copy would delete theirs.
  */
 function overlapOf(context: Context, copy: VirtualCopy, instance: string): string | undefined {
-  const path = copyAccessPointPath(copy).replace(/\/+$/, '') || '/';
-  if (path === '/' || overlaps(path, '/.kmesh')) return `spec.path ${path} is the filesystem root or Kmesh's own state; a copy needs a directory of its own`;
+  const path = copyAccessPointPath(copy);
+  const problem = accessPointProblem(path);
+  if (problem) return `spec.path ${JSON.stringify(path)} ${problem}; a copy needs a directory of its own`;
   const namespace = copy.metadata.namespace;
   for (const flow of context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]) {
     if (flow.metadata.namespace === namespace && flow.spec.instanceRef.name === instance && overlaps(path, accessPointPath(flow))) {
@@ -124,7 +124,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     return done();
   }
 
-  const source = sourceOf(context, copy);
+  const source = sourceOf(context, copy, settings);
   if (!source.ready) return report(context, copy, source.phase, source.reason, source.message);
   if (copy.metadata.annotations?.[INSTANCE_ANNOTATION] !== source.instance.metadata.name) {
     copy = await context.client.mergePatch<VirtualCopy>(RESOURCES.virtualCopy, copy.metadata.namespace, copy.metadata.name!, {
@@ -176,7 +176,8 @@ function reconciled(copy: VirtualCopy, conditions: VirtualCopyStatus['conditions
 async function report(context: Context, copy: VirtualCopy, phase: VirtualCopyStatus['phase'], reason: string, message: string, outcome?: TaskOutcome): Promise<Result> {
   const before = findCondition(copy.status?.conditions, Conditions.Ready);
   const changed = before?.reason !== reason || before.message !== message;
-  if (changed && (outcome?.state === 'failing' || phase === 'Failed')) await context.events.warning(copy, outcome ? EventReasons.TaskFailed : EventReasons.SpecRefused, message);
+  const eventReason = outcome ? EventReasons.TaskFailed : reason === Reasons.PathConflict || reason === Reasons.PathNotAllowed ? EventReasons.PathRefused : EventReasons.SpecRefused;
+  if (changed && (outcome?.state === 'failing' || phase === 'Failed')) await context.events.warning(copy, eventReason, message);
   const conditions = setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation);
   await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, phase, conditions });
   return done(); // the pod and source watches bring us back
@@ -188,9 +189,10 @@ async function finalize(copy: VirtualCopy, context: Context, settings: OperatorS
   const path = copyAccessPointPath(copy);
   const instanceName = copy.metadata.annotations?.[INSTANCE_ANNOTATION];
   const instance = instanceName ? (context.cache(RESOURCES.kmeshInstance).get(`${copy.metadata.namespace}/${instanceName}`) as unknown as KmeshInstance | undefined) : undefined;
-  if (!instance) {
+  const refused = instance && instanceRefusal(context, instance, settings);
+  if (!instance || refused) {
     // No annotation: no copy task ever started, so there are no files.
-    if (instanceName) await context.events.warning(copy, EventReasons.DataRetained, `KmeshInstance ${instanceName} is gone, so the copy's files at ${path} could not be removed`);
+    if (instanceName) await context.events.warning(copy, EventReasons.DataRetained, `KmeshInstance ${instanceName} is ${refused ? 'refused' : 'gone'}, so the copy's files at ${path} could not be removed`);
   } else {
     const outcome = await runTask(context, { owner: copy, role: REMOVE, component: COMPONENT, access: accessTo(instance, settings), settings, args: ['snapshot', 'remove', '--path', `${DATA_MOUNT_PATH}${path}`] });
     if (outcome.state !== 'succeeded') {
