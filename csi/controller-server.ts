@@ -7,7 +7,7 @@
  * crash in between leaves a record that the CO's retry completes or deletes. Sizes become Lustre
  * project quotas where the backend has them (quota.ts). Snapshots are in snapshots.ts.
  */
-import type { DataFlow, KmeshInstance, Snapshot, VirtualCopy } from '../api/v1alpha1/index.js';
+import { isDnsLabel, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../api/v1alpha1/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from '../lib/errors.js';
 import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
@@ -27,7 +27,6 @@ import { VolumeLocks } from './volume-locks.js';
 import { keyOf, MANAGED_BY, sameRequest, VolumeRecords, type VolumeRecord, type VolumeRequest } from './volume-records.js';
 
 const MAX_VOLUME_NAME_BYTES = 128;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const VOLUME_NAME_ANNOTATION = 'csi.kmesh.io/volume-name';
 
 /** Controller capabilities; each is exercised by csi-sanity (test/integration/csi-sanity.test.ts). */
@@ -57,7 +56,7 @@ export interface ControllerOptions {
 }
 
 /** The name of an object a volume creates: the volume name when it is a DNS label, else derived from its key. */
-const objectNameOf = (volumeName: string): string => (DNS_LABEL.test(volumeName) ? volumeName : `kmv-${keyOf(volumeName)}`);
+const objectNameOf = (volumeName: string): string => (isDnsLabel(volumeName) ? volumeName : `kmv-${keyOf(volumeName)}`);
 
 /** A volume ID from a request; one that cannot be ours names a volume that does not exist. */
 function volumeRefOf(volumeId: string, what = 'volume'): VolumeRef {
@@ -221,7 +220,7 @@ export class ControllerServer {
         const volumeId = this.volumeId({ namespace, instance, dataFlow: parameters.dataFlow, subPath: '', tag: keyOf(name) });
         return { volumeId, dataFlow: parameters.dataFlow, ownsData: false, directory: '' };
       }
-      const subPath = `volumes/${DNS_LABEL.test(name) ? name : `v-${keyOf(name)}`}`;
+      const subPath = `volumes/${isDnsLabel(name) ? name : `v-${keyOf(name)}`}`;
       const volumeId = this.volumeId({ namespace, instance, dataFlow: parameters.dataFlow, subPath });
       return { volumeId, dataFlow: parameters.dataFlow, ownsData: false, directory: `${accessPointOf(dataFlow)}/${subPath}` };
     }

@@ -17,6 +17,7 @@ import type { VolumeLocation, VolumeResolver } from './resolver.js';
 import { volumeConditionOf } from './volume-condition.js';
 import { PublicationLog, type PublicationCounts } from './publications.js';
 import { serveCsi, type CsiServer } from './server.js';
+import { RecordingSystem } from '../test/support/commands.js';
 import type { VolumeRef } from './volume-id.js';
 
 type Rpc = (request: object, callback: (error: ServiceError | null, response: Record<string, unknown>) => void) => void;
@@ -37,6 +38,11 @@ const READER = { mount: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } };
 
 /** Resolves `dev`'s DataFlows to the local directory `<dir>/instance`; `slow` waits for `release`. */
 const resolver: VolumeResolver = {
+  /** Instance `dev` of namespace `ml` only: another namespace's pod finds no such instance. */
+  instance(namespace: string, name: string) {
+    if (namespace !== 'ml' || name !== 'dev') return Promise.reject(notFound(`KmeshInstance ${namespace}/${name} does not exist`));
+    return Promise.resolve({ backend: 'local' as const, mountSource: join(dir, 'instance') });
+  },
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
     // An instance whose directory is a symlink out of the allowed root (the test's directory).
@@ -77,7 +83,7 @@ beforeAll(async () => {
   const endpoint = `unix://${path('csi.sock')}`;
   publications = new PublicationLog(path('state'), procMountTable);
   const reporter = { report: (counts: PublicationCounts) => Promise.resolve(void reports.push(counts)) };
-  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test'), localRoots: [dir] });
+  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test'), localRoots: [dir], instanceMountDir: join(dir, 'instances') });
   server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
   client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
 });
@@ -170,6 +176,45 @@ describe('Node service', () => {
     expect(await procMountTable.isMountPoint(path('linked-staging'))).toBe(false);
   });
 
+  /** What the kubelet sends for an inline volume of a pod in `namespace` (lib/instance-volume.ts); `target` is under the test's directory. */
+  const inline = (namespace: string, instance: string, target: string) => ({
+    volume_id: `csi-${namespace}-${instance}-${target}`,
+    target,
+    volume_capability: MOUNT,
+    volume_context: { 'kmesh.io/instance': instance, 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': namespace, 'csi.storage.k8s.io/pod.name': 'gateway-0' },
+  });
+
+  const kubelet = ({ target, ...request }: { target: string } & Record<string, unknown>) => ({ ...request, target_path: path(target) });
+
+  it("mounts an instance's whole filesystem into a Kmesh pod of its namespace through an inline volume, without counting a publication", async () => {
+    await node.reportsSettled();
+    const before = reports.length;
+    await call('NodePublishVolume', kubelet(inline('ml', 'dev', 'pod-a')));
+    await call('NodePublishVolume', kubelet(inline('ml', 'dev', 'pod-a'))); // idempotent
+    await call('NodePublishVolume', kubelet(inline('ml', 'dev', 'pod-b')));
+    expect(readFileSync(path('pod-a/dataflows/ml-data/shared/model.bin'), 'utf8')).toBe('weights');
+    writeFileSync(path('pod-b/written-by-gateway'), 'x');
+    expect(readFileSync(path('instance/written-by-gateway'), 'utf8')).toBe('x');
+    expect(await procMountTable.isMountPoint(path('instances/ml/dev'))).toBe(true);
+    for (const target of ['pod-a', 'pod-b']) {
+      await call('NodeUnpublishVolume', { volume_id: 'x', target_path: path(target) });
+      expect(existsSync(path(target))).toBe(false);
+    }
+    rmSync(path('instance/written-by-gateway'));
+    await node.reportsSettled();
+    expect(reports.slice(before).filter((r) => Object.keys(r).length)).toEqual([]);
+  });
+
+  it.each([
+    ['an instance of another namespace', inline('other-team', 'dev', 'pod-x'), 'NOT_FOUND'],
+    ['no instance name', { ...inline('ml', 'dev', 'pod-x'), volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' } }, 'INVALID_ARGUMENT'],
+    ['an instance name that is a path', { ...inline('ml', '../dev', 'pod-x') }, 'INVALID_ARGUMENT'],
+    ['no pod namespace (podInfoOnMount off)', { ...inline('ml', 'dev', 'pod-x'), volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'kmesh.io/instance': 'dev' } }, 'INVALID_ARGUMENT'],
+  ])('refuses an inline volume for %s, mounting nothing', async (_, request, expected) => {
+    expect(await code('NodePublishVolume', kubelet(request))).toBe(expected);
+    expect(await procMountTable.isMountPoint(path('pod-x'))).toBe(false);
+  });
+
   it('reports a volume path that is no longer mounted as abnormal', async () => {
     mkdirSync(path('plain'), { recursive: true });
     const stats = await call('NodeGetVolumeStats', { volume_id: VOLUME, volume_path: path('plain') });
@@ -193,5 +238,27 @@ describe('Node service', () => {
     release!();
     expect(await first).toBe('OK');
     await call('NodeUnstageVolume', { volume_id: 'v1/ml/dev/slow', staging_target_path: path('slow-staging') });
+  });
+});
+
+describe('Node service on Lustre (the narrow recording runner: no test machine has the client)', () => {
+  it("mounts a Lustre instance's filesystem once per node for inline volumes and binds its root into each pod", async () => {
+    const system = new RecordingSystem();
+    const source = 'lus-mds-0.lus-mds.ml.svc.cluster.local@tcp:/lus';
+    const lustre: VolumeResolver = {
+      instance: () => Promise.resolve({ backend: 'lustre', mountSource: source }),
+      resolve: () => Promise.reject(new Error('not used')),
+      condition: () => Promise.reject(new Error('not used')),
+    };
+    const instances = join(dir, 'lustre-instances');
+    const lustreNode = new NodeServer({ nodeId: 'node-2', resolver: lustre, runner: system.runner, table: system.table, publications, reporter: { report: () => Promise.resolve() }, log: loggerFor('csi-node-test'), localRoots: [dir], instanceMountDir: instances });
+    const publish = lustreNode.handlers()['NodePublishVolume']!;
+    const context = { 'kmesh.io/instance': 'lus', 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' };
+    for (const pod of ['gateway', 'worker']) await publish({ volume_id: `csi-${pod}`, target_path: join(dir, 'lustre-pods', pod), volume_capability: MOUNT, volume_context: context }, undefined as never);
+    expect(system.calls).toEqual([
+      `mount -t lustre -o flock,noatime ${source} ${instances}/ml/lus`,
+      `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/gateway`,
+      `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/worker`,
+    ]);
   });
 });

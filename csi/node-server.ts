@@ -19,7 +19,8 @@ import { requiredString, type Request } from './request.js';
 import type { Logger } from '../lib/logging.js';
 import type { PublicationLog, PublicationReporter } from './publications.js';
 import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
-import type { VolumeResolver } from './resolver.js';
+import type { InstanceLocation, VolumeResolver } from './resolver.js';
+import { instanceRootRequest, type InstanceRootRequest } from '../lib/instance-volume.js';
 import { TOPOLOGY_REGION_KEY, TOPOLOGY_ZONE_KEY } from './topology.js';
 import type { Handler } from './server.js';
 import { VolumeLocks } from './volume-locks.js';
@@ -38,6 +39,8 @@ export interface NodeOptions {
   log: Logger;
   /** Host directories below which local instances may keep their data (--local-roots). */
   localRoots: readonly string[];
+  /** Where the node mounts instance filesystems for inline volumes, as `<dir>/<namespace>/<instance>`. */
+  instanceMountDir: string;
 }
 
 const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
@@ -51,6 +54,15 @@ function volumeOf(request: Request): VolumeRef & { volumeId: string } {
   } catch (error) {
     if (error instanceof InvalidVolumeId) throw notFound(`no such volume: ${error.message}`);
     throw error;
+  }
+}
+
+/** The instance-root request of an inline volume, or undefined for a persistent one; INVALID_ARGUMENT when malformed. */
+function inlineRequest(request: Request): InstanceRootRequest | undefined {
+  try {
+    return instanceRootRequest(request['volume_context'] as Record<string, string> | undefined);
+  } catch (error) {
+    throw invalidArgument((error as Error).message);
   }
 }
 
@@ -95,16 +107,34 @@ export class NodeServer {
     checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
     const volume = volumeOf(request); // after the argument checks: a missing argument is INVALID_ARGUMENT whatever the ID
     return this.locks.exclusive(volume.volumeId, async () => {
-      const location = await this.options.resolver.resolve(volume);
-      await mkdir(staging, { recursive: true });
-      if (location.backend !== 'local') {
-        await this.mounters[location.backend].stage(location.mountSource, staging);
-        return {};
-      }
-      // The directory as the host resolves it, which must stay within the allowed roots; what is
-      // mounted must be what was checked (a symlink swapped in between is caught).
-      const source = await directoryWithin(location.mountSource, this.options.localRoots, 'the instance directory');
-      await this.mountChecked(source, staging, () => this.mounters.local.stage(source, staging));
+      await this.stageFilesystem(await this.options.resolver.resolve(volume), staging);
+      return {};
+    });
+  }
+
+  /** Mounts an instance's filesystem at `staging` (no-op when it is mounted there already). */
+  private async stageFilesystem(location: InstanceLocation, staging: string): Promise<void> {
+    await mkdir(staging, { recursive: true });
+    if (location.backend !== 'local') return this.mounters[location.backend].stage(location.mountSource, staging);
+    // The directory as the host resolves it, which must stay within the allowed roots; what is
+    // mounted must be what was checked (a symlink swapped in between is caught).
+    const source = await directoryWithin(location.mountSource, this.options.localRoots, 'the instance directory');
+    await this.mountChecked(source, staging, () => this.mounters.local.stage(source, staging));
+  }
+
+  /**
+   * An inline volume of a Kmesh pod (lib/instance-volume.ts): the instance's filesystem is mounted
+   * once per node under instanceMountDir (kept for the next pod, as a staged volume would be),
+   * and its root bound into the pod. Not a DataFlow publication: nothing is counted.
+   */
+  private async publishInstanceRoot(root: InstanceRootRequest, target: string, readOnly: boolean): Promise<Request> {
+    return this.locks.exclusive(`instance:${root.namespace}/${root.instance}`, async () => {
+      const location = await this.options.resolver.instance(root.namespace, root.instance);
+      const staging = inside(this.options.instanceMountDir, root.namespace, root.instance);
+      await this.stageFilesystem(location, staging);
+      await mkdir(target, { recursive: true });
+      // The staging directory is the plugin's own (no one else can plant a symlink there).
+      await this.mounters[location.backend].publish(staging, target, readOnly);
       return {};
     });
   }
@@ -120,11 +150,13 @@ export class NodeServer {
 
   private async publish(request: Request): Promise<Request> {
     requiredString(request, 'volume_id');
-    const staging = requiredString(request, 'staging_target_path');
+    const root = inlineRequest(request);
+    const staging = root ? '' : requiredString(request, 'staging_target_path');
     const target = requiredString(request, 'target_path');
     const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
-    const volume = volumeOf(request);
     const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
+    if (root) return this.publishInstanceRoot(root, target, readOnly);
+    const volume = volumeOf(request);
     return this.locks.exclusive(volume.volumeId, async () => {
       if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
       const location = await this.options.resolver.resolve(volume);

@@ -6,14 +6,13 @@
  */
 import { COMPRESSION } from '../api/v1alpha1/common.js';
 import { ENCRYPTION_ALGORITHMS } from '../api/v1alpha1/data-flow.js';
-import type { DataFlowSpec } from '../api/v1alpha1/index.js';
+import { isDnsLabel, type DataFlowSpec } from '../api/v1alpha1/index.js';
 import { parse as parseYaml } from 'yaml';
 import { invalidArgument } from '../lib/errors.js';
 
 /** Keys the external-provisioner sets with --extra-create-metadata. */
 export const PVC_NAMESPACE_KEY = 'csi.storage.k8s.io/pvc/namespace';
 const PROVISIONER_PREFIX = 'csi.storage.k8s.io/';
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const MODES = ['async', 'sync', 'multiMaster'] as const;
 
 export interface VolumeParameters {
@@ -46,7 +45,7 @@ function bool(key: string, value: string): boolean {
 }
 
 function name(key: string, value: string): string {
-  if (!DNS_LABEL.test(value)) throw invalidArgument(`parameter ${key}: "${value}" is not a valid object name (a DNS label)`);
+  if (!isDnsLabel(value)) throw invalidArgument(`parameter ${key}: "${value}" is not a valid object name (a DNS label)`);
   return value;
 }
 

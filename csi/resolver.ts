@@ -20,7 +20,16 @@ export interface VolumeLocation {
   accessPoint: string;
 }
 
+/** Where an instance's filesystem is: what the node mounts to reach its root. */
+export type InstanceLocation = Pick<VolumeLocation, 'backend' | 'mountSource'>;
+
 export interface VolumeResolver {
+  /**
+   * The filesystem of KmeshInstance `namespace/name` (inline volumes of Kmesh's own pods):
+   * NOT_FOUND when it does not exist, UNAVAILABLE while a Lustre instance has no mount source yet,
+   * FAILED_PRECONDITION for a local directory the operator refuses too.
+   */
+  instance(namespace: string, name: string): Promise<InstanceLocation>;
   /**
    * Throws NOT_FOUND when the instance or DataFlow does not exist, UNAVAILABLE when not known yet
    * (or, for a copy, while its VirtualCopy is not Ready: its data is not all there),
@@ -64,6 +73,19 @@ export class ApiVolumeResolver implements VolumeResolver {
     if (conflict) throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${conflict}`);
   }
 
+  async instance(namespace: string, name: string): Promise<InstanceLocation> {
+    return this.locate(await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, name), namespace, name);
+  }
+
+  private async locate(instance: KmeshInstance | undefined, namespace: string, name: string): Promise<InstanceLocation> {
+    if (!instance) throw notFound(`KmeshInstance ${namespace}/${name} does not exist`);
+    const backend = instance.spec.backend.type ?? 'local';
+    const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
+    if (!mountSource) throw unavailable(`KmeshInstance ${namespace}/${name} reports no mount source yet`);
+    if (backend === 'local') await this.checkLocalPath(instance, mountSource);
+    return { backend, mountSource };
+  }
+
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     const [instance, owner] = await Promise.all([this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance), ownerOf(this.client, ref)]);
     if (!instance) throw notFound(`KmeshInstance ${ref.namespace}/${ref.instance} does not exist`);
@@ -72,11 +94,8 @@ export class ApiVolumeResolver implements VolumeResolver {
       const ready = owner.object.status?.conditions?.find((c) => c.type === Conditions.Ready);
       if (ready?.status !== 'True') throw unavailable(`VirtualCopy ${ref.namespace}/${ref.virtualCopy} is not ready yet (${ready?.message ?? 'the Kmesh operator has not made the copy yet'}); the kubelet retries`);
     }
-    const backend = instance.spec.backend.type ?? 'local';
-    const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
-    if (!mountSource) throw unavailable(`KmeshInstance ${ref.namespace}/${ref.instance} reports no mount source yet`);
-    if (backend === 'local') await this.checkLocalPath(instance, mountSource);
-    return { backend, mountSource, accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object) };
+    const location = await this.locate(instance, ref.namespace, ref.instance);
+    return { ...location, accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object) };
   }
 
   async condition(ref: VolumeRef): Promise<VolumeCondition> {

@@ -7,7 +7,7 @@
  * Snapshot IDs are `v1/<namespace>/<Snapshot name>`. The CR carries the CSI name and the source
  * volume ID as annotations, so ListSnapshots and a repeated CreateSnapshot need nothing else.
  */
-import type { Snapshot } from '../api/v1alpha1/index.js';
+import { isDnsLabel, type Snapshot } from '../api/v1alpha1/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
 import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
@@ -21,8 +21,6 @@ import { keyOf, MANAGED_BY, type VolumeRecords } from './volume-records.js';
 
 const SNAPSHOT_NAME_ANNOTATION = 'csi.kmesh.io/snapshot-name';
 const SOURCE_VOLUME_ANNOTATION = 'csi.kmesh.io/source-volume-id';
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const SNAPSHOT_ID = /^v1\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/;
 /** Keys the external-snapshotter adds with --extra-create-metadata. */
 const SNAPSHOTTER_PREFIX = 'csi.storage.k8s.io/';
 
@@ -31,8 +29,8 @@ export const formatSnapshotId = (namespace: string, name: string): string => `v1
 
 /** The namespace and Snapshot name of a snapshot ID; undefined for an ID that cannot be ours. */
 export function parseSnapshotId(snapshotId: string): { namespace: string; name: string } | undefined {
-  const match = SNAPSHOT_ID.exec(snapshotId);
-  return match ? { namespace: match[1]!, name: match[3]! } : undefined;
+  const [version, namespace, name, ...rest] = snapshotId.split('/');
+  return version === 'v1' && !rest.length && namespace && name && isDnsLabel(namespace) && isDnsLabel(name) ? { namespace, name } : undefined;
 }
 
 /** The CSI Snapshot message for a Snapshot CR. */
@@ -80,7 +78,7 @@ export class SnapshotService {
       const volume = await this.records.byId(ref, sourceVolumeId);
       if (!volume) throw notFound(`source volume ${sourceVolumeId} does not exist`);
       if (!volume.dataFlow) throw failedPrecondition(`volume ${sourceVolumeId} lives in VirtualCopy ${volume.virtualCopy}; snapshots are taken of DataFlows, so snapshot the source instead`);
-      const objectName = DNS_LABEL.test(name) ? name : `kms-${keyOf(name)}`;
+      const objectName = isDnsLabel(name) ? name : `kms-${keyOf(name)}`;
       const existing = await this.client.get<Snapshot>(RESOURCES.snapshot, volume.namespace, objectName);
       if (existing) {
         if (existing.metadata.annotations?.[SNAPSHOT_NAME_ANNOTATION] !== name || existing.metadata.annotations[SOURCE_VOLUME_ANNOTATION] !== sourceVolumeId) {

@@ -8,12 +8,11 @@
  * plugin needs no memory to find it. Every RPC parses the ID it gets; parsing refuses anything that
  * could point outside the DataFlow's access point (`..`, `.`, empty or absolute segments).
  */
+import { isDnsLabel, isDnsSubdomain } from '../api/v1alpha1/index.js';
 
 /** CSI asks plugins to keep IDs within the general 128-byte string limit that every CO supports. */
 export const MAX_VOLUME_ID_BYTES = 128;
 const VERSION = 'v1';
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const TAG = /^@([a-f0-9]{8,40})$/;
 const COPY_PREFIX = 'copy:';
@@ -58,11 +57,11 @@ export function parseVolumeId(volumeId: string): VolumeRef {
   if (Buffer.byteLength(volumeId) > MAX_VOLUME_ID_BYTES) throw new InvalidVolumeId(volumeId, `is longer than ${MAX_VOLUME_ID_BYTES} bytes`);
   const [version, namespace = '', instance = '', owner = '', ...rest] = volumeId.split('/');
   if (version !== VERSION) throw new InvalidVolumeId(volumeId, `is not a csi.kmesh.io volume ID (it must start with "${VERSION}/")`);
-  if (!DNS_LABEL.test(namespace)) throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
-  if (!DNS_SUBDOMAIN.test(instance)) throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
+  if (!isDnsLabel(namespace)) throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
+  if (!isDnsSubdomain(instance)) throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
   const virtualCopy = owner.startsWith(COPY_PREFIX) ? owner.slice(COPY_PREFIX.length) : undefined;
-  if (virtualCopy !== undefined && !DNS_SUBDOMAIN.test(virtualCopy)) throw new InvalidVolumeId(volumeId, `has VirtualCopy "${virtualCopy}", which is not a DNS subdomain`);
-  if (virtualCopy === undefined && !DNS_SUBDOMAIN.test(owner)) throw new InvalidVolumeId(volumeId, `has DataFlow "${owner}", which is not a DNS subdomain`);
+  if (virtualCopy !== undefined && !isDnsSubdomain(virtualCopy)) throw new InvalidVolumeId(volumeId, `has VirtualCopy "${virtualCopy}", which is not a DNS subdomain`);
+  if (virtualCopy === undefined && !isDnsSubdomain(owner)) throw new InvalidVolumeId(volumeId, `has DataFlow "${owner}", which is not a DNS subdomain`);
   const tag = rest.length ? TAG.exec(rest[rest.length - 1]!)?.[1] : undefined;
   if (tag) rest.pop();
   const subPath = rest.join('/');

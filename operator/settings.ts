@@ -19,4 +19,6 @@ export interface OperatorSettings {
   localRoots: string[];
   /** Namespace of the CSI driver, where its nodes report publications (kmesh-publications-<node>). */
   csiNamespace: string;
+  /** The Kmesh CSI driver, whose inline volumes give Kmesh's own pods their instance's filesystem. */
+  csiDriverName: string;
 }

@@ -25,6 +25,18 @@ const MAX_PATH_LENGTH = 4096;
 // CEL and YAML.
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const DNS_LABEL_RE = new RegExp(DNS_LABEL);
+const DNS_SUBDOMAIN_RE = new RegExp(DNS_SUBDOMAIN);
+
+/** A DNS label (RFC 1123): what a namespace or most object names must be. The CRDs use the same pattern. */
+export function isDnsLabel(name: string): boolean {
+  return name.length <= 63 && DNS_LABEL_RE.test(name);
+}
+
+/** A DNS subdomain (RFC 1123): what an object name may be. */
+export function isDnsSubdomain(name: string): boolean {
+  return name.length >= 1 && name.length <= 253 && DNS_SUBDOMAIN_RE.test(name);
+}
 
 /** A name of another object in the same namespace. */
 export function objectName(description: string): JSONSchemaProps {

@@ -18,6 +18,7 @@ export const CATEGORY = 'kmesh';
 export const KINDS: readonly KindDefinition[] = [kmeshInstance, dataFlow, snapshot, virtualCopy];
 
 export type { KindDefinition, PrinterColumn } from './kind.js';
+export { isDnsLabel, isDnsSubdomain } from './common.js';
 export * from './conditions.js';
 export * from './events.js';
 export * from './generated/types.js';

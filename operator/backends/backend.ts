@@ -37,18 +37,16 @@ export interface FilesystemState {
   ossServers?: number;
 }
 
-/** How a pod of this instance reaches its filesystem. */
+/**
+ * How a pod of this instance reaches its filesystem: always an inline volume of the Kmesh CSI
+ * driver (lib/instance-volume.ts), so the node plugin's one mount code serves Kmesh's pods and
+ * applications alike; a backend only adds where the pod must run.
+ */
 export interface FilesystemAccess {
   volumes: WireObject[];
   volumeMounts: WireObject[];
   /** Pin the pod to this node (local backend with nodeName). */
   nodeName?: string;
-  /** Mounting the filesystem from inside the pod needs privileges (Lustre client). */
-  privileged: boolean;
-  /** Containers to run first, e.g. to hand a hostPath directory to the non-root user. */
-  initContainers: WireObject[];
-  /** Environment the pod's container needs to find the filesystem. */
-  env?: WireObject[];
 }
 
 export interface FilesystemBackend {
@@ -67,6 +65,6 @@ export interface FilesystemBackend {
   /** The children the filesystem needs, complete (server-side apply manages exactly these fields). */
   desired(context: BackendContext): WireObject[];
   observe(context: BackendContext): FilesystemState;
-  /** Where pods mount the filesystem at `mountPath`; throws when `unsafe` refuses the spec. */
-  access(context: BackendContext, mountPath: string): FilesystemAccess;
+  /** The node every pod that uses the filesystem must run on, if one (a local directory on one node). */
+  nodeFor(context: BackendContext): string | undefined;
 }

@@ -3,12 +3,15 @@
  * `registerBackends()` lists them all in one place, so no import has side effects.
  */
 import type { KmeshInstance } from '../../api/v1alpha1/index.js';
+import { instanceRootVolume } from '../../lib/instance-volume.js';
 import type { OperatorSettings } from '../settings.js';
 import type { BackendContext, FilesystemAccess, FilesystemBackend, Refusal } from './backend.js';
 import { localBackend } from './local.js';
 import { lustreBackend } from './lustre.js';
 
 const backends = new Map<string, FilesystemBackend>();
+/** The pod volume that holds the instance's filesystem. */
+const DATA_VOLUME = 'data';
 
 /** Adds `backend`; a second backend for the same type is a programming error. */
 export function registerBackend(backend: FilesystemBackend): void {
@@ -51,7 +54,16 @@ export function filesystemRefusal(instance: KmeshInstance, settings: OperatorSet
   return backendFor(instance.spec.backend.type ?? 'local').unsafe(contextOf(instance, settings, instances));
 }
 
-/** How a pod other than the instance's own (sync worker, task pod) reaches its filesystem at `mountPath`. */
+/**
+ * How a Kmesh pod (gateway, sync worker, task pod) reaches `instance`'s filesystem at `mountPath`:
+ * an inline volume of the Kmesh CSI driver, whatever the backend (lib/instance-volume.ts). Callers
+ * check filesystemRefusal first.
+ */
 export function filesystemAccess(instance: KmeshInstance, settings: OperatorSettings, mountPath: string): FilesystemAccess {
-  return backendFor(instance.spec.backend.type ?? 'local').access(contextOf(instance, settings, []), mountPath);
+  const nodeName = backendFor(instance.spec.backend.type ?? 'local').nodeFor(contextOf(instance, settings, []));
+  return {
+    volumes: [instanceRootVolume(DATA_VOLUME, settings.csiDriverName, instance.metadata.name!)],
+    volumeMounts: [{ name: DATA_VOLUME, mountPath }],
+    ...(nodeName ? { nodeName } : {}),
+  };
 }

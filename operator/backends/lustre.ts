@@ -263,16 +263,6 @@ export const lustreBackend: FilesystemBackend = {
     };
   },
 
-  access(context, mountPath) {
-    const lustre = resolveLustre(context.instance);
-    // The pod mounts the filesystem itself (kmesh mounts KMESH_MOUNT_SOURCE at start), which the
-    // kernel allows only privileged.
-    return {
-      volumes: [{ name: 'data', emptyDir: {} }],
-      volumeMounts: [{ name: 'data', mountPath, mountPropagation: 'Bidirectional' }],
-      privileged: true,
-      initContainers: [],
-      env: [{ name: 'KMESH_MOUNT_SOURCE', value: `${mgsNids(context.instance, lustre)}:/${lustre.fsName}` }],
-    };
-  },
+  // Clients reach the servers over the network from any node; the node plugin mounts the client.
+  nodeFor: () => undefined,
 };

@@ -1,13 +1,12 @@
 /**
- * What every Kmesh pod that reaches an instance's filesystem (gateway, sync workers) shares: the
- * pod security context, the node and init containers the backend asks for, and the container's
- * privileges.
+ * What every Kmesh pod that reaches an instance's filesystem (gateway, sync workers, task pods)
+ * shares: the pod security context, the node the backend asks for, and the container's privileges.
  *
  * The data is written through volumes by application pods running as any user. Syncing it means
  * reading, replacing and deleting files of any owner and keeping their owners, which the kernel
  * allows only with root's file capabilities. So the container runs as root with those alone (all
- * others dropped, no privilege escalation, read-only root filesystem), or privileged where mounting
- * Lustre inside the pod needs it.
+ * others dropped, no privilege escalation, read-only root filesystem). No pod mounts anything
+ * itself, Lustre included: the CSI node plugin mounts the filesystem (backends/index.ts).
  */
 import type { WireObject } from '../../lib/kube/rest.js';
 import type { OperatorSettings } from '../settings.js';
@@ -28,13 +27,9 @@ export function filesystemPod(access: FilesystemAccess, settings: OperatorSettin
     pod: {
       securityContext: { runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
       ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
-      ...(access.initContainers.length ? { initContainers: access.initContainers } : {}),
     },
     container: {
-      ...(access.env?.length ? { env: access.env } : {}),
-      securityContext: access.privileged
-        ? { privileged: true, runAsUser: 0, runAsNonRoot: false }
-        : { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: FILE_CAPABILITIES } },
+      securityContext: { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: FILE_CAPABILITIES } },
     },
   };
 }

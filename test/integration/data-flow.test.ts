@@ -152,7 +152,7 @@ describe('DataFlow controller', () => {
     expect(deployment.spec.replicas).toBe(1);
     expect(deployment.spec.template.spec.containers[0]!.args).toEqual(['sync', '--config', '/etc/kmesh/sync/config.yaml']);
     expect(deployment.spec.template.spec.volumes).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'data', hostPath: { path: '/srv/kmesh', type: 'Directory' } }),
+      { name: 'data', csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': expect.any(String) } } },
       expect.objectContaining({ name: 'key', projected: expect.objectContaining({ sources: [{ secret: { name: 'flow-key', items: [{ key: 'key', path: `${namespace}_shared` }] } }] }) }),
       expect.objectContaining({ name: 'peer-0', secret: expect.objectContaining({ secretName: 'west-tls' }) }),
     ]));

@@ -176,7 +176,7 @@ describe('hostile inputs are refused and nothing is created', () => {
     });
     expect(good.status?.conditions?.find((c) => c.type === 'Reconciled')?.status).toBe('True');
     const worker = (await client.get<WireObject & { spec: { template: { spec: { volumes: unknown[] } } } }>(RESOURCES.deployment, namespace, 'good-flow-sync'))!;
-    expect(worker.spec.template.spec.volumes).toContainEqual({ name: 'data', hostPath: { path: '/srv/kmesh', type: 'Directory' } });
+    expect(worker.spec.template.spec.volumes).toContainEqual({ name: 'data', csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': expect.any(String) } } });
   });
 });
 
@@ -207,6 +207,7 @@ describe('the CSI node plugin refuses hostile volumes, mounting and creating not
       reporter: { report: () => Promise.resolve() },
       log: loggerFor('hostile-csi'),
       localRoots: roots,
+      instanceMountDir: join(csiDir, 'instances'),
     });
     const csi = loadCsi();
     const endpoint = `unix://${join(csiDir, 'csi.sock')}`;

@@ -94,12 +94,13 @@ describe('KmeshInstance with the local backend', () => {
     expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: gatewayHealthPort, tlsDir: '/etc/kmesh/tls', filesystem: '/kmesh/data', dataFlows: [] });
     expect(pod['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' });
     expect(pod['volumes']).toEqual(expect.arrayContaining([
-      // The allowed root, with the instance's directory as a subPath the kubelet confines to it.
-      expect.objectContaining({ name: 'data', hostPath: { path: '/var/lib/kmesh', type: 'Directory' } }),
+      // An inline volume of the Kmesh CSI driver: the node plugin binds the instance's directory.
+      { name: 'data', csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': 'site-a' } } },
       expect.objectContaining({ name: 'tls', secret: expect.objectContaining({ secretName: 'site-a-tls' }) }),
       expect.objectContaining({ name: 'config', configMap: expect.objectContaining({ name: 'site-a-gateway' }) }),
     ]));
-    expect(container['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data', subPath: 'site-a' });
+    expect(container['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data' });
+    expect(JSON.stringify(pod)).not.toContain('hostPath');
     expect(container['securityContext']).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(pod['securityContext']).toMatchObject({ runAsUser: 65532 });
     expect(created.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KmeshInstance', name: 'site-a', controller: true });
@@ -131,19 +132,22 @@ describe('KmeshInstance with the local backend', () => {
     await eventually(async () => expect((await get<Workload>(RESOURCES.deployment, 'site-a-gateway')).spec.template.spec['nodeSelector']).toBeUndefined());
     await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { backend: { local: { nodeName: 'node-1' } } } });
     await eventually(async () => expect((await get<Workload>(RESOURCES.deployment, 'site-a-gateway')).spec.template.spec['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' }));
-    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { gateway: { replicas: 2, service: { port: 8443 } } } });
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { gateway: { service: { port: 8443 } } } });
     await eventually(async () => {
-      const after = await get<Workload>(RESOURCES.deployment, 'site-a-gateway');
-      expect([after.metadata?.uid, after.spec.replicas]).toEqual([before.metadata?.uid, 2]);
       const service = await get<WireObject & { spec: { ports: Array<{ port: number }> } }>(RESOURCES.service, 'site-a-gateway');
       expect(service.spec.ports[0]!.port).toBe(8443);
     });
-    // One of two replicas available: serving, but Degraded.
-    await client.mergePatch(RESOURCES.deployment, namespace, 'site-a-gateway', { status: { replicas: 2, availableReplicas: 1, readyReplicas: 1 } }, 'status');
-    const current = await expectCondition('site-a', 'Degraded', 'True', 'ServersDegraded');
-    expect(current.status?.phase).toBe('Degraded');
+    // A refused change (two gateway pods) shows in Reconciled and leaves the running gateway as it was.
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { gateway: { replicas: 2 } } });
+    await expectCondition('site-a', 'Reconciled', 'False', 'NotSupported');
+    const after = await get<Workload>(RESOURCES.deployment, 'site-a-gateway');
+    expect([after.metadata?.uid, after.spec.replicas]).toEqual([before.metadata?.uid, 1]);
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-a', { spec: { gateway: { replicas: 1 } } });
+    // The gateway's pod down: Degraded is for a serving filesystem at less than full strength, so here not Ready instead.
+    await client.mergePatch(RESOURCES.deployment, namespace, 'site-a-gateway', { status: { replicas: 1, availableReplicas: 0, readyReplicas: 0 } }, 'status');
+    await expectCondition('site-a', 'GatewayReady', 'False');
     await markAvailable('site-a-gateway');
-    await expectCondition('site-a', 'Degraded', 'False', 'Healthy');
+    await expectCondition('site-a', 'GatewayReady', 'True');
   });
 
   it('makes no write when reconciling a settled instance again', async () => {
@@ -217,6 +221,17 @@ describe('KmeshInstance with the local backend', () => {
     // The controller looks again on its own (no Secret watch: it may only get Secrets).
     await eventually(() => get(RESOURCES.deployment, 'site-b-gateway'), 45_000);
     await expectCondition('site-b', 'Reconciled', 'True', 'Applied');
+  });
+
+  it('refuses more than one gateway pod with a condition naming the field, and creates no gateway', async () => {
+    await client.create(RESOURCES.secret, tlsSecret('site-two-tls'));
+    await client.create(RESOURCES.kmeshInstance, instance('site-two', { backend: { type: 'local', local: { path: '/var/lib/kmesh/site-two' } }, gateway: { replicas: 2, tlsSecretRef: { name: 'site-two-tls' } } }));
+    const current = await expectCondition('site-two', 'GatewayReady', 'False', 'NotSupported');
+    expect(condition(current, 'GatewayReady')?.message).toContain('spec.gateway.replicas');
+    expect(await client.get(RESOURCES.deployment, namespace, 'site-two-gateway')).toBeUndefined();
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'site-two', { spec: { gateway: { replicas: 1 } } });
+    const gateway = await eventually(() => get<Workload>(RESOURCES.deployment, 'site-two-gateway'));
+    expect(gateway.spec.replicas).toBe(1);
   });
 
   it('removes the gateway when the spec drops it', async () => {
@@ -315,6 +330,18 @@ describe('KmeshInstance with the Lustre backend', () => {
     await client.apply(RESOURCES.configMap, report(990), 'kmesh-gateway');
     await eventually(async () => expect((await getInstance('auto')).status?.capacity?.percent).toBe(99));
     expect((await get<Workload>(RESOURCES.statefulSet, 'auto-oss')).spec.replicas).toBe(3);
+  });
+
+  it('gives the gateway the filesystem through the Kmesh CSI driver: no Kmesh pod mounts Lustre itself or runs privileged', async () => {
+    await client.create(RESOURCES.secret, tlsSecret('lusgw-tls'));
+    await client.create(RESOURCES.kmeshInstance, instance('lusgw', { backend: { type: 'lustre', lustre: { fsName: 'gwfs' } }, gateway: { replicas: 1, tlsSecretRef: { name: 'lusgw-tls' } } }));
+    const gateway = await eventually(() => get<Workload>(RESOURCES.deployment, 'lusgw-gateway'));
+    const pod = gateway.spec.template.spec;
+    expect(pod['volumes']).toContainEqual({ name: 'data', csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': 'lusgw' } } });
+    const container = pod.containers[0]!;
+    expect(container['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data' });
+    expect(container['securityContext']).toEqual({ runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] } });
+    expect(JSON.stringify(pod)).not.toMatch(/KMESH_MOUNT_SOURCE|emptyDir|Bidirectional|privileged/);
   });
 
   it('waits for a Lustre server image rather than creating pods that cannot run', async () => {

@@ -91,8 +91,8 @@ describe('Snapshots and VirtualCopies', () => {
     expect(pod.spec.containers[0]!['args']).toEqual([
       'snapshot', 'take', '--tree', '/kmesh/data/dataflows/shared', '--into', `/kmesh/data/.kmesh/snapshots/${namespace}/shared/${uid}`, '--name', `${namespace}/snap-1`, '--result', '/dev/termination-log',
     ]);
-    expect(pod.spec).toMatchObject({ restartPolicy: 'OnFailure', automountServiceAccountToken: false, volumes: [{ name: 'data', hostPath: { path: '/srv/kmesh', type: 'Directory' } }] });
-    expect(pod.spec.containers[0]!['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data', subPath: 'east' });
+    expect(pod.spec).toMatchObject({ restartPolicy: 'OnFailure', automountServiceAccountToken: false, volumes: [{ name: 'data', csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': expect.any(String) } } }] });
+    expect(pod.spec.containers[0]!['volumeMounts']).toContainEqual({ name: 'data', mountPath: '/kmesh/data' });
     expect(pod.spec.containers[0]!['securityContext']).toMatchObject({ runAsUser: 0, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
 
     const snapshot = await readySnapshot('snap-1');

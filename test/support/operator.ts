@@ -79,7 +79,7 @@ export const TEST_LOCAL_ROOTS = ['/var/lib/kmesh', '/srv/kmesh'];
 /** Operator configuration for tests; `overrides` replace top-level fields. */
 export function testOperatorConfig(namespace: string, overrides: Partial<OperatorConfig> = {}): OperatorConfig {
   return {
-    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, gatewayHealthPort: 8081, syncInterval: '10s', localRoots: TEST_LOCAL_ROOTS, csiNamespace: namespace },
+    settings: { image: 'kmesh.test/kmesh:dev', lustreImage: 'kmesh.test/lustre-server:2.15', runAsUser: 65532, workerStatusPort: 8080, gatewayHealthPort: 8081, syncInterval: '10s', localRoots: TEST_LOCAL_ROOTS, csiNamespace: namespace, csiDriverName: 'csi.kmesh.io' },
     kubeconfig: process.env['KUBECONFIG']!,
     watchNamespace: namespace,
     healthPort: 0,

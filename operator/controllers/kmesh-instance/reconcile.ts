@@ -6,8 +6,8 @@
 import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { isConflictError, type ResourceType, type WireObject } from '../../../lib/kube/rest.js';
-import type { BackendContext, FilesystemBackend, Refusal } from '../../backends/backend.js';
-import { backendChildTypes, backendFor } from '../../backends/index.js';
+import type { BackendContext, Refusal } from '../../backends/backend.js';
+import { backendChildTypes, backendFor, filesystemAccess } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
@@ -84,7 +84,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   let gatewayRefusal: Refusal | undefined;
   try {
     await ensureChildren(context, instance, backend.desired(backendContext), owned);
-    gatewayRefusal = await ensureGateway(context, instance, settings, backend, backendContext, owned, secrets);
+    gatewayRefusal = await ensureGateway(context, instance, settings, owned, secrets);
     if (gatewayRefusal) refusals.push(gatewayRefusal);
   } catch (error) {
     if (isConflictError(error)) throw error;
@@ -151,8 +151,6 @@ async function ensureGateway(
   context: Context,
   instance: KmeshInstance,
   settings: OperatorSettings,
-  backend: FilesystemBackend,
-  backendContext: BackendContext,
   owned: (type: ResourceType) => WireObject[],
   secrets: SecretChecker,
 ): Promise<Refusal | undefined> {
@@ -166,6 +164,14 @@ async function ensureGateway(
     }
     return undefined;
   }
+  if (gatewayReplicas(instance) > 1) {
+    // Sessions and the receiver's staging live in one gateway process; a second pod behind the
+    // Service would take half of a transfer's connections and share the receiver state on disk.
+    return {
+      reason: Reasons.NotSupported,
+      message: `spec.gateway.replicas: ${gatewayReplicas(instance)} gateway pods are not supported by this release (one pod holds a transfer's sessions and the receiver state); set 1, the gateway is not started or changed until then`,
+    };
+  }
   const secretName = instance.spec.gateway?.tlsSecretRef?.name ?? '';
   if (!(await secrets.exists(context.client, instance.metadata.namespace!, secretName))) {
     return {
@@ -173,7 +179,7 @@ async function ensureGateway(
       message: `Secret ${instance.metadata.namespace}/${secretName} named by spec.gateway.tlsSecretRef does not exist; the gateway starts once it does`,
     };
   }
-  const access = backend.access(backendContext, DATA_MOUNT_PATH);
+  const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
   const dataFlows = receivingDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
   await ensureChildren(context, instance, [gatewayConfigMap(instance, dataFlows, settings), gatewayDeployment(instance, settings, access, dataFlows), gatewayService(instance)], owned);
   return undefined;
