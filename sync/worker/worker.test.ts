@@ -55,7 +55,8 @@ describe('sync worker with a change feed', () => {
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npeers:\n- name: w\n  endpoint: w:7443\n  tlsDir: /x\n  paths: [/models, ../etc]\n')).toThrow('config.peers[0].paths[1]: "../etc" is not an absolute path inside the DataFlow');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n  writeBack: yes please\n  posix: {dir: /src}\n')).toThrow('config.sources[0].writeBack: must be true or false');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n')).toThrow('config.sources[0]: no store; set one of s3, azureBlob, posix');
-    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: fast\n')).toThrow('policy.bandwidthLimit: "fast" is not a byte rate');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: fast\n')).toThrow('policy.bandwidthLimit: "fast" is not a quantity');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: -5M\n')).toThrow('policy.bandwidthLimit: "-5M" is negative');
   });
 
   it('refuses a key of the wrong length for the algorithm', () => {
