@@ -20,4 +20,5 @@ export const KINDS: readonly KindDefinition[] = [kmeshInstance, dataFlow, snapsh
 export type { KindDefinition, PrinterColumn } from './kind.js';
 export * from './conditions.js';
 export * from './events.js';
+export * from './support.js';
 export * from './generated/types.js';
