@@ -318,7 +318,7 @@ describe('KmeshInstance with the Lustre backend', () => {
       { name: 'ZFS_OPTIONS', value: '-o compression=lz4' },
       { name: 'KEY_FILE', value: '/etc/kmesh/at-rest/key' },
     ]));
-    expect(oss.spec.template.spec['volumes']).toEqual([{ name: 'at-rest-key', secret: { secretName: 'at-rest-key', items: [{ key: 'key', path: 'key' }] } }]);
+    expect(oss.spec.template.spec['volumes']).toEqual([{ name: 'at-rest-key', secret: expect.objectContaining({ secretName: 'at-rest-key', items: [{ key: 'key', path: 'key' }] }) }]);
     const current = await expectCondition('zfs', 'Supported', 'True', 'AllSupported');
     expect(current.status?.observedGeneration).toBe(current.metadata.generation);
   });
