@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { JSONSchemaProps } from '../schema.js';
 import { Reasons } from './conditions.js';
 import { KINDS } from './index.js';
-import { UNSUPPORTED_FIELDS, type UnsupportedField } from './support.js';
+import { actedOnPeers, UNSUPPORTED_FIELDS, type UnsupportedField } from './support.js';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -201,5 +201,21 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('every spec field of %s', 
     const reported = unsupported(kind, everything);
     expect(reported.map((f) => normalized(f.path)).sort()).toEqual(entries.filter(([, c]) => c.notSupported).map(([entry]) => entry).sort());
     for (const field of reported) expect(field.message.length).toBeGreaterThan(10);
+  });
+});
+
+describe('peers the data plane acts on', () => {
+  it('leaves out a bidirectional peer (reported as NotSupported) and keeps push and pull ones', () => {
+    const tlsSecretRef = { name: 'tls' };
+    const spec = {
+      instanceRef: { name: 'site' },
+      peers: [
+        { name: 'a', endpoint: 'a:7443', direction: 'push' as const, tlsSecretRef },
+        { name: 'b', endpoint: 'b:7443', direction: 'bidirectional' as const, tlsSecretRef },
+        { name: 'c', endpoint: 'c:7443', direction: 'pull' as const, tlsSecretRef },
+        { name: 'd', endpoint: 'd:7443', tlsSecretRef },
+      ],
+    };
+    expect(actedOnPeers(spec).map((p) => p.name)).toEqual(['a', 'c', 'd']);
   });
 });
