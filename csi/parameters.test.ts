@@ -25,10 +25,10 @@ describe('StorageClass parameters', () => {
   });
 
   it('reads peers as a YAML list, which also allows the sync modes', () => {
-    const peers = '- name: azure-west\n  endpoint: gw.azure-west.example.com:7443\n  direction: bidirectional\n  tlsSecretRef: {name: peer-tls}\n';
+    const peers = '- name: azure-west\n  endpoint: gw.azure-west.example.com:7443\n  direction: push\n  tlsSecretRef: {name: peer-tls}\n';
     expect(parseParameters({ ...NS, peers, mode: 'multiMaster' })).toMatchObject({
       mode: 'multiMaster',
-      peers: [{ name: 'azure-west', endpoint: 'gw.azure-west.example.com:7443', direction: 'bidirectional', tlsSecretRef: { name: 'peer-tls' } }],
+      peers: [{ name: 'azure-west', endpoint: 'gw.azure-west.example.com:7443', direction: 'push', tlsSecretRef: { name: 'peer-tls' } }],
     });
   });
 

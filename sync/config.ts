@@ -9,7 +9,7 @@ import { DEFAULT_PARALLELISM } from '../api/v1alpha1/data-flow.js';
 import { parseDuration } from '../lib/duration.js';
 import { parseBandwidth } from './wire/bandwidth.js';
 import { checkPolicy, COMPRESSIONS, ENCRYPTIONS, type Compression, type Encryption, type SealPolicy } from './engine/seal.js';
-import type { PeerDirection, ServedDataFlow } from './gateway/sites.js';
+import { PEER_DIRECTIONS, type PeerDirection, type ServedDataFlow } from './gateway/sites.js';
 import type { AzureBlobSource } from './stores/azure-blob.js';
 import type { PosixSource } from './stores/posix.js';
 import type { S3Source } from './stores/s3.js';
@@ -38,6 +38,13 @@ function oneOf<T extends string>(raw: Raw, key: string, field: string, allowed: 
   const value = (raw[key] ?? fallback) as T;
   if (!allowed.includes(value)) throw new SyncConfigError(`${field}.${key}: "${String(value)}" is not one of ${allowed.join(', ')}`);
   return value;
+}
+/** A peer's direction; bidirectional is refused by name, since acting on it would lose local edits. */
+function direction(raw: Raw, field: string): PeerDirection {
+  if (raw['direction'] === 'bidirectional') {
+    throw new SyncConfigError(`${field}.direction: bidirectional is not supported (it needs multi-master conflict handling, which this release does not have); use push at one site and pull at the other`);
+  }
+  return oneOf<PeerDirection>(raw, 'direction', field, PEER_DIRECTIONS, 'push');
 }
 function list(raw: Raw, key: string, field: string): Raw[] {
   const value = raw[key] ?? [];
@@ -129,7 +136,7 @@ export function parseWorkerConfig(text: string): WorkerConfig {
     intervalMs: wrap(() => parseDuration(typeof raw['interval'] === 'string' ? raw['interval'] : '10s', 'config.interval')),
     policy: encryption(policyRaw, 'policy', compression),
     parallelism: int(policyRaw, 'parallelism', 'policy', DEFAULT_PARALLELISM, 1, 64),
-    bandwidthBytesPerSecond: wrap(() => parseBandwidth(policyRaw['bandwidthLimit'] as string | undefined, 'policy.bandwidthLimit')),
+    bandwidthBytesPerSecond: wrap(() => parseBandwidth(policyRaw['bandwidthLimit'] as string | number | undefined, 'policy.bandwidthLimit')),
     peers: list(raw, 'peers', 'config').map((p, i) => {
       const field = `config.peers[${i}]`;
       const endpoint = str(p, 'endpoint', field);
@@ -138,7 +145,7 @@ export function parseWorkerConfig(text: string): WorkerConfig {
         name: str(p, 'name', field),
         endpoint,
         remoteDataFlow: str(p, 'remoteDataFlow', field, dataFlow),
-        direction: oneOf<PeerDirection>(p, 'direction', field, ['push', 'pull', 'bidirectional'], 'push'),
+        direction: direction(p, field),
         tlsDir: str(p, 'tlsDir', field),
         ...(p['paths'] !== undefined ? { paths: subtreePaths(p['paths'], `${field}.paths`) } : {}),
       };
@@ -228,7 +235,7 @@ export function parseGatewayConfig(text: string): GatewayConfig {
         deletedRetentionMs: wrap(() => parseDuration(typeof d['deletedRetention'] === 'string' ? d['deletedRetention'] : '168h', `${field}.deletedRetention`)),
         peers: list(d, 'peers', field).map((p, j) => ({
           name: str(p, 'name', `${field}.peers[${j}]`),
-          direction: oneOf<PeerDirection>(p, 'direction', `${field}.peers[${j}]`, ['push', 'pull', 'bidirectional'], 'push'),
+          direction: direction(p, `${field}.peers[${j}]`),
         })),
         encryption: policy.encryption,
         key: policy.key,

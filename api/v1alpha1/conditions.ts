@@ -28,6 +28,11 @@ export const Conditions = {
   DataDeleted: 'DataDeleted',
   /** Snapshot: its files were copied to spec.exportTo. */
   Exported: 'Exported',
+  /**
+   * Every kind: this release acts on every field the spec sets. False (reason NotSupported) names
+   * each field it does not act on (api/v1alpha1/support.ts); those fields are ignored, the rest works.
+   */
+  Supported: 'Supported',
 } as const;
 
 export const Reasons = {
@@ -87,6 +92,8 @@ export const Reasons = {
   PathNotAllowed: 'PathNotAllowed',
   /** A field the spec sets that this release does not act on; the message names it. */
   NotSupported: 'NotSupported',
+  /** Supported: the release acts on every field the spec sets. */
+  AllSupported: 'AllSupported',
 } as const;
 
 export type ConditionType = (typeof Conditions)[keyof typeof Conditions];

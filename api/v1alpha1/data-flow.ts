@@ -43,7 +43,7 @@ const peer = named(
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
     }),
     direction: enumeration(
-      'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both.',
+      'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both, which needs multi-master conflict handling and is refused until it exists.',
       ['push', 'pull', 'bidirectional'],
       { default: 'push' },
     ),
@@ -56,6 +56,14 @@ const peer = named(
       absolutePath('A subtree, e.g. /models.', { maxLength: 1024 }),
       { maxItems: 32, 'x-kubernetes-list-type': 'set' },
     ),
+  }, {
+    rules: [
+      {
+        rule: "!has(self.direction) || self.direction != 'bidirectional'",
+        message: 'direction bidirectional is not supported yet: it needs multi-master conflict handling, without which local edits would be overwritten; use push at one site and pull at the other',
+        fieldPath: '.direction',
+      },
+    ],
   }),
 );
 

@@ -32,6 +32,8 @@ export const EventReasons = {
   CopyMade: 'CopyMade',
   /** A snapshot or copy task failed; the kubelet retries it. */
   TaskFailed: 'TaskFailed',
+  /** The spec sets fields this release does not act on (the Supported condition names them); once per change of that set. */
+  NotSupported: 'NotSupported',
   /** deletionPolicy Retain: the snapshot's files stay where they are. */
   DataRetained: 'DataRetained',
 } as const;

@@ -21,5 +21,6 @@ export type { KindDefinition, PrinterColumn } from './kind.js';
 export { isDnsLabel, isDnsSubdomain } from './common.js';
 export * from './conditions.js';
 export * from './events.js';
+export * from './support.js';
 export * from './generated/types.js';
 export * from './paths.js';

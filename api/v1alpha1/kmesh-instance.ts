@@ -114,6 +114,11 @@ const lustre = named(
           message: 'atRest.compression needs backingFs zfs (ldiskfs cannot compress)',
           fieldPath: '.atRest.compression',
         },
+        {
+          rule: "!has(self.atRest) || !has(self.atRest.encryption) || self.backingFs == 'zfs'",
+          message: 'atRest.encryption needs backingFs zfs (ldiskfs targets cannot be encrypted at rest)',
+          fieldPath: '.atRest.encryption',
+        },
       ],
     },
   ),
@@ -188,7 +193,7 @@ const spec = object(
     ),
     workers: object('Sync workers of the DataFlows on this instance.', {
       resources: resources('CPU and memory for each sync worker.'),
-      maxConcurrentFlows: integer('DataFlows that may transfer at the same time on this instance.', { minimum: 1, maximum: 256, default: 8 }),
+      maxConcurrentFlows: integer('DataFlows that may transfer at the same time on this instance; unset means no limit. Not applied in this release (the Supported condition says so when it is set).', { minimum: 1, maximum: 256 }),
     }),
   },
   {
@@ -249,6 +254,7 @@ export const kmeshInstance: KindDefinition = {
   status,
   printerColumns: [
     { name: 'Backend', type: 'string', jsonPath: '.spec.backend.type', description: 'Filesystem backend.' },
+    { name: 'Cloud', type: 'string', jsonPath: '.spec.location.cloud', priority: 1, description: 'Cloud or site name.' },
     { name: 'Region', type: 'string', jsonPath: '.spec.location.region', description: 'Region of the site.' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary of the state.' },
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.' },

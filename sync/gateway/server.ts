@@ -85,7 +85,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const dataFlow = sites.find(name);
     if (!dataFlow) throw notFound(`dataflow "${name}" is not served by this gateway`);
     if (!acceptsFrom(dataFlow, identities)) {
-      throw new StatusError(status.PERMISSION_DENIED, `${identities.join(', ')} is not a peer of dataflow ${name} that may send to it (its peers with direction pull or bidirectional: ${dataFlow.peers.filter((p) => p.direction !== 'push').map((p) => p.name).join(', ') || 'none'})`);
+      throw new StatusError(status.PERMISSION_DENIED, `${identities.join(', ')} is not a peer of dataflow ${name} that may send to it (its peers with direction pull: ${dataFlow.peers.filter((p) => p.direction === 'pull').map((p) => p.name).join(', ') || 'none'})`);
     }
     const policy = (request['policy'] ?? {}) as { compression?: string; encryption?: string; key_check?: string };
     if (!COMPRESSIONS.includes(policy.compression as Compression)) throw invalidArgument(`policy.compression: unknown compression "${policy.compression}"`);

@@ -7,7 +7,13 @@ import type { Hash } from '../engine/manifest.js';
 import { Receiver, type ChunkLocator } from '../engine/receiver.js';
 import type { Encryption } from '../engine/seal.js';
 
-export type PeerDirection = 'push' | 'pull' | 'bidirectional';
+/**
+ * Directions the data plane acts on. `bidirectional` (DataFlow spec) is refused: it needs
+ * multi-master conflict handling, without which a receiver would replace local edits with the
+ * sender's files (operator/README.md, "Fields this release does not act on").
+ */
+export const PEER_DIRECTIONS = ['push', 'pull'] as const;
+export type PeerDirection = (typeof PEER_DIRECTIONS)[number];
 
 /** One DataFlow as the gateway sees it. */
 export interface ServedDataFlow {
@@ -22,9 +28,9 @@ export interface ServedDataFlow {
   key?: Buffer;
 }
 
-/** Whether a peer entry lets that site send into this DataFlow (it pulls from them, or both ways). */
+/** Whether a peer entry lets that site send into this DataFlow (it pulls from them); nothing else does. */
 export function acceptsFrom(dataFlow: ServedDataFlow, identities: string[]): boolean {
-  return dataFlow.peers.some((p) => identities.includes(p.name) && (p.direction === 'pull' || p.direction === 'bidirectional'));
+  return dataFlow.peers.some((p) => identities.includes(p.name) && p.direction === 'pull');
 }
 
 export class Sites implements ChunkLocator {

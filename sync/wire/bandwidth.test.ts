@@ -33,10 +33,16 @@ describe('bandwidth limit', () => {
     ['1G', 1e9],
     ['1.5Ki', 1536],
     ['500', 500],
+    ['1e9', 1e9],
+    ['2Pi', 2 * 2 ** 50],
+    ['500M', 5e8],
+    ['500m', 1], // half a byte per second is rounded up, never to "unlimited"
+    [1_000_000, 1_000_000],
     [undefined, 0],
   ])('parses %s', (text, bytes) => expect(parseBandwidth(text, 'policy.bandwidthLimit')).toBe(bytes));
 
   it('names the field of a value that is not a rate', () => {
-    expect(() => parseBandwidth('10 MB/s', 'policy.bandwidthLimit')).toThrow('policy.bandwidthLimit: "10 MB/s" is not a byte rate');
+    expect(() => parseBandwidth('10 MB/s', 'policy.bandwidthLimit')).toThrow('policy.bandwidthLimit: "10 MB/s" is not a quantity');
+    expect(() => parseBandwidth('-1M', 'policy.bandwidthLimit')).toThrow('policy.bandwidthLimit: "-1M" is negative');
   });
 });

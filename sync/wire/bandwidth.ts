@@ -3,6 +3,7 @@
  * so all streams together stay under the DataFlow's bandwidthLimit.
  */
 import { Transform } from 'node:stream';
+import { parseByteQuantity } from '../../lib/quantity.js';
 
 export interface Clock {
   now(): number;
@@ -38,13 +39,13 @@ export class Bandwidth {
   }
 }
 
-/** Parses a Kubernetes-style quantity of bytes per second ("50Mi", "1G", "0"); errors name the field. */
-export function parseBandwidth(value: string | undefined, field: string): number {
+/**
+ * Bytes per second of a DataFlow's bandwidthLimit: any quantity the CRD accepts ("100Mi", "1G",
+ * "1e9", "2Pi", or an integer); unset or 0 means unlimited. Errors name the field.
+ */
+export function parseBandwidth(value: string | number | undefined, field: string): number {
   if (value === undefined || value === '') return 0;
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(value.trim());
-  if (!m) throw new Error(`${field}: "${value}" is not a byte rate such as 100Mi or 1G (bytes per second)`);
-  const units: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
-  return Math.round(Number(m[1]) * units[m[2] ?? '']!);
+  return parseByteQuantity(value, field);
 }
 
 /** A pass-through stream that lets bytes on only as fast as `bandwidth` allows (store transfers). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loggerFor } from '../../lib/logging.js';
 import type { ChangeBatch, ChangeFeed } from '../engine/change-feed.js';
-import { parseWorkerConfig } from '../config.js';
+import { parseGatewayConfig, parseWorkerConfig } from '../config.js';
 import { nextPassDelayMs, Worker } from './worker.js';
 
 /** A feed the test scripts: each poll returns the next batch; commits are counted. */
@@ -55,7 +55,10 @@ describe('sync worker with a change feed', () => {
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npeers:\n- name: w\n  endpoint: w:7443\n  tlsDir: /x\n  paths: [/models, ../etc]\n')).toThrow('config.peers[0].paths[1]: "../etc" is not an absolute path inside the DataFlow');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n  writeBack: yes please\n  posix: {dir: /src}\n')).toThrow('config.sources[0].writeBack: must be true or false');
     expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: lab\n')).toThrow('config.sources[0]: no store; set one of s3, azureBlob, posix');
-    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: fast\n')).toThrow('policy.bandwidthLimit: "fast" is not a byte rate');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: fast\n')).toThrow('policy.bandwidthLimit: "fast" is not a quantity');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npolicy:\n  bandwidthLimit: -5M\n')).toThrow('policy.bandwidthLimit: "-5M" is negative');
+    expect(() => parseWorkerConfig('dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\npeers:\n- name: w\n  endpoint: w:7443\n  tlsDir: /x\n  direction: bidirectional\n')).toThrow('config.peers[0].direction: bidirectional is not supported');
+    expect(() => parseGatewayConfig('tlsDir: /t\ndataFlows:\n- name: ns/flow\n  treeDir: /t\n  stateDir: /s\n  peers:\n  - name: w\n    direction: bidirectional\n')).toThrow('config.dataFlows[0].peers[0].direction: bidirectional is not supported');
   });
 
   it('refuses a key of the wrong length for the algorithm', () => {

@@ -253,7 +253,7 @@ export function nextPassDelayMs(ok: boolean, failures: number, intervalMs: numbe
 }
 
 function pushesTo(peer: WorkerPeer): boolean {
-  return peer.direction === 'push' || peer.direction === 'bidirectional';
+  return peer.direction === 'push';
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -20,6 +20,7 @@ import { REPO_ROOT } from '../../hack/tools.js';
 import { loggerFor } from '../../lib/logging.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
+import { parseWorkerConfig } from '../../sync/config.js';
 import { initCodecs } from '../../sync/engine/seal.js';
 import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
@@ -313,6 +314,37 @@ describe('DataFlow controller', () => {
     });
     const gw = await get<Deployment>(RESOURCES.deployment, 'west-gateway');
     expect(gw.spec.template.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'keys', projected: expect.objectContaining({ sources: [{ secret: { name: 'flow-key', items: [{ key: 'key', path: `${namespace}_incoming` }] } }] }) })]));
+  });
+
+  it('names the fields it ignores (dedup false, cache, snapshots) in Supported=False and one Warning event, and runs the rest', async () => {
+    const workerResources = { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '3Gi' } };
+    await client.create(RESOURCES.kmeshInstance, { apiVersion: 'kmesh.io/v1alpha1', kind: 'KmeshInstance', metadata: { name: 'north', namespace }, spec: { backend: { type: 'local', local: { path: '/srv/kmesh/north' } }, workers: { resources: workerResources } } });
+    await client.create(RESOURCES.dataFlow, {
+      apiVersion: 'kmesh.io/v1alpha1',
+      kind: 'DataFlow',
+      metadata: { name: 'partial', namespace },
+      // 1e9 is a quantity the API server accepts; the worker must read the same number.
+      spec: { instanceRef: { name: 'north' }, policy: { dedup: false, bandwidthLimit: '1e9' }, cache: { size: '1Gi' }, snapshots: { retention: {} } },
+    });
+    const partial = await expectCondition('partial', 'Supported', 'False', 'NotSupported');
+    expect(condition(partial, 'Supported')?.message).toMatch(/^not acted on by this release: spec\.policy\.dedup: .*; spec\.cache: .*; spec\.snapshots: /);
+    const reasons = async () => (await client.list<WireObject & { regarding: { name: string }; reason: string; note: string }>(RESOURCES.event, { namespace })).items.filter((e) => e.regarding.name === 'partial' && e.reason === 'NotSupported');
+    const [event] = await eventually(async () => {
+      const found = await reasons();
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(event!.note).toBe(condition(partial, 'Supported')?.message);
+    // The rest runs: the worker with the instance's worker resources and a bandwidth limit it reads as 1e9 bytes/s.
+    const deployment = await eventually(() => get<Deployment>(RESOURCES.deployment, 'partial-sync'));
+    expect(deployment.spec.replicas).toBe(1);
+    expect((deployment.spec.template.spec.containers[0] as unknown as { resources: unknown }).resources).toEqual(workerResources);
+    const rendered = (await get<ConfigMap>(RESOURCES.configMap, 'partial-sync')).data['config.yaml']!;
+    expect(parseWorkerConfig(rendered).bandwidthBytesPerSecond).toBe(1_000_000_000);
+    // Dropping them turns Supported True; no further event.
+    await client.mergePatch(RESOURCES.dataFlow, namespace, 'partial', { spec: { policy: { dedup: true }, cache: null, snapshots: null } });
+    await expectCondition('partial', 'Supported', 'True', 'AllSupported');
+    expect(await reasons()).toHaveLength(1);
   });
 
   it('keeps a DataFlow while a Snapshot of it exists', async () => {

@@ -95,4 +95,11 @@ describe('examples/', () => {
     expect(out).toMatch(/snapshot\.kmesh\.io\/ml-data-before-retrain\s+ml-data/);
     expect(out).toMatch(/virtualcopy\.kmesh\.io\/ml-data-experiment/);
   });
+
+  it('kubectl get kmi -o wide shows the site’s cloud', () => {
+    const out = execFileSync(toolPath('kubectl'), ['get', 'kmi', '-o', 'wide', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!], { encoding: 'utf8' });
+    expect(out).toMatch(/NAME\s+BACKEND\s+CLOUD\s+REGION/);
+    expect(out).toMatch(/aws-east\s+lustre\s+aws\s+us-east-1/);
+    expect(out).toMatch(/dev\s+local\s+onprem\s+lab/);
+  });
 });

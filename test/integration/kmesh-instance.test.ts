@@ -306,6 +306,63 @@ describe('KmeshInstance with the Lustre backend', () => {
     expect(current.status?.mountSource).toBe(`ha-mds-0.ha-mds.${namespace}.svc.cluster.local@tcp:ha-mds-1.ha-mds.${namespace}.svc.cluster.local@tcp:/hafs`);
   });
 
+  it('applies a custom spec: storage classes, targets per server, resources, zfs with at-rest compression and encryption', async () => {
+    const resources = { requests: { cpu: '3', memory: '12Gi' }, limits: { memory: '16Gi' } };
+    await client.create(RESOURCES.kmeshInstance, instance('zfs', {
+      backend: {
+        type: 'lustre',
+        lustre: {
+          fsName: 'zfsfs',
+          nodeType: 'custom',
+          mds: { count: 1, storage: { size: '10Gi', storageClassName: 'fast-block' }, resources },
+          oss: { count: 1, targetsPerServer: 2, storage: { size: '100Gi', storageClassName: 'bulk-block' }, resources },
+          backingFs: 'zfs',
+          atRest: { compression: 'lz4', encryption: { keySecretRef: { name: 'at-rest-key' } } },
+        },
+      },
+    }));
+    const oss = await eventually(() => get<Workload>(RESOURCES.statefulSet, 'zfs-oss'));
+    const mds = await get<Workload>(RESOURCES.statefulSet, 'zfs-mds');
+    const claims = (sts: Workload) => (sts.spec['volumeClaimTemplates'] as Array<{ metadata: { name: string }; spec: { storageClassName?: string } }>).map((c) => [c.metadata.name, c.spec.storageClassName]);
+    expect(claims(mds)).toEqual([['mdt0', 'fast-block']]);
+    expect(claims(oss)).toEqual([['ost0', 'bulk-block'], ['ost1', 'bulk-block']]);
+    const container = oss.spec.template.spec.containers[0]!;
+    expect(container['resources']).toEqual(resources);
+    // The server script formats zfs targets with these (backingFs, atRest.compression, atRest.encryption).
+    expect(container['env']).toEqual(expect.arrayContaining([
+      { name: 'BACKFS', value: 'zfs' },
+      { name: 'TARGETS', value: '2' },
+      { name: 'ZFS_OPTIONS', value: '-o compression=lz4' },
+      { name: 'KEY_FILE', value: '/etc/kmesh/at-rest/key' },
+    ]));
+    expect(oss.spec.template.spec['volumes']).toEqual([{ name: 'at-rest-key', secret: expect.objectContaining({ secretName: 'at-rest-key', items: [{ key: 'key', path: 'key' }] }) }]);
+    const current = await expectCondition('zfs', 'Supported', 'True', 'AllSupported');
+    expect(current.status?.observedGeneration).toBe(current.metadata.generation);
+  });
+
+  it('names the fields it ignores (tiering, workers.maxConcurrentFlows) in Supported=False and one Warning event', async () => {
+    await client.create(RESOURCES.kmeshInstance, instance('tier', {
+      backend: { type: 'lustre', lustre: { fsName: 'tierfs' } },
+      tiering: { target: { s3: { bucket: 'cold' } }, percent: 85 },
+      workers: { maxConcurrentFlows: 4 },
+    }));
+    let current = await expectCondition('tier', 'Supported', 'False', 'NotSupported');
+    expect(condition(current, 'Supported')?.message).toMatch(/spec\.tiering: .*; spec\.workers\.maxConcurrentFlows: /);
+    await eventually(async () => expect((await eventReasons('tier')).filter((r) => r === 'NotSupported')).toHaveLength(1));
+    // What works still works: the servers are created and become Ready, the message says what is ignored.
+    await eventually(() => get(RESOURCES.statefulSet, 'tier-oss'));
+    await markStatefulSetReady('tier-mds');
+    await markStatefulSetReady('tier-oss');
+    current = await expectCondition('tier', 'Ready', 'True');
+    expect(condition(current, 'Ready')?.message).toContain('ignored by this release (see Supported): spec.tiering, spec.workers.maxConcurrentFlows');
+    // Dropping one changes the set: Supported names the other, and a second event says so.
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'tier', { spec: { tiering: null } });
+    await eventually(async () => expect(condition(await getInstance('tier'), 'Supported')?.message).toBe('not acted on by this release: spec.workers.maxConcurrentFlows: every DataFlow’s worker transfers on its own; the limit is not applied in this release'));
+    await eventually(async () => expect((await eventReasons('tier')).filter((r) => r === 'NotSupported')).toHaveLength(2));
+    await client.mergePatch(RESOURCES.kmeshInstance, namespace, 'tier', { spec: { workers: { maxConcurrentFlows: null } } });
+    await expectCondition('tier', 'Supported', 'True', 'AllSupported');
+  });
+
   it('adds one OSS when the reported capacity crosses the threshold, up to maxOss', async () => {
     await client.create(RESOURCES.kmeshInstance, instance('auto', {
       backend: { type: 'lustre', lustre: { fsName: 'autofs', oss: { count: 2 } } },

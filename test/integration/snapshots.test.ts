@@ -208,6 +208,11 @@ describe('Snapshots and VirtualCopies', () => {
     await snapshotOf('snap-export', 'shared', { exportTo: { nfs: { server: 'nfs.example', path: '/exports/snapshots' } } });
     const exported = await readySnapshot('snap-export');
     expect(condition(exported, 'Exported')).toMatchObject({ status: 'False', reason: 'NotSupported' });
+    // Supported names every ignored field, and one Warning event says so.
+    expect(condition(hooked, 'Supported')).toMatchObject({ status: 'False', reason: 'NotSupported', message: expect.stringMatching(/^not acted on by this release: spec\.hooks: /) });
+    expect(condition(exported, 'Supported')).toMatchObject({ status: 'False', reason: 'NotSupported', message: expect.stringMatching(/^not acted on by this release: spec\.exportTo: /) });
+    await eventually(async () => expect((await reasons('snap-export')).filter((r) => r === 'NotSupported')).toHaveLength(1));
+    expect(condition(await getCopy('clone'), 'Supported')).toMatchObject({ status: 'True', reason: 'AllSupported' });
 
     expect(condition(await getCopy('clone'), 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied' });
     await client.mergePatch(RESOURCES.virtualCopy, namespace, 'clone', { spec: { refreshRequest: 1 } });
@@ -215,6 +220,14 @@ describe('Snapshots and VirtualCopies', () => {
     const clone = await getCopy('clone');
     expect(clone.status?.observedGeneration).toBe(clone.metadata.generation);
     expect(condition(await getCopy('clone'))?.status).toBe('True');
+    expect(condition(clone, 'Supported')).toMatchObject({ status: 'False', reason: 'NotSupported', message: expect.stringContaining('spec.refreshRequest: ') });
+    await eventually(async () => expect((await reasons('clone')).filter((r) => r === 'NotSupported')).toHaveLength(1));
+
+    // A lazy copy with a thickening limit and a merge policy is made whole; Supported says what was ignored.
+    await copyOf('lazy', { dataFlowRef: { name: 'shared' } }, { access: 'cache', thickenBandwidthLimit: '50Mi', reverseSync: { conflictPolicy: 'keepBoth' } });
+    const lazy = await readyCopy('lazy');
+    expect(condition(lazy, 'Supported')?.message).toMatch(/^not acted on by this release: spec\.access: .*; spec\.thickenBandwidthLimit: .*; spec\.reverseSync\.conflictPolicy: /);
+    await eventually(async () => expect((await reasons('lazy')).filter((r) => r === 'NotSupported')).toHaveLength(1));
   });
 
   it('removes a deleted copy’s and snapshot’s files, and keeps a Retain snapshot’s', async () => {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import { KubeApiError, type KubeClient, type WireObject } from '../../lib/kube/rest.js';
+import { parseBandwidth } from '../../sync/wire/bandwidth.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 
 type Spec = Record<string, unknown>;
@@ -100,6 +101,12 @@ const CASES: Record<string, Case> = {
     kind: 'KmeshInstance',
     spec: withChanges(LUSTRE_INSTANCE, { backend: { lustre: { atRest: { compression: 'zstd' } } } }),
     field: 'spec.backend.lustre.atRest.compression',
+    says: 'needs backingFs zfs',
+  },
+  'at-rest encryption on ldiskfs': {
+    kind: 'KmeshInstance',
+    spec: withChanges(LUSTRE_INSTANCE, { backend: { lustre: { atRest: { encryption: { keySecretRef: { name: 'at-rest' } } } } } }),
+    field: 'spec.backend.lustre.atRest.encryption',
     says: 'needs backingFs zfs',
   },
   'OSS target size that is not a quantity': {
@@ -348,6 +355,18 @@ const CASES: Record<string, Case> = {
     field: 'spec.policy.bandwidthLimit',
     says: 'must be a non-negative quantity',
   },
+  'negative bandwidthLimit': {
+    kind: 'DataFlow',
+    spec: withChanges(DATAFLOW, { policy: { bandwidthLimit: '-1M' } }),
+    field: 'spec.policy.bandwidthLimit',
+    says: 'must be a non-negative quantity',
+  },
+  'bidirectional peer (needs multi-master, which does not exist yet)': {
+    kind: 'DataFlow',
+    spec: withChanges(DATAFLOW, { peers: [{ ...PEER, direction: 'bidirectional' }] }),
+    field: 'spec.peers[0].direction',
+    says: 'direction bidirectional is not supported yet',
+  },
   'parallelism of zero': {
     kind: 'DataFlow',
     spec: withChanges(DATAFLOW, { policy: { parallelism: 0 } }),
@@ -528,6 +547,18 @@ describe('the API server rejects invalid Kmesh objects, for the intended reason'
       ['VirtualCopy', VIRTUAL_COPY],
     ];
     for (const [kind, spec] of bases) await client.create(typeOf(kind), inNamespace(manifest(kind, spec)), { dryRun: true });
+  });
+
+  // The worker reads bandwidthLimit with lib/quantity.ts: it must take every value the API server
+  // takes, and refuse what the server refuses, or a stored DataFlow would stop its worker.
+  it.each(['1e9', '2Pi', '500M', '100Mi', '1.5G', '500m', '1E3', '.5Ki', '+12', '0', '.', 1_000_000])('accepts bandwidthLimit %s, and the worker reads it', async (limit) => {
+    await client.create(typeOf('DataFlow'), inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))), { dryRun: true });
+    expect(parseBandwidth(limit, 'policy.bandwidthLimit')).toBeGreaterThanOrEqual(0);
+  });
+  it.each(['1K', '1 Mi', '1MB', '-1M', '1e', '1Mi1', 'fast'])('refuses bandwidthLimit %j, and so does the worker', async (limit) => {
+    const message = await rejection(client.create(typeOf('DataFlow'), inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))), { dryRun: true }));
+    expect(message).toContain('spec.policy.bandwidthLimit: ');
+    expect(() => parseBandwidth(limit, 'policy.bandwidthLimit')).toThrow(/^policy\.bandwidthLimit: /);
   });
 
   it(`has at least 30 invalid manifests (${Object.keys(CASES).length})`, () => {

@@ -245,7 +245,10 @@ export interface KmeshInstanceGatewayService {
 export interface KmeshInstanceWorkers {
   /** CPU and memory for each sync worker. */
   resources?: ResourceRequirements;
-  /** DataFlows that may transfer at the same time on this instance. */
+  /**
+   * DataFlows that may transfer at the same time on this instance; unset means no limit. Not
+   * applied in this release (the Supported condition says so when it is set).
+   */
   maxConcurrentFlows?: number;
 }
 
@@ -385,7 +388,8 @@ export interface DataFlowPeer {
   remoteDataFlow?: string;
   /**
    * push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s
-   * gateway accepts the peer’s changes (the peer pushes). bidirectional: both.
+   * gateway accepts the peer’s changes (the peer pushes). bidirectional: both, which needs
+   * multi-master conflict handling and is refused until it exists.
    */
   direction?: "push" | "pull" | "bidirectional";
   /**

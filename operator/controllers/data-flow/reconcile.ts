@@ -14,6 +14,7 @@ import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
+import { announceUnsupported } from '../../runtime/supported.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { accessPointPath, DATA_MOUNT_PATH } from './layout.js';
@@ -144,6 +145,7 @@ async function missingSecrets(context: Context, dataFlow: DataFlow, secrets: Sec
 /** Events when conditions change: a sync that failed or recovered, deleted data. */
 async function reportTransitions(context: Context, dataFlow: DataFlow, next: Condition[] | undefined): Promise<void> {
   const before = dataFlow.status?.conditions;
+  await announceUnsupported(context.events, dataFlow, before, next);
   const changed = (type: string) => {
     const a = findCondition(before, type);
     const b = findCondition(next, type);

@@ -3,8 +3,9 @@
  * report, the CSI nodes' publication counts and the previous status (for deleteAfterUse). Nothing
  * here keeps memory between reconciles.
  */
-import { Conditions, Reasons, type Condition, type DataFlow, type DataFlowStatus, type KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { Conditions, Reasons, unsupportedDataFlowFields, type Condition, type DataFlow, type DataFlowStatus, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { unsupportedNote, withSupported } from '../../runtime/supported.js';
 import { accessPointPath, mountSourceOf } from './layout.js';
 import type { WorkerStatus } from './report.js';
 
@@ -16,7 +17,8 @@ export interface DataFlowInputs {
   problems: { reason: string; message: string }[];
 }
 
-const pushPeers = (dataFlow: DataFlow) => (dataFlow.spec.peers ?? []).filter((p) => (p.direction ?? 'push') !== 'pull');
+/** Peers the worker sends to (a bidirectional peer is not acted on: see api/v1alpha1/support.ts). */
+const pushPeers = (dataFlow: DataFlow) => (dataFlow.spec.peers ?? []).filter((p) => (p.direction ?? 'push') === 'push');
 
 /** deleteAfterUse: when the last mount went away, the request (and later its completion) lives in a condition. */
 function dataDeleted(dataFlow: DataFlow, conditions: Condition[] | undefined, activeMounts: number, worker: WorkerStatus | undefined): Condition[] | undefined {
@@ -79,6 +81,9 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   else if (behind.length) set(Conditions.Synced, false, Reasons.PeersBehind, `${behind.map((p) => p.name).join(', ')} do not hold the version scanned at ${worker.scannedAt ?? 'start'} yet`);
   else set(Conditions.Synced, true, Reasons.PeersInSync, `every peer holds the version scanned at ${worker.scannedAt}`);
 
+  const ignored = unsupportedDataFlowFields(dataFlow.spec);
+  conditions = withSupported(conditions, ignored, generation);
+
   let notReady: [string, string] | undefined;
   if (!instance) notReady = [Reasons.InstanceNotFound, `KmeshInstance ${dataFlow.metadata.namespace}/${dataFlow.spec.instanceRef.name} does not exist`];
   else if (mode !== 'async') notReady = [Reasons.ModeNotSupported, `mode ${mode} is not supported by this release yet (only async); the worker is not started`];
@@ -88,7 +93,7 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   const ready = !notReady && (peers.length === 0 || down.length === 0);
   if (notReady) set(Conditions.Ready, false, notReady[0], notReady[1]);
   else if (!ready) set(Conditions.Ready, false, Reasons.PeerUnreachable, 'a peer could not be reached; see PeersConnected');
-  else set(Conditions.Ready, true, Reasons.WorkerReporting, 'the worker is syncing and every peer is reachable');
+  else set(Conditions.Ready, true, Reasons.WorkerReporting, `the worker is syncing and every peer is reachable${unsupportedNote(ignored)}`);
 
   conditions = dataDeleted(dataFlow, conditions, activeMounts, worker);
 

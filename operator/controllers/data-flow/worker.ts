@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { DEFAULT_PARALLELISM } from '../../../api/v1alpha1/data-flow.js';
-import type { DataFlow, KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { actedOnPeers, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { filesystemPod } from '../../backends/pod.js';
@@ -82,7 +82,7 @@ export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedA
       parallelism: policy.parallelism ?? DEFAULT_PARALLELISM,
       ...(policy.bandwidthLimit ? { bandwidthLimit: String(policy.bandwidthLimit) } : {}),
     },
-    peers: (dataFlow.spec.peers ?? []).map((p) => ({
+    peers: actedOnPeers(dataFlow.spec).map((p) => ({
       name: p.name,
       endpoint: p.endpoint,
       remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),

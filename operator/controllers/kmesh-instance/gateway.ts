@@ -3,7 +3,7 @@
  * filesystem and TLS Secret mounted, and a Service other sites reach it through.
  */
 import { stringify } from 'yaml';
-import { Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { actedOnPeers, Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { filesystemPod } from '../../backends/pod.js';
@@ -16,11 +16,14 @@ export const GATEWAY_PORT = 7443;
 export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
 
-/** DataFlows of this instance that other sites send to (a peer with direction pull or bidirectional). */
+/**
+ * DataFlows of this instance that other sites send to (a peer with direction pull). A
+ * bidirectional peer is not supported (it would overwrite local edits) and is left out.
+ */
 export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[]): DataFlow[] {
   return dataFlows
     .filter((d) => d.metadata.namespace === instance.metadata.namespace && d.spec.instanceRef.name === instance.metadata.name && !d.metadata.deletionTimestamp)
-    .filter((d) => (d.spec.peers ?? []).some((p) => p.direction === 'pull' || p.direction === 'bidirectional'))
+    .filter((d) => (d.spec.peers ?? []).some((p) => p.direction === 'pull'))
     .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
 }
 
@@ -38,7 +41,7 @@ export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[],
       treeDir: treeDir(d),
       stateDir: stateDir(d, 'gateway'),
       deletedRetention: d.spec.policy?.deletedRetention ?? '168h',
-      peers: (d.spec.peers ?? []).map((p) => ({ name: p.name, direction: p.direction ?? 'push' })),
+      peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction ?? 'push' })),
       encryption: encryptionConfig(d),
     })),
   };

@@ -12,6 +12,7 @@ import { findCondition, setCondition } from '../../runtime/conditions.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, ReconcileError, requeueAfter, type Result } from '../../runtime/result.js';
 import { SecretChecker } from '../../runtime/secrets.js';
+import { announceUnsupported } from '../../runtime/supported.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH, gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
@@ -216,6 +217,7 @@ async function autoscaleStep(
 /** Events for conditions that changed in this reconcile: refusals as Warnings, becoming Ready as Normal. */
 async function reportTransitions(context: Context, instance: KmeshInstance, next: KmeshInstanceStatus): Promise<void> {
   const before = instance.status?.conditions;
+  await announceUnsupported(context.events, instance, before, next.conditions);
   const changed = (type: string): boolean => {
     const a = findCondition(before, type);
     const b = findCondition(next.conditions, type);

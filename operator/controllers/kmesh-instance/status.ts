@@ -3,11 +3,12 @@
  * state (from its backend), the gateway's, what could not be applied, and the capacity the gateway
  * last reported. Nothing here remembers anything between reconciles.
  */
-import { Conditions, Reasons, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
+import { Conditions, Reasons, unsupportedKmeshInstanceFields, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemState, Refusal } from '../../backends/backend.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import { setCondition } from '../../runtime/conditions.js';
+import { unsupportedNote, withSupported } from '../../runtime/supported.js';
 import type { CapacityReport } from '../../../sync/gateway/capacity.js';
 import type { GatewayState } from './gateway.js';
 
@@ -93,6 +94,9 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
   else if (capacity) set(Conditions.CapacityReported, 'Unknown', Reasons.AwaitingReport, `the last report (${capacity.reportedAt}) is older than ${CAPACITY_REPORT_MAX_AGE_MS / 60_000} minutes`);
   else set(Conditions.CapacityReported, 'Unknown', Reasons.AwaitingReport, 'capacity is reported by a component that mounts the filesystem (the gateway); none has reported yet');
 
+  const unsupported = unsupportedKmeshInstanceFields(instance.spec);
+  conditions = withSupported(conditions, unsupported, generation);
+
   const degraded = [filesystem.degraded, gateway.degraded].filter(Boolean).join('; ');
   set(Conditions.Degraded, Boolean(degraded), degraded ? Reasons.ServersDegraded : Reasons.Healthy, degraded || 'every server and gateway pod is ready');
 
@@ -101,7 +105,8 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
   const ready = filesystem.ready && gateway.ready;
   const notReady = [...new Set([!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean))].join('; ');
   const serving = refusal ? `the filesystem and the gateway are serving; the spec is not fully applied (see Reconciled): ${refusal.message}` : 'the filesystem and the gateway are serving';
-  set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? serving : notReady);
+  // An ignored field does not stop a serving instance from being Ready; the message says it is ignored.
+  set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? `${serving}${unsupportedNote(unsupported)}` : notReady);
 
   const status: KmeshInstanceStatus = {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),

@@ -4,11 +4,12 @@
  * → a task pod runs `kmesh snapshot take` on the instance's filesystem → its result becomes the
  * status (readyToUse, rootHash, counts) and the pod goes.
  */
-import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
+import { Conditions, EventReasons, Reasons, unsupportedSnapshotFields, type Condition, type DataFlow, type KmeshInstance, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
+import { announceUnsupported, withSupported } from '../../runtime/supported.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
@@ -89,7 +90,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 
   const result = outcome.result as { creationTime: string; rootHash: string; fileCount: number; logicalBytes: number; uniqueBytes: number };
   const message = `took ${result.fileCount} files (${result.logicalBytes} bytes, ${result.uniqueBytes} not shared with the previous snapshot) of DataFlow ${name}`;
-  let conditions = setCondition(snapshot.status?.conditions, Conditions.Ready, 'True', Reasons.SnapshotTaken, message, snapshot.metadata.generation);
+  let conditions = supported(snapshot, setCondition(snapshot.status?.conditions, Conditions.Ready, 'True', Reasons.SnapshotTaken, message, snapshot.metadata.generation));
   if (snapshot.spec.exportTo) {
     conditions = setCondition(conditions, Conditions.Exported, 'False', Reasons.NotSupported, 'spec.exportTo: exporting snapshots is not in this release; the snapshot is kept in the instance only', snapshot.metadata.generation);
   }
@@ -103,11 +104,15 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     uniqueBytes: result.uniqueBytes,
     conditions,
   };
+  await announceUnsupported(context.events, snapshot, snapshot.status?.conditions, conditions);
   await writeStatus(context.client, RESOURCES.snapshot, snapshot, status);
   await context.events.normal(snapshot, EventReasons.SnapshotTaken, message);
   await endTask(context, snapshot, TAKE);
   return done();
 }
+
+/** `conditions` with Supported naming the fields of the spec this release ignores (api/v1alpha1/support.ts). */
+const supported = (snapshot: Snapshot, conditions: Condition[]): Condition[] => withSupported(conditions, unsupportedSnapshotFields(snapshot.spec), snapshot.metadata.generation);
 
 /** Not ready yet: why, in the Ready condition (and an Event when a task starts failing). */
 async function report(context: Context, snapshot: Snapshot, reason: string, message: string, outcome?: TaskOutcome): Promise<Result> {
@@ -115,7 +120,8 @@ async function report(context: Context, snapshot: Snapshot, reason: string, mess
   const changed = before?.reason !== reason || before.message !== message;
   if (outcome?.state === 'failing' && changed) await context.events.warning(snapshot, EventReasons.TaskFailed, message);
   if ((reason === Reasons.PathNotAllowed || reason === Reasons.PathConflict) && changed) await context.events.warning(snapshot, EventReasons.PathRefused, message);
-  const conditions = setCondition(snapshot.status?.conditions, Conditions.Ready, 'False', reason, message, snapshot.metadata.generation);
+  const conditions = supported(snapshot, setCondition(snapshot.status?.conditions, Conditions.Ready, 'False', reason, message, snapshot.metadata.generation));
+  await announceUnsupported(context.events, snapshot, snapshot.status?.conditions, conditions);
   await writeStatus(context.client, RESOURCES.snapshot, snapshot, { ...snapshot.status, readyToUse: false, conditions });
   return done(); // the pod, DataFlow and instance watches bring us back
 }

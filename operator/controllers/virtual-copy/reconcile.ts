@@ -8,11 +8,12 @@
  * Not in this release, and said so in the Ready condition: a copy at another instance than its
  * source's, refresh, reverse sync, and lazy (`access: cache`) copies, which are made whole.
  */
-import { accessPointProblem, Conditions, EventReasons, overlaps, Reasons, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
+import { accessPointProblem, Conditions, EventReasons, overlaps, Reasons, unsupportedVirtualCopyFields, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { snapshotTree } from '../../../sync/snapshots/store.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
+import { announceUnsupported, withSupported } from '../../runtime/supported.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
 import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
@@ -120,7 +121,9 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   if (copy.status?.base?.rootHash) {
     // Made: only a later refresh or merge request can change what is reported.
     const observedGeneration = copy.metadata.generation ?? copy.status.observedGeneration;
-    await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, observedGeneration, conditions: reconciled(copy, copy.status.conditions) });
+    const conditions = reconciled(copy, copy.status.conditions);
+    await announceUnsupported(context.events, copy, copy.status.conditions, conditions);
+    await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, observedGeneration, conditions });
     return done();
   }
 
@@ -154,14 +157,19 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     base: { ...(source.snapshot ? { snapshot: source.snapshot.metadata.name } : {}), rootHash: result.rootHash },
     accessPoint: { path, ...(mountSource ? { mountSource } : {}) },
   };
+  await announceUnsupported(context.events, copy, copy.status?.conditions, status.conditions);
   await writeStatus(context.client, RESOURCES.virtualCopy, copy, status);
   await context.events.normal(copy, EventReasons.CopyMade, message);
   await endTask(context, copy, COPY);
   return done();
 }
 
-/** Reconciled says which asked-for operations this release does not perform (the copy itself is made). */
-function reconciled(copy: VirtualCopy, conditions: VirtualCopyStatus['conditions']): VirtualCopyStatus['conditions'] {
+/**
+ * Reconciled says which asked-for operations this release does not perform (the copy itself is
+ * made); Supported names every field it ignores.
+ */
+function reconciled(copy: VirtualCopy, given: VirtualCopyStatus['conditions']): VirtualCopyStatus['conditions'] {
+  const conditions = withSupported(given, unsupportedVirtualCopyFields(copy.spec), copy.metadata.generation);
   const unsupported = [
     copy.spec.refresh ? 'spec.refresh' : '',
     (copy.spec.refreshRequest ?? 0) > 0 ? 'spec.refreshRequest' : '',
@@ -178,7 +186,8 @@ async function report(context: Context, copy: VirtualCopy, phase: VirtualCopySta
   const changed = before?.reason !== reason || before.message !== message;
   const eventReason = outcome ? EventReasons.TaskFailed : reason === Reasons.PathConflict || reason === Reasons.PathNotAllowed ? EventReasons.PathRefused : EventReasons.SpecRefused;
   if (changed && (outcome?.state === 'failing' || phase === 'Failed')) await context.events.warning(copy, eventReason, message);
-  const conditions = setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation);
+  const conditions = withSupported(setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation), unsupportedVirtualCopyFields(copy.spec), copy.metadata.generation);
+  await announceUnsupported(context.events, copy, copy.status?.conditions, conditions);
   await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, phase, conditions });
   return done(); // the pod and source watches bring us back
 }
