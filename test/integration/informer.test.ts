@@ -7,7 +7,7 @@ import { RESOURCES } from '../../lib/kube/resources.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
-import { eventually } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
 
 let client: KubeClient;
 let namespace: string;
