@@ -23,10 +23,16 @@ import { RESOURCES } from '../../lib/kube/resources.js';
 import { ClusterCredentials } from '../../lib/kube/credentials.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../tools.js';
+import { integerFlag, scriptFlags } from '../../lib/flags.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const INSTANCES = Number(args.get('instances') ?? 1000);
-const WORKERS = Number(args.get('workers') ?? 4);
+const { INSTANCES, WORKERS } = scriptFlags(
+  'usage: npm run bench:operator [-- --instances=1000 --workers=4]',
+  {
+    instances: { help: 'KmeshInstances to bring to Ready', default: '1000' },
+    workers: { help: "the operator's parallel reconciles per controller", default: '4' },
+  },
+  (flags) => ({ INSTANCES: integerFlag('instances', flags.value('instances'), 1, 100_000), WORKERS: integerFlag('workers', flags.value('workers'), 1, 64) }),
+);
 const CREATE_PARALLELISM = 16;
 const NAMESPACE = 'bench';
 const TIMEOUT_MS = 10 * 60_000;
