@@ -5,7 +5,7 @@ import { kmeshVersion } from '../lib/version.js';
 import { Driver } from './driver.js';
 import { identityHandlers } from './identity-server.js';
 import { loadCsi } from './proto.js';
-import { ClusterCredentials } from '../lib/kube/credentials.js';
+import { loadCredentials } from '../lib/kube/credentials.js';
 import { KubeClient } from '../lib/kube/rest.js';
 import { systemRunner } from '../lib/command.js';
 import { procMountTable } from './mount/mount-table.js';
@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   const { services } = loadCsi();
   const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
   const nodeId = value('node-id');
-  const client = controller || nodeId ? new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined)) : undefined;
+  const client = controller || nodeId ? new KubeClient(await loadCredentials(value('kubeconfig') || undefined)) : undefined;
   const log = loggerFor('csi');
   if (client && controller) {
     const quotas = new FilesystemQuotas(systemRunner, procMountTable, value('controller-mount-dir'));

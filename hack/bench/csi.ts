@@ -17,7 +17,7 @@ import { systemRunner } from '../../lib/command.js';
 import { mountPointsUnder } from '../../csi/mount/mount-table.js';
 import { loadCsi } from '../../csi/proto.js';
 import { applyObjects } from '../../lib/kube/apply.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       void cleanup().finally(() => process.exit(130));
     });
   }
-  const kube = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath));
+  const kube = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
   let driver: ReturnType<typeof spawn> | undefined;
   try {
     const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);

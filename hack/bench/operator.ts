@@ -20,7 +20,7 @@ import { applyObjects } from '../../lib/kube/apply.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../tools.js';
 import { integerFlag, scriptFlags } from '../../lib/flags.js';
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     });
   }
   console.log(`control plane: export KUBECONFIG=${plane.kubeconfigPath}; operator log: ${OPERATOR_LOG}`);
-  const client = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath), { maxSockets: 32 });
+  const client = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath), { maxSockets: 32 });
   const stopping = new AbortController();
   let operatorPid: number | undefined;
   try {

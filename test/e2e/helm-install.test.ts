@@ -26,7 +26,7 @@ import {
   VOLUME_SNAPSHOT,
   volumeSnapshot,
 } from '../../hack/cluster/walkthrough.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
 import { eventually } from '../support/eventually.js';
 
@@ -76,7 +76,7 @@ beforeAll(async () => {
   if (isClusterUp(running)) throw new Error(`a cluster is already running at ${running.root}; stop it with \`npm run cluster:down\` (the end-to-end test starts its own)`);
   startedCluster = true;
   state = await startCluster({ log: (line) => process.stdout.write(`[cluster] ${line}\n`) });
-  client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
+  client = new KubeClient(kubeconfigCredentials(state.kubeconfigPath));
   await installSnapshotController(client);
 }, 30 * MINUTE);
 
