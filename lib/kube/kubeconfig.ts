@@ -6,13 +6,12 @@
  * which loads this module only when a kubeconfig is asked for.
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import type { CredentialSource } from './credentials.js';
 
 /**
  * The kubeconfig at `path` (else $KUBECONFIG, whose files are merged, else ~/.kube/config), at its
- * current context or `context`. Throws naming the file and context when there is no cluster to talk to.
+ * current context or `context` (a CredentialSource, credentials.ts). Throws naming the file and context when there is no cluster to talk to.
  */
-export function kubeconfigCredentials(path?: string, context?: string): CredentialSource {
+export function kubeconfigCredentials(path?: string, context?: string): KubeConfig {
   const kc = new KubeConfig();
   const where = path ?? (process.env['KUBECONFIG'] ? `$KUBECONFIG (${process.env['KUBECONFIG']})` : '~/.kube/config');
   try {
