@@ -6,7 +6,7 @@ import { kmeshVersion } from '../lib/version.js';
 import { Driver } from './driver.js';
 import { identityHandlers } from './identity-server.js';
 import { loadCsi } from './proto.js';
-import { ClusterCredentials } from '../lib/kube/credentials.js';
+import { loadCredentials } from '../lib/kube/credentials.js';
 import { KubeClient } from '../lib/kube/rest.js';
 import { systemRunner } from '../lib/command.js';
 import { procMountTable } from './mount/mount-table.js';
@@ -21,8 +21,9 @@ import { startHealthServer } from '../lib/health-server.js';
 import { registerWithKubelet } from './registration.js';
 import { SelfProbe } from './self-probe.js';
 import { nodeLocation } from './node-location.js';
+import { booleanFlag, flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
 
-const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
+const FLAGS = {
   endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
   'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
   controller: { env: 'KMESH_CSI_CONTROLLER', default: 'false', help: 'serve the Controller service (true|false; the controller Deployment sets it)' },
@@ -38,50 +39,45 @@ const FLAGS: Record<string, { env: string; default?: string; help: string }> = {
   'registration-dir': { env: 'KMESH_CSI_REGISTRATION_DIR', default: '', help: "register with the kubelet through its plugins_registry directory mounted here (node plugin; off when empty)" },
   'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: "comma-separated host directories below which local instances may keep their data (the chart's localRoots)" },
   'kubelet-endpoint': { env: 'KMESH_CSI_KUBELET_ENDPOINT', default: '', help: 'the CSI socket as a path on the node, for the kubelet (needed with --registration-dir)' },
-};
+} satisfies FlagSpecs;
+
+/** What the flags ask for, checked before anything starts; throws UsageError naming the flag. */
+function csiFlags(argv: string[]) {
+  const flags = parseFlags(FLAGS, argv, { env: process.env });
+  const value = (flag: keyof typeof FLAGS): string => flags.value(flag) ?? '';
+  const healthPort = value('health-port') ? integerFlag('health-port', value('health-port'), 0, 65535) : undefined;
+  if (value('registration-dir') && !value('kubelet-endpoint')) throw new UsageError('--registration-dir needs --kubelet-endpoint (the CSI socket as a path on the node)');
+  return { help: flags.help, value, controller: booleanFlag('controller', value('controller')), healthPort };
+}
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
-    console.log(['usage: kmesh csi [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(20)} ${s.help} [$${s.env}, default ${s.default}]`)].join('\n'));
-    return 0;
-  }
-  const given = new Map<string, string>();
-  for (const arg of argv) {
-    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
-    if (!match || !FLAGS[match[1]!]) {
-      console.error(`kmesh csi: unknown argument "${arg}"; flags: ${Object.keys(FLAGS).map((f) => `--${f}=...`).join(' ')}`);
-      return 2;
-    }
-    given.set(match[1]!, match[2]!);
-  }
-  const value = (flag: string): string => given.get(flag) ?? process.env[FLAGS[flag]!.env] ?? FLAGS[flag]!.default ?? '';
+  let flags;
   let driver: Driver;
   try {
-    driver = new Driver({ name: value('driver-name'), version: kmeshVersion(), endpoint: value('endpoint') });
-  } catch (error) {
-    if (error instanceof StatusError) {
-      console.error(`kmesh csi: ${error.details}`);
-      return 2;
+    flags = csiFlags(argv);
+    if (flags.help) {
+      console.log(flagHelp('usage: kmesh csi [--flag=value ...]', FLAGS));
+      return 0;
     }
-    throw error;
-  }
-  const { services } = loadCsi();
-  const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
-  const controller = value('controller');
-  if (controller !== 'true' && controller !== 'false') {
-    console.error(`kmesh csi: --controller: "${controller}" is not true or false`);
+    driver = new Driver({ name: flags.value('driver-name'), version: kmeshVersion(), endpoint: flags.value('endpoint') });
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof StatusError)) throw error;
+    console.error(`kmesh csi: ${error instanceof StatusError ? error.details : error.message}`);
     return 2;
   }
+  const { value, controller, healthPort } = flags;
   const localRoots = value('local-roots').split(',').map((r) => r.trim()).filter(Boolean);
   const rootsProblem = localRootsProblem(localRoots);
   if (rootsProblem) {
     console.error(`kmesh csi: --local-roots: ${rootsProblem}; each root must be a normalised absolute path other than /`);
     return 2;
   }
+  const { services } = loadCsi();
+  const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
   const nodeId = value('node-id');
-  const client = controller === 'true' || nodeId ? new KubeClient(ClusterCredentials.load(value('kubeconfig') || undefined)) : undefined;
+  const client = controller || nodeId ? new KubeClient(await loadCredentials(value('kubeconfig') || undefined)) : undefined;
   const log = loggerFor('csi');
-  if (client && controller === 'true') {
+  if (client && controller) {
     const quotas = new FilesystemQuotas(systemRunner, procMountTable, value('controller-mount-dir'));
     served.push({ definition: services.Controller, handlers: new ControllerServer({ client, quotas, log }).handlers() });
   }
@@ -102,26 +98,17 @@ export async function main(argv: string[]): Promise<number> {
     });
     served.push({ definition: services.Node, handlers: node.handlers() });
   }
-  const healthPort = value('health-port');
   const registrationDir = value('registration-dir');
-  if (healthPort && !/^\d+$/.test(healthPort)) {
-    console.error(`kmesh csi: --health-port: "${healthPort}" is not a port number`);
-    return 2;
-  }
-  if (registrationDir && !value('kubelet-endpoint')) {
-    console.error('kmesh csi: --registration-dir needs --kubelet-endpoint (the CSI socket as a path on the node)');
-    return 2;
-  }
   const server = await serveCsi(driver.config.endpoint, served, log);
   driver.markReady();
   // The kubelet may call the driver as soon as it knows the socket, so this comes after serving.
   const registration = registrationDir
     ? await registerWithKubelet({ driverName: driver.config.name, registrationDir, kubeletEndpoint: value('kubelet-endpoint'), log })
     : undefined;
-  const selfProbe = healthPort ? new SelfProbe(driver.config.endpoint) : undefined;
+  const selfProbe = healthPort !== undefined ? new SelfProbe(driver.config.endpoint) : undefined;
   // Ready once serving and, for a node plugin, once the kubelet has registered it.
   const ready = (): boolean => driver.ready && (registration?.registered() ?? true);
-  const health = selfProbe ? await startHealthServer({ port: Number(healthPort), registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
+  const health = selfProbe && healthPort !== undefined ? await startHealthServer({ port: healthPort, registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -7,7 +7,7 @@
  * remove it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClusterCredentials } from '../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../lib/kube/kubeconfig.js';
 import { KubeApiError, KubeClient } from '../lib/kube/rest.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import { applyObjects } from '../lib/kube/apply.js';
@@ -53,7 +53,7 @@ async function until(what: string, done: () => Promise<boolean>, timeoutMs = 180
 step('1. A real single-node cluster', 'etcd, kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, containerd + runc + a CNI bridge; images built with buildah, no registry.');
 const state = await startCluster({ detached: true, log: (line) => console.log(`   ${line}`) });
 console.log(describeCluster(state));
-const client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
+const client = new KubeClient(kubeconfigCredentials(state.kubeconfigPath));
 const apply = (objects: object[]): Promise<unknown> => applyObjects(client, objects as KubeObject[], FIELD_MANAGER);
 
 step('2. helm install', `The chart in charts/kmesh, with values pointing at the local images (a real cluster uses the defaults). The snapshot CRDs and controller come first, as a distribution provides them.`);

@@ -8,9 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generatedFiles } from '../api/generate.js';
 import { chartFiles } from './chart-files.js';
+import { scriptFlags } from '../lib/flags.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const check = process.argv.includes('--check');
+const check = scriptFlags('usage: tsx hack/gen-api.ts [--check]', { check: { type: 'boolean', help: 'list stale files and exit 1, write nothing' } }, (flags) => flags.given('check'));
 const stale: string[] = [];
 
 for (const file of [...generatedFiles(), ...chartFiles()]) {

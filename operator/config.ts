@@ -1,10 +1,11 @@
 /**
- * The operator's configuration, from command-line flags (--name=value) with environment variables
+ * The operator's configuration, from command-line flags (lib/flags.ts) with environment variables
  * as defaults. A bad value ends the process with a message naming the flag.
  */
 import { hostname } from 'node:os';
 import { localRootsProblem } from '../api/v1alpha1/paths.js';
 import { parseDuration } from '../lib/duration.js';
+import { booleanFlag, integerFlag, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../lib/flags.js';
 import type { OperatorSettings } from './settings.js';
 
 export interface OperatorConfig {
@@ -24,14 +25,7 @@ export interface OperatorConfig {
   impersonate?: string;
 }
 
-/** A flag the operator accepts: its environment variable and default. */
-interface FlagSpec {
-  env: string;
-  default?: string;
-  help: string;
-}
-
-export const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS = {
   kubeconfig: { env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster)' },
   'watch-namespace': { env: 'KMESH_WATCH_NAMESPACE', help: 'reconcile only this namespace' },
   image: { env: 'KMESH_IMAGE', default: 'ghcr.io/kmesh/kmesh:latest', help: 'Kmesh image for gateways and workers' },
@@ -55,26 +49,13 @@ export const FLAGS: Record<string, FlagSpec> = {
   'watch-timeout': { env: 'KMESH_WATCH_TIMEOUT_SECONDS', default: '300', help: 'server-side watch timeout, seconds' },
   resync: { env: 'KMESH_RESYNC_MS', default: '600000', help: 'periodic resync, ms' },
   impersonate: { env: 'KMESH_IMPERSONATE', help: 'act as this user (e.g. system:serviceaccount:kmesh-system:kmesh-operator)' },
-};
-
-export class ConfigError extends Error {}
-
-function integer(flag: string, text: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`--${flag}: "${text}" is not an integer between ${min} and ${max}`);
-  return value;
-}
-
-function bool(flag: string, text: string): boolean {
-  if (text === 'true' || text === 'false') return text === 'true';
-  throw new ConfigError(`--${flag}: "${text}" is not true or false`);
-}
+} satisfies FlagSpecs;
 
 function durationFlag(flag: string, text: string): string {
   try {
     parseDuration(text, `--${flag}`);
   } catch (error) {
-    throw new ConfigError((error as Error).message);
+    throw new UsageError((error as Error).message);
   }
   return text;
 }
@@ -83,32 +64,30 @@ function durationFlag(flag: string, text: string): string {
 export function parseLocalRoots(flag: string, text: string): string[] {
   const roots = text.split(',').map((r) => r.trim()).filter(Boolean);
   const problem = localRootsProblem(roots);
-  if (problem) throw new ConfigError(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
+  if (problem) throw new UsageError(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
   return roots;
 }
 
 /** Parses `argv` (after the subcommand) with `env` as fallback. */
 export function parseOperatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
-  const given = new Map<string, string>();
-  for (const arg of argv) {
-    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
-    if (!match) throw new ConfigError(`unexpected argument "${arg}": flags are --name=value (see kmesh operator --help)`);
-    if (!FLAGS[match[1]!]) throw new ConfigError(`unknown flag --${match[1]}; known: ${Object.keys(FLAGS).map((f) => `--${f}`).join(', ')}`);
-    given.set(match[1]!, match[2]!);
-  }
-  const value = (flag: string): string | undefined => given.get(flag) ?? env[FLAGS[flag]!.env] ?? FLAGS[flag]!.default;
+  return operatorConfig(parseFlags(FLAGS, argv, { env }));
+}
+
+/** The configuration the parsed flags describe; throws UsageError naming the flag. */
+export function operatorConfig(flags: ParsedFlags<typeof FLAGS>): OperatorConfig {
+  const value = flags.value;
   const image = value('image') ?? '';
-  if (!image) throw new ConfigError('--image: must not be empty');
-  const leaseDurationMs = integer('lease-duration', value('lease-duration')!, 1000, 600_000);
-  const renewDeadlineMs = integer('renew-deadline', value('renew-deadline')!, 500, 600_000);
-  if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
+  if (!image) throw new UsageError('--image: must not be empty');
+  const leaseDurationMs = integerFlag('lease-duration', value('lease-duration'), 1000, 600_000);
+  const renewDeadlineMs = integerFlag('renew-deadline', value('renew-deadline'), 500, 600_000);
+  if (renewDeadlineMs >= leaseDurationMs) throw new UsageError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
   return {
     settings: {
       image,
       lustreImage: value('lustre-image') ?? '',
-      runAsUser: integer('run-as-user', value('run-as-user')!, 1, 2 ** 31 - 1),
-      workerStatusPort: integer('worker-status-port', value('worker-status-port')!, 1, 65535),
-      gatewayHealthPort: integer('gateway-health-port', value('gateway-health-port')!, 1, 65535),
+      runAsUser: integerFlag('run-as-user', value('run-as-user'), 1, 2 ** 31 - 1),
+      workerStatusPort: integerFlag('worker-status-port', value('worker-status-port'), 1, 65535),
+      gatewayHealthPort: integerFlag('gateway-health-port', value('gateway-health-port'), 1, 65535),
       syncInterval: durationFlag('sync-interval', value('sync-interval')!),
       localRoots: parseLocalRoots('local-roots', value('local-roots')!),
       csiNamespace: value('csi-namespace')!,
@@ -116,19 +95,19 @@ export function parseOperatorConfig(argv: readonly string[], env: NodeJS.Process
     },
     ...(value('kubeconfig') ? { kubeconfig: value('kubeconfig') } : {}),
     ...(value('watch-namespace') ? { watchNamespace: value('watch-namespace') } : {}),
-    healthPort: integer('health-port', value('health-port')!, 0, 65535),
+    healthPort: integerFlag('health-port', value('health-port'), 0, 65535),
     leaderElection: {
-      enabled: bool('leader-elect', value('leader-elect')!),
+      enabled: booleanFlag('leader-elect', value('leader-elect')),
       namespace: value('leader-election-namespace')!,
       name: value('leader-election-id')!,
       identity: value('identity') ?? `${hostname()}-${process.pid}`,
       leaseDurationMs,
       renewDeadlineMs,
-      retryPeriodMs: integer('retry-period', value('retry-period')!, 100, 60_000),
+      retryPeriodMs: integerFlag('retry-period', value('retry-period'), 100, 60_000),
     },
-    workers: integer('workers', value('workers')!, 1, 64),
-    watchTimeoutSeconds: integer('watch-timeout', value('watch-timeout')!, 1, 3600),
-    resyncMs: integer('resync', value('resync')!, 1000, 24 * 3_600_000),
+    workers: integerFlag('workers', value('workers'), 1, 64),
+    watchTimeoutSeconds: integerFlag('watch-timeout', value('watch-timeout'), 1, 3600),
+    resyncMs: integerFlag('resync', value('resync'), 1000, 24 * 3_600_000),
     ...(value('impersonate') ? { impersonate: value('impersonate') } : {}),
   };
 }

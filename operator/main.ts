@@ -1,17 +1,19 @@
 /** `kmesh operator`: parse the configuration, run until SIGTERM or SIGINT. */
-import { ConfigError, FLAGS, parseOperatorConfig } from './config.js';
+import { flagHelp, parseFlags, UsageError } from '../lib/flags.js';
+import { FLAGS, operatorConfig } from './config.js';
 import { startOperator } from './run.js';
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
-    console.log(['usage: kmesh operator [--flag=value ...]', '', ...Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(26)} ${s.help} [$${s.env}${s.default ? `, default ${s.default || '""'}` : ''}]`)].join('\n'));
-    return 0;
-  }
   let config;
   try {
-    config = parseOperatorConfig(argv, process.env);
+    const flags = parseFlags(FLAGS, argv, { env: process.env });
+    if (flags.help) {
+      console.log(flagHelp('usage: kmesh operator [--flag=value ...]', FLAGS));
+      return 0;
+    }
+    config = operatorConfig(flags);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof UsageError) {
       console.error(`kmesh operator: ${error.message}`);
       return 2;
     }

@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import { loggerFor } from '../lib/logging.js';
-import { ClusterCredentials } from '../lib/kube/credentials.js';
+import { loadCredentials } from '../lib/kube/credentials.js';
 import { KubeClient } from '../lib/kube/rest.js';
 import { registerBackends } from './backends/index.js';
 import type { OperatorConfig } from './config.js';
@@ -34,7 +34,7 @@ export interface OperatorHandle {
 export async function startOperator(config: OperatorConfig, signal: AbortSignal): Promise<OperatorHandle> {
   registerBackends();
   const log = loggerFor('operator', { identity: config.leaderElection.identity });
-  const kc = ClusterCredentials.load(config.kubeconfig);
+  const kc = await loadCredentials(config.kubeconfig);
   const metrics = new OperatorMetrics();
   const client = new KubeClient(kc, {
     ...(config.impersonate ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) } : {}),

@@ -159,7 +159,11 @@ export function parseWorkerConfig(text: string): WorkerConfig {
 
 function source(raw: Raw, field: string): WorkerSource {
   const schedule = str(raw, 'schedule', field, 'once');
-  wrap(() => parseSchedule(schedule));
+  try {
+    parseSchedule(schedule);
+  } catch (error) {
+    throw new SyncConfigError(`${field}.schedule: ${(error as Error).message}`, { cause: error });
+  }
   const writeBack = raw['writeBack'] ?? false;
   if (typeof writeBack !== 'boolean') throw new SyncConfigError(`${field}.writeBack: must be true or false`);
   const common = { name: str(raw, 'name', field), schedule, writeBack };

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { startHealthServer } from '../lib/health-server.js';
 import { filesystemCapacity } from './gateway/capacity.js';
 import { loggerFor } from '../lib/logging.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagSpecs } from '../lib/flags.js';
 import { parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config.js';
 import { initCodecs } from './engine/seal.js';
 import { GatewayMetrics } from './gateway/metrics.js';
@@ -16,11 +17,22 @@ import { loadTlsDir } from './wire/tls.js';
 import { WorkerMetrics } from './worker/status.js';
 import { Worker } from './worker/worker.js';
 
-function configPath(command: string, argv: string[]): string {
-  const at = argv.indexOf('--config');
-  const value = argv.find((a) => a.startsWith('--config='))?.slice('--config='.length) ?? (at >= 0 ? argv[at + 1] : undefined);
-  if (!value) throw new SyncConfigError(`usage: kmesh ${command} --config <file>`);
-  return value;
+const WORKER_FLAGS = {
+  config: { help: 'the worker configuration (YAML), as the operator renders it' },
+  once: { type: 'boolean', help: 'one pass, its status as JSON on stdout, then exit (1 unless every peer got the version)' },
+} satisfies FlagSpecs;
+const GATEWAY_FLAGS = { config: WORKER_FLAGS.config } satisfies FlagSpecs;
+
+/** The flags of `kmesh <command>`, or undefined after printing its help; throws UsageError. */
+function commandFlags<F extends { config: FlagSpec }>(command: string, flags: F, argv: string[]): { config: string; given: (name: keyof F & string) => boolean } | undefined {
+  const parsed = parseFlags(flags, argv);
+  if (parsed.help) {
+    console.log(flagHelp(`usage: kmesh ${command} --config <file>`, flags));
+    return undefined;
+  }
+  const config = parsed.value('config');
+  if (!config) throw new UsageError(`--config is required (usage: kmesh ${command} --config <file>)`);
+  return { config, given: parsed.given };
 }
 
 function stopSignal(): AbortSignal {
@@ -35,7 +47,7 @@ async function guarded(command: string, body: () => Promise<void>): Promise<numb
     return 0;
   } catch (error) {
     console.error(`kmesh ${command}: ${(error as Error).message}`);
-    return error instanceof SyncConfigError ? 2 : 1;
+    return error instanceof SyncConfigError || error instanceof UsageError ? 2 : 1;
   }
 }
 
@@ -43,11 +55,13 @@ async function guarded(command: string, body: () => Promise<void>): Promise<numb
 export function workerMain(argv: string[]): Promise<number> {
   let failed = false;
   return guarded('sync', async () => {
-    const config = parseWorkerConfig(readFileSync(configPath('sync', argv), 'utf8'));
+    const flags = commandFlags('sync', WORKER_FLAGS, argv);
+    if (!flags) return;
+    const config = parseWorkerConfig(readFileSync(flags.config, 'utf8'));
     await initCodecs();
     const metrics = new WorkerMetrics();
     const worker = new Worker(config, loggerFor('sync-worker', { object: config.dataFlow }), metrics);
-    if (argv.includes('--once')) {
+    if (flags.given('once')) {
       const started = performance.now();
       failed = !(await worker.pass());
       // passSeconds: the pass alone, as a running worker spends it (no process start, index already loaded).
@@ -62,7 +76,9 @@ export function workerMain(argv: string[]): Promise<number> {
 
 export function gatewayMain(argv: string[]): Promise<number> {
   return guarded('gateway', async () => {
-    const path = configPath('gateway', argv);
+    const flags = commandFlags('gateway', GATEWAY_FLAGS, argv);
+    if (!flags) return;
+    const path = flags.config;
     let config = parseGatewayConfig(readFileSync(path, 'utf8'));
     let loadedMtime = statSync(path).mtimeMs;
     const log = loggerFor('sync-gateway');

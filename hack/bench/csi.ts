@@ -17,17 +17,23 @@ import { systemRunner } from '../../lib/command.js';
 import { mountPointsUnder } from '../../csi/mount/mount-table.js';
 import { loadCsi } from '../../csi/proto.js';
 import { applyObjects } from '../../lib/kube/apply.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import { KubeClient } from '../../lib/kube/rest.js';
 import { killControlPlaneSync, startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
 import { REPO_ROOT } from '../tools.js';
+import { integerFlag, scriptFlags } from '../../lib/flags.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const CYCLES = Number(args.get('cycles') ?? 50);
-const CONCURRENT = Number(args.get('concurrent') ?? 100);
+const { CYCLES, CONCURRENT } = scriptFlags(
+  'usage: npm run bench:csi [-- --cycles=50 --concurrent=100]',
+  {
+    cycles: { help: 'volume lives measured one after another', default: '50' },
+    concurrent: { help: 'volumes taken through their life at once', default: '100' },
+  },
+  (flags) => ({ CYCLES: integerFlag('cycles', flags.value('cycles'), 1, 100_000), CONCURRENT: integerFlag('concurrent', flags.value('concurrent'), 1, 10_000) }),
+);
 const NAMESPACE = 'bench';
 const STEPS = ['CreateVolume', 'NodeStageVolume', 'NodePublishVolume', 'NodeUnpublishVolume', 'NodeUnstageVolume', 'DeleteVolume'] as const;
 const MOUNT = { mount: {}, access_mode: { mode: 'SINGLE_NODE_MULTI_WRITER' } };
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
       void cleanup().finally(() => process.exit(130));
     });
   }
-  const kube = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath));
+  const kube = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
   let driver: ReturnType<typeof spawn> | undefined;
   try {
     const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);

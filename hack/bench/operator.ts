@@ -20,13 +20,19 @@ import { applyObjects } from '../../lib/kube/apply.js';
 import { waitForCrdsEstablished } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../tools.js';
+import { integerFlag, scriptFlags } from '../../lib/flags.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const INSTANCES = Number(args.get('instances') ?? 1000);
-const WORKERS = Number(args.get('workers') ?? 4);
+const { INSTANCES, WORKERS } = scriptFlags(
+  'usage: npm run bench:operator [-- --instances=1000 --workers=4]',
+  {
+    instances: { help: 'KmeshInstances to bring to Ready', default: '1000' },
+    workers: { help: "the operator's parallel reconciles per controller", default: '4' },
+  },
+  (flags) => ({ INSTANCES: integerFlag('instances', flags.value('instances'), 1, 100_000), WORKERS: integerFlag('workers', flags.value('workers'), 1, 64) }),
+);
 const CREATE_PARALLELISM = 16;
 const NAMESPACE = 'bench';
 const TIMEOUT_MS = 10 * 60_000;
@@ -52,7 +58,7 @@ async function main(): Promise<void> {
     });
   }
   console.log(`control plane: export KUBECONFIG=${plane.kubeconfigPath}; operator log: ${OPERATOR_LOG}`);
-  const client = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath), { maxSockets: 32 });
+  const client = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath), { maxSockets: 32 });
   const stopping = new AbortController();
   let operatorPid: number | undefined;
   try {

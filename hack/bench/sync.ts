@@ -22,13 +22,31 @@ import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { freePorts } from '../control-plane/process.js';
 import { CertificateAuthority } from '../pki.js';
 import { REPO_ROOT } from '../tools.js';
+import { integerFlag, scriptFlags, UsageError } from '../../lib/flags.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const GIB = Number(args.get('gib') ?? 2);
-const SMALL = Number(args.get('small') ?? 20_000);
-const RTT_MIB = Number(args.get('rtt-mib') ?? 512);
-const PARALLELISM = Number(args.get('parallelism') ?? DEFAULT_PARALLELISM);
-const ONLY = new Set((args.get('only') ?? 'mixed,bigfile,small,rtt').split(','));
+const SCENARIOS = ['mixed', 'bigfile', 'small', 'rtt'];
+const { GIB, SMALL, RTT_MIB, PARALLELISM, ONLY } = scriptFlags(
+  'usage: npm run bench:sync [-- --flag=value ...]',
+  {
+    gib: { help: 'size of the big file, GiB', default: '2' },
+    small: { help: 'number of small files', default: '20000' },
+    'rtt-mib': { help: 'data moved at 20 ms RTT, MiB', default: '512' },
+    parallelism: { help: 'Kmesh streams per flow', default: String(DEFAULT_PARALLELISM) },
+    only: { help: `scenarios to run, comma-separated (${SCENARIOS.join(',')})`, default: SCENARIOS.join(',') },
+  },
+  (flags) => {
+    const only = new Set(flags.value('only')!.split(','));
+    const unknown = [...only].filter((s) => !SCENARIOS.includes(s));
+    if (unknown.length) throw new UsageError(`--only: unknown scenarios ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+    return {
+      GIB: integerFlag('gib', flags.value('gib'), 1, 1024),
+      SMALL: integerFlag('small', flags.value('small'), 1, 10_000_000),
+      RTT_MIB: integerFlag('rtt-mib', flags.value('rtt-mib'), 1, 1024 * 1024),
+      PARALLELISM: integerFlag('parallelism', flags.value('parallelism'), 1, 256),
+      ONLY: only,
+    };
+  },
+);
 const MIB = 1024 * 1024;
 
 const dir = mkdtempSync(join(tmpdir(), 'kmesh-bench-sync-'));

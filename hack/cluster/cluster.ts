@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
 import { readState as readControlPlane, startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
 import { renderKubeconfig } from '../control-plane/kubeconfig.js';
@@ -165,7 +165,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     writeFileSync(layout.path('kube-proxy.yaml'), kubeProxyConfig(plane.kubeconfigPath, NODE_NAME, { healthz: proxyHealthz!, metrics: proxyMetrics! }));
     launch('kube-proxy', toolPath('kube-proxy'), [`--config=${layout.path('kube-proxy.yaml')}`, '--v=1']);
 
-    const client = new KubeClient(ClusterCredentials.fromFile(plane.kubeconfigPath));
+    const client = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
     try {
       await waitNodeReady(client, state.processes, NODE_READY_TIMEOUT_MS);
     } finally {

@@ -5,7 +5,7 @@
  * record on success, `{"error": "..."}` on failure.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../../lib/flags.js';
 import { materializeCopy, removeTree, takeSnapshot } from './store.js';
 
 const USAGE = `usage:
@@ -13,36 +13,36 @@ const USAGE = `usage:
   kmesh snapshot copy   --from <dir> --into <dir> [--expect-root <hash>] [--result <file>]
   kmesh snapshot remove --path <dir> [--result <file>]`;
 
-class UsageError extends Error {}
+const FLAGS = {
+  tree: { help: 'the tree to snapshot' },
+  into: { help: 'where the snapshot or copy goes' },
+  name: { help: 'the Snapshot, as <namespace>/<name>' },
+  from: { help: 'the snapshot to copy' },
+  'expect-root': { help: 'the merkle root the copy must have' },
+  path: { help: 'the tree to remove' },
+  result: { help: 'also write the outcome to this file (the pod termination message)' },
+} satisfies FlagSpecs;
 
-const OPTIONS = {
-  tree: { type: 'string' },
-  into: { type: 'string' },
-  name: { type: 'string' },
-  from: { type: 'string' },
-  'expect-root': { type: 'string' },
-  path: { type: 'string' },
-  result: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+type Flags = ParsedFlags<typeof FLAGS>;
 
-function required(values: Record<string, string | boolean | undefined>, name: string): string {
-  const value = values[name];
-  if (typeof value === 'boolean') throw new UsageError(`--${name} takes a value`);
+function required(flags: Flags, name: keyof typeof FLAGS): string {
+  const value = flags.value(name);
   if (!value) throw new UsageError(`--${name} is required`);
   if (!value.startsWith('/') && name !== 'name') throw new UsageError(`--${name} must be an absolute path, got "${value}"`);
   return value;
 }
 
-async function run(action: string | undefined, values: Record<string, string | boolean | undefined>): Promise<unknown> {
+async function run(action: string | undefined, flags: Flags): Promise<unknown> {
   switch (action) {
     case 'take':
-      return takeSnapshot({ tree: required(values, 'tree'), into: required(values, 'into'), snapshot: required(values, 'name') });
-    case 'copy':
-      return materializeCopy({ from: required(values, 'from'), into: required(values, 'into'), ...(typeof values['expect-root'] === 'string' ? { expectRoot: values['expect-root'] } : {}) });
+      return takeSnapshot({ tree: required(flags, 'tree'), into: required(flags, 'into'), snapshot: required(flags, 'name') });
+    case 'copy': {
+      const expectRoot = flags.value('expect-root');
+      return materializeCopy({ from: required(flags, 'from'), into: required(flags, 'into'), ...(expectRoot !== undefined ? { expectRoot } : {}) });
+    }
     case 'remove':
-      removeTree(required(values, 'path'));
-      return { removed: values['path'] };
+      removeTree(required(flags, 'path'));
+      return { removed: flags.value('path') };
     default:
       throw new UsageError(action ? `unknown action "${action}"` : 'an action is required');
   }
@@ -56,18 +56,17 @@ export async function snapshotMain(argv: string[]): Promise<number> {
     if (result) writeFileSync(result, line);
   };
   try {
-    const { positionals, values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-    result = values.result;
-    if (values.help) {
+    const flags = parseFlags(FLAGS, argv, { maxPositionals: 1 });
+    result = flags.value('result');
+    if (flags.help) {
       console.log(USAGE);
       return 0;
     }
-    if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
-    report(await run(positionals[0], values));
+    report(await run(flags.positionals[0], flags));
     return 0;
   } catch (error) {
     const message = (error as Error).message;
-    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true;
+    const usage = error instanceof UsageError;
     console.error(`kmesh snapshot: ${message}${usage ? `\n${USAGE}` : ''}`);
     if (result) writeFileSync(result, JSON.stringify({ error: message }));
     return usage ? 2 : 1;

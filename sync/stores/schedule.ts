@@ -1,66 +1,44 @@
 /**
- * Ingest schedules: `once`, a 5-field cron expression (minute hour day-of-month month
- * day-of-week, in UTC; numbers, names such as jan or mon, `*`, ranges, lists and steps), or
- * @hourly/@daily/@weekly/@monthly/@yearly — what the DataFlow CRD accepts.
+ * Ingest schedules: `once`, or a 5-field cron expression (minute hour day-of-month month
+ * day-of-week, in UTC; numbers, names such as jan or mon, `*`, ranges, lists and steps; when both
+ * day fields are restricted either may match, as in Vixie cron) or @hourly/@daily/@weekly/
+ * @monthly/@yearly — what the DataFlow CRD accepts (api/v1alpha1/common.ts `cronSchedule`).
+ * The cron is croner's; this module only fixes its options and words its errors by field.
  */
-export type Schedule = { once: true } | { once: false; matches: (date: Date) => boolean };
+import { Cron } from 'croner';
 
-const MACROS: Record<string, string> = { '@hourly': '0 * * * *', '@daily': '0 0 * * *', '@weekly': '0 0 * * 0', '@monthly': '0 0 1 * *', '@yearly': '0 0 1 1 *' };
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+export type Schedule = { once: true } | { once: false; cron: Cron };
 
-function field(text: string, min: number, max: number, names: string[], base: number, what: string, expression: string): Set<number> {
-  const values = new Set<number>();
-  const value = (v: string): number => {
-    const named = names.indexOf(v.toLowerCase());
-    const n = named >= 0 ? named + base : Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`schedule "${expression}": ${what} "${v}" is out of range ${min}-${max}`);
-    return n;
-  };
-  for (const part of text.split(',')) {
-    const [range, stepText] = part.split('/') as [string, string | undefined];
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new Error(`schedule "${expression}": bad step in ${what} "${part}"`);
-    let [from, to] = [min, max];
-    if (range !== '*') {
-      const [a, b] = range.split('-') as [string, string | undefined];
-      from = value(a);
-      to = b === undefined ? (stepText === undefined ? from : max) : value(b);
-    }
-    for (let v = from; v <= to; v += step) values.add(v);
-  }
-  return values;
+/** Croner counts the entries of its 6-part form, seconds first. */
+const ENTRIES = ['second', 'minute', 'hour', 'day of month', 'month', 'day of week'];
+
+/** Croner's wording, with the field named the way the schedule's author knows it. */
+function reworded(message: string): string {
+  return message
+    .replace(/^CronPattern: /, '')
+    .replace(/configuration entry (\d+) \((.*?)\)/, (whole, entry: string, value: string) => {
+      const name = ENTRIES[Number(entry)];
+      return name ? `${name} "${value}"` : whole;
+    });
 }
 
+/** Parses `text`; throws an error that names the field at fault, and refuses a schedule that can never run. */
 export function parseSchedule(text: string): Schedule {
   if (text === 'once') return { once: true };
-  const expression = MACROS[text] ?? text;
-  const parts = expression.trim().split(/\s+/);
-  if (parts.length !== 5) throw new Error(`schedule "${text}": want 'once' or 5 fields (minute hour day-of-month month day-of-week)`);
-  const minutes = field(parts[0]!, 0, 59, [], 0, 'minute', text);
-  const hours = field(parts[1]!, 0, 23, [], 0, 'hour', text);
-  const doms = field(parts[2]!, 1, 31, [], 1, 'day of month', text);
-  const months = field(parts[3]!, 1, 12, MONTHS, 1, 'month', text);
-  const dows = field(parts[4]!, 0, 7, DAYS, 0, 'day of week', text);
-  if (dows.has(7)) dows.add(0);
-  const domAny = parts[2] === '*';
-  const dowAny = parts[4] === '*';
-  return {
-    once: false,
-    matches: (d) => {
-      if (!minutes.has(d.getUTCMinutes()) || !hours.has(d.getUTCHours()) || !months.has(d.getUTCMonth() + 1)) return false;
-      const dom = doms.has(d.getUTCDate());
-      const dow = dows.has(d.getUTCDay());
-      // cron: when both day fields are restricted, either may match.
-      return domAny && dowAny ? true : domAny ? dow : dowAny ? dom : dom || dow;
-    },
-  };
+  let cron: Cron;
+  try {
+    // sloppyRanges: `5/15` (from 5, every 15) is cron the CRD accepts.
+    cron = new Cron(text, { paused: true, timezone: 'UTC', mode: '5-part', sloppyRanges: true });
+  } catch (error) {
+    throw new Error(`schedule "${text}": ${reworded((error as Error).message)}; want 'once', 5 fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/@yearly`, { cause: error });
+  }
+  // Only a day of month that no listed month has (31 in February) can leave nothing to run.
+  if (!cron.nextRun(new Date(0))) throw new Error(`schedule "${text}": day of month and month never meet (no listed month has that day), so it would never run`);
+  return { once: false, cron };
 }
 
-/** The first minute strictly after `after` that the schedule matches (within ~4 years), or undefined. */
+/** The first minute strictly after `after` that the schedule matches, or undefined for `once`. */
 export function nextRun(schedule: Schedule, after: Date): Date | undefined {
   if (schedule.once) return undefined;
-  const t = new Date(Math.floor(after.getTime() / 60_000) * 60_000 + 60_000);
-  for (let i = 0; i < 4 * 366 * 24 * 60; i++, t.setTime(t.getTime() + 60_000)) if (schedule.matches(t)) return t;
-  return undefined;
+  return schedule.cron.nextRun(after) ?? undefined;
 }

@@ -26,9 +26,9 @@ import {
   VOLUME_SNAPSHOT,
   volumeSnapshot,
 } from '../../hack/cluster/walkthrough.js';
-import { ClusterCredentials } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
-import { eventually } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
 
 const NAMESPACE = APP_NAMESPACE;
 const MESSAGE = 'written through the Kmesh CSI driver';
@@ -76,7 +76,7 @@ beforeAll(async () => {
   if (isClusterUp(running)) throw new Error(`a cluster is already running at ${running.root}; stop it with \`npm run cluster:down\` (the end-to-end test starts its own)`);
   startedCluster = true;
   state = await startCluster({ log: (line) => process.stdout.write(`[cluster] ${line}\n`) });
-  client = new KubeClient(ClusterCredentials.fromFile(state.kubeconfigPath));
+  client = new KubeClient(kubeconfigCredentials(state.kubeconfigPath));
   await installSnapshotController(client);
 }, 30 * MINUTE);
 
@@ -98,9 +98,11 @@ describe('Kmesh installed with helm on a real single-node cluster', () => {
     }, 2 * MINUTE, 1000);
     const components = pods.items.map((p) => p.metadata.labels?.['app.kubernetes.io/component']).sort();
     expect(components).toEqual(['csi-controller', 'csi-node', 'operator', 'operator']);
-    // The node plugin registered itself with the kubelet before it turned ready.
-    const csiNode = await get<{ spec: { drivers: Array<{ name: string }> | null } }>(`/apis/storage.k8s.io/v1/csinodes/${state.nodeName}`);
-    expect((csiNode.spec.drivers ?? []).map((d) => d.name)).toContain('csi.kmesh.io');
+    // The node plugin registered itself with the kubelet; the kubelet's CSINode update may trail the ready pod.
+    await eventually(async () => {
+      const csiNode = await get<{ spec: { drivers: Array<{ name: string }> | null } }>(`/apis/storage.k8s.io/v1/csinodes/${state.nodeName}`);
+      expect((csiNode.spec.drivers ?? []).map((d) => d.name)).toContain('csi.kmesh.io');
+    }, MINUTE, 1000);
     // One operator leads (its identity is its pod's name and a process suffix).
     const lease = await eventually(async () => {
       const found = await get<{ spec: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NAMESPACE}/leases/kmesh-operator`);

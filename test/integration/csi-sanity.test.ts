@@ -17,7 +17,7 @@ import { REPO_ROOT, toolPath } from '../../hack/tools.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { eventually } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
 
 let kube: KubeClient;
 let namespace: string;

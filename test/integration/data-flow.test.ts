@@ -24,7 +24,8 @@ import { parseWorkerConfig } from '../../sync/config.js';
 import { initCodecs } from '../../sync/engine/seal.js';
 import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
+import { installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 import { S3_ACCESS_KEY, S3_SECRET_KEY, startTestS3 } from '../support/s3.js';
 import { siteTls, writeTlsDir } from '../support/sync.js';
 import { treeListing } from '../support/tree-hash.js';
@@ -149,7 +150,7 @@ describe('DataFlow controller', () => {
       policy: { compression: 'zstd', encryption: { algorithm: 'aes-256-gcm', keyFile: `/etc/kmesh/keys/${namespace}_shared` } },
       peers: [{ name: 'west', endpoint: 'west.example:7443', remoteDataFlow: `${namespace}/shared`, direction: 'push', tlsDir: '/etc/kmesh/peers/west' }],
     });
-    const deployment = await get<Deployment>(RESOURCES.deployment, 'shared-sync');
+    const deployment = await eventually(() => get<Deployment>(RESOURCES.deployment, 'shared-sync'));
     expect(deployment.spec.replicas).toBe(1);
     expect(deployment.spec.template.spec.containers[0]!.args).toEqual(['sync', '--config', '/etc/kmesh/sync/config.yaml']);
     expect(deployment.spec.template.spec.volumes).toEqual(expect.arrayContaining([
@@ -276,7 +277,8 @@ describe('DataFlow controller', () => {
       });
       const shares = await expectCondition('shares', 'SourcesIngested', 'False', 'SourcesNotSupported');
       expect(condition(shares, 'SourcesIngested')?.message).toMatch(/access: cache .* archive are not brought in/);
-      const mounts = (await get<Deployment>(RESOURCES.deployment, 'shares-sync')).spec.template.spec.volumes.filter((v) => String(v['name']).startsWith('source-data-'));
+      const sharesWorker = await eventually(() => get<Deployment>(RESOURCES.deployment, 'shares-sync'));
+      const mounts = sharesWorker.spec.template.spec.volumes.filter((v) => String(v['name']).startsWith('source-data-'));
       expect(mounts).toEqual([{ name: 'source-data-0', nfs: { server: 'nfs.example', path: '/exports/share', readOnly: true } }]);
     } finally {
       await stopWorker();
@@ -312,8 +314,11 @@ describe('DataFlow controller', () => {
       peers: [{ name: 'east', direction: 'pull' }],
       encryption: { algorithm: 'aes-256-gcm', keyFile: `/etc/kmesh/keys/${namespace}_incoming` },
     });
-    const gw = await get<Deployment>(RESOURCES.deployment, 'west-gateway');
-    expect(gw.spec.template.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'keys', projected: expect.objectContaining({ sources: [{ secret: { name: 'flow-key', items: [{ key: 'key', path: `${namespace}_incoming` }] } }] }) })]));
+    // The Deployment is applied after its ConfigMap, and rolled when the DataFlow list changes: wait for the key.
+    await eventually(async () => {
+      const gw = await get<Deployment>(RESOURCES.deployment, 'west-gateway');
+      expect(gw.spec.template.spec.volumes).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'keys', projected: expect.objectContaining({ sources: [{ secret: { name: 'flow-key', items: [{ key: 'key', path: `${namespace}_incoming` }] } }] }) })]));
+    });
   });
 
   it('names the fields it ignores (dedup false, cache, snapshots) in Supported=False and one Warning event, and runs the rest', async () => {

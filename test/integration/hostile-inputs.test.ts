@@ -24,7 +24,8 @@ import { ApiVolumeResolver } from '../../csi/resolver.js';
 import { serveCsi, type CsiServer } from '../../csi/server.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { bindClusterRole, eventually, impersonating, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
+import { bindClusterRole, impersonating, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 
 type Kind = 'KmeshInstance' | 'DataFlow' | 'Snapshot' | 'VirtualCopy';
 type Spec = Record<string, unknown>;

@@ -1,13 +1,13 @@
 /** The operator's informer against the real API server: 410 Gone, a silent watch, and deletions. */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeConfig as ClientConfig } from '@kubernetes/client-node';
 import { startControlPlane, stopControlPlane } from '../../hack/control-plane/control-plane.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { loggerFor } from '../../lib/logging.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { Informer } from '../../operator/runtime/informer.js';
 import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
-import { eventually } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
 
 let client: KubeClient;
 let namespace: string;
@@ -54,9 +54,7 @@ describe('Informer', () => {
     // The shared API server's watch cache still covers every version of a young cluster; this one
     // serves watches from etcd, whose history we compact, as a long-running cluster's would be.
     const plane = await startControlPlane({ controllerManager: false, extraApiServerArgs: ['--watch-cache=false'] });
-    const own = new ClientConfig();
-    own.loadFromFile(plane.kubeconfigPath);
-    const ownClient = new KubeClient(own);
+    const ownClient = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
     try {
       await ownClient.create(RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
       await ownClient.create(RESOURCES.configMap, configMap('existing'));

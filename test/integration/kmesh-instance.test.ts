@@ -16,7 +16,8 @@ import { freePorts } from '../../hack/control-plane/process.js';
 import { startHealthServer } from '../../lib/health-server.js';
 import { filesystemCapacity } from '../../sync/gateway/capacity.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
+import { installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 
 let client: KubeClient;
 let namespace: string;
@@ -90,7 +91,7 @@ describe('KmeshInstance with the local backend', () => {
     const pod = created.spec.template.spec;
     const container = pod.containers[0]!;
     expect(container['args']).toEqual(['gateway', '--config', '/etc/kmesh/gateway/config.yaml']);
-    const config = await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'site-a-gateway');
+    const config = await eventually(() => get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'site-a-gateway'));
     expect(parseYaml(config.data['config.yaml']!)).toEqual({ host: '0.0.0.0', port: 7443, metricsPort: gatewayHealthPort, tlsDir: '/etc/kmesh/tls', filesystem: '/kmesh/data', dataFlows: [] });
     expect(pod['nodeSelector']).toEqual({ 'kubernetes.io/hostname': 'node-1' });
     expect(pod['volumes']).toEqual(expect.arrayContaining([
@@ -104,7 +105,7 @@ describe('KmeshInstance with the local backend', () => {
     expect(container['securityContext']).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(pod['securityContext']).toMatchObject({ runAsUser: 65532 });
     expect(created.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KmeshInstance', name: 'site-a', controller: true });
-    const service = await get<WireObject & { spec: { type: string; ports: Array<{ port: number }> } }>(RESOURCES.service, 'site-a-gateway');
+    const service = await eventually(() => get<WireObject & { spec: { type: string; ports: Array<{ port: number }> } }>(RESOURCES.service, 'site-a-gateway'));
     expect([service.spec.type, service.spec.ports[0]!.port]).toEqual(['NodePort', 7443]);
 
     let current = await expectCondition('site-a', 'GatewayReady', 'False', 'GatewayUnavailable');
@@ -187,7 +188,7 @@ describe('KmeshInstance with the local backend', () => {
       await client.create(RESOURCES.secret, tlsSecret('measured-tls'));
       await client.create(RESOURCES.kmeshInstance, instance('measured', { backend: { type: 'local', local: { path: '/var/lib/kmesh/measured' } }, gateway: { tlsSecretRef: { name: 'measured-tls' } } }));
       const deployment = await eventually(() => get<Workload & { spec: { template: { metadata: { labels: Record<string, string> } } } }>(RESOURCES.deployment, 'measured-gateway'));
-      const config = parseYaml((await get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'measured-gateway')).data['config.yaml']!) as Record<string, unknown>;
+      const config = parseYaml((await eventually(() => get<WireObject & { data: Record<string, string> }>(RESOURCES.configMap, 'measured-gateway'))).data['config.yaml']!) as Record<string, unknown>;
       expect(config).toMatchObject({ metricsPort: gatewayHealthPort, filesystem: '/kmesh/data' });
       await markAvailable('measured-gateway');
       const pod = await client.create(RESOURCES.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'measured-gateway-pod', namespace, labels: deployment.spec.template.metadata.labels }, spec: { automountServiceAccountToken: false, containers: [{ name: 'gateway', image: 'kmesh.test/kmesh:dev' }] } });
@@ -249,7 +250,7 @@ describe('KmeshInstance with the Lustre backend', () => {
       backend: { type: 'lustre', lustre: { fsName: 'kmfs', nodeType: 'small', nodeSelector: { 'kmesh.io/lustre-server': 'true' }, tolerations: [{ key: 'kmesh.io/lustre', operator: 'Exists', effect: 'NoSchedule' }] } },
     }));
     const mds = await eventually(() => get<Workload>(RESOURCES.statefulSet, 'lus-mds'));
-    const oss = await get<Workload>(RESOURCES.statefulSet, 'lus-oss');
+    const oss = await eventually(() => get<Workload>(RESOURCES.statefulSet, 'lus-oss'));
     expect([mds.spec.replicas, oss.spec.replicas]).toEqual([1, 2]);
     for (const [sts, target, size] of [[mds, 'mdt0', '64Gi'], [oss, 'ost0', '1Ti']] as const) {
       const pod = sts.spec.template.spec;
@@ -261,7 +262,7 @@ describe('KmeshInstance with the Lustre backend', () => {
       expect(JSON.stringify(container['readinessProbe'])).toContain('lctl get_param -n health_check');
       expect(sts.spec['volumeClaimTemplates']).toEqual([expect.objectContaining({ metadata: expect.objectContaining({ name: target }), spec: expect.objectContaining({ volumeMode: 'Block', resources: { requests: { storage: size } } }) })]);
     }
-    const headless = await get<WireObject & { spec: { clusterIP: string } }>(RESOURCES.service, 'lus-mds');
+    const headless = await eventually(() => get<WireObject & { spec: { clusterIP: string } }>(RESOURCES.service, 'lus-mds'));
     expect(headless.spec.clusterIP).toBe('None');
     const current = await expectCondition('lus', 'FilesystemReady', 'False', 'ServersNotReady');
     expect(current.status?.servers).toEqual({ mds: { ready: 0, desired: 1 }, oss: { ready: 0, desired: 2 } });
@@ -381,7 +382,7 @@ describe('KmeshInstance with the Lustre backend', () => {
     const current = await expectCondition('auto', 'CapacityReported', 'True');
     expect(current.status?.capacity).toEqual({ totalBytes: 1000, usedBytes: 800, percent: 80 });
     await eventually(async () => expect((await get<Workload>(RESOURCES.statefulSet, 'auto-oss')).spec.replicas).toBe(3));
-    expect((await getInstance('auto')).status?.autoscale?.ossCount).toBe(3);
+    await eventually(async () => expect((await getInstance('auto')).status?.autoscale?.ossCount).toBe(3));
     await eventually(async () => expect(await eventReasons('auto')).toContain('ScaledUp'));
     // At maxOss it stops, however full.
     await client.apply(RESOURCES.configMap, report(990), 'kmesh-gateway');

@@ -10,7 +10,7 @@ import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { microTime } from '../../operator/runtime/events.js';
 import { LeaderElector } from '../../operator/runtime/leader-election.js';
 import { createNamespace, deleteNamespace, testClient } from '../support/cluster.js';
-import { eventually } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
 
 let client: KubeClient;
 let namespace: string;

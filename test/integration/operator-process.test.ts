@@ -13,7 +13,8 @@ import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient} from '../../lib/kube/rest.js';
 import { type WireObject } from '../../lib/kube/rest.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { eventually, installOperatorRbac, OPERATOR_NAMESPACE, OPERATOR_USER } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
+import { installOperatorRbac, OPERATOR_NAMESPACE, OPERATOR_USER } from '../support/operator.js';
 
 const LEASE_DURATION_MS = 4000;
 const RETRY_PERIOD_MS = 500;

@@ -15,7 +15,8 @@ import { RESOURCES } from '../../lib/kube/resources.js';
 import type { KubeClient, WireObject } from '../../lib/kube/rest.js';
 import { contentManifest } from '../../sync/snapshots/store.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
-import { eventually, installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
+import { eventually } from '../support/eventually.js';
+import { installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 import { startTaskKubelet, type TaskKubelet } from '../support/task-kubelet.js';
 import { treeListing } from '../support/tree-hash.js';
 
@@ -103,7 +104,7 @@ describe('Snapshots and VirtualCopies', () => {
     expect(condition(snapshot)).toMatchObject({ status: 'True', reason: 'SnapshotTaken' });
     expect(readFileSync(join(east(), '.kmesh', 'snapshots', namespace, 'shared', uid, 'tree', 'volumes', 'pv-1', 'hello.txt'), 'utf8')).toBe('hello from the writer\n');
     await eventually(async () => expect(await client.get(RESOURCES.pod, namespace, 'snap-1-snapshot')).toBeUndefined());
-    expect(await reasons('snap-1')).toEqual(expect.arrayContaining(['Created', 'SnapshotTaken']));
+    await eventually(async () => expect(await reasons('snap-1')).toEqual(expect.arrayContaining(['Created', 'SnapshotTaken'])));
   });
 
   it('makes a VirtualCopy of the snapshot that is Ready with the snapshot’s root, and keeps the snapshot as it was', async () => {
@@ -120,7 +121,7 @@ describe('Snapshots and VirtualCopies', () => {
     writeFileSync(join(restored, 'volumes', 'pv-1', 'hello.txt'), 'written in the copy\n');
     writeFileSync(join(east(), 'dataflows', 'shared', 'volumes', 'pv-1', 'hello.txt'), 'written in the DataFlow\n');
     expect(readFileSync(join(east(), '.kmesh', 'snapshots', namespace, 'shared', snapshot.metadata.uid!, 'tree', 'volumes', 'pv-1', 'hello.txt'), 'utf8')).toBe('hello from the writer\n');
-    expect(await reasons('restored')).toEqual(expect.arrayContaining(['CopyMade']));
+    await eventually(async () => expect(await reasons('restored')).toEqual(expect.arrayContaining(['CopyMade'])));
   });
 
   it('copies a live DataFlow as it is now', async () => {
@@ -157,7 +158,7 @@ describe('Snapshots and VirtualCopies', () => {
     }, 60_000);
     expect(failing.status?.readyToUse).toBe(false);
     expect(condition(failing)?.message).toMatch(/^pod snap-failing-snapshot failed \(exit 1\): .*\/dataflows\/unwritten.*; the kubelet retries$/);
-    expect(await reasons('snap-failing')).toContain('TaskFailed');
+    await eventually(async () => expect(await reasons('snap-failing')).toContain('TaskFailed'));
     mkdirSync(join(east(), 'dataflows', 'unwritten'));
     await readySnapshot('snap-failing');
     expect(kubelet.runs.get('snap-failing-snapshot')).toBeGreaterThan(1);

@@ -1,24 +1,23 @@
 /** What integration tests share: a client for the test control plane, namespaces and the Kmesh CRDs. */
-import { KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { applyObjects } from '../../lib/kube/apply.js';
 import { waitForCrdsEstablished, type ServedCrd } from '../../lib/kube/crds.js';
 import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
+import type { CredentialSource } from '../../lib/kube/credentials.js';
+import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 
 export const TEST_FIELD_MANAGER = 'kmesh-tests';
 const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
 
-/** The kubeconfig of the control plane the global setup started (KUBECONFIG). */
-export function testKubeConfig(): KubeConfig {
+/** The kubeconfig of the control plane the global setup started (KUBECONFIG), read as a person's is. */
+export function testKubeConfig(): CredentialSource {
   const path = process.env['KUBECONFIG'];
   if (!path) throw new Error('KUBECONFIG is not set: run integration tests through jest (its global setup starts a control plane)');
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
+  return kubeconfigCredentials(path);
 }
 
 /** A client for the test control plane, as its admin; close it in afterAll. */

@@ -2,7 +2,6 @@
  * Running the operator in integration tests: as its ServiceAccount (impersonated, bound to the
  * RBAC rules in operator/rbac/), watching only the test's namespace, on the test control plane.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { applyObjects } from '../../lib/kube/apply.js';
 import { readManifestFile } from '../../lib/kube/manifests.js';
@@ -107,17 +106,4 @@ export async function startTestOperator(config: OperatorConfig): Promise<TestOpe
       await handle.stopped;
     },
   };
-}
-
-/** Retries `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(intervalMs);
-    }
-  }
 }

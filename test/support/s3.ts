@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePorts } from '../../hack/control-plane/process.js';
 import { toolPath } from '../../hack/tools.js';
+import { eventually } from './eventually.js';
 
 export const S3_ACCESS_KEY = 'kmesh-test';
 export const S3_SECRET_KEY = 'kmesh-test-secret-key';
@@ -22,17 +23,16 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
+/** Resolves once something accepts connections on `port` of loopback. */
 async function listening(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`versitygw did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await eventually(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => (socket.destroy(), resolve()));
+        socket.once('error', () => reject(new Error(`versitygw did not listen on ${port} within ${timeoutMs} ms`)));
+      }),
+    timeoutMs,
+  );
 }
 
 export async function startTestS3(): Promise<TestS3> {
