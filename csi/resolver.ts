@@ -41,12 +41,12 @@ export interface VolumeResolver {
   condition(ref: VolumeRef): Promise<VolumeCondition>;
 }
 
-/** The access point of a DataFlow: its spec.path, or /dataflows/<name> (DESIGN §3). */
+/** The access point of a DataFlow: its spec.path, or /dataflows/<name> (docs/architecture.md#dataflow). */
 export function accessPointOf(dataFlow: DataFlow): string {
   return dataFlow.status?.accessPoint?.path ?? dataFlow.spec.path ?? `/dataflows/${dataFlow.metadata.name}`;
 }
 
-/** The access point of a VirtualCopy: its spec.path, or /virtualcopies/<name> (DESIGN §3). */
+/** The access point of a VirtualCopy: its spec.path, or /virtualcopies/<name> (docs/architecture.md#virtualcopy). */
 export function copyAccessPointOf(copy: VirtualCopy): string {
   return copy.status?.accessPoint?.path ?? copy.spec.path ?? `/virtualcopies/${copy.metadata.name}`;
 }

@@ -3,7 +3,8 @@
  * filesystem: a CSI ephemeral (inline) volume of the Kmesh driver naming the instance. The node
  * plugin mounts the filesystem with the same code that serves application volumes (a bind of the
  * local directory, or a Lustre client mount) and binds its root into the pod. The operator renders
- * the volume and the node plugin reads it, both through this module (docs/architecture.md).
+ * the volume and the node plugin reads it, both through this module
+ * (docs/architecture.md#how-kmesh-pods-reach-a-filesystem).
  *
  * The instance is looked up in the pod's own namespace (the kubelet tells the plugin which), so a
  * pod can only ever mount the root of an instance of its namespace (docs/security.md).

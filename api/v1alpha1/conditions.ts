@@ -1,6 +1,6 @@
 /**
- * Condition types and reasons of the Kmesh kinds, defined once. Types are the ones DESIGN §3 lists
- * plus Reconciled (was the whole spec applied?), CapacityReported and DeletionBlocked.
+ * Condition types and reasons of the Kmesh kinds, defined once; which kind carries which type is in
+ * docs/architecture.md#api (Reconciled: was the whole spec applied?).
  */
 
 export const Conditions = {

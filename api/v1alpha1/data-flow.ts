@@ -1,4 +1,4 @@
-/** DataFlow: a synchronized, mountable namespace (DESIGN §3). */
+/** DataFlow: a synchronized, mountable namespace (docs/architecture.md#dataflow). */
 import { array, boolean, describe, enumeration, integer, named, object, required, string } from '../schema.js';
 import {
   absolutePath,

@@ -1,4 +1,4 @@
-/** KmeshInstance: a Kmesh data node at one site (DESIGN §3). */
+/** KmeshInstance: a Kmesh data node at one site (docs/architecture.md#kmeshinstance). */
 import {
   boolean,
   describe,

@@ -1,4 +1,4 @@
-/** Snapshot: a point-in-time, read-only, space-efficient copy of a DataFlow (DESIGN §3). */
+/** Snapshot: a point-in-time, read-only, space-efficient copy of a DataFlow (docs/architecture.md#snapshot). */
 import { boolean, describe, enumeration, integer, object, required, string } from '../schema.js';
 import { conditions, localRef, observedGeneration, snapshotHooks, storeTarget } from './common.js';
 import type { KindDefinition } from './kind.js';

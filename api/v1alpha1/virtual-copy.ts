@@ -1,4 +1,4 @@
-/** VirtualCopy: a writable, point-in-time copy of a DataFlow or Snapshot (DESIGN §3). */
+/** VirtualCopy: a writable, point-in-time copy of a DataFlow or Snapshot (docs/architecture.md#virtualcopy). */
 import { array, describe, enumeration, integer, object, required, string } from '../schema.js';
 import {
   accessPointPath,

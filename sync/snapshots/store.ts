@@ -1,5 +1,5 @@
 /**
- * Snapshots and virtual copies on the instance's filesystem (DESIGN §5, "Snapshots and copies").
+ * Snapshots and virtual copies on the instance's filesystem (docs/architecture.md#snapshots-and-copies).
  *
  * A snapshot is a directory `<snapshots of the DataFlow>/<id>/` holding `tree/` (the files, read
  * only by convention), `manifest.json` (the merkle manifest of `tree/`, so its root is the
