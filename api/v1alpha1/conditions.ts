@@ -88,6 +88,8 @@ export const Reasons = {
    * state, or used by a DataFlow or another copy; a local instance's directory another instance holds.
    */
   PathConflict: 'PathConflict',
+  /** A source's ingest schedule is cron the API server accepts but that can never run (e.g. 0 0 31 2 *). */
+  InvalidSchedule: 'InvalidSchedule',
   /** A local instance's spec.backend.local.path is not below a root the cluster admin allows (or its instance's is not). */
   PathNotAllowed: 'PathNotAllowed',
   /** A field the spec sets that this release does not act on; the message names it. */

@@ -295,6 +295,11 @@ describe('DataFlow controller', () => {
     await eventually(async () => expect((await get<Deployment>(RESOURCES.deployment, 'mm-sync')).spec.replicas).toBe(0));
     await client.create(RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'orphan', namespace }, spec: { instanceRef: { name: 'nowhere' } } });
     await expectCondition('orphan', 'Ready', 'False', 'InstanceNotFound');
+    // Cron the API server lets through but that can never run: refused here with the field, no worker.
+    await client.create(RESOURCES.dataFlow, { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'feb31', namespace }, spec: { ...sharedSpec, sources: [{ name: 'lab', pvc: { claimName: 'lab-data' }, ingest: { schedule: '0 0 31 2 *' } }] } });
+    const feb31 = await expectCondition('feb31', 'Ready', 'False', 'InvalidSchedule');
+    expect(condition(feb31, 'Ready')?.message).toMatch(/spec\.sources\[0\]\.ingest\.schedule: .*never run/);
+    expect(await client.get(RESOURCES.deployment, namespace, 'feb31-sync')).toBeUndefined();
   });
 
   it('lists a DataFlow that receives from a peer in its instance gateway configuration', async () => {

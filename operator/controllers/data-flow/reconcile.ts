@@ -8,6 +8,7 @@ import { Conditions, EventReasons, Reasons, type Condition, type DataFlow, type 
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
 import { accessPointProblem } from '../../../api/v1alpha1/index.js';
+import { parseSchedule } from '../../../sync/stores/schedule.js';
 import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
@@ -87,7 +88,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const namespace = dataFlow.metadata.namespace!;
   const instance = context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined;
   const owned = (type: ResourceType): WireObject[] => context.owned(type, dataFlow.metadata.uid!);
-  const problems = [...pathProblems(context, dataFlow, instance, settings), ...(await missingSecrets(context, dataFlow, secrets))];
+  const problems = [...pathProblems(context, dataFlow, instance, settings), ...scheduleProblems(dataFlow), ...(await missingSecrets(context, dataFlow, secrets))];
 
   if (instance && !problems.length) {
     const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
@@ -105,7 +106,7 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   await writeStatus(context.client, RESOURCES.dataFlow, dataFlow, status);
   if (!instance) return done(); // the instance watch brings us back
   if (problems.some((p) => p.reason === Reasons.SecretNotFound)) return requeueAfter(STATUS_REFRESH_MS, 'waiting for a Secret');
-  if (problems.length) return done(); // a path refusal changes with a spec: the watches bring us back
+  if (problems.length) return done(); // a path or schedule refusal changes with a spec: the watches bring us back
   return running ? requeueAfter(STATUS_REFRESH_MS, 'refresh status from the worker') : done();
 }
 
@@ -120,6 +121,22 @@ function pathProblems(context: Context, dataFlow: DataFlow, instance: KmeshInsta
   if (problem) problems.push({ reason: Reasons.PathConflict, message: `spec.path ${JSON.stringify(path)} ${problem}; a DataFlow needs a directory of its own` });
   const refused = instance && filesystemRefusal(instance, settings, context.cache(RESOURCES.kmeshInstance).list() as unknown as KmeshInstance[]);
   if (refused) problems.push({ reason: refused.reason, message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no worker mounts it: ${refused.message}` });
+  return problems;
+}
+
+/**
+ * Ingest schedules the worker would refuse (the CRD's pattern lets through cron that can never
+ * run, such as 31 February): checked with the worker's own parser, so no worker crash-loops on one.
+ */
+function scheduleProblems(dataFlow: DataFlow): { reason: string; message: string }[] {
+  const problems = [];
+  for (const [i, source] of (dataFlow.spec.sources ?? []).entries()) {
+    try {
+      parseSchedule(source.ingest?.schedule ?? 'once');
+    } catch (error) {
+      problems.push({ reason: Reasons.InvalidSchedule, message: `spec.sources[${i}].ingest.schedule: ${(error as Error).message}; the worker is not started until it is fixed` });
+    }
+  }
   return problems;
 }
 
