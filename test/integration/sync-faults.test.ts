@@ -5,40 +5,21 @@
  * at most one window (one chunk) per stream in re-sent bytes.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { CertificateAuthority } from '../../hack/pki.js';
-import { REPO_ROOT } from '../../hack/tools.js';
+import { freePorts } from '../../hack/control-plane/process.js';
 import { loggerFor } from '../../lib/logging.js';
-import { DEFAULT_CHUNKING } from '../../sync/engine/chunker.js';
-import { initCodecs } from '../../sync/engine/seal.js';
-import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { parseGatewayConfig, parseWorkerConfig } from '../../sync/config.js';
+import { DEFAULT_CHUNKING } from '../../sync/engine/chunker.js';
+import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { loadTlsDir } from '../../sync/wire/tls.js';
 import { Worker } from '../../sync/worker/worker.js';
-import { freePorts } from '../../hack/control-plane/process.js';
-import { siteTls, writeTlsDir } from '../support/sync.js';
+import { FaultBed, leftovers, workerStatus } from '../support/fault-bed.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { treeListing } from '../support/tree-hash.js';
 
 const PARALLELISM = 4;
-
-/** Files the engine could leave behind if a write were not atomic. */
-function leftovers(dir: string): string[] {
-  const found: string[] = [];
-  const visit = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (/\.tmp$|^\.kmesh-/.test(e.name)) found.push(join(d, e.name));
-      if (e.isDirectory()) visit(join(d, e.name));
-    }
-  };
-  visit(dir);
-  return found;
-}
 
 function populate(src: string, totalMiB: number): void {
   mkdirSync(join(src, 'small'), { recursive: true });
@@ -47,39 +28,17 @@ function populate(src: string, totalMiB: number): void {
 }
 
 describe('sync under faults', () => {
+  let bed: FaultBed;
   let top: string;
-  let ca: CertificateAuthority;
-  const key = randomBytes(32);
 
   beforeAll(async () => {
-    await initCodecs();
-    top = mkdtempSync(join(tmpdir(), 'kmesh-faults-'));
-    ca = await CertificateAuthority.create('kmesh-fault-ca');
-    writeTlsDir(join(top, 'tls/east'), await siteTls(ca, 'east'));
-    writeTlsDir(join(top, 'tls/west'), await siteTls(ca, 'west'));
-    writeFileSync(join(top, 'key'), key);
+    bed = await FaultBed.create('kmesh-faults-');
+    top = bed.top;
   });
-  afterAll(() => rmSync(top, { recursive: true, force: true }));
+  afterAll(() => bed.close());
 
-  const gatewayYaml = (dir: string, port: number, metricsPort: number) =>
-    stringify({
-      host: '127.0.0.1',
-      port,
-      metricsPort,
-      tlsDir: join(top, 'tls/west'),
-      dataFlows: [{ name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') } }],
-    });
-  const workerYaml = (dir: string, port: number, statusPort: number) =>
-    stringify({
-      dataFlow: 'ns/flow',
-      site: 'east',
-      treeDir: join(dir, 'east/tree'),
-      stateDir: join(dir, 'east/state'),
-      interval: '1s',
-      statusPort,
-      policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') }, parallelism: PARALLELISM },
-      peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(top, 'tls/east') }],
-    });
+  const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
+  const workerYaml = (dir: string, port: number, statusPort: number) => bed.workerYaml(dir, port, statusPort, PARALLELISM);
 
   it('converges after the link is cut at 50 random points, re-sending at most one window per stream per cut', async () => {
     const dir = join(top, 'cuts');
@@ -119,36 +78,8 @@ describe('sync under faults', () => {
   });
 
   describe('kill -9', () => {
-    const children = new Set<ChildProcess>();
-    afterAll(() => {
-      for (const c of children) c.kill('SIGKILL');
-    });
-
-    function launch(command: 'sync' | 'gateway', config: string): ChildProcess {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), command, '--config', config], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
-    }
-
-    async function kill(child: ChildProcess): Promise<void> {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-
-    async function workerStatus(port: number): Promise<{ root?: string; peers: { root?: string; lastError?: string }[] } | undefined> {
-      try {
-        return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { root?: string; peers: { root?: string }[] };
-      } catch {
-        return undefined;
-      }
-    }
+    const launch = (command: 'sync' | 'gateway', config: string) => bed.launch(command, config);
+    const kill = (child: ReturnType<typeof launch>) => bed.kill(child);
 
     it('converges after worker and gateway are killed at 10 random moments', async () => {
       const dir = join(top, 'kills');

@@ -11,48 +11,29 @@
  * (default 3). A failing run prints its seed.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomInt } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { CertificateAuthority } from '../../hack/pki.js';
-import { REPO_ROOT } from '../../hack/tools.js';
 import { freePorts } from '../../hack/control-plane/process.js';
 import { loggerFor } from '../../lib/logging.js';
 import { parseGatewayConfig, parseWorkerConfig } from '../../sync/config.js';
-import { initCodecs } from '../../sync/engine/seal.js';
 import { startGateway, type Gateway } from '../../sync/gateway/server.js';
 import { loadTlsDir } from '../../sync/wire/tls.js';
 import { WorkerMetrics } from '../../sync/worker/status.js';
 import { Worker } from '../../sync/worker/worker.js';
+import { FaultBed, leftovers, workerStatus } from '../support/fault-bed.js';
 import { mutateFaultTree, populateFaultTree, SeededRandom } from '../support/fault-tree.js';
-import { siteTls, writeTlsDir } from '../support/sync.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { treeListing } from '../support/tree-hash.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const PARALLELISM = 4;
 
 function seeds(): number[] {
   const given = process.env['KMESH_FAULT_SEEDS'];
   if (given) return given.split(',').map((s) => Number(s.trim()));
   return Array.from({ length: Number(process.env['KMESH_FAULT_RUNS'] ?? 3) }, () => randomInt(1, 1_000_000));
-}
-
-/** Temp files, staging or journal an interrupted sync could leave in the tree or the receiver's state. */
-function leftovers(west: string): string[] {
-  const found: string[] = [];
-  const visit = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (/\.tmp$|^\.kmesh-/.test(e.name)) found.push(join(d, e.name));
-      if (e.isDirectory()) visit(join(d, e.name));
-    }
-  };
-  visit(join(west, 'tree'));
-  for (const name of ['tmp', 'journal.json']) if (existsSync(join(west, 'state', name))) found.push(join(west, 'state', name));
-  return found;
 }
 
 /** Cut points (absolute client→server byte counts) a few KB to several MB apart. */
@@ -70,40 +51,17 @@ function cutPoints(random: SeededRandom, count: number): number[] {
 const TREE = { bigBytes: 40 * MiB, smallFiles: 400, sparseBytes: 300 * MiB };
 
 describe('sync interrupted at random points, many seeds', () => {
+  let bed: FaultBed;
   let top: string;
-  let ca: CertificateAuthority;
 
   beforeAll(async () => {
-    await initCodecs();
-    top = mkdtempSync(join(tmpdir(), 'kmesh-interrupt-'));
-    ca = await CertificateAuthority.create('kmesh-interrupt-ca');
-    writeTlsDir(join(top, 'tls/east'), await siteTls(ca, 'east'));
-    writeTlsDir(join(top, 'tls/west'), await siteTls(ca, 'west'));
-    writeFileSync(join(top, 'key'), randomBytes(32));
+    bed = await FaultBed.create('kmesh-interrupt-');
+    top = bed.top;
   });
-  afterAll(() => rmSync(top, { recursive: true, force: true }));
+  afterAll(() => bed.close());
 
-  const gatewayYaml = (dir: string, port: number, metricsPort: number) =>
-    stringify({
-      host: '127.0.0.1',
-      port,
-      metricsPort,
-      tlsDir: join(top, 'tls/west'),
-      dataFlows: [
-        { name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') } },
-      ],
-    });
-  const workerYaml = (dir: string, port: number, statusPort: number) =>
-    stringify({
-      dataFlow: 'ns/flow',
-      site: 'east',
-      treeDir: join(dir, 'east/tree'),
-      stateDir: join(dir, 'east/state'),
-      interval: '1s',
-      statusPort,
-      policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') }, parallelism: 4 },
-      peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(top, 'tls/east') }],
-    });
+  const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
+  const workerYaml = (dir: string, port: number, statusPort: number) => bed.workerYaml(dir, port, statusPort, PARALLELISM);
 
   describe.each(seeds())('seed %i: cut links', (seed) => {
     it('converges after every round of cuts, then after a second round of changes', async () => {
@@ -152,36 +110,8 @@ describe('sync interrupted at random points, many seeds', () => {
   });
 
   describe('kill -9 in the first seconds, with cuts', () => {
-    const children = new Set<ChildProcess>();
-    afterAll(() => {
-      for (const c of children) c.kill('SIGKILL');
-    });
-
-    function launch(command: 'sync' | 'gateway', config: string): ChildProcess {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), command, '--config', config], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
-    }
-
-    async function kill(child: ChildProcess): Promise<void> {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-
-    async function workerStatus(port: number): Promise<{ root?: string; peers: { root?: string; lastError?: string }[]; transfer: Record<string, number> } | undefined> {
-      try {
-        return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as never;
-      } catch {
-        return undefined;
-      }
-    }
+    const launch = (command: 'sync' | 'gateway', config: string) => bed.launch(command, config);
+    const kill = (child: ReturnType<typeof launch>) => bed.kill(child);
 
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
