@@ -14,6 +14,7 @@ import {
 import {
   hostDirectory,
   COMPRESSION,
+  DEFAULT_COMPRESSION,
   conditions,
   observedGeneration,
   port,
@@ -85,7 +86,7 @@ const lustre = named(
         default: 'ldiskfs',
       }),
       atRest: object('Data transformations applied by the servers on disk.', {
-        compression: enumeration('Compression of stored data (needs backingFs zfs).', COMPRESSION, { default: 'none' }),
+        compression: enumeration('Compression of stored data (needs backingFs zfs).', COMPRESSION, { default: DEFAULT_COMPRESSION }),
         encryption: object('Encryption of stored data.', {
           keySecretRef: required(secretKeyRef('Secret holding the encryption key.', 'key')),
         }),

@@ -11,6 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { GatewayConfigDocument } from '../../api/sync-config/gateway.js';
+import type { WorkerConfigDocument } from '../../api/sync-config/worker.js';
 import { CertificateAuthority } from '../../hack/pki.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { loggerFor } from '../../lib/logging.js';
@@ -68,7 +70,7 @@ describe('sync under faults', () => {
       metricsPort,
       tlsDir: join(top, 'tls/west'),
       dataFlows: [{ name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') } }],
-    });
+    } satisfies GatewayConfigDocument);
   const workerYaml = (dir: string, port: number, statusPort: number) =>
     stringify({
       dataFlow: 'ns/flow',
@@ -79,7 +81,7 @@ describe('sync under faults', () => {
       statusPort,
       policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') }, parallelism: PARALLELISM },
       peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(top, 'tls/east') }],
-    });
+    } satisfies WorkerConfigDocument);
 
   it('converges after the link is cut at 50 random points, re-sending at most one window per stream per cut', async () => {
     const dir = join(top, 'cuts');

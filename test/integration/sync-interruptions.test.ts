@@ -17,6 +17,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { GatewayConfigDocument } from '../../api/sync-config/gateway.js';
+import type { WorkerConfigDocument } from '../../api/sync-config/worker.js';
 import { CertificateAuthority } from '../../hack/pki.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { freePorts } from '../../hack/control-plane/process.js';
@@ -92,7 +94,7 @@ describe('sync interrupted at random points, many seeds', () => {
       dataFlows: [
         { name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') } },
       ],
-    });
+    } satisfies GatewayConfigDocument);
   const workerYaml = (dir: string, port: number, statusPort: number) =>
     stringify({
       dataFlow: 'ns/flow',
@@ -103,7 +105,7 @@ describe('sync interrupted at random points, many seeds', () => {
       statusPort,
       policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(top, 'key') }, parallelism: 4 },
       peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(top, 'tls/east') }],
-    });
+    } satisfies WorkerConfigDocument);
 
   describe.each(seeds())('seed %i: cut links', (seed) => {
     it('converges after every round of cuts, then after a second round of changes', async () => {

@@ -17,7 +17,7 @@ import { SecretChecker } from '../../runtime/secrets.js';
 import { announceUnsupported } from '../../runtime/supported.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { accessPointPath, DATA_MOUNT_PATH } from './layout.js';
+import { accessPointPath, DATA_MOUNT_PATH } from '../../layout.js';
 import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
 import { computeStatus, purgeRequest } from './status.js';
 import { workerConfigMap, workerDeployment, workerReplicas } from './worker.js';

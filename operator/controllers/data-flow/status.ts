@@ -6,7 +6,7 @@
 import { Conditions, Reasons, unsupportedDataFlowFields, type Condition, type DataFlow, type DataFlowStatus, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { unsupportedNote, withSupported } from '../../runtime/supported.js';
-import { accessPointPath, mountSourceOf } from './layout.js';
+import { accessPointPath, mountSourceOf } from '../../layout.js';
 import type { WorkerStatus } from './report.js';
 
 export interface DataFlowInputs {
