@@ -17,6 +17,7 @@ import { parseSchedule } from './stores/schedule.js';
 
 export class SyncConfigError extends Error {}
 
+/** A peer the worker sends to or that sends here, as the worker runs with it. */
 export type WorkerPeer = Omit<WorkerConfigFields['peers'][number], 'remoteDataFlow'> & {
   /** `<namespace>/<name>` of the DataFlow at the peer. */
   remoteDataFlow: string;
@@ -25,6 +26,7 @@ export type WorkerPeer = Omit<WorkerConfigFields['peers'][number], 'remoteDataFl
 /** An external store the worker ingests from (spec.sources[] of the DataFlow). */
 export type WorkerSource = WorkerConfigFields['sources'][number];
 
+/** The worker's configuration as it runs: the document resolved (see parseWorkerConfig). */
 export interface WorkerConfig extends Omit<WorkerConfigFields, 'interval' | 'policy' | 'peers'> {
   intervalMs: number;
   policy: SealPolicy;
@@ -34,6 +36,7 @@ export interface WorkerConfig extends Omit<WorkerConfigFields, 'interval' | 'pol
   peers: WorkerPeer[];
 }
 
+/** The gateway's configuration as it runs: the document resolved (see parseGatewayConfig). */
 export interface GatewayConfig extends Omit<GatewayConfigFields, 'dataFlows'> {
   dataFlows: ServedDataFlow[];
 }

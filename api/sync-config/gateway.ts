@@ -6,11 +6,10 @@
  */
 import { z } from 'zod';
 import { DEFAULT_DELETED_RETENTION } from '../v1alpha1/data-flow.js';
+import { GATEWAY_PORT } from '../v1alpha1/kmesh-instance.js';
 import { durationMs, encryption, namespacedName, port, text } from './fields.js';
 import { peerDirection } from './worker.js';
 
-/** Port of the gateway's sync service (gRPC and bulk TLS). */
-export const GATEWAY_PORT = 7443;
 /** Port of the gateway's /capacity, /metrics and health endpoints when the document does not say. */
 export const DEFAULT_GATEWAY_METRICS_PORT = 8080;
 

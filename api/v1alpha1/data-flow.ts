@@ -53,6 +53,9 @@ export const DEFAULT_PEER_DIRECTION = 'push' satisfies (typeof SYNCED_PEER_DIREC
 /** How long deleted files stay in the peers' quarantine (policy.deletedRetention). */
 export const DEFAULT_DELETED_RETENTION = '168h';
 
+/** How a source is brought in (spec.sources[].access): copy, all data up front. */
+export const DEFAULT_SOURCE_ACCESS = 'copy';
+
 /** When a source is read (spec.sources[].ingest.schedule): once, when the DataFlow is created. */
 export const DEFAULT_INGEST_SCHEDULE = 'once';
 
@@ -112,7 +115,7 @@ const source = named(
         { default: {} },
       ),
       writeBack: boolean('Also write changes made in the DataFlow back to the source, on request.', { default: false }),
-      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: 'copy' }),
+      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: DEFAULT_SOURCE_ACCESS }),
     },
     {
       rules: [

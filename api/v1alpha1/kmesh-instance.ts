@@ -27,6 +27,9 @@ import {
 } from './common.js';
 import type { KindDefinition } from './kind.js';
 
+/** The gateway's sync port (gRPC and bulk TLS): its pods listen on it, and its Service does by default. */
+export const GATEWAY_PORT = 7443;
+
 /**
  * Lustre node type presets. Kept here so the CRD descriptions and the operator read the same numbers.
  */
@@ -182,7 +185,7 @@ const spec = object(
           'How other sites reach the gateway.',
           {
             type: enumeration('Kubernetes Service type of the gateway.', ['ClusterIP', 'NodePort', 'LoadBalancer'], { default: 'ClusterIP' }),
-            port: port('Port the gateway Service listens on.', 7443),
+            port: port('Port the gateway Service listens on.', GATEWAY_PORT),
           },
           { default: {} },
         ),

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { WorkerConfigDocument, WorkerPeerDocument, WorkerSourceDocument } from '../../../api/sync-config/worker.js';
-import { DEFAULT_DATA_FLOW_MODE } from '../../../api/v1alpha1/data-flow.js';
+import { DEFAULT_DATA_FLOW_MODE, DEFAULT_SOURCE_ACCESS } from '../../../api/v1alpha1/data-flow.js';
 import { actedOnPeers, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
@@ -26,7 +26,7 @@ export const SOURCE_DATA_MOUNT_PATH = '/var/lib/kmesh/sources';
 type Source = NonNullable<DataFlow['spec']['sources']>[number];
 
 /** Sources this release ingests: every kind with `access: copy`; `cache` is reported as not supported. */
-export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? 'copy') === 'copy');
+export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? DEFAULT_SOURCE_ACCESS) === 'copy');
 
 /** The pod volume of an NFS or PVC source (the worker reads it as a directory). */
 function sourceVolume(source: Source): Record<string, unknown> | undefined {

@@ -1,9 +1,12 @@
 /**
- * The sync gateway of a KmeshInstance: a Deployment running `kmesh gateway` with the instance's
- * filesystem and TLS Secret mounted, and a Service other sites reach it through.
+ * The sync gateway of a KmeshInstance: a ConfigMap with its configuration
+ * (api/sync-config/gateway.ts), a Deployment running `kmesh gateway` with the instance's
+ * filesystem, TLS Secret and the received DataFlows' keys mounted, and a Service other sites
+ * reach it through.
  */
 import { stringify } from 'yaml';
-import { GATEWAY_PORT, type GatewayConfigDocument, type ServedDataFlowDocument } from '../../../api/sync-config/gateway.js';
+import type { GatewayConfigDocument, ServedDataFlowDocument } from '../../../api/sync-config/gateway.js';
+import { GATEWAY_PORT } from '../../../api/v1alpha1/kmesh-instance.js';
 import { actedOnPeers, Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
