@@ -5,7 +5,7 @@
  * `csi.storage.k8s.io/*` keys the external-provisioner adds are accepted.
  */
 import { COMPRESSION } from '../api/v1alpha1/common.js';
-import { ENCRYPTION_ALGORITHMS } from '../api/v1alpha1/data-flow.js';
+import { DATA_FLOW_MODES, ENCRYPTION_ALGORITHMS } from '../api/v1alpha1/data-flow.js';
 import { isDnsLabel, type DataFlowSpec } from '../api/v1alpha1/index.js';
 import { parse as parseYaml } from 'yaml';
 import { invalidArgument } from '../lib/errors.js';
@@ -13,7 +13,6 @@ import { invalidArgument } from '../lib/errors.js';
 /** Keys the external-provisioner sets with --extra-create-metadata. */
 export const PVC_NAMESPACE_KEY = 'csi.storage.k8s.io/pvc/namespace';
 const PROVISIONER_PREFIX = 'csi.storage.k8s.io/';
-const MODES = ['async', 'sync', 'multiMaster'] as const;
 
 export interface VolumeParameters {
   /** Where the DataFlow lives: the PVC's namespace, or the `namespace` parameter (GetCapacity may not know it). */
@@ -66,7 +65,7 @@ export function parseParameters(parameters: Record<string, string>): VolumeParam
     if (template.length) throw invalidArgument(`parameters ${template.join(', ')} set a new DataFlow's policy and cannot be combined with dataFlow (an existing DataFlow keeps its own)`);
     return result;
   }
-  if (parameters['mode'] !== undefined) result.mode = oneOf('mode', parameters['mode'], MODES);
+  if (parameters['mode'] !== undefined) result.mode = oneOf('mode', parameters['mode'], DATA_FLOW_MODES);
   if (parameters['compression'] !== undefined) result.policy.compression = oneOf('compression', parameters['compression'], COMPRESSION);
   if (parameters['dedup'] !== undefined) result.policy.dedup = bool('dedup', parameters['dedup']);
   if (parameters['deleteAfterUse'] !== undefined) result.policy.deleteAfterUse = bool('deleteAfterUse', parameters['deleteAfterUse']);

@@ -2,6 +2,7 @@
  * The operator's configuration, from command-line flags (lib/flags.ts) with environment variables
  * as defaults. A bad value ends the process with a message naming the flag.
  */
+import { DEFAULT_SYNC_INTERVAL, DEFAULT_WORKER_STATUS_PORT } from '../api/sync-config/worker.js';
 import { hostname } from 'node:os';
 import { localRootsProblem } from '../api/v1alpha1/paths.js';
 import { parseDuration } from '../lib/duration.js';
@@ -31,9 +32,9 @@ export const FLAGS = {
   image: { env: 'KMESH_IMAGE', default: 'ghcr.io/kmesh/kmesh:latest', help: 'Kmesh image for gateways and workers' },
   'lustre-image': { env: 'KMESH_LUSTRE_IMAGE', default: '', help: 'image with the Lustre server tools' },
   'run-as-user': { env: 'KMESH_RUN_AS_USER', default: '65532', help: 'non-root user id of Kmesh pods' },
-  'worker-status-port': { env: 'KMESH_WORKER_STATUS_PORT', default: '8080', help: 'port of the sync workers\' /status and health endpoints' },
+  'worker-status-port': { env: 'KMESH_WORKER_STATUS_PORT', default: String(DEFAULT_WORKER_STATUS_PORT), help: 'port of the sync workers\' /status and health endpoints' },
   'gateway-health-port': { env: 'KMESH_GATEWAY_HEALTH_PORT', default: '8081', help: 'port of the gateways\' /capacity and health endpoints' },
-  'sync-interval': { env: 'KMESH_SYNC_INTERVAL', default: '10s', help: 'how often sync workers scan for changes (async mode)' },
+  'sync-interval': { env: 'KMESH_SYNC_INTERVAL', default: DEFAULT_SYNC_INTERVAL, help: 'how often sync workers scan for changes (async mode)' },
   'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: 'comma-separated host directories below which local instances may keep their data' },
   'csi-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace where CSI nodes report publications' },
   'csi-driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: "the Kmesh CSI driver, which mounts instance filesystems into Kmesh's own pods" },

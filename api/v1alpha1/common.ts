@@ -235,6 +235,7 @@ export const observedGeneration: JSONSchemaProps = integer(
 
 /** Compression algorithms, shared by DataFlow policy and at-rest settings. */
 export const COMPRESSION = ['none', 'lz4', 'gzip', 'zstd'] as const;
+export const DEFAULT_COMPRESSION = 'none' satisfies (typeof COMPRESSION)[number];
 
 /** Container resource requests and limits, as in a Pod spec. */
 export function resources(description: string): JSONSchemaProps {

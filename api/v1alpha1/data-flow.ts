@@ -7,6 +7,7 @@ import {
   azureBlobLocation,
   COMPRESSION,
   conditions,
+  DEFAULT_COMPRESSION,
   cronSchedule,
   duration,
   hostPort,
@@ -28,8 +29,35 @@ import { STATE_PATH } from './paths.js';
 /** Bulk streams per peer when policy.parallelism is unset (measured: BENCHMARKS.md, sync). */
 export const DEFAULT_PARALLELISM = 16;
 
+/** Most bulk streams per peer (policy.parallelism). */
+export const MAX_PARALLELISM = 64;
+
 /** Encryption algorithms for data in flight. */
 export const ENCRYPTION_ALGORITHMS = ['none', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm'] as const;
+export const DEFAULT_ENCRYPTION_ALGORITHM = 'none' satisfies (typeof ENCRYPTION_ALGORITHMS)[number];
+
+/** Consistency modes of a DataFlow (spec.mode). */
+export const DATA_FLOW_MODES = ['async', 'sync', 'multiMaster'] as const;
+export const DEFAULT_DATA_FLOW_MODE = 'async' satisfies (typeof DATA_FLOW_MODES)[number];
+
+/** Directions of a peer (spec.peers[].direction). */
+export const PEER_DIRECTIONS = ['push', 'pull', 'bidirectional'] as const;
+/**
+ * Directions the data plane acts on. `bidirectional` is refused: it needs multi-master conflict
+ * handling, without which a receiver would replace local edits with the sender's files
+ * (support.ts `unsupportedDataFlowFields`).
+ */
+export const SYNCED_PEER_DIRECTIONS = ['push', 'pull'] as const satisfies readonly (typeof PEER_DIRECTIONS)[number][];
+export const DEFAULT_PEER_DIRECTION = 'push' satisfies (typeof SYNCED_PEER_DIRECTIONS)[number];
+
+/** How long deleted files stay in the peers' quarantine (policy.deletedRetention). */
+export const DEFAULT_DELETED_RETENTION = '168h';
+
+/** How a source is brought in (spec.sources[].access): copy, all data up front. */
+export const DEFAULT_SOURCE_ACCESS = 'copy';
+
+/** When a source is read (spec.sources[].ingest.schedule): once, when the DataFlow is created. */
+export const DEFAULT_INGEST_SCHEDULE = 'once';
 
 const peer = named(
   'DataFlowPeer',
@@ -44,8 +72,8 @@ const peer = named(
     }),
     direction: enumeration(
       'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both, which needs multi-master conflict handling and is refused until it exists.',
-      ['push', 'pull', 'bidirectional'],
-      { default: 'push' },
+      PEER_DIRECTIONS,
+      { default: DEFAULT_PEER_DIRECTION },
     ),
     tlsSecretRef: required(
       secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.'),
@@ -83,11 +111,11 @@ const source = named(
       }),
       ingest: object(
         'When the source is read.',
-        { schedule: cronSchedule("'once' to ingest when the DataFlow is created, or a cron expression to ingest again on that schedule.", { allowOnce: true, default: 'once' }) },
+        { schedule: cronSchedule("'once' to ingest when the DataFlow is created, or a cron expression to ingest again on that schedule.", { allowOnce: true, default: DEFAULT_INGEST_SCHEDULE }) },
         { default: {} },
       ),
       writeBack: boolean('Also write changes made in the DataFlow back to the source, on request.', { default: false }),
-      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: 'copy' }),
+      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: DEFAULT_SOURCE_ACCESS }),
     },
     {
       rules: [
@@ -103,11 +131,11 @@ const source = named(
 const policy = object(
   'How data moves between sites and stores.',
   {
-    compression: enumeration('Compression of chunks on the wire.', COMPRESSION, { default: 'none' }),
+    compression: enumeration('Compression of chunks on the wire.', COMPRESSION, { default: DEFAULT_COMPRESSION }),
     encryption: object(
       'Encryption of chunks on the wire (on top of mutual TLS), so relays and stores never see plaintext.',
       {
-        algorithm: enumeration('AEAD cipher for each chunk.', ENCRYPTION_ALGORITHMS, { default: 'none' }),
+        algorithm: enumeration('AEAD cipher for each chunk.', ENCRYPTION_ALGORITHMS, { default: DEFAULT_ENCRYPTION_ALGORITHM }),
         keySecretRef: secretKeyRef('Secret holding the key (16, 24 or 32 bytes for AES-128/192/256).', 'key'),
       },
       {
@@ -124,8 +152,8 @@ const policy = object(
     dedup: boolean('Send a chunk only if the receiver does not already hold it, across files and DataFlows.', { default: true }),
     deleteAfterUse: boolean('Delete the DataFlow’s data at this site once no volume mounts it any more.', { default: false }),
     bandwidthLimit: quantity('Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited.'),
-    parallelism: integer('Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback throughput at 20 ms RTT, 4 reached 63–71%.', { minimum: 1, maximum: 64, default: DEFAULT_PARALLELISM }),
-    deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', { default: '168h' }),
+    parallelism: integer('Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback throughput at 20 ms RTT, 4 reached 63–71%.', { minimum: 1, maximum: MAX_PARALLELISM, default: DEFAULT_PARALLELISM }),
+    deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', { default: DEFAULT_DELETED_RETENTION }),
   },
   { default: {} },
 );
@@ -155,8 +183,8 @@ const spec = object(
     path: accessPointPath(`Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Not / nor under ${STATE_PATH}. Cannot change after creation.`),
     mode: enumeration(
       'async: changes are batched and shipped every few seconds. sync: a write counts as done when the peers have it. multiMaster: every site writes; concurrent edits are resolved deterministically and the losing version kept as a conflict copy.',
-      ['async', 'sync', 'multiMaster'],
-      { default: 'async' },
+      DATA_FLOW_MODES,
+      { default: DEFAULT_DATA_FLOW_MODE },
     ),
     peers: array('Other sites that hold this DataFlow.', peer, {
       maxItems: 32,

@@ -14,6 +14,7 @@ import {
 import {
   hostDirectory,
   COMPRESSION,
+  DEFAULT_COMPRESSION,
   conditions,
   observedGeneration,
   port,
@@ -25,6 +26,9 @@ import {
   tolerations,
 } from './common.js';
 import type { KindDefinition } from './kind.js';
+
+/** The gateway's sync port (gRPC and bulk TLS): its pods listen on it, and its Service does by default. */
+export const GATEWAY_PORT = 7443;
 
 /**
  * Lustre node type presets. Kept here so the CRD descriptions and the operator read the same numbers.
@@ -85,7 +89,7 @@ const lustre = named(
         default: 'ldiskfs',
       }),
       atRest: object('Data transformations applied by the servers on disk.', {
-        compression: enumeration('Compression of stored data (needs backingFs zfs).', COMPRESSION, { default: 'none' }),
+        compression: enumeration('Compression of stored data (needs backingFs zfs).', COMPRESSION, { default: DEFAULT_COMPRESSION }),
         encryption: object('Encryption of stored data.', {
           keySecretRef: required(secretKeyRef('Secret holding the encryption key.', 'key')),
         }),
@@ -181,7 +185,7 @@ const spec = object(
           'How other sites reach the gateway.',
           {
             type: enumeration('Kubernetes Service type of the gateway.', ['ClusterIP', 'NodePort', 'LoadBalancer'], { default: 'ClusterIP' }),
-            port: port('Port the gateway Service listens on.', 7443),
+            port: port('Port the gateway Service listens on.', GATEWAY_PORT),
           },
           { default: {} },
         ),

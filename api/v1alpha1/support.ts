@@ -5,6 +5,7 @@
  * Event, so nothing is silently ignored. `support.test.ts` walks every spec field of every kind
  * and fails when one is neither proven by a test nor listed here.
  */
+import { DEFAULT_DATA_FLOW_MODE, type SYNCED_PEER_DIRECTIONS } from './data-flow.js';
 import type { DataFlowPeer, DataFlowSpec, KmeshInstanceSpec, SnapshotSpec, VirtualCopySpec } from './generated/types.js';
 
 /** A field the spec sets that this release does not act on. */
@@ -30,7 +31,7 @@ export function unsupportedKmeshInstanceFields(spec: KmeshInstanceSpec): Unsuppo
 
 export function unsupportedDataFlowFields(spec: DataFlowSpec): UnsupportedField[] {
   const fields: UnsupportedField[] = [];
-  const mode = spec.mode ?? 'async';
+  const mode = spec.mode ?? DEFAULT_DATA_FLOW_MODE;
   if (mode !== 'async') fields.push({ path: 'spec.mode', message: `mode ${mode} is not in this release (only async); the worker is not started` });
   (spec.peers ?? []).forEach((peer, i) => {
     if (peer.direction === 'bidirectional') {
@@ -73,9 +74,12 @@ export const UNSUPPORTED_FIELDS = {
   VirtualCopy: unsupportedVirtualCopyFields,
 } as const;
 
+/** A peer the data plane acts on: its direction is one of SYNCED_PEER_DIRECTIONS. */
+export type ActedOnPeer = DataFlowPeer & { direction?: (typeof SYNCED_PEER_DIRECTIONS)[number] };
+
 /** Peers the data plane acts on: all but bidirectional ones (see unsupportedDataFlowFields). */
-export function actedOnPeers(spec: DataFlowSpec): DataFlowPeer[] {
-  return (spec.peers ?? []).filter((peer) => peer.direction !== 'bidirectional');
+export function actedOnPeers(spec: DataFlowSpec): ActedOnPeer[] {
+  return (spec.peers ?? []).filter((peer): peer is ActedOnPeer => peer.direction !== 'bidirectional');
 }
 
 /** One line for a condition message: each field with what happens instead. */

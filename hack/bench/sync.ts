@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import type { GatewayConfigDocument } from '../../api/sync-config/gateway.js';
+import type { WorkerConfigDocument } from '../../api/sync-config/worker.js';
 import { DEFAULT_PARALLELISM } from '../../api/v1alpha1/data-flow.js';
 import { siteTls, writeTlsDir } from '../../test/support/sync.js';
 import { TcpProxy } from '../../test/support/tcp-proxy.js';
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'gateway.yaml'), stringify({
     host: '127.0.0.1', port: gwPort, metricsPort: gwMetrics, tlsDir: join(dir, 'tls/west'),
     dataFlows: sites.map((s) => ({ name: `bench/${s.name}`, treeDir: s.kmeshDst, stateDir: join(dir, 'west-state', s.name), deletedRetention: '1m', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(dir, 'key') } })),
-  }));
+  } satisfies GatewayConfigDocument));
   children.push(spawn(process.execPath, [KMESH, 'gateway', '--config', join(dir, 'gateway.yaml')], { env: { ...process.env, KMESH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] }));
   writeFileSync(join(dir, 'rsyncd.conf'), ['use chroot = no', 'uid = root', 'gid = root', ...sites.flatMap((s) => [`[${s.name}]`, `path = ${s.rsyncDst}`, 'read only = no'])].join('\n') + '\n');
   children.push(spawn('rsync', ['--daemon', '--no-detach', `--port=${rsyncPort}`, '--address=127.0.0.1', `--config=${join(dir, 'rsyncd.conf')}`], { stdio: 'inherit' }));
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
       dataFlow: `bench/${site.name}`, site: 'east', treeDir: site.src, stateDir: join(dir, 'east-state', site.name), statusPort: 0,
       policy: { compression: 'none', encryption: { algorithm: 'aes-256-gcm', keyFile: join(dir, 'key') }, parallelism: PARALLELISM },
       peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, direction: 'push', tlsDir: join(dir, 'tls/east') }],
-    }));
+    } satisfies WorkerConfigDocument));
     const started = performance.now();
     const out = await run(process.execPath, [KMESH, 'sync', '--config', config, '--once']);
     return { seconds: (performance.now() - started) / 1000, status: JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown> };

@@ -11,11 +11,13 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as lz4 from 'lz4-napi';
 import * as zstd from '@bokuweb/zstd-wasm';
+import { COMPRESSION } from '../../api/v1alpha1/common.js';
+import type { ENCRYPTION_ALGORITHMS } from '../../api/v1alpha1/data-flow.js';
 
-export const COMPRESSIONS = ['none', 'lz4', 'gzip', 'zstd'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
-export const ENCRYPTIONS = ['none', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm'] as const;
-export type Encryption = (typeof ENCRYPTIONS)[number];
+/** The codecs: the API's list (policy.compression), so every value the CRD accepts is one implemented here. */
+export const COMPRESSIONS = COMPRESSION;
+export type Compression = (typeof COMPRESSION)[number];
+export type Encryption = (typeof ENCRYPTION_ALGORITHMS)[number];
 
 const KEY_BYTES: Record<Exclude<Encryption, 'none'>, number> = { 'aes-128-gcm': 16, 'aes-192-gcm': 24, 'aes-256-gcm': 32 };
 
@@ -36,14 +38,13 @@ export function initCodecs(): Promise<void> {
   return zstdReady;
 }
 
-export function checkPolicy(policy: SealPolicy, field = 'policy'): void {
-  if (!COMPRESSIONS.includes(policy.compression)) throw new Error(`${field}.compression: unknown compression "${policy.compression}" (one of ${COMPRESSIONS.join(', ')})`);
-  if (!ENCRYPTIONS.includes(policy.encryption)) throw new Error(`${field}.encryption.algorithm: unknown algorithm "${policy.encryption}"`);
-  if (policy.encryption !== 'none') {
-    const want = KEY_BYTES[policy.encryption];
-    if (!policy.key) throw new Error(`${field}.encryption.keySecretRef: ${policy.encryption} needs a key`);
-    if (policy.key.length !== want) throw new Error(`${field}.encryption.keySecretRef: ${policy.encryption} needs a ${want}-byte key, the secret holds ${policy.key.length} bytes`);
-  }
+/**
+ * Checks that `key` fits `algorithm` (the algorithm itself is checked where the config is read,
+ * api/sync-config/); the message tells which Secret to fix.
+ */
+export function checkKey(algorithm: Exclude<Encryption, 'none'>, key: Buffer): void {
+  const want = KEY_BYTES[algorithm];
+  if (key.length !== want) throw new Error(`${algorithm} needs a ${want}-byte key, the file holds ${key.length} bytes (fix the Secret named in spec.policy.encryption.keySecretRef)`);
 }
 
 /** A short proof of the key that reveals nothing about it, compared in the session handshake. */

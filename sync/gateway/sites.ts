@@ -3,17 +3,13 @@
  * use and kept, plus the locator that lets each find chunks in the others (dedup across the
  * DataFlows of one instance).
  */
+import type { SYNCED_PEER_DIRECTIONS } from '../../api/v1alpha1/data-flow.js';
 import type { Hash } from '../engine/manifest.js';
 import { Receiver, type ChunkLocator } from '../engine/receiver.js';
 import type { Encryption } from '../engine/seal.js';
 
-/**
- * Directions the data plane acts on. `bidirectional` (DataFlow spec) is refused: it needs
- * multi-master conflict handling, without which a receiver would replace local edits with the
- * sender's files (operator/README.md, "Fields this release does not act on").
- */
-export const PEER_DIRECTIONS = ['push', 'pull'] as const;
-export type PeerDirection = (typeof PEER_DIRECTIONS)[number];
+/** Directions the data plane acts on (`bidirectional` is refused where the config is read). */
+export type PeerDirection = (typeof SYNCED_PEER_DIRECTIONS)[number];
 
 /** One DataFlow as the gateway sees it. */
 export interface ServedDataFlow {

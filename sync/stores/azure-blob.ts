@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BlobServiceClient, RestError, StorageSharedKeyCredential } from '@azure/storage-blob';
+import type { AzureBlobLocation } from '../../api/sync-config/worker.js';
 import { throttle, type Bandwidth } from '../wire/bandwidth.js';
 import { plainEtag, type ObjectHead, type Store, type StoreObject } from './store.js';
 
@@ -15,14 +16,8 @@ import { plainEtag, type ObjectHead, type Store, type StoreObject } from './stor
 export const BLOCK_BYTES = 8 * 1024 * 1024;
 const BLOCKS_IN_FLIGHT = 4;
 
-export interface AzureBlobSource {
-  endpoint?: string;
-  account?: string;
-  container: string;
-  prefix?: string;
-  /** Directory of the mounted credentials Secret. */
-  credentialsDir?: string;
-}
+/** Where the store is, as the worker config names it (api/sync-config/worker.ts). */
+export type AzureBlobSource = AzureBlobLocation;
 
 function secret(dir: string | undefined, key: string): string | undefined {
   if (!dir || !existsSync(join(dir, key))) return undefined;

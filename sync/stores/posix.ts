@@ -9,13 +9,12 @@ import { open, readdir, rm, stat as statAsync } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { PosixLocation } from '../../api/sync-config/worker.js';
 import { throttle, type Bandwidth } from '../wire/bandwidth.js';
 import type { ObjectHead, Store, StoreObject } from './store.js';
 
-export interface PosixSource {
-  /** Where the export or claim is mounted in the worker. */
-  dir: string;
-}
+/** Where the store is, as the worker config names it (api/sync-config/worker.ts). */
+export type PosixSource = PosixLocation;
 
 const TEMP_PREFIX = '.kmesh-tmp-';
 let temps = 0;

@@ -21,21 +21,15 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
+import type { S3Location } from '../../api/sync-config/worker.js';
 import { throttle, type Bandwidth } from '../wire/bandwidth.js';
 import { plainEtag, type ObjectHead, type Store, type StoreObject } from './store.js';
 
 /** Files bigger than this go up in parts of this size (S3 takes 5 MiB to 5 GiB per part). */
 export const MULTIPART_PART_BYTES = 16 * 1024 * 1024;
 
-export interface S3Source {
-  endpoint?: string;
-  bucket: string;
-  prefix?: string;
-  region?: string;
-  forcePathStyle?: boolean;
-  /** Directory of the mounted credentials Secret. */
-  credentialsDir?: string;
-}
+/** Where the store is, as the worker config names it (api/sync-config/worker.ts). */
+export type S3Source = S3Location;
 
 function credential(dir: string, key: string, field: string): string {
   try {

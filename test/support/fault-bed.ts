@@ -10,6 +10,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { GatewayConfigDocument } from '../../api/sync-config/gateway.js';
+import type { WorkerConfigDocument } from '../../api/sync-config/worker.js';
 import { CertificateAuthority } from '../../hack/pki.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { initCodecs } from '../../sync/engine/seal.js';
@@ -41,7 +43,7 @@ export class FaultBed {
       dataFlows: [
         { name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') } },
       ],
-    });
+    } satisfies GatewayConfigDocument);
   }
 
   /** East's worker pushing `<dir>/east/tree` to the gateway at `port` (lz4, AES-256-GCM). */
@@ -55,7 +57,7 @@ export class FaultBed {
       statusPort,
       policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') }, parallelism },
       peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(this.top, 'tls/east') }],
-    });
+    } satisfies WorkerConfigDocument);
   }
 
   /** Runs `kmesh <command> --config <config>` as a process of its own. */

@@ -9,6 +9,7 @@ import { RESOURCES } from '../../../lib/kube/resources.js';
 import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
 import { accessPointProblem } from '../../../api/v1alpha1/index.js';
 import { parseSchedule } from '../../../sync/stores/schedule.js';
+import { DEFAULT_ENCRYPTION_ALGORITHM } from '../../../api/v1alpha1/data-flow.js';
 import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
@@ -18,7 +19,7 @@ import { SecretChecker } from '../../runtime/secrets.js';
 import { announceUnsupported } from '../../runtime/supported.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { accessPointPath, DATA_MOUNT_PATH } from './layout.js';
+import { accessPointPath, DATA_MOUNT_PATH } from '../../layout.js';
 import { activeMounts, dataFlowsIn, httpWorkerStatus, PUBLICATIONS_SELECTOR, type WorkerStatusReader } from './report.js';
 import { computeStatus, purgeRequest } from './status.js';
 import { workerConfigMap, workerDeployment, workerReplicas } from './worker.js';
@@ -145,7 +146,7 @@ async function missingSecrets(context: Context, dataFlow: DataFlow, secrets: Sec
   const namespace = dataFlow.metadata.namespace!;
   const wanted: [string, string][] = [];
   const key = dataFlow.spec.policy?.encryption;
-  if (key && (key.algorithm ?? 'none') !== 'none' && key.keySecretRef) wanted.push(['spec.policy.encryption.keySecretRef', key.keySecretRef.name]);
+  if (key && (key.algorithm ?? DEFAULT_ENCRYPTION_ALGORITHM) !== 'none' && key.keySecretRef) wanted.push(['spec.policy.encryption.keySecretRef', key.keySecretRef.name]);
   for (const [i, peer] of (dataFlow.spec.peers ?? []).entries()) wanted.push([`spec.peers[${i}].tlsSecretRef`, peer.tlsSecretRef.name]);
   for (const [i, source] of (dataFlow.spec.sources ?? []).entries()) {
     const kind = source.s3 ? 's3' : source.azureBlob ? 'azureBlob' : undefined;

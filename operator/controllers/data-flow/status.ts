@@ -4,9 +4,10 @@
  * here keeps memory between reconciles.
  */
 import { Conditions, Reasons, unsupportedDataFlowFields, type Condition, type DataFlow, type DataFlowStatus, type KmeshInstance } from '../../../api/v1alpha1/index.js';
+import { DEFAULT_DATA_FLOW_MODE, DEFAULT_PEER_DIRECTION, DEFAULT_SOURCE_ACCESS } from '../../../api/v1alpha1/data-flow.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { unsupportedNote, withSupported } from '../../runtime/supported.js';
-import { accessPointPath, mountSourceOf } from './layout.js';
+import { accessPointPath, mountSourceOf } from '../../layout.js';
 import type { WorkerStatus } from './report.js';
 
 export interface DataFlowInputs {
@@ -18,7 +19,7 @@ export interface DataFlowInputs {
 }
 
 /** Peers the worker sends to (a bidirectional peer is not acted on: see api/v1alpha1/support.ts). */
-const pushPeers = (dataFlow: DataFlow) => (dataFlow.spec.peers ?? []).filter((p) => (p.direction ?? 'push') === 'push');
+const pushPeers = (dataFlow: DataFlow) => (dataFlow.spec.peers ?? []).filter((p) => (p.direction ?? DEFAULT_PEER_DIRECTION) === 'push');
 
 /** deleteAfterUse: when the last mount went away, the request (and later its completion) lives in a condition. */
 function dataDeleted(dataFlow: DataFlow, conditions: Condition[] | undefined, activeMounts: number, worker: WorkerStatus | undefined): Condition[] | undefined {
@@ -51,13 +52,13 @@ export function computeStatus(dataFlow: DataFlow, inputs: DataFlowInputs): DataF
   const set = (type: string, ok: boolean | 'Unknown', reason: string, message: string): void => {
     conditions = setCondition(conditions, type, ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False', reason, message, generation);
   };
-  const mode = dataFlow.spec.mode ?? 'async';
+  const mode = dataFlow.spec.mode ?? DEFAULT_DATA_FLOW_MODE;
   const peers = pushPeers(dataFlow);
   const reported = new Map((worker?.peers ?? []).map((p) => [p.name, p]));
 
   // Sources: every kind is ingested with access: copy; cache (fetch on first read) is not in this release.
   const sources = dataFlow.spec.sources ?? [];
-  const unsupported = sources.filter((s) => (s.access ?? 'copy') !== 'copy');
+  const unsupported = sources.filter((s) => (s.access ?? DEFAULT_SOURCE_ACCESS) !== 'copy');
   const results = new Map((worker?.sources ?? []).map((s) => [s.name, s]));
   const failed = sources.filter((s) => results.get(s.name)?.result?.outcome === 'Failed');
   const notWritten = sources.filter((s) => s.writeBack && results.get(s.name)?.writeBack?.outcome === 'Failed');

@@ -1,20 +1,21 @@
 /**
- * The sync worker of a DataFlow: a ConfigMap with its configuration (sync/config.ts) and a
- * Deployment running `kmesh sync` with the instance's filesystem, the DataFlow's key and each
- * peer's TLS Secret mounted. A spec change changes the config hash on the pod template, which
+ * The sync worker of a DataFlow: a ConfigMap with its configuration (api/sync-config/worker.ts)
+ * and a Deployment running `kmesh sync` with the instance's filesystem, the DataFlow's key and
+ * each peer's TLS Secret mounted. A spec change changes the config hash on the pod template, which
  * restarts the worker; `suspend` (or a mode it cannot run) scales it to zero. Recreate, never two
  * workers at once: they would share one index.
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { DEFAULT_PARALLELISM } from '../../../api/v1alpha1/data-flow.js';
+import type { WorkerConfigDocument, WorkerPeerDocument, WorkerSourceDocument } from '../../../api/sync-config/worker.js';
+import { DEFAULT_DATA_FLOW_MODE, DEFAULT_SOURCE_ACCESS } from '../../../api/v1alpha1/data-flow.js';
 import { actedOnPeers, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { filesystemPod } from '../../backends/pod.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import type { OperatorSettings } from '../../settings.js';
-import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from './layout.js';
+import { encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from '../../layout.js';
 
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/sync';
 export const PEERS_MOUNT_PATH = '/etc/kmesh/peers';
@@ -25,7 +26,7 @@ export const SOURCE_DATA_MOUNT_PATH = '/var/lib/kmesh/sources';
 type Source = NonNullable<DataFlow['spec']['sources']>[number];
 
 /** Sources this release ingests: every kind with `access: copy`; `cache` is reported as not supported. */
-export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? 'copy') === 'copy');
+export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? DEFAULT_SOURCE_ACCESS) === 'copy');
 
 /** The pod volume of an NFS or PVC source (the worker reads it as a directory). */
 function sourceVolume(source: Source): Record<string, unknown> | undefined {
@@ -39,17 +40,13 @@ function sourceVolume(source: Source): Record<string, unknown> | undefined {
 /** The credentials Secret a source names, if any. */
 const credentialsOf = (source: Source) => (source.s3 ?? source.azureBlob)?.credentialsSecretRef;
 
-/** Fields of a store location as the worker config takes them: unset ones left out. */
-function defined(values: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
-}
 export const CONFIG_HASH_ANNOTATION = 'kmesh.io/config-hash';
 
 export const workerName = (dataFlow: DataFlow): string => childName(dataFlow.metadata.name!, 'sync');
 
 /** Whether the worker should run: not suspended, and a mode this release syncs. */
 export function workerReplicas(dataFlow: DataFlow): number {
-  return dataFlow.spec.suspend || (dataFlow.spec.mode ?? 'async') !== 'async' ? 0 : 1;
+  return dataFlow.spec.suspend || (dataFlow.spec.mode ?? DEFAULT_DATA_FLOW_MODE) !== 'async' ? 0 : 1;
 }
 
 /** `<namespace>/<name>` of a peer's DataFlow (remoteDataFlow may omit the namespace). */
@@ -66,42 +63,55 @@ export interface WorkerInputs {
   purgeRequestedAt?: string;
 }
 
-export function workerConfigYaml({ dataFlow, instance, settings, purgeRequestedAt }: WorkerInputs): string {
+/**
+ * The worker's configuration document. Spec values pass through as the API server stored them
+ * (defaults applied); what the spec leaves unset the worker defaults from the same constants.
+ */
+export function workerConfig({ dataFlow, instance, settings, purgeRequestedAt }: WorkerInputs): WorkerConfigDocument {
   const policy = dataFlow.spec.policy ?? {};
-  return stringify({
+  return {
     dataFlow: `${dataFlow.metadata.namespace}/${dataFlow.metadata.name}`,
-    site: instance.metadata.name,
-    mode: dataFlow.spec.mode ?? 'async',
+    site: instance.metadata.name!,
+    mode: dataFlow.spec.mode,
     treeDir: treeDir(dataFlow),
     stateDir: stateDir(dataFlow, 'worker'),
     interval: settings.syncInterval,
     statusPort: settings.workerStatusPort,
     policy: {
-      compression: policy.compression ?? 'none',
+      compression: policy.compression,
       encryption: encryptionConfig(dataFlow),
-      parallelism: policy.parallelism ?? DEFAULT_PARALLELISM,
-      ...(policy.bandwidthLimit ? { bandwidthLimit: String(policy.bandwidthLimit) } : {}),
+      parallelism: policy.parallelism,
+      bandwidthLimit: policy.bandwidthLimit,
     },
-    peers: actedOnPeers(dataFlow.spec).map((p) => ({
-      name: p.name,
-      endpoint: p.endpoint,
-      remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
-      direction: p.direction ?? 'push',
-      tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
-      ...(p.paths?.length ? { paths: p.paths } : {}),
-    })),
-    sources: ingestedSources(dataFlow).map((src) => {
+    peers: actedOnPeers(dataFlow.spec).map(
+      (p): WorkerPeerDocument => ({
+        name: p.name,
+        endpoint: p.endpoint,
+        remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
+        direction: p.direction,
+        tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
+        ...(p.paths?.length ? { paths: p.paths } : {}),
+      }),
+    ),
+    sources: ingestedSources(dataFlow).map((src): WorkerSourceDocument => {
       const credentialsDir = credentialsOf(src) ? `${SOURCES_MOUNT_PATH}/${src.name}` : undefined;
-      const location = src.s3
-        ? { s3: defined({ bucket: src.s3.bucket, endpoint: src.s3.endpoint, prefix: src.s3.prefix, region: src.s3.region, forcePathStyle: src.s3.forcePathStyle ?? false, credentialsDir }) }
-        : src.azureBlob
-          ? { azureBlob: defined({ container: src.azureBlob.container, endpoint: src.azureBlob.endpoint, account: src.azureBlob.account, prefix: src.azureBlob.prefix, credentialsDir }) }
-          : { posix: { dir: `${SOURCE_DATA_MOUNT_PATH}/${src.name}` } };
-      return { name: src.name, schedule: src.ingest?.schedule ?? 'once', writeBack: src.writeBack ?? false, ...location };
+      const common = { name: src.name, schedule: src.ingest?.schedule, writeBack: src.writeBack };
+      if (src.s3) {
+        const { bucket, endpoint, prefix, region, forcePathStyle } = src.s3;
+        return { ...common, s3: { bucket, endpoint, prefix, region, forcePathStyle, credentialsDir } };
+      }
+      if (src.azureBlob) {
+        const { container, endpoint, account, prefix } = src.azureBlob;
+        return { ...common, azureBlob: { container, endpoint, account, prefix, credentialsDir } };
+      }
+      return { ...common, posix: { dir: `${SOURCE_DATA_MOUNT_PATH}/${src.name}` } };
     }),
-    ...(purgeRequestedAt ? { purgeRequestedAt } : {}),
-  });
+    purgeRequestedAt,
+  };
 }
+
+/** The document as the worker reads it (unset fields left out). */
+export const workerConfigYaml = (inputs: WorkerInputs): string => stringify(workerConfig(inputs));
 
 export function workerConfigMap(inputs: WorkerInputs): WireObject {
   const owner = ownedBy(inputs.dataFlow, 'sync-worker');
@@ -172,5 +182,3 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
     },
   };
 }
-
-export { DATA_MOUNT_PATH };

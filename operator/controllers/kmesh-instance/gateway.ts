@@ -1,18 +1,20 @@
 /**
- * The sync gateway of a KmeshInstance: a Deployment running `kmesh gateway` with the instance's
- * filesystem and TLS Secret mounted, and a Service other sites reach it through.
+ * The sync gateway of a KmeshInstance: a ConfigMap with its configuration
+ * (api/sync-config/gateway.ts), a Deployment running `kmesh gateway` with the instance's
+ * filesystem, TLS Secret and the received DataFlows' keys mounted, and a Service other sites
+ * reach it through.
  */
 import { stringify } from 'yaml';
+import type { GatewayConfigDocument, ServedDataFlowDocument } from '../../../api/sync-config/gateway.js';
+import { GATEWAY_PORT } from '../../../api/v1alpha1/kmesh-instance.js';
 import { actedOnPeers, Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemAccess } from '../../backends/backend.js';
 import { filesystemPod } from '../../backends/pod.js';
 import { childName, ownedBy } from '../../runtime/children.js';
 import type { OperatorSettings } from '../../settings.js';
-import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from '../data-flow/layout.js';
+import { DATA_MOUNT_PATH, encryptionConfig, keyProjection, KEYS_MOUNT_PATH, stateDir, treeDir } from '../../layout.js';
 
-export { DATA_MOUNT_PATH };
-export const GATEWAY_PORT = 7443;
 export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
 
@@ -27,29 +29,35 @@ export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[
     .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
 }
 
-/** The gateway's configuration (sync/config.ts): which DataFlows it receives, from whom, with which key. */
-export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[], settings: OperatorSettings): WireObject {
-  const owner = ownedBy(instance, 'gateway');
-  const config = {
+/** The gateway's configuration document: which DataFlows it receives, from whom, with which key. */
+export function gatewayConfig(dataFlows: DataFlow[], settings: OperatorSettings): GatewayConfigDocument {
+  return {
     host: '0.0.0.0',
     port: GATEWAY_PORT,
     metricsPort: settings.gatewayHealthPort,
     tlsDir: TLS_MOUNT_PATH,
     filesystem: DATA_MOUNT_PATH,
-    dataFlows: dataFlows.map((d) => ({
-      name: `${d.metadata.namespace}/${d.metadata.name}`,
-      treeDir: treeDir(d),
-      stateDir: stateDir(d, 'gateway'),
-      deletedRetention: d.spec.policy?.deletedRetention ?? '168h',
-      peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction ?? 'push' })),
-      encryption: encryptionConfig(d),
-    })),
+    dataFlows: dataFlows.map(
+      (d): ServedDataFlowDocument => ({
+        name: `${d.metadata.namespace}/${d.metadata.name}`,
+        treeDir: treeDir(d),
+        stateDir: stateDir(d, 'gateway'),
+        deletedRetention: d.spec.policy?.deletedRetention,
+        peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction })),
+        encryption: encryptionConfig(d),
+      }),
+    ),
   };
+}
+
+/** The gateway's ConfigMap, holding its configuration (api/sync-config/gateway.ts). */
+export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[], settings: OperatorSettings): WireObject {
+  const owner = ownedBy(instance, 'gateway');
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
-    data: { 'config.yaml': stringify(config) },
+    data: { 'config.yaml': stringify(gatewayConfig(dataFlows, settings)) },
   };
 }
 

@@ -4,10 +4,11 @@
  * → a task pod runs `kmesh snapshot take` on the instance's filesystem → its result becomes the
  * status (readyToUse, rootHash, counts) and the pod goes.
  */
-import { Conditions, EventReasons, Reasons, unsupportedSnapshotFields, type Condition, type DataFlow, type KmeshInstance, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
+import { Conditions, EventReasons, Reasons, unsupportedSnapshotFields, type Condition, type Snapshot, type SnapshotStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
-import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
+import { DATA_MOUNT_PATH, snapshotDir, treeDir } from '../../layout.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { accessTo, dataFlowAndInstance, instanceRefusal } from '../../runtime/instance-access.js';
 import { References } from '../../runtime/references.js';
 import { announceUnsupported, withSupported } from '../../runtime/supported.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
@@ -15,7 +16,6 @@ import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
 import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { DATA_MOUNT_PATH, snapshotDir, treeDir } from '../data-flow/layout.js';
 
 export const FINALIZER = 'kmesh.io/snapshot';
 const TAKE = 'snapshot';
@@ -24,23 +24,7 @@ const COMPONENT = 'snapshot';
 
 type Context = ReconcileContext<Snapshot>;
 
-/** A DataFlow and the instance whose filesystem holds it, from the caches (either may be missing). */
-export function dataFlowAndInstance(context: Pick<ReconcileContext<never>, 'cache'>, namespace: string, name: string): { dataFlow?: DataFlow; instance?: KmeshInstance } {
-  const dataFlow = context.cache(RESOURCES.dataFlow).get(`${namespace}/${name}`) as unknown as DataFlow | undefined;
-  const instance = dataFlow ? (context.cache(RESOURCES.kmeshInstance).get(`${namespace}/${dataFlow.spec.instanceRef.name}`) as unknown as KmeshInstance | undefined) : undefined;
-  return { dataFlow, instance };
-}
-
 const snapshotSource = (context: Context, snapshot: Snapshot) => dataFlowAndInstance(context, snapshot.metadata.namespace!, snapshot.spec.dataFlowRef.name);
-
-/** How task pods reach the instance's filesystem. */
-export const accessTo = (instance: KmeshInstance, settings: OperatorSettings) => filesystemAccess(instance, settings, DATA_MOUNT_PATH);
-
-/** Why no task pod may mount `instance`'s filesystem (backends/index.ts `filesystemRefusal`), as a reason and a message. */
-export function instanceRefusal(context: Pick<ReconcileContext<never>, 'cache'>, instance: KmeshInstance, settings: OperatorSettings): { reason: string; message: string } | undefined {
-  const refused = filesystemRefusal(instance, settings, context.cache(RESOURCES.kmeshInstance).list() as unknown as KmeshInstance[]);
-  return refused && { reason: refused.reason, message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no task pod mounts it: ${refused.message}` };
-}
 
 export function snapshotController(settings: OperatorSettings): ControllerDefinition<Snapshot> {
   const byDataFlow = new References(); // DataFlow → its Snapshots

@@ -11,7 +11,9 @@
 import { accessPointProblem, Conditions, EventReasons, overlaps, Reasons, unsupportedVirtualCopyFields, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { snapshotTree } from '../../../sync/snapshots/store.js';
+import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../../layout.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
+import { accessTo, dataFlowAndInstance, instanceRefusal } from '../../runtime/instance-access.js';
 import { References } from '../../runtime/references.js';
 import { announceUnsupported, withSupported } from '../../runtime/supported.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
@@ -19,8 +21,6 @@ import { done, type Result } from '../../runtime/result.js';
 import { endTask, runTask, type TaskOutcome } from '../../runtime/task-pod.js';
 import { ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
-import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../data-flow/layout.js';
-import { accessTo, dataFlowAndInstance, instanceRefusal } from '../snapshot/reconcile.js';
 
 export const FINALIZER = 'kmesh.io/virtualcopy';
 /**

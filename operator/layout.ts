@@ -1,10 +1,13 @@
 /**
- * Where a DataFlow's files, sync state and key sit inside the pods that serve it (its worker and
- * its instance's gateway), so both controllers render the same paths.
+ * Where an instance's filesystem, a DataFlow's files, sync state and key, and snapshots and copies
+ * sit inside the Kmesh pods (sync worker, gateway, snapshot and copy task pods), so every
+ * controller renders the same paths.
  */
-import { STATE_PATH, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../../../api/v1alpha1/index.js';
+import type { EncryptionDocument } from '../api/sync-config/fields.js';
+import { DEFAULT_ENCRYPTION_ALGORITHM } from '../api/v1alpha1/data-flow.js';
+import { STATE_PATH, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../api/v1alpha1/index.js';
 
-/** The instance's filesystem root inside worker and gateway pods. */
+/** The instance's filesystem root inside every Kmesh pod that mounts it. */
 export const DATA_MOUNT_PATH = '/kmesh/data';
 /** Encryption keys: one file per DataFlow, `<namespace>_<name>`. */
 export const KEYS_MOUNT_PATH = '/etc/kmesh/keys';
@@ -30,13 +33,13 @@ export function keyFileName(dataFlow: DataFlow): string {
 /** The Secret volume projection that puts the DataFlow's key at KEYS_MOUNT_PATH/<keyFileName>. */
 export function keyProjection(dataFlow: DataFlow): Record<string, unknown> | undefined {
   const encryption = dataFlow.spec.policy?.encryption;
-  if (!encryption || (encryption.algorithm ?? 'none') === 'none' || !encryption.keySecretRef) return undefined;
+  if (!encryption || (encryption.algorithm ?? DEFAULT_ENCRYPTION_ALGORITHM) === 'none' || !encryption.keySecretRef) return undefined;
   return { secret: { name: encryption.keySecretRef.name, items: [{ key: encryption.keySecretRef.key ?? 'key', path: keyFileName(dataFlow) }] } };
 }
 
-/** The encryption section of a worker or gateway config for this DataFlow. */
-export function encryptionConfig(dataFlow: DataFlow): Record<string, string> {
-  const algorithm = dataFlow.spec.policy?.encryption?.algorithm ?? 'none';
+/** The encryption section of a worker or gateway config for this DataFlow (api/sync-config/). */
+export function encryptionConfig(dataFlow: DataFlow): EncryptionDocument {
+  const algorithm = dataFlow.spec.policy?.encryption?.algorithm ?? DEFAULT_ENCRYPTION_ALGORITHM;
   return algorithm === 'none' ? { algorithm } : { algorithm, keyFile: `${KEYS_MOUNT_PATH}/${keyFileName(dataFlow)}` };
 }
 
