@@ -19,11 +19,6 @@ export interface BulkOptions {
   metrics?: GatewayMetrics;
 }
 
-/** A view of decoded bytes as a Buffer, without copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /** Serves one bulk connection until the sender ends it or a frame is refused. */
 export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
   const { sessions, log, metrics } = options;
@@ -64,7 +59,7 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
         const hash = hex(frame.chunk.hash);
         let data: Buffer;
         try {
-          data = openChunk(asBuffer(frame.chunk.payload), frame.chunk.codec as Compression, hash, current.policy, chunkHash);
+          data = openChunk(frame.chunk.payload, frame.chunk.codec as Compression, hash, current.policy, chunkHash);
         } catch (error) {
           return fail(error instanceof ChunkRejected ? error.message : `chunk ${hash}: ${(error as Error).message}`);
         }
