@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   // Generated types of proto/ (hack/proto-types.ts) follow the generator's style, not ours; the
   // type check still covers them.
-  { ignores: ['dist/', 'node_modules/', 'hack/bin/', 'coverage/', 'sync/wire/generated/'] },
+  { ignores: ['dist/', 'node_modules/', 'hack/bin/', 'coverage/', 'sync/wire/generated/', 'csi/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

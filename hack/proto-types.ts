@@ -21,7 +21,10 @@ export interface ProtoTarget {
   outDir: string;
 }
 
-export const PROTO_TARGETS: ProtoTarget[] = [{ protos: ['kmesh/sync/v1/sync.proto'], outDir: 'sync/wire/generated' }];
+export const PROTO_TARGETS: ProtoTarget[] = [
+  { protos: ['kmesh/sync/v1/sync.proto'], outDir: 'sync/wire/generated' },
+  { protos: ['csi.proto', 'kubelet/pluginregistration/v1/api.proto'], outDir: 'csi/generated' },
+];
 
 /** The generator's flags for PROTO_LOADER_OPTIONS: the types describe what the loader produces. */
 function loaderFlags(): string[] {

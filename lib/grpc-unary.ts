@@ -17,6 +17,12 @@ export type UnaryCall<Req = Message, Res = Message> = ServerUnaryCall<Req, Res>;
 /** A unary RPC handler: the request in (and the call, for its peer), the response or a thrown StatusError out. */
 export type Handler<Req = Message, Res = Message> = (request: Req, call: UnaryCall<Req, Res>) => Promise<Res>;
 
+/**
+ * Any handler, whatever its message types: what a server that only wraps and registers handlers
+ * accepts. (Every request type admits `never`, so every handler is one of these.)
+ */
+export type AnyHandler = Handler<never, unknown>;
+
 export interface WrapOptions<Req = Message> {
   /** The log message, e.g. "CSI call". */
   message: string;

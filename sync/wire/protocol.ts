@@ -6,6 +6,7 @@
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import type { MethodOf, RequestReceived, RequestSent, ResponseReceived, ResponseSent } from '../../lib/grpc-service-types.js';
 import { PROTO_LOADER_OPTIONS, protoFile } from '../../lib/proto.js';
 import type { BulkFrame, BulkFrame__Output } from './generated/kmesh/sync/v1/BulkFrame.js';
 import type { SyncDefinition } from './generated/kmesh/sync/v1/Sync.js';
@@ -22,18 +23,16 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const SYNC_PROTO = 'kmesh/sync/v1/sync.proto';
 
-/** The Sync service's methods, without the index signature grpc-js's ServiceDefinition adds. */
-type SyncMethods = { [M in keyof SyncDefinition as string extends M ? never : M]: SyncDefinition[M] };
 /** A method of the Sync service: 'Hello', 'MissingNodes', 'PutNodes', 'MissingChunks' or 'Commit'. */
-export type SyncMethod = keyof SyncMethods;
+export type SyncMethod = MethodOf<SyncDefinition>;
 /** The request of `M` as a worker sends it (fields optional; bytes as Buffer or Uint8Array). */
-export type SyncRequest<M extends SyncMethod> = Parameters<SyncMethods[M]['requestSerialize']>[0];
+export type SyncRequest<M extends SyncMethod> = RequestSent<SyncDefinition, M>;
 /** The request of `M` as the gateway receives it (every field present, defaults filled in). */
-export type SyncRequestReceived<M extends SyncMethod> = ReturnType<SyncMethods[M]['requestDeserialize']>;
+export type SyncRequestReceived<M extends SyncMethod> = RequestReceived<SyncDefinition, M>;
 /** The response of `M` as the gateway returns it. */
-export type SyncResponse<M extends SyncMethod> = Parameters<SyncMethods[M]['responseSerialize']>[0];
+export type SyncResponse<M extends SyncMethod> = ResponseSent<SyncDefinition, M>;
 /** The response of `M` as a worker receives it (every field present, defaults filled in). */
-export type SyncResponseReceived<M extends SyncMethod> = ReturnType<SyncMethods[M]['responseDeserialize']>;
+export type SyncResponseReceived<M extends SyncMethod> = ResponseReceived<SyncDefinition, M>;
 
 /** The gRPC client constructor of the Sync service; `.service` is its definition, for servers. */
 export type SyncClientConstructor = ProtoGrpcType['kmesh']['sync']['v1']['Sync'];
