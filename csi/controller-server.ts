@@ -9,16 +9,21 @@
  */
 import { isDnsLabel, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../api/v1alpha1/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from '../lib/errors.js';
+import type { RequestReceived, ResponseSent, TypedHandlers } from '../lib/grpc-service-types.js';
 import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import { isConflictError, KubeApiError, type KubeClient, type ResourceType } from '../lib/kube/rest.js';
-import { checkCapability, type VolumeCapability } from './capabilities.js';
+import { checkCapability } from './capabilities.js';
+import type { ControllerDefinition } from './generated/csi/v1/Controller.js';
+import type { CapacityRange__Output } from './generated/csi/v1/CapacityRange.js';
+import type { TopologyRequirement__Output } from './generated/csi/v1/TopologyRequirement.js';
+import type { Volume } from './generated/csi/v1/Volume.js';
+import type { VolumeContentSource__Output } from './generated/csi/v1/VolumeContentSource.js';
 import { pageOf } from './paging.js';
 import { namespaceOf, parseParameters, type VolumeParameters } from './parameters.js';
 import { projectIdOf, type Quotas } from './quota.js';
 import { accessPointOf, ownerOf } from './resolver.js';
-import { requiredString, type Request } from './request.js';
-import type { Handler } from './server.js';
+import { requiredString } from './request.js';
 import { parseSnapshotId, SnapshotService } from './snapshots.js';
 import { instanceIn, pickInstance, segmentsOf, type Segments } from './topology.js';
 import { volumeConditionOf } from './volume-condition.js';
@@ -40,7 +45,16 @@ const CONTROLLER_CAPABILITIES = [
   'GET_CAPACITY',
   'VOLUME_CONDITION',
   'GET_VOLUME',
-];
+] as const;
+
+/**
+ * Controller methods and their messages as generated from proto/csi.proto. Handlers and the
+ * callbacks that build a response name its type, so a misspelt field is an error (every response
+ * field is optional, which inference alone would let pass).
+ */
+type ControllerMethod = keyof TypedHandlers<ControllerDefinition>;
+type Received<M extends ControllerMethod> = RequestReceived<ControllerDefinition, M>;
+type Reply<M extends ControllerMethod> = ResponseSent<ControllerDefinition, M>;
 
 
 /** Where a new volume's data goes. */
@@ -68,20 +82,20 @@ function volumeRefOf(volumeId: string, what = 'volume'): VolumeRef {
   }
 }
 
-function capacityRangeOf(request: Request): { requiredBytes: number; limitBytes: number } {
-  const range = (request['capacity_range'] as { required_bytes?: number; limit_bytes?: number } | null | undefined) ?? {};
-  const requiredBytes = range.required_bytes ?? 0;
-  const limitBytes = range.limit_bytes ?? 0;
+function capacityRangeOf(request: { capacity_range: CapacityRange__Output | null }): { requiredBytes: number; limitBytes: number } {
+  const range = request.capacity_range;
+  const requiredBytes = range?.required_bytes ?? 0;
+  const limitBytes = range?.limit_bytes ?? 0;
   if (requiredBytes < 0 || limitBytes < 0) throw outOfRange('capacity_range must not be negative');
   if (limitBytes && requiredBytes > limitBytes) throw outOfRange(`capacity_range: required_bytes ${requiredBytes} exceeds limit_bytes ${limitBytes}`);
   return { requiredBytes, limitBytes };
 }
 
 /** The one content source of a request, as stored in its record: `snapshot:<id>` or `volume:<id>`. */
-function contentSourceOf(request: Request): string | undefined {
-  const source = request['volume_content_source'] as { snapshot?: { snapshot_id?: string }; volume?: { volume_id?: string } } | null | undefined;
-  if (source?.snapshot) return `snapshot:${source.snapshot.snapshot_id ?? ''}`;
-  if (source?.volume) return `volume:${source.volume.volume_id ?? ''}`;
+function contentSourceOf(request: { volume_content_source: VolumeContentSource__Output | null }): string | undefined {
+  const source = request.volume_content_source;
+  if (source?.snapshot) return `snapshot:${source.snapshot.snapshot_id}`;
+  if (source?.volume) return `volume:${source.volume.volume_id}`;
   return undefined;
 }
 
@@ -97,7 +111,7 @@ export class ControllerServer {
     this.snapshots = new SnapshotService(options.client, this.records, options.log);
   }
 
-  handlers(): Record<string, Handler> {
+  handlers(): TypedHandlers<ControllerDefinition> {
     return {
       ControllerGetCapabilities: () => Promise.resolve({ capabilities: CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
       CreateVolume: (request) => this.create(request),
@@ -111,22 +125,22 @@ export class ControllerServer {
     };
   }
 
-  private async create(request: Request): Promise<Request> {
+  private async create(request: Received<'CreateVolume'>): Promise<Reply<'CreateVolume'>> {
     const name = requiredString(request, 'name');
     if (Buffer.byteLength(name) > MAX_VOLUME_NAME_BYTES) throw invalidArgument(`name is longer than ${MAX_VOLUME_NAME_BYTES} bytes`);
-    const capabilities = (request['volume_capabilities'] as VolumeCapability[] | undefined) ?? [];
+    const capabilities = request.volume_capabilities;
     if (!capabilities.length) throw invalidArgument('volume_capabilities is required');
     capabilities.forEach((capability, i) => checkCapability(capability, `volume_capabilities[${i}]`));
     const { requiredBytes, limitBytes } = capacityRangeOf(request);
-    const rawParameters = (request['parameters'] as Record<string, string> | undefined) ?? {};
+    const rawParameters = request.parameters;
     const parameters = parseParameters(rawParameters);
     const namespace = namespaceOf(parameters);
     const source = contentSourceOf(request);
     if (source && parameters.dataFlow) throw invalidArgument('a volume from a snapshot or another volume gets a copy of its own; use a StorageClass without dataFlow');
     const wanted: VolumeRequest = { requiredBytes, limitBytes, parameters: rawParameters, ...(source ? { source } : {}) };
-    const topology = request['accessibility_requirements'] as { requisite?: Array<{ segments: Segments }>; preferred?: Array<{ segments: Segments }> } | null | undefined;
+    const topology = request.accessibility_requirements;
 
-    return this.locks.exclusive(name, async () => {
+    return this.locks.exclusive(name, async (): Promise<Reply<'CreateVolume'>> => {
       const existing = await this.records.byName(namespace, name);
       if (existing) {
         if (!sameRequest(existing.request, wanted)) throw alreadyExists(`volume ${name} exists with another capacity range, parameters or content source`);
@@ -158,7 +172,7 @@ export class ControllerServer {
   }
 
   /** Enforces the size where the backend can (again on a retry after a failure), and answers. */
-  private async finish(record: VolumeRecord, known?: KmeshInstance): Promise<Request> {
+  private async finish(record: VolumeRecord, known?: KmeshInstance): Promise<Reply<'CreateVolume'>> {
     if (record.sizeBytes > 0 && !record.sizeEnforced && record.directory) {
       const instance = known ?? (await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, record.namespace, record.instance));
       if (!instance) throw failedPrecondition(`KmeshInstance ${record.namespace}/${record.instance} of volume ${record.volumeName} no longer exists`);
@@ -171,7 +185,7 @@ export class ControllerServer {
   }
 
   /** The CSI Volume of a record. capacity_bytes is 0 (unknown) unless the backend enforces the size. */
-  private volumeOf(record: VolumeRecord): Request {
+  private volumeOf(record: VolumeRecord): Volume {
     const source = record.request.source;
     const contentSource = source?.startsWith('snapshot:')
       ? { snapshot: { snapshot_id: source.slice('snapshot:'.length) } }
@@ -191,14 +205,14 @@ export class ControllerServer {
    * The KmeshInstance of a new volume: the `instance` parameter, or the one whose location lies in
    * the requested topology (preferred first). Its location becomes the volume's accessible topology.
    */
-  private async instanceFor(namespace: string, parameters: VolumeParameters, topology: { requisite?: Array<{ segments: Segments }>; preferred?: Array<{ segments: Segments }> } | null | undefined): Promise<KmeshInstance> {
+  private async instanceFor(namespace: string, parameters: VolumeParameters, topology: TopologyRequirement__Output | null): Promise<KmeshInstance> {
     if (parameters.instance) {
       const instance = await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, parameters.instance);
       if (!instance) throw invalidArgument(`parameter instance: KmeshInstance ${namespace}/${parameters.instance} does not exist`);
       return instance;
     }
-    const preferred = (topology?.preferred ?? []).map((t) => t.segments);
-    const requisite = (topology?.requisite ?? []).map((t) => t.segments);
+    const preferred: Segments[] = (topology?.preferred ?? []).map((t) => t.segments);
+    const requisite: Segments[] = (topology?.requisite ?? []).map((t) => t.segments);
     if (!preferred.length && !requisite.length) throw invalidArgument('parameter instance is required when the CO sends no topology to pick a KmeshInstance by (run the external-provisioner with --feature-gates=Topology=true)');
     const instances = (await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance, { namespace })).items;
     const picked = pickInstance(instances, preferred, requisite);
@@ -291,7 +305,7 @@ export class ControllerServer {
     return this.createOwned<VirtualCopy>(RESOURCES.virtualCopy, { apiVersion: 'kmesh.io/v1alpha1', kind: 'VirtualCopy', metadata, spec }, 'VirtualCopy');
   }
 
-  private async delete(request: Request): Promise<Request> {
+  private async delete(request: Received<'DeleteVolume'>): Promise<Reply<'DeleteVolume'>> {
     const volumeId = requiredString(request, 'volume_id');
     let ref: VolumeRef;
     try {
@@ -300,7 +314,7 @@ export class ControllerServer {
       if (error instanceof InvalidVolumeId) return {}; // never ours, so nothing to delete
       throw error;
     }
-    return this.locks.exclusive(volumeId, async () => {
+    return this.locks.exclusive(volumeId, async (): Promise<Reply<'DeleteVolume'>> => {
       const record = await this.records.byId(ref, volumeId);
       if (!record) return {};
       if (record.ownsData && record.dataFlow) await this.client.delete(RESOURCES.dataFlow, record.namespace, record.dataFlow);
@@ -317,18 +331,18 @@ export class ControllerServer {
     return record;
   }
 
-  private async validate(request: Request): Promise<Request> {
+  private async validate(request: Received<'ValidateVolumeCapabilities'>): Promise<Reply<'ValidateVolumeCapabilities'>> {
     const volumeId = requiredString(request, 'volume_id');
-    const capabilities = (request['volume_capabilities'] as VolumeCapability[] | undefined) ?? [];
+    const capabilities = request.volume_capabilities;
     if (!capabilities.length) throw invalidArgument('volume_capabilities is required');
     await this.existing(volumeId);
     const unsupported = capabilities.findIndex((capability) => capability.block);
     if (unsupported >= 0) return { message: `volume_capabilities[${unsupported}]: block access is not supported` };
-    return { confirmed: { volume_context: request['volume_context'] ?? {}, volume_capabilities: capabilities, parameters: request['parameters'] ?? {} } };
+    return { confirmed: { volume_context: request.volume_context, volume_capabilities: capabilities, parameters: request.parameters } };
   }
 
-  private async list(request: Request): Promise<Request> {
-    const page = pageOf(await this.records.all(), request['max_entries'] as number | undefined, request['starting_token'] as string | undefined);
+  private async list(request: Received<'ListVolumes'>): Promise<Reply<'ListVolumes'>> {
+    const page = pageOf(await this.records.all(), request.max_entries, request.starting_token);
     if (!page.entries.length) return { entries: [], next_token: page.next_token };
     // One list per kind for the conditions, rather than a GET per volume.
     const [dataFlows, copies] = await Promise.all([this.client.list<DataFlow>(RESOURCES.dataFlow), this.client.list<VirtualCopy>(RESOURCES.virtualCopy)]);
@@ -341,7 +355,7 @@ export class ControllerServer {
     return { entries, next_token: page.next_token };
   }
 
-  private async getVolume(request: Request): Promise<Request> {
+  private async getVolume(request: Received<'ControllerGetVolume'>): Promise<Reply<'ControllerGetVolume'>> {
     const volumeId = requiredString(request, 'volume_id');
     const record = await this.existing(volumeId);
     const owner = await ownerOf(this.client, parseVolumeId(volumeId));
@@ -350,14 +364,14 @@ export class ControllerServer {
   }
 
   /** Grows the volume's size, and its quota where the backend has one; a smaller size changes nothing. */
-  private async expand(request: Request): Promise<Request> {
+  private async expand(request: Received<'ControllerExpandVolume'>): Promise<Reply<'ControllerExpandVolume'>> {
     const volumeId = requiredString(request, 'volume_id');
-    if (!request['capacity_range']) throw invalidArgument('capacity_range is required');
+    if (!request.capacity_range) throw invalidArgument('capacity_range is required');
     const { requiredBytes, limitBytes } = capacityRangeOf(request);
     const bytes = requiredBytes || limitBytes;
     if (!bytes) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
-    if (request['volume_capability']) checkCapability(request['volume_capability'], 'volume_capability');
-    return this.locks.exclusive(volumeId, async () => {
+    if (request.volume_capability) checkCapability(request.volume_capability, 'volume_capability');
+    return this.locks.exclusive(volumeId, async (): Promise<Reply<'ControllerExpandVolume'>> => {
       const record = await this.existing(volumeId);
       if (bytes > record.sizeBytes) {
         record.sizeBytes = bytes;
@@ -375,10 +389,10 @@ export class ControllerServer {
    * in the requested topology (in the class's namespace when known). Instances that have not
    * reported their capacity yet count 0: no promise Kmesh cannot keep.
    */
-  private async capacity(request: Request): Promise<Request> {
-    const parameters = parseParameters((request['parameters'] as Record<string, string> | undefined) ?? {});
-    ((request['volume_capabilities'] as VolumeCapability[] | undefined) ?? []).forEach((capability, i) => checkCapability(capability, `volume_capabilities[${i}]`));
-    const topology = (request['accessible_topology'] as { segments?: Segments } | null | undefined)?.segments ?? {};
+  private async capacity(request: Received<'GetCapacity'>): Promise<Reply<'GetCapacity'>> {
+    const parameters = parseParameters(request.parameters);
+    request.volume_capabilities.forEach((capability, i) => checkCapability(capability, `volume_capabilities[${i}]`));
+    const topology: Segments = request.accessible_topology?.segments ?? {};
     const instances = (await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance, parameters.namespace ? { namespace: parameters.namespace } : {})).items.filter(
       (instance) => (!parameters.instance || instance.metadata.name === parameters.instance) && (!Object.keys(topology).length || instanceIn(instance, topology)),
     );

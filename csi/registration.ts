@@ -5,19 +5,23 @@
  * name and CSI socket, and then calls NotifyRegistrationStatus with the outcome.
  */
 import { join } from 'node:path';
-import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import type { ResponseSent, TypedHandlers } from '../lib/grpc-service-types.js';
 import type { Logger } from '../lib/logging.js';
-import { protoFile } from '../lib/proto.js';
-import { serveCsi, type CsiServer, type Handler } from './server.js';
+import { PROTO_LOADER_OPTIONS, protoFile } from '../lib/proto.js';
+import type { ProtoGrpcType } from './generated/api.js';
+import type { RegistrationDefinition } from './generated/pluginregistration/Registration.js';
+import { serveCsi, type CsiServer } from './server.js';
 
 /** CSI versions the driver speaks (proto/csi.proto is CSI v1). */
 const SUPPORTED_VERSIONS = ['1.0.0'];
 
 export function loadRegistration(): { service: ServiceDefinition; client: ServiceClientConstructor } {
-  const definition = loadSync(protoFile('kubelet/pluginregistration/v1/api.proto'), { keepCase: true, defaults: true });
-  const client = (loadPackageDefinition(definition)['pluginregistration'] as GrpcObject)['Registration'] as ServiceClientConstructor;
-  return { service: client.service, client };
+  const definition = loadSync(protoFile('kubelet/pluginregistration/v1/api.proto'), PROTO_LOADER_OPTIONS);
+  const registration = (loadPackageDefinition(definition) as unknown as ProtoGrpcType).pluginregistration.Registration;
+  // The client stays untyped for tests, which play the kubelet by method name.
+  return { service: registration.service, client: registration as unknown as ServiceClientConstructor };
 }
 
 export interface RegistrationOptions {
@@ -35,12 +39,11 @@ export interface Registration {
   server: CsiServer;
 }
 
-export function registrationHandlers(options: RegistrationOptions, onStatus: (registered: boolean, error: string) => void): Record<string, Handler> {
+export function registrationHandlers(options: RegistrationOptions, onStatus: (registered: boolean, error: string) => void): TypedHandlers<RegistrationDefinition> {
   return {
-    GetInfo: () => Promise.resolve({ type: 'CSIPlugin', name: options.driverName, endpoint: options.kubeletEndpoint, supported_versions: SUPPORTED_VERSIONS }),
+    GetInfo: () => Promise.resolve({ type: 'CSIPlugin', name: options.driverName, endpoint: options.kubeletEndpoint, supported_versions: SUPPORTED_VERSIONS } satisfies ResponseSent<RegistrationDefinition, 'GetInfo'>),
     NotifyRegistrationStatus: (request) => {
-      const { plugin_registered, error } = request as { plugin_registered: boolean; error: string };
-      onStatus(plugin_registered, error);
+      onStatus(request.plugin_registered, request.error);
       return Promise.resolve({});
     },
   };

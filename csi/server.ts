@@ -5,16 +5,19 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedHandleCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { StatusError } from '../lib/errors.js';
-import { wrapUnary, type Handler } from '../lib/grpc-unary.js';
+import { wrapUnary, type AnyHandler } from '../lib/grpc-unary.js';
 import type { Logger } from '../lib/logging.js';
 
 export type { Handler } from '../lib/grpc-unary.js';
 
+/** The handlers of one service: typed (TypedHandlers of its generated definition) or, where not yet, untyped Handlers. */
+export type ServiceHandlers = Readonly<Record<string, AnyHandler>>;
+
 export interface CsiService {
   definition: ServiceDefinition;
-  handlers: Record<string, Handler>;
+  handlers: ServiceHandlers;
 }
 
 /** Request fields the CSI spec marks as secrets; never logged. */
@@ -47,7 +50,10 @@ export async function serveCsi(endpoint: string, services: readonly CsiService[]
   const server = new Server();
   for (const service of services) {
     const implementation: UntypedServiceImplementation = {};
-    for (const [method, handler] of Object.entries(service.handlers)) implementation[method] = wrapUnary(method, handler, log, { message: 'CSI call', level: method === 'Probe' ? 'debug' : 'info', describe: redacted });
+    for (const [method, handler] of Object.entries(service.handlers)) {
+      // grpc-js passes each method the request its definition decodes: what the handler is typed for.
+      implementation[method] = wrapUnary<never, unknown>(method, handler, log, { message: 'CSI call', level: method === 'Probe' ? 'debug' : 'info', describe: redacted }) as UntypedHandleCall;
+    }
     server.addService(service.definition, implementation);
   }
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())));

@@ -9,12 +9,14 @@
  */
 import { isDnsLabel, type Snapshot } from '../api/v1alpha1/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
+import type { RequestReceived, ResponseSent, TypedHandlers } from '../lib/grpc-service-types.js';
 import type { Logger } from '../lib/logging.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import type { KubeClient } from '../lib/kube/rest.js';
+import type { ControllerDefinition } from './generated/csi/v1/Controller.js';
+import type { Snapshot as CsiSnapshot } from './generated/csi/v1/Snapshot.js';
 import { pageOf } from './paging.js';
-import { requiredString, type Request } from './request.js';
-import type { Handler } from './server.js';
+import { requiredString } from './request.js';
 import { InvalidVolumeId, parseVolumeId } from './volume-id.js';
 import { VolumeLocks } from './volume-locks.js';
 import { keyOf, MANAGED_BY, type VolumeRecords } from './volume-records.js';
@@ -25,6 +27,13 @@ const SOURCE_VOLUME_ANNOTATION = 'csi.kmesh.io/source-volume-id';
 const SNAPSHOTTER_PREFIX = 'csi.storage.k8s.io/';
 
 
+/** The Controller methods this service answers. */
+export type SnapshotMethod = 'CreateSnapshot' | 'DeleteSnapshot' | 'ListSnapshots';
+type Received<M extends SnapshotMethod> = RequestReceived<ControllerDefinition, M>;
+type Reply<M extends SnapshotMethod> = ResponseSent<ControllerDefinition, M>;
+/** A CSI Snapshot message as this driver fills it in. */
+type ReportedSnapshot = CsiSnapshot & Required<Pick<CsiSnapshot, 'snapshot_id' | 'source_volume_id' | 'ready_to_use'>>;
+
 export const formatSnapshotId = (namespace: string, name: string): string => `v1/${namespace}/${name}`;
 
 /** The namespace and Snapshot name of a snapshot ID; undefined for an ID that cannot be ours. */
@@ -34,7 +43,7 @@ export function parseSnapshotId(snapshotId: string): { namespace: string; name: 
 }
 
 /** The CSI Snapshot message for a Snapshot CR. */
-function snapshotOf(object: Snapshot): Request {
+function snapshotOf(object: Snapshot): ReportedSnapshot {
   const created = Date.parse(object.status?.creationTime ?? object.metadata.creationTimestamp ?? '') || 0;
   return {
     snapshot_id: formatSnapshotId(object.metadata.namespace!, object.metadata.name!),
@@ -54,7 +63,7 @@ export class SnapshotService {
     private readonly log: Logger,
   ) {}
 
-  handlers(): Record<string, Handler> {
+  handlers(): Pick<TypedHandlers<ControllerDefinition>, SnapshotMethod> {
     return {
       CreateSnapshot: (request) => this.create(request),
       DeleteSnapshot: (request) => this.delete(request),
@@ -62,10 +71,10 @@ export class SnapshotService {
     };
   }
 
-  private async create(request: Request): Promise<Request> {
+  private async create(request: Received<'CreateSnapshot'>): Promise<Reply<'CreateSnapshot'>> {
     const name = requiredString(request, 'name');
     const sourceVolumeId = requiredString(request, 'source_volume_id');
-    const unknown = Object.keys((request['parameters'] as Record<string, string> | undefined) ?? {}).filter((key) => !key.startsWith(SNAPSHOTTER_PREFIX));
+    const unknown = Object.keys(request.parameters).filter((key) => !key.startsWith(SNAPSHOTTER_PREFIX));
     if (unknown.length) throw invalidArgument(`unknown VolumeSnapshotClass parameters ${unknown.sort().join(', ')}; Kmesh snapshots take none`);
     let ref;
     try {
@@ -74,7 +83,7 @@ export class SnapshotService {
       if (error instanceof InvalidVolumeId) throw notFound(`source volume does not exist: ${error.message}`);
       throw error;
     }
-    return this.locks.exclusive(name, async () => {
+    return this.locks.exclusive(name, async (): Promise<Reply<'CreateSnapshot'>> => {
       const volume = await this.records.byId(ref, sourceVolumeId);
       if (!volume) throw notFound(`source volume ${sourceVolumeId} does not exist`);
       if (!volume.dataFlow) throw failedPrecondition(`volume ${sourceVolumeId} lives in VirtualCopy ${volume.virtualCopy}; snapshots are taken of DataFlows, so snapshot the source instead`);
@@ -97,34 +106,34 @@ export class SnapshotService {
   }
 
   /** The CSI snapshot; logs why one is not ready, since the CSI message has no field for it. */
-  private reported(object: Snapshot): Request {
+  private reported(object: Snapshot): ReportedSnapshot {
     const snapshot = snapshotOf(object);
-    if (!snapshot['ready_to_use']) {
+    if (!snapshot.ready_to_use) {
       const ready = object.status?.conditions?.find((c) => c.type === 'Ready');
       this.log.info({ snapshot: `${object.metadata.namespace}/${object.metadata.name}` }, `snapshot not ready yet: ${ready?.message ?? 'the Kmesh operator has not taken it yet'}`);
     }
     return snapshot;
   }
 
-  private async delete(request: Request): Promise<Request> {
+  private async delete(request: Received<'DeleteSnapshot'>): Promise<Reply<'DeleteSnapshot'>> {
     const snapshotId = requiredString(request, 'snapshot_id');
     const at = parseSnapshotId(snapshotId);
     if (!at) return {}; // never ours, so nothing to delete
-    return this.locks.exclusive(snapshotId, async () => {
+    return this.locks.exclusive(snapshotId, async (): Promise<Reply<'DeleteSnapshot'>> => {
       await this.client.delete(RESOURCES.snapshot, at.namespace, at.name);
       return {};
     });
   }
 
-  private async list(request: Request): Promise<Request> {
-    const snapshotId = (request['snapshot_id'] as string | undefined) ?? '';
-    const sourceVolumeId = (request['source_volume_id'] as string | undefined) ?? '';
+  private async list(request: Received<'ListSnapshots'>): Promise<Reply<'ListSnapshots'>> {
+    const snapshotId = request.snapshot_id;
+    const sourceVolumeId = request.source_volume_id;
     const objects = (await this.client.list<Snapshot>(RESOURCES.snapshot, { labelSelector: 'app.kubernetes.io/managed-by=kmesh-csi' })).items;
     const snapshots = objects
       .map(snapshotOf)
-      .filter((s) => (!snapshotId || s['snapshot_id'] === snapshotId) && (!sourceVolumeId || s['source_volume_id'] === sourceVolumeId))
-      .sort((a, b) => ((a['snapshot_id'] as string) < (b['snapshot_id'] as string) ? -1 : 1));
-    const page = pageOf(snapshots, request['max_entries'] as number | undefined, request['starting_token'] as string | undefined);
+      .filter((s) => (!snapshotId || s.snapshot_id === snapshotId) && (!sourceVolumeId || s.source_volume_id === sourceVolumeId))
+      .sort((a, b) => (a.snapshot_id < b.snapshot_id ? -1 : 1));
+    const page = pageOf(snapshots, request.max_entries, request.starting_token);
     return { entries: page.entries.map((snapshot) => ({ snapshot })), next_token: page.next_token };
   }
 }

@@ -4,24 +4,34 @@
  * code, anything else becomes INTERNAL and is logged with its cause, so a dependency's code is
  * never passed through by accident.
  */
-import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status, type handleUnaryCall, type ServerUnaryCall } from '@grpc/grpc-js';
 import { StatusError } from './errors.js';
 import type { Logger } from './logging.js';
 
-export type UnaryCall = ServerUnaryCall<Record<string, unknown>, Record<string, unknown>>;
+/** Untyped messages, for services whose messages have no generated types yet (CSI). */
+type Message = Record<string, unknown>;
+
+/** A call as a handler sees it; `Req` is the request as received, `Res` the response it returns. */
+export type UnaryCall<Req = Message, Res = Message> = ServerUnaryCall<Req, Res>;
 
 /** A unary RPC handler: the request in (and the call, for its peer), the response or a thrown StatusError out. */
-export type Handler = (request: Record<string, unknown>, call: UnaryCall) => Promise<Record<string, unknown>>;
+export type Handler<Req = Message, Res = Message> = (request: Req, call: UnaryCall<Req, Res>) => Promise<Res>;
 
-export interface WrapOptions {
+/**
+ * Any handler, whatever its message types: what a server that only wraps and registers handlers
+ * accepts. (Every request type admits `never`, so every handler is one of these.)
+ */
+export type AnyHandler = Handler<never, unknown>;
+
+export interface WrapOptions<Req = Message> {
   /** The log message, e.g. "CSI call". */
   message: string;
   level: 'debug' | 'info';
   /** What of the request goes into the log (never secrets). */
-  describe: (request: Record<string, unknown>) => unknown;
+  describe: (request: Req) => unknown;
 }
 
-export function wrapUnary(method: string, handler: Handler, log: Logger, options: WrapOptions): (call: UnaryCall, callback: sendUnaryData<Record<string, unknown>>) => void {
+export function wrapUnary<Req = Message, Res = Message>(method: string, handler: Handler<Req, Res>, log: Logger, options: WrapOptions<Req>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const done = (code: status, error?: unknown): void => {

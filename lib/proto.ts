@@ -3,6 +3,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * How Kmesh's own protocols are loaded with @grpc/proto-loader: field names as in the .proto,
+ * 64-bit integers as numbers, enums as names, defaults filled in, the oneof's name set. The types
+ * in the generated/ folders are generated with these same options (hack/proto-types.ts).
+ */
+export const PROTO_LOADER_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true } as const;
+
 /** The absolute path of `proto/<relative>`, searched from this module upward. */
 export function protoFile(relative: string): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {

@@ -4,14 +4,14 @@
  * cut link costs at most that much per stream again, and several streams keep a long link full.
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type CallOptions, type ClientUnaryCall, type requestCallback, type ServiceError } from '@grpc/grpc-js';
 import type { Hash } from '../engine/manifest.js';
 import type { ChunkReaderLike, PeerSession } from '../engine/push.js';
 import { TransferError } from '../engine/push.js';
 import type { CommitResult } from '../engine/receiver.js';
 import { keyCheck, sealChunkParts, type SealPolicy } from '../engine/seal.js';
 import type { Bandwidth } from './bandwidth.js';
-import { BULK_ALPN, chunkFrameHeader, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient } from './protocol.js';
+import { BULK_ALPN, chunkFrameHeader, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient, type SyncClient, type SyncMethod, type SyncRequest, type SyncResponseReceived } from './protocol.js';
 import { expectIdentity, type TlsMaterial } from './tls.js';
 
 export interface PeerTarget {
@@ -45,7 +45,7 @@ function splitEndpoint(endpoint: string): { host: string; port: number } {
 
 export class WireSession implements PeerSession {
   private constructor(
-    private readonly client: Client,
+    private readonly client: SyncClient,
     private readonly target: PeerTarget,
     private readonly options: SessionOptions,
     private readonly sessionId: string,
@@ -64,8 +64,7 @@ export class WireSession implements PeerSession {
         site: options.site,
         policy: { compression: options.policy.compression, encryption: options.policy.encryption, key_check: keyCheck(options.policy) },
       }, options.callTimeoutMs);
-      const root = hello['root'] as Uint8Array;
-      return new WireSession(client, target, options, String(hello['session_id']), root.length ? hex(root) : undefined);
+      return new WireSession(client, target, options, hello.session_id, hello.root.length ? hex(hello.root) : undefined);
     } catch (error) {
       client.close();
       // gRPC reports a refused handshake as "failed to connect"; a plain TLS dial says why.
@@ -78,30 +77,23 @@ export class WireSession implements PeerSession {
     }
   }
 
-  private call(method: string, request: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return call(this.client, method, { session_id: this.sessionId, ...request }, this.options.callTimeoutMs);
-  }
-
   async missingNodes(hashes: Hash[]): Promise<Hash[]> {
-    return ((await this.call('MissingNodes', { hashes: hashes.map(raw) }))['hashes'] as Uint8Array[]).map(hex);
+    const r = await call(this.client, 'MissingNodes', { session_id: this.sessionId, hashes: hashes.map(raw) }, this.options.callTimeoutMs);
+    return r.hashes.map(hex);
   }
 
   async putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
-    await this.call('PutNodes', { nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) });
+    await call(this.client, 'PutNodes', { session_id: this.sessionId, nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) }, this.options.callTimeoutMs);
   }
 
   async missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]> {
-    return ((await this.call('MissingChunks', { hashes: hashes.map(raw), root: raw(root) }))['hashes'] as Uint8Array[]).map(hex);
+    const r = await call(this.client, 'MissingChunks', { session_id: this.sessionId, hashes: hashes.map(raw), root: raw(root) }, this.options.callTimeoutMs);
+    return r.hashes.map(hex);
   }
 
   async commit(root: Hash): Promise<CommitResult> {
-    const r = await this.call('Commit', { root: raw(root) });
-    return {
-      applied: Boolean(r['applied']),
-      missingChunks: (r['missing_chunks'] as Uint8Array[]).map(hex),
-      missingNodes: (r['missing_nodes'] as Uint8Array[]).map(hex),
-      files: Number(r['files_written']),
-    };
+    const r = await call(this.client, 'Commit', { session_id: this.sessionId, root: raw(root) }, this.options.callTimeoutMs);
+    return { applied: r.applied, missingChunks: r.missing_chunks.map(hex), missingNodes: r.missing_nodes.map(hex), files: r.files_written };
   }
 
   async sendChunks(hashes: Hash[], read: ChunkReaderLike): Promise<void> {
@@ -244,11 +236,13 @@ function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefi
   });
 }
 
-function call(client: Client, method: string, request: Record<string, unknown>, timeoutMs = 120_000): Promise<Record<string, unknown>> {
-  const fn = (client as unknown as Record<string, (req: unknown, md: Metadata, opts: unknown, cb: (e: ServiceError | null, r: Record<string, unknown>) => void) => void>)[method]!;
+/** One unary call of the Sync service with a deadline; a failure becomes a TransferError, retryable unless the code says it will not change. */
+function call<M extends SyncMethod>(client: SyncClient, method: M, request: SyncRequest<M>, timeoutMs = 120_000): Promise<SyncResponseReceived<M>> {
+  // The generated client declares each method with overloads; this is the one every method has.
+  const fn = client[method] as unknown as (request: SyncRequest<M>, metadata: Metadata, options: CallOptions, callback: requestCallback<SyncResponseReceived<M>>) => ClientUnaryCall;
   return new Promise((resolve, reject) => {
     fn.call(client, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
-      if (!error) return resolve(response);
+      if (!error) return resolve(response!);
       reject(new TransferError(`${method}: ${error.details || error.message}`, !NOT_RETRYABLE.has(error.code), undefined, { cause: error }));
     });
   });

@@ -1,11 +1,19 @@
 /**
  * The sync protocol's definitions (proto/kmesh/sync/v1/sync.proto), loaded once: the gRPC service
- * for control and the BulkFrame codec for chunk data.
+ * for control and the BulkFrame codec for chunk data. Their types are generated from the same file
+ * (./generated/, `npm run generate`), so a misspelt field fails the type check.
  */
-import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { protoFile } from '../../lib/proto.js';
+import type { MethodOf, RequestReceived, RequestSent, ResponseReceived, ResponseSent } from '../../lib/grpc-service-types.js';
+import { PROTO_LOADER_OPTIONS, protoFile } from '../../lib/proto.js';
+import type { BulkFrame, BulkFrame__Output } from './generated/kmesh/sync/v1/BulkFrame.js';
+import type { SyncDefinition } from './generated/kmesh/sync/v1/Sync.js';
+import type { ProtoGrpcType } from './generated/sync.js';
+
+export type { BulkFrame, BulkFrame__Output } from './generated/kmesh/sync/v1/BulkFrame.js';
+export type { SyncClient } from './generated/kmesh/sync/v1/Sync.js';
 
 export const PROTOCOL_VERSION = 1;
 /** ALPN protocol of the bulk connections; gRPC control uses "h2" on the same port. */
@@ -15,22 +23,28 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const SYNC_PROTO = 'kmesh/sync/v1/sync.proto';
 
-let client: ServiceClientConstructor | undefined;
-/** The generated gRPC client constructor; `.service` is the service definition for servers. */
-export function syncClient(): ServiceClientConstructor {
+/** A method of the Sync service: 'Hello', 'MissingNodes', 'PutNodes', 'MissingChunks' or 'Commit'. */
+export type SyncMethod = MethodOf<SyncDefinition>;
+/** The request of `M` as a worker sends it (fields optional; bytes as Buffer or Uint8Array). */
+export type SyncRequest<M extends SyncMethod> = RequestSent<SyncDefinition, M>;
+/** The request of `M` as the gateway receives it (every field present, defaults filled in). */
+export type SyncRequestReceived<M extends SyncMethod> = RequestReceived<SyncDefinition, M>;
+/** The response of `M` as the gateway returns it. */
+export type SyncResponse<M extends SyncMethod> = ResponseSent<SyncDefinition, M>;
+/** The response of `M` as a worker receives it (every field present, defaults filled in). */
+export type SyncResponseReceived<M extends SyncMethod> = ResponseReceived<SyncDefinition, M>;
+
+/** The gRPC client constructor of the Sync service; `.service` is its definition, for servers. */
+export type SyncClientConstructor = ProtoGrpcType['kmesh']['sync']['v1']['Sync'];
+
+let client: SyncClientConstructor | undefined;
+export function syncClient(): SyncClientConstructor {
   if (!client) {
-    const definition = loadSync(protoFile(SYNC_PROTO), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-    const pkg = ((loadPackageDefinition(definition)['kmesh'] as GrpcObject)['sync'] as GrpcObject)['v1'] as GrpcObject;
-    client = pkg['Sync'] as ServiceClientConstructor;
+    const definition = loadSync(protoFile(SYNC_PROTO), PROTO_LOADER_OPTIONS);
+    // The generated types describe what the loader builds with PROTO_LOADER_OPTIONS.
+    client = (loadPackageDefinition(definition) as unknown as ProtoGrpcType).kmesh.sync.v1.Sync;
   }
   return client;
-}
-
-export interface BulkFrame {
-  open?: { session_id: string };
-  chunk?: { hash: Uint8Array; codec: string; payload: Uint8Array };
-  ack?: { hashes: Uint8Array[] };
-  error?: { message: string };
 }
 
 let frameType: protobuf.Type | undefined;
@@ -75,8 +89,12 @@ export function chunkFrameHeader(hash: Buffer, codec: string, payloadBytes: numb
   return header;
 }
 
-export function decodeFrame(body: Uint8Array): BulkFrame {
-  return bulkFrameType().decode(body) as unknown as BulkFrame;
+/**
+ * Decodes a frame body. Takes a Buffer so that protobufjs hands out its bytes fields as Buffers
+ * (views of `body`), as BulkFrame__Output says; fields left at their default read as the default.
+ */
+export function decodeFrame(body: Buffer): BulkFrame__Output {
+  return bulkFrameType().decode(body) as unknown as BulkFrame__Output;
 }
 
 /** Splits a byte stream into frame bodies; refuses frames over MAX_FRAME_BYTES. */
