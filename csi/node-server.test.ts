@@ -252,9 +252,11 @@ describe('Node service on Lustre (the narrow recording runner: no test machine h
     };
     const instances = join(dir, 'lustre-instances');
     const lustreNode = new NodeServer({ nodeId: 'node-2', resolver: lustre, runner: system.runner, table: system.table, publications, reporter: { report: () => Promise.resolve() }, log: loggerFor('csi-node-test'), localRoots: [dir], instanceMountDir: instances });
-    const publish = lustreNode.handlers()['NodePublishVolume']!;
+    const publish = lustreNode.handlers()['NodePublishVolume'];
     const context = { 'kmesh.io/instance': 'lus', 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' };
-    for (const pod of ['gateway', 'worker']) await publish({ volume_id: `csi-${pod}`, target_path: join(dir, 'lustre-pods', pod), volume_capability: MOUNT, volume_context: context }, undefined as never);
+    const request = (pod: string) => ({ volume_id: `csi-${pod}`, target_path: join(dir, 'lustre-pods', pod), volume_capability: MOUNT, volume_context: context });
+    // The handler as the server calls it, with the message as decoded (no staging path, no secrets).
+    for (const pod of ['gateway', 'worker']) await publish(request(pod) as unknown as Parameters<typeof publish>[0], undefined as never);
     expect(system.calls).toEqual([
       `mount -t lustre -o flock,noatime ${source} ${instances}/ml/lus`,
       `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/gateway`,

@@ -15,14 +15,15 @@ import { LustreMounter } from './mount/lustre.js';
 import type { MountTable } from './mount/mount-table.js';
 import { MountCommands, type Mounter } from './mount/mounter.js';
 import { assertMountOf, directoryWithin, identity, inside } from './paths.js';
-import { requiredString, type Request } from './request.js';
+import { requiredString } from './request.js';
+import type { RequestReceived, ResponseSent, TypedHandlers } from '../lib/grpc-service-types.js';
+import type { NodeDefinition } from './generated/csi/v1/Node.js';
 import type { Logger } from '../lib/logging.js';
 import type { PublicationLog, PublicationReporter } from './publications.js';
-import { checkCapability, READ_ONLY_MODES, type VolumeCapability } from './capabilities.js';
+import { checkCapability, READ_ONLY_MODES } from './capabilities.js';
 import type { InstanceLocation, VolumeResolver } from './resolver.js';
 import { instanceRootRequest, type InstanceRootRequest } from '../lib/instance-volume.js';
 import { TOPOLOGY_REGION_KEY, TOPOLOGY_ZONE_KEY } from './topology.js';
-import type { Handler } from './server.js';
 import { VolumeLocks } from './volume-locks.js';
 import { InvalidVolumeId, parseVolumeId, type VolumeRef } from './volume-id.js';
 
@@ -43,11 +44,19 @@ export interface NodeOptions {
   instanceMountDir: string;
 }
 
-const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'];
+/**
+ * Node methods and their messages as generated from proto/csi.proto: a misspelt request or
+ * response field is a type error (see controller-server.ts).
+ */
+type NodeMethod = keyof TypedHandlers<NodeDefinition>;
+type Received<M extends NodeMethod> = RequestReceived<NodeDefinition, M>;
+type Reply<M extends NodeMethod> = ResponseSent<NodeDefinition, M>;
+
+const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'] as const;
 
 
 /** The parsed volume ID; an ID that cannot be ours names a volume that does not exist. */
-function volumeOf(request: Request): VolumeRef & { volumeId: string } {
+function volumeOf(request: { volume_id: string }): VolumeRef & { volumeId: string } {
   const volumeId = requiredString(request, 'volume_id');
   try {
     return { ...parseVolumeId(volumeId), volumeId };
@@ -58,9 +67,9 @@ function volumeOf(request: Request): VolumeRef & { volumeId: string } {
 }
 
 /** The instance-root request of an inline volume, or undefined for a persistent one; INVALID_ARGUMENT when malformed. */
-function inlineRequest(request: Request): InstanceRootRequest | undefined {
+function inlineRequest(request: Received<'NodePublishVolume'>): InstanceRootRequest | undefined {
   try {
-    return instanceRootRequest(request['volume_context'] as Record<string, string> | undefined);
+    return instanceRootRequest(request.volume_context);
   } catch (error) {
     throw invalidArgument((error as Error).message);
   }
@@ -79,7 +88,7 @@ export class NodeServer {
     this.unmounter = new MountCommands(options.runner, options.table);
   }
 
-  handlers(): Record<string, Handler> {
+  handlers(): TypedHandlers<NodeDefinition> {
     return {
       NodeGetInfo: () => this.getInfo(),
       NodeGetCapabilities: () => Promise.resolve({ capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
@@ -91,7 +100,7 @@ export class NodeServer {
     };
   }
 
-  private getInfo(): Promise<Request> {
+  private getInfo(): Promise<Reply<'NodeGetInfo'>> {
     const segments: Record<string, string> = {};
     if (this.options.region) segments[TOPOLOGY_REGION_KEY] = this.options.region;
     if (this.options.zone) segments[TOPOLOGY_ZONE_KEY] = this.options.zone;
@@ -101,10 +110,10 @@ export class NodeServer {
   /** Runs `work` holding the volume; a concurrent call on the same volume gets ABORTED. */
 
 
-  private async stage(request: Request): Promise<Request> {
+  private async stage(request: Received<'NodeStageVolume'>): Promise<Reply<'NodeStageVolume'>> {
     requiredString(request, 'volume_id');
     const staging = requiredString(request, 'staging_target_path');
-    checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
+    checkCapability(request.volume_capability, 'volume_capability');
     const volume = volumeOf(request); // after the argument checks: a missing argument is INVALID_ARGUMENT whatever the ID
     return this.locks.exclusive(volume.volumeId, async () => {
       await this.stageFilesystem(await this.options.resolver.resolve(volume), staging);
@@ -127,7 +136,7 @@ export class NodeServer {
    * once per node under instanceMountDir (kept for the next pod, as a staged volume would be),
    * and its root bound into the pod. Not a DataFlow publication: nothing is counted.
    */
-  private async publishInstanceRoot(root: InstanceRootRequest, target: string, readOnly: boolean): Promise<Request> {
+  private async publishInstanceRoot(root: InstanceRootRequest, target: string, readOnly: boolean): Promise<Reply<'NodePublishVolume'>> {
     return this.locks.exclusive(`instance:${root.namespace}/${root.instance}`, async () => {
       const location = await this.options.resolver.instance(root.namespace, root.instance);
       const staging = inside(this.options.instanceMountDir, root.namespace, root.instance);
@@ -139,7 +148,7 @@ export class NodeServer {
     });
   }
 
-  private async unstage(request: Request): Promise<Request> {
+  private async unstage(request: Received<'NodeUnstageVolume'>): Promise<Reply<'NodeUnstageVolume'>> {
     const volumeId = requiredString(request, 'volume_id');
     const staging = requiredString(request, 'staging_target_path');
     return this.locks.exclusive(volumeId, async () => {
@@ -148,13 +157,13 @@ export class NodeServer {
     });
   }
 
-  private async publish(request: Request): Promise<Request> {
+  private async publish(request: Received<'NodePublishVolume'>): Promise<Reply<'NodePublishVolume'>> {
     requiredString(request, 'volume_id');
     const root = inlineRequest(request);
     const staging = root ? '' : requiredString(request, 'staging_target_path');
     const target = requiredString(request, 'target_path');
-    const capability = checkCapability(request['volume_capability'] as VolumeCapability | undefined, 'volume_capability');
-    const readOnly = request['readonly'] === true || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
+    const capability = checkCapability(request.volume_capability, 'volume_capability');
+    const readOnly = request.readonly || READ_ONLY_MODES.has(capability.access_mode?.mode ?? '');
     if (root) return this.publishInstanceRoot(root, target, readOnly);
     const volume = volumeOf(request);
     return this.locks.exclusive(volume.volumeId, async () => {
@@ -211,7 +220,7 @@ export class NodeServer {
     while (this.reporting) await this.reporting;
   }
 
-  private async unpublish(request: Request): Promise<Request> {
+  private async unpublish(request: Received<'NodeUnpublishVolume'>): Promise<Reply<'NodeUnpublishVolume'>> {
     const volumeId = requiredString(request, 'volume_id');
     const target = requiredString(request, 'target_path');
     return this.locks.exclusive(volumeId, async () => {
@@ -226,7 +235,7 @@ export class NodeServer {
     });
   }
 
-  private async stats(request: Request): Promise<Request> {
+  private async stats(request: Received<'NodeGetVolumeStats'>): Promise<Reply<'NodeGetVolumeStats'>> {
     requiredString(request, 'volume_id');
     const path = requiredString(request, 'volume_path');
     const volume = volumeOf(request);
