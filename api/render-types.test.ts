@@ -17,18 +17,34 @@ const kind = (spec: ReturnType<typeof object>): KindDefinition => ({
 describe('renderTypes', () => {
   it('renders required and optional fields, enums and descriptions', () => {
     const text = renderTypes(
-      [kind(object('Desired state.', { size: required(integer('How big.')), color: enumeration('Which color.', ['red', 'blue']) }))],
+      [
+        kind(
+          object('Desired state.', {
+            size: required(integer('How big.')),
+            color: enumeration('Which color.', ['red', 'blue']),
+          }),
+        ),
+      ],
       'example.io/v1',
       'test',
     );
-    expect(text).toContain('export interface WidgetSpec {\n  /** How big. */\n  size: number;\n  /** Which color. */\n  color?: "red" | "blue";\n}');
+    expect(text).toContain(
+      'export interface WidgetSpec {\n  /** How big. */\n  size: number;\n  /** Which color. */\n  color?: "red" | "blue";\n}',
+    );
     expect(text).toContain("apiVersion: 'example.io/v1';");
     expect(text).toContain('status?: WidgetStatus;');
   });
 
   it('names nested objects after their parent unless named()', () => {
     const text = renderTypes(
-      [kind(object('Desired state.', { inner: object('Inner.', { a: string('A.') }), ref: named('Ref', object('Ref.', { n: string('N.') })) }))],
+      [
+        kind(
+          object('Desired state.', {
+            inner: object('Inner.', { a: string('A.') }),
+            ref: named('Ref', object('Ref.', { n: string('N.') })),
+          }),
+        ),
+      ],
       'example.io/v1',
       'test',
     );
@@ -42,6 +58,8 @@ describe('renderTypes', () => {
       a: named('Same', object('A.', { x: string('X.') })),
       b: named('Same', object('B.', { y: string('Y.') })),
     });
-    expect(() => renderTypes([kind(spec)], 'example.io/v1', 'test')).toThrow(/two different schemas are both named Same/);
+    expect(() => renderTypes([kind(spec)], 'example.io/v1', 'test')).toThrow(
+      /two different schemas are both named Same/,
+    );
   });
 });

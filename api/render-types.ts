@@ -64,7 +64,8 @@ class TypeWriter {
       }
       case 'object':
         if (schema.properties) return this.declare(typeName(schema) ?? suggested, schema);
-        if (schema.additionalProperties) return `Record<string, ${this.type(schema.additionalProperties, `${suggested}Value`)}>`;
+        if (schema.additionalProperties)
+          return `Record<string, ${this.type(schema.additionalProperties, `${suggested}Value`)}>`;
         return 'Record<string, unknown>';
       default:
         throw new Error(`schema ${suggested} has no type`);

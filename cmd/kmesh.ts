@@ -58,7 +58,9 @@ function usage(): string {
 const [name, ...args] = process.argv.slice(2);
 const command = name ? commands[name] : undefined;
 if (!command) {
-  console.error(name && name !== 'help' && name !== '--help' ? `kmesh: unknown command "${name}"\n\n${usage()}` : usage());
+  console.error(
+    name && name !== 'help' && name !== '--help' ? `kmesh: unknown command "${name}"\n\n${usage()}` : usage(),
+  );
   process.exitCode = name === 'help' || name === '--help' ? 0 : 2;
 } else {
   process.exitCode = await command.run(args);

@@ -13,8 +13,10 @@ export const READ_ONLY_MODES = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_R
 
 /** The capability in `field`, refused (naming the field) unless it is a mount volume with an access mode. */
 export function checkCapability<C extends VolumeCapability>(capability: C | null | undefined, field: string): C {
-  if (!capability || (!capability.block && !capability.mount)) throw invalidArgument(`${field} is required (a mount volume)`);
+  if (!capability || (!capability.block && !capability.mount))
+    throw invalidArgument(`${field} is required (a mount volume)`);
   if (capability.block) throw invalidArgument(`${field}: Kmesh volumes are filesystems; block access is not supported`);
-  if (!capability.access_mode?.mode || capability.access_mode.mode === 'UNKNOWN') throw invalidArgument(`${field}.access_mode is required`);
+  if (!capability.access_mode?.mode || capability.access_mode.mode === 'UNKNOWN')
+    throw invalidArgument(`${field}.access_mode is required`);
   return capability;
 }

@@ -21,7 +21,10 @@ export class Driver {
   private isReady = false;
 
   constructor(readonly config: DriverConfig) {
-    if (!DRIVER_NAME.test(config.name)) throw invalidArgument(`driver name "${config.name}" must be a domain name of at most 63 characters, such as csi.kmesh.io`);
+    if (!DRIVER_NAME.test(config.name))
+      throw invalidArgument(
+        `driver name "${config.name}" must be a domain name of at most 63 characters, such as csi.kmesh.io`,
+      );
     if (!config.version) throw invalidArgument('driver version must not be empty');
     if (!config.endpoint) throw invalidArgument('endpoint must not be empty');
   }

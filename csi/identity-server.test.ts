@@ -13,18 +13,28 @@ import { serveCsi, type CsiServer } from './server.js';
 
 let dir: string;
 let server: CsiServer;
-let client: Client & Record<string, (request: object, callback: (error: ServiceError | null, response: Record<string, unknown>) => void) => void>;
+let client: Client &
+  Record<
+    string,
+    (request: object, callback: (error: ServiceError | null, response: Record<string, unknown>) => void) => void
+  >;
 let driver: Driver;
 
 const call = (method: string, request: object = {}): Promise<Record<string, unknown>> =>
-  new Promise((resolve, reject) => client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))));
+  new Promise((resolve, reject) =>
+    client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))),
+  );
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kmesh-csi-'));
   const endpoint = `unix://${join(dir, 'csi.sock')}`;
   driver = new Driver({ name: 'csi.kmesh.io', version: '1.2.3', endpoint });
   const csi = loadCsi();
-  server = await serveCsi(endpoint, [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }], loggerFor('csi-test'));
+  server = await serveCsi(
+    endpoint,
+    [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }],
+    loggerFor('csi-test'),
+  );
   client = new csi.clients.Identity(endpoint, credentials.createInsecure()) as typeof client;
 });
 
@@ -40,8 +50,14 @@ describe('Identity', () => {
   });
 
   it('advertises the Controller service, topology and online expansion', async () => {
-    const { capabilities } = (await call('GetPluginCapabilities')) as { capabilities: Array<{ service?: { type: string }; volume_expansion?: { type: string } }> };
-    expect(capabilities.map((c) => c.service?.type ?? `expansion ${c.volume_expansion?.type}`)).toEqual(['CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS', 'expansion ONLINE']);
+    const { capabilities } = (await call('GetPluginCapabilities')) as {
+      capabilities: Array<{ service?: { type: string }; volume_expansion?: { type: string } }>;
+    };
+    expect(capabilities.map((c) => c.service?.type ?? `expansion ${c.volume_expansion?.type}`)).toEqual([
+      'CONTROLLER_SERVICE',
+      'VOLUME_ACCESSIBILITY_CONSTRAINTS',
+      'expansion ONLINE',
+    ]);
   });
 
   it('reports readiness through Probe', async () => {
@@ -53,9 +69,17 @@ describe('Identity', () => {
   it('removes its socket when closed, and replaces a stale one on start', async () => {
     const endpoint = `unix://${join(dir, 'second.sock')}`;
     const csi = loadCsi();
-    const first = await serveCsi(endpoint, [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }], loggerFor('csi-test'));
+    const first = await serveCsi(
+      endpoint,
+      [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }],
+      loggerFor('csi-test'),
+    );
     // A second start on the same path (a restarted plugin) takes the path over.
-    const second = await serveCsi(endpoint, [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }], loggerFor('csi-test'));
+    const second = await serveCsi(
+      endpoint,
+      [{ definition: csi.services.Identity, handlers: identityHandlers(driver) }],
+      loggerFor('csi-test'),
+    );
     await first.close().catch(() => undefined);
     await second.close();
     expect(() => rmSync(join(dir, 'second.sock'))).toThrow(/ENOENT/);
@@ -74,16 +98,24 @@ describe('Driver configuration', () => {
   it('answers a StatusError with its code, and any other error with INTERNAL', async () => {
     const endpoint = `unix://${join(dir, 'errors.sock')}`;
     const csi = loadCsi();
-    const failing = await serveCsi(endpoint, [{
-      definition: csi.services.Identity,
-      handlers: {
-        GetPluginInfo: () => Promise.reject(invalidArgument('volume_id "../x" leaves the filesystem')),
-        Probe: () => Promise.reject(new Error('disk on fire')),
-      },
-    }], loggerFor('csi-test'));
+    const failing = await serveCsi(
+      endpoint,
+      [
+        {
+          definition: csi.services.Identity,
+          handlers: {
+            GetPluginInfo: () => Promise.reject(invalidArgument('volume_id "../x" leaves the filesystem')),
+            Probe: () => Promise.reject(new Error('disk on fire')),
+          },
+        },
+      ],
+      loggerFor('csi-test'),
+    );
     const other = new csi.clients.Identity(endpoint, credentials.createInsecure()) as typeof client;
     const code = (method: string): Promise<[number, string]> =>
-      new Promise((resolve) => other[method]!({}, (error) => resolve([error?.code ?? status.OK, error?.details ?? ''])));
+      new Promise((resolve) =>
+        other[method]!({}, (error) => resolve([error?.code ?? status.OK, error?.details ?? ''])),
+      );
     try {
       expect(await code('GetPluginInfo')).toEqual([status.INVALID_ARGUMENT, 'volume_id "../x" leaves the filesystem']);
       expect(await code('Probe')).toEqual([status.INTERNAL, 'internal error: disk on fire']);

@@ -23,8 +23,14 @@ type Reply<M extends keyof TypedHandlers<IdentityDefinition>> = ResponseSent<Ide
  */
 export function identityHandlers(driver: Driver): ServiceHandlers {
   const handlers: TypedHandlers<IdentityDefinition> = {
-    GetPluginInfo: () => Promise.resolve({ name: driver.config.name, vendor_version: driver.config.version, manifest: {} } satisfies Reply<'GetPluginInfo'>),
-    GetPluginCapabilities: () => Promise.resolve({ capabilities: PLUGIN_CAPABILITIES } satisfies Reply<'GetPluginCapabilities'>),
+    GetPluginInfo: () =>
+      Promise.resolve({
+        name: driver.config.name,
+        vendor_version: driver.config.version,
+        manifest: {},
+      } satisfies Reply<'GetPluginInfo'>),
+    GetPluginCapabilities: () =>
+      Promise.resolve({ capabilities: PLUGIN_CAPABILITIES } satisfies Reply<'GetPluginCapabilities'>),
     Probe: () => Promise.resolve({ ready: { value: driver.ready } } satisfies Reply<'Probe'>),
   };
   return handlers;

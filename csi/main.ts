@@ -26,19 +26,63 @@ import { booleanFlag, flagHelp, integerFlag, parseFlags, UsageError, type FlagSp
 const FLAGS = {
   endpoint: { env: 'CSI_ENDPOINT', default: 'unix:///csi/csi.sock', help: 'unix socket the driver serves' },
   'driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: 'CSI driver name' },
-  controller: { env: 'KMESH_CSI_CONTROLLER', default: 'false', help: 'serve the Controller service (true|false; the controller Deployment sets it)' },
+  controller: {
+    env: 'KMESH_CSI_CONTROLLER',
+    default: 'false',
+    help: 'serve the Controller service (true|false; the controller Deployment sets it)',
+  },
   'node-id': { env: 'KMESH_NODE_ID', default: '', help: 'serve the Node service as this node (the DaemonSet sets it)' },
-  region: { env: 'KMESH_NODE_REGION', default: '', help: "topology.kmesh.io/region of this node (default: the node's topology.kubernetes.io/region label)" },
-  zone: { env: 'KMESH_NODE_ZONE', default: '', help: "topology.kmesh.io/zone of this node (default: the node's topology.kubernetes.io/zone label)" },
-  'controller-mount-dir': { env: 'KMESH_CSI_CONTROLLER_MOUNT_DIR', default: '/var/lib/kmesh/csi-controller', help: 'where the controller mounts Lustre filesystems to set project quotas' },
-  'state-dir': { env: 'KMESH_CSI_STATE_DIR', default: '/var/lib/kubelet/plugins/csi.kmesh.io/state', help: 'where the node plugin records its publications' },
-  'instance-mount-dir': { env: 'KMESH_CSI_INSTANCE_MOUNT_DIR', default: '/var/lib/kubelet/plugins/csi.kmesh.io/instances', help: "where the node plugin mounts instance filesystems for Kmesh's own pods (inline volumes)" },
-  namespace: { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the driver, where the node plugin reports its publication counts' },
+  region: {
+    env: 'KMESH_NODE_REGION',
+    default: '',
+    help: "topology.kmesh.io/region of this node (default: the node's topology.kubernetes.io/region label)",
+  },
+  zone: {
+    env: 'KMESH_NODE_ZONE',
+    default: '',
+    help: "topology.kmesh.io/zone of this node (default: the node's topology.kubernetes.io/zone label)",
+  },
+  'controller-mount-dir': {
+    env: 'KMESH_CSI_CONTROLLER_MOUNT_DIR',
+    default: '/var/lib/kmesh/csi-controller',
+    help: 'where the controller mounts Lustre filesystems to set project quotas',
+  },
+  'state-dir': {
+    env: 'KMESH_CSI_STATE_DIR',
+    default: '/var/lib/kubelet/plugins/csi.kmesh.io/state',
+    help: 'where the node plugin records its publications',
+  },
+  'instance-mount-dir': {
+    env: 'KMESH_CSI_INSTANCE_MOUNT_DIR',
+    default: '/var/lib/kubelet/plugins/csi.kmesh.io/instances',
+    help: "where the node plugin mounts instance filesystems for Kmesh's own pods (inline volumes)",
+  },
+  namespace: {
+    env: 'POD_NAMESPACE',
+    default: 'kmesh-system',
+    help: 'namespace of the driver, where the node plugin reports its publication counts',
+  },
   kubeconfig: { env: 'KUBECONFIG', default: '', help: 'kubeconfig file (default: in-cluster)' },
-  'health-port': { env: 'KMESH_CSI_HEALTH_PORT', default: '', help: 'serve /healthz (a Probe through the CSI socket), /readyz and /metrics on this port (off when empty)' },
-  'registration-dir': { env: 'KMESH_CSI_REGISTRATION_DIR', default: '', help: "register with the kubelet through its plugins_registry directory mounted here (node plugin; off when empty)" },
-  'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: "comma-separated host directories below which local instances may keep their data (the chart's localRoots)" },
-  'kubelet-endpoint': { env: 'KMESH_CSI_KUBELET_ENDPOINT', default: '', help: 'the CSI socket as a path on the node, for the kubelet (needed with --registration-dir)' },
+  'health-port': {
+    env: 'KMESH_CSI_HEALTH_PORT',
+    default: '',
+    help: 'serve /healthz (a Probe through the CSI socket), /readyz and /metrics on this port (off when empty)',
+  },
+  'registration-dir': {
+    env: 'KMESH_CSI_REGISTRATION_DIR',
+    default: '',
+    help: 'register with the kubelet through its plugins_registry directory mounted here (node plugin; off when empty)',
+  },
+  'local-roots': {
+    env: 'KMESH_LOCAL_ROOTS',
+    default: '/var/lib/kmesh',
+    help: "comma-separated host directories below which local instances may keep their data (the chart's localRoots)",
+  },
+  'kubelet-endpoint': {
+    env: 'KMESH_CSI_KUBELET_ENDPOINT',
+    default: '',
+    help: 'the CSI socket as a path on the node, for the kubelet (needed with --registration-dir)',
+  },
 } satisfies FlagSpecs;
 
 /** What the flags ask for, checked before anything starts; throws UsageError naming the flag. */
@@ -46,7 +90,8 @@ function csiFlags(argv: string[]) {
   const flags = parseFlags(FLAGS, argv, { env: process.env });
   const value = (flag: keyof typeof FLAGS): string => flags.value(flag) ?? '';
   const healthPort = value('health-port') ? integerFlag('health-port', value('health-port'), 0, 65535) : undefined;
-  if (value('registration-dir') && !value('kubelet-endpoint')) throw new UsageError('--registration-dir needs --kubelet-endpoint (the CSI socket as a path on the node)');
+  if (value('registration-dir') && !value('kubelet-endpoint'))
+    throw new UsageError('--registration-dir needs --kubelet-endpoint (the CSI socket as a path on the node)');
   return { help: flags.help, value, controller: booleanFlag('controller', value('controller')), healthPort };
 }
 
@@ -59,27 +104,40 @@ export async function main(argv: string[]): Promise<number> {
       console.log(flagHelp('usage: kmesh csi [--flag=value ...]', FLAGS));
       return 0;
     }
-    driver = new Driver({ name: flags.value('driver-name'), version: kmeshVersion(), endpoint: flags.value('endpoint') });
+    driver = new Driver({
+      name: flags.value('driver-name'),
+      version: kmeshVersion(),
+      endpoint: flags.value('endpoint'),
+    });
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof StatusError)) throw error;
     console.error(`kmesh csi: ${error instanceof StatusError ? error.details : error.message}`);
     return 2;
   }
   const { value, controller, healthPort } = flags;
-  const localRoots = value('local-roots').split(',').map((r) => r.trim()).filter(Boolean);
+  const localRoots = value('local-roots')
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const rootsProblem = localRootsProblem(localRoots);
   if (rootsProblem) {
-    console.error(`kmesh csi: --local-roots: ${rootsProblem}; each root must be a normalised absolute path other than /`);
+    console.error(
+      `kmesh csi: --local-roots: ${rootsProblem}; each root must be a normalised absolute path other than /`,
+    );
     return 2;
   }
   const { services } = loadCsi();
   const served = [{ definition: services.Identity, handlers: identityHandlers(driver) }];
   const nodeId = value('node-id');
-  const client = controller || nodeId ? new KubeClient(await loadCredentials(value('kubeconfig') || undefined)) : undefined;
+  const client =
+    controller || nodeId ? new KubeClient(await loadCredentials(value('kubeconfig') || undefined)) : undefined;
   const log = loggerFor('csi');
   if (client && controller) {
     const quotas = new FilesystemQuotas(systemRunner, procMountTable, value('controller-mount-dir'));
-    served.push({ definition: services.Controller, handlers: new ControllerServer({ client, quotas, log }).handlers() });
+    served.push({
+      definition: services.Controller,
+      handlers: new ControllerServer({ client, quotas, log }).handlers(),
+    });
   }
   let node: NodeServer | undefined;
   if (client && nodeId) {
@@ -103,12 +161,20 @@ export async function main(argv: string[]): Promise<number> {
   driver.markReady();
   // The kubelet may call the driver as soon as it knows the socket, so this comes after serving.
   const registration = registrationDir
-    ? await registerWithKubelet({ driverName: driver.config.name, registrationDir, kubeletEndpoint: value('kubelet-endpoint'), log })
+    ? await registerWithKubelet({
+        driverName: driver.config.name,
+        registrationDir,
+        kubeletEndpoint: value('kubelet-endpoint'),
+        log,
+      })
     : undefined;
   const selfProbe = healthPort !== undefined ? new SelfProbe(driver.config.endpoint) : undefined;
   // Ready once serving and, for a node plugin, once the kubelet has registered it.
   const ready = (): boolean => driver.ready && (registration?.registered() ?? true);
-  const health = selfProbe && healthPort !== undefined ? await startHealthServer({ port: healthPort, registry: new Registry(), ready, live: () => selfProbe.live() }) : undefined;
+  const health =
+    selfProbe && healthPort !== undefined
+      ? await startHealthServer({ port: healthPort, registry: new Registry(), ready, live: () => selfProbe.live() })
+      : undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -14,14 +14,28 @@ export interface NodeLocation {
   zone: string;
 }
 
-export async function nodeLocation(client: KubeClient, nodeId: string, flags: NodeLocation, log: Logger): Promise<NodeLocation> {
+export async function nodeLocation(
+  client: KubeClient,
+  nodeId: string,
+  flags: NodeLocation,
+  log: Logger,
+): Promise<NodeLocation> {
   if (flags.region && flags.zone) return flags;
   try {
-    const node = await client.request<{ metadata: { labels?: Record<string, string> } }>('GET', `/api/v1/nodes/${encodeURIComponent(nodeId)}`);
+    const node = await client.request<{ metadata: { labels?: Record<string, string> } }>(
+      'GET',
+      `/api/v1/nodes/${encodeURIComponent(nodeId)}`,
+    );
     const labels = node.metadata.labels ?? {};
-    const location = { region: flags.region || (labels[NODE_REGION_LABEL] ?? ''), zone: flags.zone || (labels[NODE_ZONE_LABEL] ?? '') };
+    const location = {
+      region: flags.region || (labels[NODE_REGION_LABEL] ?? ''),
+      zone: flags.zone || (labels[NODE_ZONE_LABEL] ?? ''),
+    };
     if (!location.region && !location.zone) {
-      log.warn({ node: nodeId }, `node has neither ${NODE_REGION_LABEL} nor ${NODE_ZONE_LABEL}, and no --region/--zone was given: volumes need a StorageClass whose provisioner does not ask for topology`);
+      log.warn(
+        { node: nodeId },
+        `node has neither ${NODE_REGION_LABEL} nor ${NODE_ZONE_LABEL}, and no --region/--zone was given: volumes need a StorageClass whose provisioner does not ask for topology`,
+      );
     }
     return location;
   } catch (error) {

@@ -4,7 +4,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readdirSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notFound } from '../lib/errors.js';
@@ -40,25 +49,34 @@ const READER = { mount: {}, access_mode: { mode: 'MULTI_NODE_READER_ONLY' } };
 const resolver: VolumeResolver = {
   /** Instance `dev` of namespace `ml` only: another namespace's pod finds no such instance. */
   instance(namespace: string, name: string) {
-    if (namespace !== 'ml' || name !== 'dev') return Promise.reject(notFound(`KmeshInstance ${namespace}/${name} does not exist`));
+    if (namespace !== 'ml' || name !== 'dev')
+      return Promise.reject(notFound(`KmeshInstance ${namespace}/${name} does not exist`));
     return Promise.resolve({ backend: 'local' as const, mountSource: join(dir, 'instance') });
   },
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
     // An instance whose directory is a symlink out of the allowed root (the test's directory).
-    if (ref.instance === 'linked') return { backend: 'local', mountSource: join(dir, 'linked-instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
-    if (ref.instance !== 'dev' || ref.dataFlow === 'missing') throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
+    if (ref.instance === 'linked')
+      return { backend: 'local', mountSource: join(dir, 'linked-instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
+    if (ref.instance !== 'dev' || ref.dataFlow === 'missing')
+      throw notFound(`DataFlow ${ref.namespace}/${ref.dataFlow} does not exist`);
     return { backend: 'local', mountSource: join(dir, 'instance'), accessPoint: `/dataflows/${ref.dataFlow}` };
   },
   /** `degraded` is a DataFlow whose peer is gone; every other one is Ready. */
   condition(ref: VolumeRef) {
     const degraded = { type: 'Degraded', status: 'True', message: 'peer azure-west unreachable' };
-    return Promise.resolve(volumeConditionOf('DataFlow', `${ref.namespace}/${ref.dataFlow}`, { status: { phase: 'Ready', conditions: ref.dataFlow === 'degraded' ? [degraded] : [] } }));
+    return Promise.resolve(
+      volumeConditionOf('DataFlow', `${ref.namespace}/${ref.dataFlow}`, {
+        status: { phase: 'Ready', conditions: ref.dataFlow === 'degraded' ? [degraded] : [] },
+      }),
+    );
   },
 };
 
 function call(method: string, request: object): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))));
+  return new Promise((resolve, reject) =>
+    client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))),
+  );
 }
 async function code(method: string, request: object): Promise<string> {
   return call(method, request).then(
@@ -83,8 +101,24 @@ beforeAll(async () => {
   const endpoint = `unix://${path('csi.sock')}`;
   publications = new PublicationLog(path('state'), procMountTable);
   const reporter = { report: (counts: PublicationCounts) => Promise.resolve(void reports.push(counts)) };
-  node = new NodeServer({ nodeId: 'node-1', region: 'lab', zone: 'lab-a', resolver, runner: systemRunner, table: procMountTable, publications, reporter, log: loggerFor('csi-node-test'), localRoots: [dir], instanceMountDir: join(dir, 'instances') });
-  server = await serveCsi(endpoint, [{ definition: csi.services.Node, handlers: node.handlers() }], loggerFor('csi-node-test'));
+  node = new NodeServer({
+    nodeId: 'node-1',
+    region: 'lab',
+    zone: 'lab-a',
+    resolver,
+    runner: systemRunner,
+    table: procMountTable,
+    publications,
+    reporter,
+    log: loggerFor('csi-node-test'),
+    localRoots: [dir],
+    instanceMountDir: join(dir, 'instances'),
+  });
+  server = await serveCsi(
+    endpoint,
+    [{ definition: csi.services.Node, handlers: node.handlers() }],
+    loggerFor('csi-node-test'),
+  );
   client = new csi.clients.Node(endpoint, credentials.createInsecure()) as typeof client;
 });
 
@@ -99,9 +133,18 @@ afterAll(async () => {
 
 describe('Node service', () => {
   it('reports the node ID and its topology', async () => {
-    expect(await call('NodeGetInfo', {})).toEqual({ node_id: 'node-1', max_volumes_per_node: 0, accessible_topology: { segments: { 'topology.kmesh.io/region': 'lab', 'topology.kmesh.io/zone': 'lab-a' } } });
+    expect(await call('NodeGetInfo', {})).toEqual({
+      node_id: 'node-1',
+      max_volumes_per_node: 0,
+      accessible_topology: { segments: { 'topology.kmesh.io/region': 'lab', 'topology.kmesh.io/zone': 'lab-a' } },
+    });
     const capabilities = (await call('NodeGetCapabilities', {}))['capabilities'] as Array<{ rpc: { type: string } }>;
-    expect(capabilities.map((c) => c.rpc.type)).toEqual(['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER']);
+    expect(capabilities.map((c) => c.rpc.type)).toEqual([
+      'STAGE_UNSTAGE_VOLUME',
+      'GET_VOLUME_STATS',
+      'VOLUME_CONDITION',
+      'SINGLE_NODE_MULTI_WRITER',
+    ]);
   });
 
   it('stages once, publishes read-only and read-write, and undoes it all idempotently', async () => {
@@ -121,8 +164,14 @@ describe('Node service', () => {
     expect(usage.map((u) => u.unit)).toEqual(['BYTES', 'INODES']);
     expect(usage[0]!.total).toBeGreaterThan(0);
     expect(stats['volume_condition']).toEqual({ abnormal: false, message: 'DataFlow ml/ml-data is Ready' });
-    const degraded = await call('NodeGetVolumeStats', { volume_id: 'v1/ml/dev/degraded', volume_path: path('target-rw') });
-    expect(degraded['volume_condition']).toEqual({ abnormal: true, message: 'DataFlow ml/degraded is degraded: peer azure-west unreachable' });
+    const degraded = await call('NodeGetVolumeStats', {
+      volume_id: 'v1/ml/dev/degraded',
+      volume_path: path('target-rw'),
+    });
+    expect(degraded['volume_condition']).toEqual({
+      abnormal: true,
+      message: 'DataFlow ml/degraded is degraded: peer azure-west unreachable',
+    });
 
     await node.reportsSettled();
     expect(reports.at(-1)).toEqual({ 'ml/DataFlow/ml-data': 2 });
@@ -140,12 +189,41 @@ describe('Node service', () => {
     ['NodeStageVolume', { staging_target_path: '/s', volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
     ['NodeStageVolume', { volume_id: VOLUME, volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
     ['NodeStageVolume', { volume_id: VOLUME, staging_target_path: '/s' }, 'INVALID_ARGUMENT'],
-    ['NodeStageVolume', { volume_id: VOLUME, staging_target_path: '/s', volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }, 'INVALID_ARGUMENT'],
+    [
+      'NodeStageVolume',
+      {
+        volume_id: VOLUME,
+        staging_target_path: '/s',
+        volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+      },
+      'INVALID_ARGUMENT',
+    ],
     ['NodeStageVolume', { volume_id: 'some-volume', staging_target_path: '/s', volume_capability: MOUNT }, 'NOT_FOUND'],
-    ['NodeStageVolume', { volume_id: 'v1/ml/dev/ml-data/../../etc', staging_target_path: '/s', volume_capability: MOUNT }, 'NOT_FOUND'],
-    ['NodeStageVolume', { volume_id: 'v1/ml/dev/missing', staging_target_path: '/nonexistent/s', volume_capability: MOUNT }, 'NOT_FOUND'],
-    ['NodePublishVolume', { volume_id: VOLUME, staging_target_path: '/s', volume_capability: MOUNT }, 'INVALID_ARGUMENT'],
-    ['NodePublishVolume', { volume_id: VOLUME, staging_target_path: '/not-staged', target_path: '/nonexistent/t', volume_capability: MOUNT }, 'FAILED_PRECONDITION'],
+    [
+      'NodeStageVolume',
+      { volume_id: 'v1/ml/dev/ml-data/../../etc', staging_target_path: '/s', volume_capability: MOUNT },
+      'NOT_FOUND',
+    ],
+    [
+      'NodeStageVolume',
+      { volume_id: 'v1/ml/dev/missing', staging_target_path: '/nonexistent/s', volume_capability: MOUNT },
+      'NOT_FOUND',
+    ],
+    [
+      'NodePublishVolume',
+      { volume_id: VOLUME, staging_target_path: '/s', volume_capability: MOUNT },
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'NodePublishVolume',
+      {
+        volume_id: VOLUME,
+        staging_target_path: '/not-staged',
+        target_path: '/nonexistent/t',
+        volume_capability: MOUNT,
+      },
+      'FAILED_PRECONDITION',
+    ],
     ['NodeUnpublishVolume', { volume_id: VOLUME }, 'INVALID_ARGUMENT'],
     ['NodeUnstageVolume', { staging_target_path: '/s' }, 'INVALID_ARGUMENT'],
     ['NodeGetVolumeStats', { volume_id: VOLUME, volume_path: '/nonexistent/volume' }, 'NOT_FOUND'],
@@ -162,7 +240,10 @@ describe('Node service', () => {
     const stage = { volume_id: volumeId, staging_target_path: path('escape-staging'), volume_capability: MOUNT };
     await call('NodeStageVolume', stage);
     try {
-      await expect(call('NodePublishVolume', { ...stage, target_path: path('escape-target') })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/resolves to .*outside/) });
+      await expect(call('NodePublishVolume', { ...stage, target_path: path('escape-target') })).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        details: expect.stringMatching(/resolves to .*outside/),
+      });
       expect(await procMountTable.isMountPoint(path('escape-target'))).toBe(false);
       expect(readdirSync(outsideDir)).toEqual([]);
     } finally {
@@ -171,8 +252,15 @@ describe('Node service', () => {
   });
 
   it('refuses to stage an instance directory that resolves outside the allowed roots', async () => {
-    const stage = { volume_id: 'v1/ml/linked/ml-data', staging_target_path: path('linked-staging'), volume_capability: MOUNT };
-    await expect(call('NodeStageVolume', stage)).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: expect.stringMatching(/the instance directory .* resolves to .*outside/) });
+    const stage = {
+      volume_id: 'v1/ml/linked/ml-data',
+      staging_target_path: path('linked-staging'),
+      volume_capability: MOUNT,
+    };
+    await expect(call('NodeStageVolume', stage)).rejects.toMatchObject({
+      code: status.FAILED_PRECONDITION,
+      details: expect.stringMatching(/the instance directory .* resolves to .*outside/),
+    });
     expect(await procMountTable.isMountPoint(path('linked-staging'))).toBe(false);
   });
 
@@ -181,10 +269,18 @@ describe('Node service', () => {
     volume_id: `csi-${namespace}-${instance}-${target}`,
     target,
     volume_capability: MOUNT,
-    volume_context: { 'kmesh.io/instance': instance, 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': namespace, 'csi.storage.k8s.io/pod.name': 'gateway-0' },
+    volume_context: {
+      'kmesh.io/instance': instance,
+      'csi.storage.k8s.io/ephemeral': 'true',
+      'csi.storage.k8s.io/pod.namespace': namespace,
+      'csi.storage.k8s.io/pod.name': 'gateway-0',
+    },
   });
 
-  const kubelet = ({ target, ...request }: { target: string } & Record<string, unknown>) => ({ ...request, target_path: path(target) });
+  const kubelet = ({ target, ...request }: { target: string } & Record<string, unknown>) => ({
+    ...request,
+    target_path: path(target),
+  });
 
   it("mounts an instance's whole filesystem into a Kmesh pod of its namespace through an inline volume, without counting a publication", async () => {
     await node.reportsSettled();
@@ -207,9 +303,23 @@ describe('Node service', () => {
 
   it.each([
     ['an instance of another namespace', inline('other-team', 'dev', 'pod-x'), 'NOT_FOUND'],
-    ['no instance name', { ...inline('ml', 'dev', 'pod-x'), volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' } }, 'INVALID_ARGUMENT'],
+    [
+      'no instance name',
+      {
+        ...inline('ml', 'dev', 'pod-x'),
+        volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' },
+      },
+      'INVALID_ARGUMENT',
+    ],
     ['an instance name that is a path', { ...inline('ml', '../dev', 'pod-x') }, 'INVALID_ARGUMENT'],
-    ['no pod namespace (podInfoOnMount off)', { ...inline('ml', 'dev', 'pod-x'), volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'kmesh.io/instance': 'dev' } }, 'INVALID_ARGUMENT'],
+    [
+      'no pod namespace (podInfoOnMount off)',
+      {
+        ...inline('ml', 'dev', 'pod-x'),
+        volume_context: { 'csi.storage.k8s.io/ephemeral': 'true', 'kmesh.io/instance': 'dev' },
+      },
+      'INVALID_ARGUMENT',
+    ],
   ])('refuses an inline volume for %s, mounting nothing', async (_, request, expected) => {
     expect(await code('NodePublishVolume', kubelet(request))).toBe(expected);
     expect(await procMountTable.isMountPoint(path('pod-x'))).toBe(false);
@@ -251,12 +361,32 @@ describe('Node service on Lustre (the narrow recording runner: no test machine h
       condition: () => Promise.reject(new Error('not used')),
     };
     const instances = join(dir, 'lustre-instances');
-    const lustreNode = new NodeServer({ nodeId: 'node-2', resolver: lustre, runner: system.runner, table: system.table, publications, reporter: { report: () => Promise.resolve() }, log: loggerFor('csi-node-test'), localRoots: [dir], instanceMountDir: instances });
+    const lustreNode = new NodeServer({
+      nodeId: 'node-2',
+      resolver: lustre,
+      runner: system.runner,
+      table: system.table,
+      publications,
+      reporter: { report: () => Promise.resolve() },
+      log: loggerFor('csi-node-test'),
+      localRoots: [dir],
+      instanceMountDir: instances,
+    });
     const publish = lustreNode.handlers()['NodePublishVolume'];
-    const context = { 'kmesh.io/instance': 'lus', 'csi.storage.k8s.io/ephemeral': 'true', 'csi.storage.k8s.io/pod.namespace': 'ml' };
-    const request = (pod: string) => ({ volume_id: `csi-${pod}`, target_path: join(dir, 'lustre-pods', pod), volume_capability: MOUNT, volume_context: context });
+    const context = {
+      'kmesh.io/instance': 'lus',
+      'csi.storage.k8s.io/ephemeral': 'true',
+      'csi.storage.k8s.io/pod.namespace': 'ml',
+    };
+    const request = (pod: string) => ({
+      volume_id: `csi-${pod}`,
+      target_path: join(dir, 'lustre-pods', pod),
+      volume_capability: MOUNT,
+      volume_context: context,
+    });
     // The handler as the server calls it, with the message as decoded (no staging path, no secrets).
-    for (const pod of ['gateway', 'worker']) await publish(request(pod) as unknown as Parameters<typeof publish>[0], undefined as never);
+    for (const pod of ['gateway', 'worker'])
+      await publish(request(pod) as unknown as Parameters<typeof publish>[0], undefined as never);
     expect(system.calls).toEqual([
       `mount -t lustre -o flock,noatime ${source} ${instances}/ml/lus`,
       `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/gateway`,

@@ -52,8 +52,12 @@ type NodeMethod = keyof TypedHandlers<NodeDefinition>;
 type Received<M extends NodeMethod> = RequestReceived<NodeDefinition, M>;
 type Reply<M extends NodeMethod> = ResponseSent<NodeDefinition, M>;
 
-const NODE_CAPABILITIES = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'] as const;
-
+const NODE_CAPABILITIES = [
+  'STAGE_UNSTAGE_VOLUME',
+  'GET_VOLUME_STATS',
+  'VOLUME_CONDITION',
+  'SINGLE_NODE_MULTI_WRITER',
+] as const;
 
 /** The parsed volume ID; an ID that cannot be ours names a volume that does not exist. */
 function volumeOf(request: { volume_id: string }): VolumeRef & { volumeId: string } {
@@ -84,14 +88,18 @@ export class NodeServer {
 
   constructor(private readonly options: NodeOptions) {
     if (!options.nodeId) throw invalidArgument('node ID is required');
-    this.mounters = { local: new LocalMounter(options.runner, options.table), lustre: new LustreMounter(options.runner, options.table) };
+    this.mounters = {
+      local: new LocalMounter(options.runner, options.table),
+      lustre: new LustreMounter(options.runner, options.table),
+    };
     this.unmounter = new MountCommands(options.runner, options.table);
   }
 
   handlers(): TypedHandlers<NodeDefinition> {
     return {
       NodeGetInfo: () => this.getInfo(),
-      NodeGetCapabilities: () => Promise.resolve({ capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
+      NodeGetCapabilities: () =>
+        Promise.resolve({ capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) }),
       NodeStageVolume: (request) => this.stage(request),
       NodeUnstageVolume: (request) => this.unstage(request),
       NodePublishVolume: (request) => this.publish(request),
@@ -104,11 +112,14 @@ export class NodeServer {
     const segments: Record<string, string> = {};
     if (this.options.region) segments[TOPOLOGY_REGION_KEY] = this.options.region;
     if (this.options.zone) segments[TOPOLOGY_ZONE_KEY] = this.options.zone;
-    return Promise.resolve({ node_id: this.options.nodeId, max_volumes_per_node: 0, accessible_topology: { segments } });
+    return Promise.resolve({
+      node_id: this.options.nodeId,
+      max_volumes_per_node: 0,
+      accessible_topology: { segments },
+    });
   }
 
   /** Runs `work` holding the volume; a concurrent call on the same volume gets ABORTED. */
-
 
   private async stage(request: Received<'NodeStageVolume'>): Promise<Reply<'NodeStageVolume'>> {
     requiredString(request, 'volume_id');
@@ -136,7 +147,11 @@ export class NodeServer {
    * once per node under instanceMountDir (kept for the next pod, as a staged volume would be),
    * and its root bound into the pod. Not a DataFlow publication: nothing is counted.
    */
-  private async publishInstanceRoot(root: InstanceRootRequest, target: string, readOnly: boolean): Promise<Reply<'NodePublishVolume'>> {
+  private async publishInstanceRoot(
+    root: InstanceRootRequest,
+    target: string,
+    readOnly: boolean,
+  ): Promise<Reply<'NodePublishVolume'>> {
     return this.locks.exclusive(`instance:${root.namespace}/${root.instance}`, async () => {
       const location = await this.options.resolver.instance(root.namespace, root.instance);
       const staging = inside(this.options.instanceMountDir, root.namespace, root.instance);
@@ -167,11 +182,16 @@ export class NodeServer {
     if (root) return this.publishInstanceRoot(root, target, readOnly);
     const volume = volumeOf(request);
     return this.locks.exclusive(volume.volumeId, async () => {
-      if (!(await this.options.table.isMountPoint(staging))) throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
+      if (!(await this.options.table.isMountPoint(staging)))
+        throw failedPrecondition(`volume ${volume.volumeId} is not staged at ${staging}: call NodeStageVolume first`);
       const location = await this.options.resolver.resolve(volume);
       // Created if missing (a new DataFlow's access point); a symlink written into the filesystem
       // must not lead the bind mount out of it.
-      const source = await directoryWithin(inside(staging, location.accessPoint, volume.subPath), [staging], `the access point of volume ${volume.volumeId}`);
+      const source = await directoryWithin(
+        inside(staging, location.accessPoint, volume.subPath),
+        [staging],
+        `the access point of volume ${volume.volumeId}`,
+      );
       await mkdir(target, { recursive: true });
       await this.mountChecked(source, target, () => this.mounters[location.backend].publish(source, target, readOnly));
       const owner = `${volume.namespace}/${volume.virtualCopy !== undefined ? `VirtualCopy/${volume.virtualCopy}` : `DataFlow/${volume.dataFlow}`}`;
@@ -209,7 +229,10 @@ export class NodeServer {
         try {
           await this.options.reporter.report(await this.options.publications.counts());
         } catch (error) {
-          this.options.log.warn({ err: error }, 'could not report publication counts; the next publish or unpublish retries');
+          this.options.log.warn(
+            { err: error },
+            'could not report publication counts; the next publish or unpublish retries',
+          );
         }
       } while (this.reportAgain);
     })().finally(() => (this.reporting = undefined));
@@ -252,7 +275,12 @@ export class NodeServer {
     const held = mounted ? await this.options.resolver.condition(volume) : undefined;
     return {
       usage: [
-        { unit: 'BYTES', total: fs.blocks * fs.bsize, available: fs.bavail * fs.bsize, used: (fs.blocks - fs.bfree) * fs.bsize },
+        {
+          unit: 'BYTES',
+          total: fs.blocks * fs.bsize,
+          available: fs.bavail * fs.bsize,
+          used: (fs.blocks - fs.bfree) * fs.bsize,
+        },
         { unit: 'INODES', total: fs.files, available: fs.ffree, used: fs.files - fs.ffree },
       ],
       volume_condition: held ?? { abnormal: true, message: `${path} is not mounted` },

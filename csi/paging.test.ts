@@ -21,6 +21,8 @@ describe('paging', () => {
   });
 
   it('refuses a negative max_entries', () => {
-    expect(() => pageOf(items, -1, '')).toThrow(expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('max_entries') }));
+    expect(() => pageOf(items, -1, '')).toThrow(
+      expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('max_entries') }),
+    );
   });
 });

@@ -9,11 +9,16 @@ export interface Page<T> {
   next_token: string;
 }
 
-export function pageOf<T>(sorted: readonly T[], maxEntries: number | undefined, startingToken: string | undefined): Page<T> {
+export function pageOf<T>(
+  sorted: readonly T[],
+  maxEntries: number | undefined,
+  startingToken: string | undefined,
+): Page<T> {
   if (maxEntries !== undefined && maxEntries < 0) throw invalidArgument('max_entries must not be negative');
   let start = 0;
   if (startingToken) {
-    if (!/^[0-9]{1,9}$/.test(startingToken) || Number(startingToken) > sorted.length) throw aborted(`starting_token "${startingToken.slice(0, 64)}" is not one this plugin handed out`);
+    if (!/^[0-9]{1,9}$/.test(startingToken) || Number(startingToken) > sorted.length)
+      throw aborted(`starting_token "${startingToken.slice(0, 64)}" is not one this plugin handed out`);
     start = Number(startingToken);
   }
   const end = maxEntries ? Math.min(sorted.length, start + maxEntries) : sorted.length;

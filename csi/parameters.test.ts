@@ -6,7 +6,9 @@ const NS = { 'csi.storage.k8s.io/pvc/namespace': 'ml', instance: 'dev' };
 
 describe('StorageClass parameters', () => {
   it('binds to an existing DataFlow, sharing its root', () => {
-    expect(parseParameters({ ...NS, dataFlow: 'ml-data', accessPoint: 'shared', 'csi.storage.k8s.io/pvc/name': 'data' })).toEqual({
+    expect(
+      parseParameters({ ...NS, dataFlow: 'ml-data', accessPoint: 'shared', 'csi.storage.k8s.io/pvc/name': 'data' }),
+    ).toEqual({
       namespace: 'ml',
       instance: 'dev',
       dataFlow: 'ml-data',
@@ -16,19 +18,42 @@ describe('StorageClass parameters', () => {
   });
 
   it('turns template keys into the policy of a DataFlow per volume', () => {
-    expect(parseParameters({ namespace: 'ml', instance: 'dev', compression: 'zstd', encryption: 'aes-256-gcm', encryptionKeySecret: 'ml-key', dedup: 'false', deleteAfterUse: 'true' })).toEqual({
+    expect(
+      parseParameters({
+        namespace: 'ml',
+        instance: 'dev',
+        compression: 'zstd',
+        encryption: 'aes-256-gcm',
+        encryptionKeySecret: 'ml-key',
+        dedup: 'false',
+        deleteAfterUse: 'true',
+      }),
+    ).toEqual({
       namespace: 'ml',
       instance: 'dev',
       accessPoint: 'perVolume',
-      policy: { compression: 'zstd', dedup: false, deleteAfterUse: true, encryption: { algorithm: 'aes-256-gcm', keySecretRef: { name: 'ml-key' } } },
+      policy: {
+        compression: 'zstd',
+        dedup: false,
+        deleteAfterUse: true,
+        encryption: { algorithm: 'aes-256-gcm', keySecretRef: { name: 'ml-key' } },
+      },
     });
   });
 
   it('reads peers as a YAML list, which also allows the sync modes', () => {
-    const peers = '- name: azure-west\n  endpoint: gw.azure-west.example.com:7443\n  direction: push\n  tlsSecretRef: {name: peer-tls}\n';
+    const peers =
+      '- name: azure-west\n  endpoint: gw.azure-west.example.com:7443\n  direction: push\n  tlsSecretRef: {name: peer-tls}\n';
     expect(parseParameters({ ...NS, peers, mode: 'multiMaster' })).toMatchObject({
       mode: 'multiMaster',
-      peers: [{ name: 'azure-west', endpoint: 'gw.azure-west.example.com:7443', direction: 'push', tlsSecretRef: { name: 'peer-tls' } }],
+      peers: [
+        {
+          name: 'azure-west',
+          endpoint: 'gw.azure-west.example.com:7443',
+          direction: 'push',
+          tlsSecretRef: { name: 'peer-tls' },
+        },
+      ],
     });
   });
 
@@ -55,11 +80,18 @@ describe('StorageClass parameters', () => {
     [{ ...NS, mode: 'sync' }, 'mode sync needs peers'],
     [{ ...NS, mode: 'sync', peers: '[]' }, 'mode sync needs peers'],
   ])('refuses %j with INVALID_ARGUMENT: %s', (parameters, message) => {
-    expect(() => parseParameters(parameters)).toThrow(expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining(message) }));
+    expect(() => parseParameters(parameters)).toThrow(
+      expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining(message) }),
+    );
   });
 
   it('asks for a namespace only where one is needed', () => {
-    expect(() => namespaceOf(parseParameters({ instance: 'dev' }))).toThrow(expect.objectContaining({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('parameter namespace is required') }));
+    expect(() => namespaceOf(parseParameters({ instance: 'dev' }))).toThrow(
+      expect.objectContaining({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringContaining('parameter namespace is required'),
+      }),
+    );
     expect(namespaceOf(parseParameters(NS))).toBe('ml');
   });
 });

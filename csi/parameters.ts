@@ -31,11 +31,20 @@ export interface VolumeParameters {
 }
 
 /** Template keys and how each sets the created DataFlow. */
-const TEMPLATE_KEYS = ['peers', 'mode', 'compression', 'encryption', 'encryptionKeySecret', 'dedup', 'deleteAfterUse'] as const;
+const TEMPLATE_KEYS = [
+  'peers',
+  'mode',
+  'compression',
+  'encryption',
+  'encryptionKeySecret',
+  'dedup',
+  'deleteAfterUse',
+] as const;
 const KNOWN_KEYS = new Set<string>(['instance', 'namespace', 'dataFlow', 'accessPoint', ...TEMPLATE_KEYS]);
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw invalidArgument(`parameter ${key}: "${value}" is not one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw invalidArgument(`parameter ${key}: "${value}" is not one of ${allowed.join(', ')}`);
   return value as T;
 }
 
@@ -44,13 +53,17 @@ function bool(key: string, value: string): boolean {
 }
 
 function name(key: string, value: string): string {
-  if (!isDnsLabel(value)) throw invalidArgument(`parameter ${key}: "${value}" is not a valid object name (a DNS label)`);
+  if (!isDnsLabel(value))
+    throw invalidArgument(`parameter ${key}: "${value}" is not a valid object name (a DNS label)`);
   return value;
 }
 
 export function parseParameters(parameters: Record<string, string>): VolumeParameters {
   const unknown = Object.keys(parameters).filter((key) => !KNOWN_KEYS.has(key) && !key.startsWith(PROVISIONER_PREFIX));
-  if (unknown.length) throw invalidArgument(`unknown StorageClass parameter${unknown.length > 1 ? 's' : ''} ${unknown.sort().join(', ')}; known: ${[...KNOWN_KEYS].join(', ')}`);
+  if (unknown.length)
+    throw invalidArgument(
+      `unknown StorageClass parameter${unknown.length > 1 ? 's' : ''} ${unknown.sort().join(', ')}; known: ${[...KNOWN_KEYS].join(', ')}`,
+    );
   const namespaceValue = parameters[PVC_NAMESPACE_KEY] ?? parameters['namespace'];
   const result: VolumeParameters = {
     ...(namespaceValue !== undefined ? { namespace: name('namespace', namespaceValue) } : {}),
@@ -59,26 +72,39 @@ export function parseParameters(parameters: Record<string, string>): VolumeParam
     policy: {},
   };
   if (parameters['dataFlow'] !== undefined) {
-    if (!result.instance) throw invalidArgument('parameter dataFlow needs instance (the KmeshInstance the DataFlow lives on)');
+    if (!result.instance)
+      throw invalidArgument('parameter dataFlow needs instance (the KmeshInstance the DataFlow lives on)');
     result.dataFlow = name('dataFlow', parameters['dataFlow']);
     const template = TEMPLATE_KEYS.filter((key) => key in parameters);
-    if (template.length) throw invalidArgument(`parameters ${template.join(', ')} set a new DataFlow's policy and cannot be combined with dataFlow (an existing DataFlow keeps its own)`);
+    if (template.length)
+      throw invalidArgument(
+        `parameters ${template.join(', ')} set a new DataFlow's policy and cannot be combined with dataFlow (an existing DataFlow keeps its own)`,
+      );
     return result;
   }
   if (parameters['mode'] !== undefined) result.mode = oneOf('mode', parameters['mode'], DATA_FLOW_MODES);
-  if (parameters['compression'] !== undefined) result.policy.compression = oneOf('compression', parameters['compression'], COMPRESSION);
+  if (parameters['compression'] !== undefined)
+    result.policy.compression = oneOf('compression', parameters['compression'], COMPRESSION);
   if (parameters['dedup'] !== undefined) result.policy.dedup = bool('dedup', parameters['dedup']);
-  if (parameters['deleteAfterUse'] !== undefined) result.policy.deleteAfterUse = bool('deleteAfterUse', parameters['deleteAfterUse']);
+  if (parameters['deleteAfterUse'] !== undefined)
+    result.policy.deleteAfterUse = bool('deleteAfterUse', parameters['deleteAfterUse']);
   if (parameters['encryption'] !== undefined) {
     const algorithm = oneOf('encryption', parameters['encryption'], ENCRYPTION_ALGORITHMS);
     const secret = parameters['encryptionKeySecret'];
-    if (algorithm !== 'none' && !secret) throw invalidArgument(`parameter encryption ${algorithm} needs encryptionKeySecret (the Secret holding the key)`);
-    result.policy.encryption = { algorithm, ...(secret ? { keySecretRef: { name: name('encryptionKeySecret', secret) } } : {}) };
+    if (algorithm !== 'none' && !secret)
+      throw invalidArgument(`parameter encryption ${algorithm} needs encryptionKeySecret (the Secret holding the key)`);
+    result.policy.encryption = {
+      algorithm,
+      ...(secret ? { keySecretRef: { name: name('encryptionKeySecret', secret) } } : {}),
+    };
   } else if (parameters['encryptionKeySecret'] !== undefined) {
     throw invalidArgument('parameter encryptionKeySecret needs encryption (an algorithm such as aes-256-gcm)');
   }
   if (parameters['peers'] !== undefined) result.peers = peersOf(parameters['peers']);
-  if (result.mode && result.mode !== 'async' && !result.peers?.length) throw invalidArgument(`parameter mode ${result.mode} needs peers: a DataFlow with no other site has nothing to keep in step`);
+  if (result.mode && result.mode !== 'async' && !result.peers?.length)
+    throw invalidArgument(
+      `parameter mode ${result.mode} needs peers: a DataFlow with no other site has nothing to keep in step`,
+    );
   return result;
 }
 
@@ -94,19 +120,26 @@ function peersOf(value: string): NonNullable<DataFlowSpec['peers']> {
   } catch (error) {
     throw invalidArgument(`parameter peers is not YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (!Array.isArray(peers)) throw invalidArgument('parameter peers must be a list of peers (name, endpoint, tlsSecretRef, ...)');
+  if (!Array.isArray(peers))
+    throw invalidArgument('parameter peers must be a list of peers (name, endpoint, tlsSecretRef, ...)');
   peers.forEach((peer: unknown, i) => {
-    if (typeof peer !== 'object' || peer === null || Array.isArray(peer)) throw invalidArgument(`parameter peers[${i}] must be a mapping`);
+    if (typeof peer !== 'object' || peer === null || Array.isArray(peer))
+      throw invalidArgument(`parameter peers[${i}] must be a mapping`);
     for (const field of ['name', 'endpoint']) {
-      if (typeof (peer as Record<string, unknown>)[field] !== 'string') throw invalidArgument(`parameter peers[${i}].${field} is required`);
+      if (typeof (peer as Record<string, unknown>)[field] !== 'string')
+        throw invalidArgument(`parameter peers[${i}].${field} is required`);
     }
-    if (typeof (peer as { tlsSecretRef?: { name?: unknown } }).tlsSecretRef?.name !== 'string') throw invalidArgument(`parameter peers[${i}].tlsSecretRef.name is required`);
+    if (typeof (peer as { tlsSecretRef?: { name?: unknown } }).tlsSecretRef?.name !== 'string')
+      throw invalidArgument(`parameter peers[${i}].tlsSecretRef.name is required`);
   });
   return peers as NonNullable<DataFlowSpec['peers']>;
 }
 
 /** The namespace CreateVolume and CreateSnapshot work in; without one they cannot place anything. */
 export function namespaceOf(parameters: VolumeParameters): string {
-  if (!parameters.namespace) throw invalidArgument(`parameter namespace is required when the provisioner does not pass ${PVC_NAMESPACE_KEY} (run it with --extra-create-metadata)`);
+  if (!parameters.namespace)
+    throw invalidArgument(
+      `parameter namespace is required when the provisioner does not pass ${PVC_NAMESPACE_KEY} (run it with --extra-create-metadata)`,
+    );
   return parameters.namespace;
 }

@@ -17,7 +17,8 @@ export function inside(base: string, ...parts: string[]): string {
   return path;
 }
 
-const isWithin = (path: string, root: string): boolean => path === root || path.startsWith(root === sep ? root : root + sep);
+const isWithin = (path: string, root: string): boolean =>
+  path === root || path.startsWith(root === sep ? root : root + sep);
 
 /** The deepest ancestor of `path` (or itself) that exists, lexically, and its real path. */
 async function deepestExisting(path: string): Promise<{ at: string; real: string }> {
@@ -36,9 +37,14 @@ async function deepestExisting(path: string): Promise<{ at: string; real: string
  * parts are created one at a time below the checked existing part, and the whole is checked again.
  */
 export async function directoryWithin(path: string, roots: readonly string[], what: string): Promise<string> {
-  const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)))).filter((r): r is string => r !== undefined);
+  const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => undefined)))).filter(
+    (r): r is string => r !== undefined,
+  );
   const check = (real: string): string => {
-    if (!realRoots.some((root) => isWithin(real, root))) throw failedPrecondition(`${what} ${path} resolves to ${real}, outside ${roots.join(', ')}: refusing to mount it`);
+    if (!realRoots.some((root) => isWithin(real, root)))
+      throw failedPrecondition(
+        `${what} ${path} resolves to ${real}, outside ${roots.join(', ')}: refusing to mount it`,
+      );
     return real;
   };
   const existing = await deepestExisting(path);
@@ -51,7 +57,9 @@ export async function directoryWithin(path: string, roots: readonly string[], wh
   }
   const real = check(
     await realpath(path).catch((error: NodeJS.ErrnoException) => {
-      throw failedPrecondition(`${what} ${path} does not resolve to a directory (${error.code ?? error.message}): refusing to mount it`);
+      throw failedPrecondition(
+        `${what} ${path} does not resolve to a directory (${error.code ?? error.message}): refusing to mount it`,
+      );
     }),
   );
   if (!(await stat(real)).isDirectory()) throw failedPrecondition(`${what} ${path} is not a directory`);

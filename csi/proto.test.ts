@@ -16,14 +16,16 @@ function specProtoPath(): string {
   if (!version) throw new Error('hack/tools/csi-sanity/go.mod does not require the CSI spec module');
   const modCache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
   const path = join(modCache, `github.com/container-storage-interface/spec@${version}`, 'csi.proto');
-  if (!existsSync(path)) throw new Error(`${path} is missing: run npm run tools (it downloads the CSI spec module for csi-sanity)`);
+  if (!existsSync(path))
+    throw new Error(`${path} is missing: run npm run tools (it downloads the CSI spec module for csi-sanity)`);
   return path;
 }
 
 function load(path: string): protobuf.Root {
   const root = new protobuf.Root();
   const protobufjsDir = join(REPO_ROOT, 'node_modules/protobufjs');
-  root.resolvePath = (origin, target) => (target.startsWith('google/protobuf/') ? join(protobufjsDir, target) : protobuf.util.path.resolve(origin, target));
+  root.resolvePath = (origin, target) =>
+    target.startsWith('google/protobuf/') ? join(protobufjsDir, target) : protobuf.util.path.resolve(origin, target);
   root.loadSync(path, { keepCase: true });
   root.resolveAll();
   return root;
@@ -52,19 +54,32 @@ describe('proto/csi.proto', () => {
       expect((specType as protobuf.Enum).values).toEqual(ourType.values);
     } else {
       const fields = (type: protobuf.Type): Record<string, string> =>
-        Object.fromEntries(Object.values(type.fields).map((f) => [f.name, `${f.id} ${f.repeated ? 'repeated ' : ''}${f instanceof protobuf.MapField ? `map<${f.keyType}>` : ''}${f.resolvedType?.fullName ?? f.type}`]));
+        Object.fromEntries(
+          Object.values(type.fields).map((f) => [
+            f.name,
+            `${f.id} ${f.repeated ? 'repeated ' : ''}${f instanceof protobuf.MapField ? `map<${f.keyType}>` : ''}${f.resolvedType?.fullName ?? f.type}`,
+          ]),
+        );
       const specFields = fields(specType as protobuf.Type);
       // Ours may leave out fields it does not use; those it has must match exactly.
-      for (const [field, shape] of Object.entries(fields(ourType))) expect([field, shape]).toEqual([field, specFields[field]]);
+      for (const [field, shape] of Object.entries(fields(ourType)))
+        expect([field, shape]).toEqual([field, specFields[field]]);
     }
   });
 
-  it.each((['Identity', 'Controller', 'Node'] as const).map((s) => [s]))('service %s uses the specification method names and messages', (service) => {
-    const ourService = ours.lookupService(`csi.v1.${service}`);
-    const specService = spec.lookupService(`csi.v1.${service}`);
-    for (const method of Object.values(ourService.methods)) {
-      const specMethod = specService.methods[method.name];
-      expect([method.name, method.requestType, method.responseType]).toEqual([method.name, specMethod?.requestType, specMethod?.responseType]);
-    }
-  });
+  it.each((['Identity', 'Controller', 'Node'] as const).map((s) => [s]))(
+    'service %s uses the specification method names and messages',
+    (service) => {
+      const ourService = ours.lookupService(`csi.v1.${service}`);
+      const specService = spec.lookupService(`csi.v1.${service}`);
+      for (const method of Object.values(ourService.methods)) {
+        const specMethod = specService.methods[method.name];
+        expect([method.name, method.requestType, method.responseType]).toEqual([
+          method.name,
+          specMethod?.requestType,
+          specMethod?.responseType,
+        ]);
+      }
+    },
+  );
 });

@@ -12,8 +12,13 @@ import type { ProtoGrpcType } from './generated/csi.js';
  */
 type CsiService = 'Identity' | 'Controller' | 'Node';
 
-export function loadCsi(): { services: Record<CsiService, ServiceDefinition>; clients: Record<CsiService, ServiceClientConstructor> } {
-  const csi = (loadPackageDefinition(loadSync(protoFile('csi.proto'), PROTO_LOADER_OPTIONS)) as unknown as ProtoGrpcType).csi.v1;
+export function loadCsi(): {
+  services: Record<CsiService, ServiceDefinition>;
+  clients: Record<CsiService, ServiceClientConstructor>;
+} {
+  const csi = (
+    loadPackageDefinition(loadSync(protoFile('csi.proto'), PROTO_LOADER_OPTIONS)) as unknown as ProtoGrpcType
+  ).csi.v1;
   // Untyped here: tests and benchmarks call methods by name; the handlers are typed instead.
   const client = (name: CsiService): ServiceClientConstructor => csi[name] as unknown as ServiceClientConstructor;
   return {

@@ -64,7 +64,8 @@ export class PublicationLog {
         await rm(file, { force: true }); // unreadable: never a whole record (renames are atomic)
         continue;
       }
-      if (await this.table.isMountPoint(publication.target)) counts[publication.owner] = (counts[publication.owner] ?? 0) + 1;
+      if (await this.table.isMountPoint(publication.target))
+        counts[publication.owner] = (counts[publication.owner] ?? 0) + 1;
       else await rm(file, { force: true });
     }
     return counts;
@@ -85,7 +86,9 @@ export class ConfigMapReporter implements PublicationReporter {
 
   static nameFor(nodeId: string): string {
     const name = `kmesh-publications-${nodeId}`;
-    return name.length <= 253 ? name : `kmesh-publications-${createHash('sha256').update(nodeId).digest('hex').slice(0, 32)}`;
+    return name.length <= 253
+      ? name
+      : `kmesh-publications-${createHash('sha256').update(nodeId).digest('hex').slice(0, 32)}`;
   }
 
   async report(counts: PublicationCounts): Promise<void> {
@@ -95,7 +98,12 @@ export class ConfigMapReporter implements PublicationReporter {
       {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: { name: ConfigMapReporter.nameFor(this.nodeId), namespace: this.namespace, labels: { ...MANAGED_BY, 'csi.kmesh.io/publications': 'true' }, annotations: { 'csi.kmesh.io/node': this.nodeId } },
+        metadata: {
+          name: ConfigMapReporter.nameFor(this.nodeId),
+          namespace: this.namespace,
+          labels: { ...MANAGED_BY, 'csi.kmesh.io/publications': 'true' },
+          annotations: { 'csi.kmesh.io/node': this.nodeId },
+        },
         data: { publications: JSON.stringify(sorted) },
       },
       'kmesh-csi-node',

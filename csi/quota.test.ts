@@ -14,7 +14,11 @@ import { FilesystemQuotas, projectIdOf } from './quota.js';
 const root = mkdtempSync(join(tmpdir(), 'kmesh-quota-'));
 const SOURCE = 'mds-0@tcp:/kmfs';
 const lustre = (mountSource?: string): KmeshInstance =>
-  ({ metadata: { name: 'site', namespace: 'ml' }, spec: { backend: { type: 'lustre' } }, status: mountSource ? { mountSource } : {} }) as KmeshInstance;
+  ({
+    metadata: { name: 'site', namespace: 'ml' },
+    spec: { backend: { type: 'lustre' } },
+    status: mountSource ? { mountSource } : {},
+  }) as KmeshInstance;
 let system: RecordingSystem;
 let quotas: FilesystemQuotas;
 
@@ -26,8 +30,22 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('FilesystemQuotas', () => {
   it('mounts the instance once, tags the directory with the project and sets a hard limit in KiB', async () => {
-    expect(await quotas.apply({ instance: lustre(SOURCE), directory: '/dataflows/pvc-1', projectId: 77, bytes: 10 * 2 ** 30 + 1 })).toBe(true);
-    expect(await quotas.apply({ instance: lustre(SOURCE), directory: '/dataflows/pvc-1', projectId: 77, bytes: 20 * 2 ** 30 })).toBe(true);
+    expect(
+      await quotas.apply({
+        instance: lustre(SOURCE),
+        directory: '/dataflows/pvc-1',
+        projectId: 77,
+        bytes: 10 * 2 ** 30 + 1,
+      }),
+    ).toBe(true);
+    expect(
+      await quotas.apply({
+        instance: lustre(SOURCE),
+        directory: '/dataflows/pvc-1',
+        projectId: 77,
+        bytes: 20 * 2 ** 30,
+      }),
+    ).toBe(true);
     const [mount, ...rest] = system.calls;
     const mountPoint = mount!.split(' ').pop()!;
     expect(mount).toBe(`mount -t lustre -o flock,noatime ${SOURCE} ${mountPoint}`);
@@ -41,25 +59,43 @@ describe('FilesystemQuotas', () => {
   });
 
   it('enforces nothing on the local backend, and runs nothing', async () => {
-    const local = { metadata: { name: 'dev', namespace: 'ml' }, spec: { backend: { type: 'local', local: { path: '/data' } } } } as KmeshInstance;
-    expect(await quotas.apply({ instance: local, directory: '/dataflows/x', projectId: 1, bytes: 2 ** 30 })).toBe(false);
+    const local = {
+      metadata: { name: 'dev', namespace: 'ml' },
+      spec: { backend: { type: 'local', local: { path: '/data' } } },
+    } as KmeshInstance;
+    expect(await quotas.apply({ instance: local, directory: '/dataflows/x', projectId: 1, bytes: 2 ** 30 })).toBe(
+      false,
+    );
     expect(system.calls).toEqual([]);
   });
 
   it('waits (UNAVAILABLE) for a Lustre instance without a mount source', async () => {
-    await expect(quotas.apply({ instance: lustre(), directory: '/d', projectId: 1, bytes: 1 })).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(quotas.apply({ instance: lustre(), directory: '/d', projectId: 1, bytes: 1 })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
   });
 
   it('reports a failing lfs as INTERNAL with what it said', async () => {
-    system.scripted.set('lfs setquota', [{ code: 1, stdout: '', stderr: 'quota setting failed: Operation not supported (project quotas are not enabled)', timedOut: false }]);
-    await expect(quotas.apply({ instance: lustre(SOURCE), directory: '/d', projectId: 5, bytes: 4096 })).rejects.toMatchObject({
+    system.scripted.set('lfs setquota', [
+      {
+        code: 1,
+        stdout: '',
+        stderr: 'quota setting failed: Operation not supported (project quotas are not enabled)',
+        timedOut: false,
+      },
+    ]);
+    await expect(
+      quotas.apply({ instance: lustre(SOURCE), directory: '/d', projectId: 5, bytes: 4096 }),
+    ).rejects.toMatchObject({
       code: status.INTERNAL,
       details: expect.stringContaining('project quotas are not enabled'),
     });
   });
 
   it('refuses a directory that leaves the filesystem', async () => {
-    await expect(quotas.apply({ instance: lustre(SOURCE), directory: '/../../etc', projectId: 5, bytes: 4096 })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    await expect(
+      quotas.apply({ instance: lustre(SOURCE), directory: '/../../etc', projectId: 5, bytes: 4096 }),
+    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
   });
 
   it('derives stable, non-zero project IDs', () => {

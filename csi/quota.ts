@@ -52,7 +52,10 @@ export class FilesystemQuotas implements Quotas {
     const { instance } = request;
     if ((instance.spec.backend.type ?? 'local') !== 'lustre') return false;
     const source = instance.status?.mountSource;
-    if (!source) throw unavailable(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} reports no mount source yet; its size limit is set once it does`);
+    if (!source)
+      throw unavailable(
+        `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} reports no mount source yet; its size limit is set once it does`,
+      );
     const mountPoint = join(this.mountRoot, createHash('sha256').update(source).digest('hex').slice(0, 16));
     await mkdir(mountPoint, { recursive: true });
     await this.mounter.stage(source, mountPoint);
@@ -60,13 +63,21 @@ export class FilesystemQuotas implements Quotas {
     await mkdir(directory, { recursive: true });
     await this.lfs(['project', '-p', String(request.projectId), '-s', '-r', directory]);
     // Lustre counts block limits in KiB; round up so the limit is never below the size asked for.
-    await this.lfs(['setquota', '-p', String(request.projectId), '-B', `${Math.ceil(request.bytes / 1024)}k`, mountPoint]);
+    await this.lfs([
+      'setquota',
+      '-p',
+      String(request.projectId),
+      '-B',
+      `${Math.ceil(request.bytes / 1024)}k`,
+      mountPoint,
+    ]);
     return true;
   }
 
   private async lfs(args: string[]): Promise<void> {
     const result = await this.runner.run('lfs', args, LFS_TIMEOUT_MS);
     if (result.timedOut) throw internal(`lfs ${args.join(' ')} did not finish within ${LFS_TIMEOUT_MS / 1000} s`);
-    if (result.code !== 0) throw internal(`lfs ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.code}`}`);
+    if (result.code !== 0)
+      throw internal(`lfs ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.code}`}`);
   }
 }

@@ -39,9 +39,18 @@ export interface Registration {
   server: CsiServer;
 }
 
-export function registrationHandlers(options: RegistrationOptions, onStatus: (registered: boolean, error: string) => void): TypedHandlers<RegistrationDefinition> {
+export function registrationHandlers(
+  options: RegistrationOptions,
+  onStatus: (registered: boolean, error: string) => void,
+): TypedHandlers<RegistrationDefinition> {
   return {
-    GetInfo: () => Promise.resolve({ type: 'CSIPlugin', name: options.driverName, endpoint: options.kubeletEndpoint, supported_versions: SUPPORTED_VERSIONS } satisfies ResponseSent<RegistrationDefinition, 'GetInfo'>),
+    GetInfo: () =>
+      Promise.resolve({
+        type: 'CSIPlugin',
+        name: options.driverName,
+        endpoint: options.kubeletEndpoint,
+        supported_versions: SUPPORTED_VERSIONS,
+      } satisfies ResponseSent<RegistrationDefinition, 'GetInfo'>),
     NotifyRegistrationStatus: (request) => {
       onStatus(request.plugin_registered, request.error);
       return Promise.resolve({});
@@ -58,6 +67,10 @@ export async function registerWithKubelet(options: RegistrationOptions): Promise
     else options.log.error({ driver: options.driverName, error }, 'the kubelet refused the registration');
   });
   const socket = join(options.registrationDir, `${options.driverName}-reg.sock`);
-  const server = await serveCsi(`unix://${socket}`, [{ definition: loadRegistration().service, handlers }], options.log);
+  const server = await serveCsi(
+    `unix://${socket}`,
+    [{ definition: loadRegistration().service, handlers }],
+    options.log,
+  );
   return { registered: () => registered, server };
 }

@@ -52,8 +52,15 @@ export function copyAccessPointOf(copy: VirtualCopy): string {
 }
 
 /** The object whose access point holds a volume: its DataFlow or, for a restored or cloned volume, its VirtualCopy. */
-export async function ownerOf(client: KubeClient, ref: VolumeRef): Promise<{ kind: 'DataFlow'; object?: DataFlow } | { kind: 'VirtualCopy'; object?: VirtualCopy }> {
-  if (ref.virtualCopy !== undefined) return { kind: 'VirtualCopy', object: await client.get<VirtualCopy>(RESOURCES.virtualCopy, ref.namespace, ref.virtualCopy) };
+export async function ownerOf(
+  client: KubeClient,
+  ref: VolumeRef,
+): Promise<{ kind: 'DataFlow'; object?: DataFlow } | { kind: 'VirtualCopy'; object?: VirtualCopy }> {
+  if (ref.virtualCopy !== undefined)
+    return {
+      kind: 'VirtualCopy',
+      object: await client.get<VirtualCopy>(RESOURCES.virtualCopy, ref.namespace, ref.virtualCopy),
+    };
   return { kind: 'DataFlow', object: await client.get<DataFlow>(RESOURCES.dataFlow, ref.namespace, ref.dataFlow) };
 }
 
@@ -67,17 +74,25 @@ export class ApiVolumeResolver implements VolumeResolver {
   /** Refuses a local instance's directory the operator refuses too; checked here, as the operator's verdict may not be written yet. */
   private async checkLocalPath(instance: KmeshInstance, path: string): Promise<void> {
     const placed = placeLocalPath(path, this.localRoots);
-    if ('problem' in placed) throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${placed.problem}`);
+    if ('problem' in placed)
+      throw failedPrecondition(
+        `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${placed.problem}`,
+      );
     const all = await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance);
     const conflict = localPathConflict(instance, all.items, this.localRoots);
-    if (conflict) throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${conflict}`);
+    if (conflict)
+      throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${conflict}`);
   }
 
   async instance(namespace: string, name: string): Promise<InstanceLocation> {
     return this.locate(await this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, name), namespace, name);
   }
 
-  private async locate(instance: KmeshInstance | undefined, namespace: string, name: string): Promise<InstanceLocation> {
+  private async locate(
+    instance: KmeshInstance | undefined,
+    namespace: string,
+    name: string,
+  ): Promise<InstanceLocation> {
     if (!instance) throw notFound(`KmeshInstance ${namespace}/${name} does not exist`);
     const backend = instance.spec.backend.type ?? 'local';
     const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
@@ -87,15 +102,25 @@ export class ApiVolumeResolver implements VolumeResolver {
   }
 
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
-    const [instance, owner] = await Promise.all([this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance), ownerOf(this.client, ref)]);
+    const [instance, owner] = await Promise.all([
+      this.client.get<KmeshInstance>(RESOURCES.kmeshInstance, ref.namespace, ref.instance),
+      ownerOf(this.client, ref),
+    ]);
     if (!instance) throw notFound(`KmeshInstance ${ref.namespace}/${ref.instance} does not exist`);
-    if (!owner.object) throw notFound(`${owner.kind} ${ref.namespace}/${ref.virtualCopy ?? ref.dataFlow} does not exist`);
+    if (!owner.object)
+      throw notFound(`${owner.kind} ${ref.namespace}/${ref.virtualCopy ?? ref.dataFlow} does not exist`);
     if (owner.kind === 'VirtualCopy') {
       const ready = owner.object.status?.conditions?.find((c) => c.type === Conditions.Ready);
-      if (ready?.status !== 'True') throw unavailable(`VirtualCopy ${ref.namespace}/${ref.virtualCopy} is not ready yet (${ready?.message ?? 'the Kmesh operator has not made the copy yet'}); the kubelet retries`);
+      if (ready?.status !== 'True')
+        throw unavailable(
+          `VirtualCopy ${ref.namespace}/${ref.virtualCopy} is not ready yet (${ready?.message ?? 'the Kmesh operator has not made the copy yet'}); the kubelet retries`,
+        );
     }
     const location = await this.locate(instance, ref.namespace, ref.instance);
-    return { ...location, accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object) };
+    return {
+      ...location,
+      accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object),
+    };
   }
 
   async condition(ref: VolumeRef): Promise<VolumeCondition> {

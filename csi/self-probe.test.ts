@@ -30,7 +30,11 @@ describe('SelfProbe', () => {
   it('is dead while nothing serves the socket, not ready while the driver is not, live once it is', async () => {
     const probe = new SelfProbe(endpoint);
     expect(await probe.live()).toBe(false);
-    server = await serveCsi(endpoint, [{ definition: loadCsi().services.Identity, handlers: identityHandlers(driver) }], loggerFor('self-probe-test'));
+    server = await serveCsi(
+      endpoint,
+      [{ definition: loadCsi().services.Identity, handlers: identityHandlers(driver) }],
+      loggerFor('self-probe-test'),
+    );
     expect(await probe.live()).toBe(false); // serving, but Probe answers ready: false
     driver.markReady();
     expect(await probe.live()).toBe(true);

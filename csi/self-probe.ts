@@ -9,7 +9,13 @@ import { socketPath } from './server.js';
 
 const PROBE_DEADLINE_MS = 3000;
 
-type IdentityClient = Client & { Probe: (request: object, options: object, callback: (error: Error | null, response?: { ready?: { value?: boolean } }) => void) => void };
+type IdentityClient = Client & {
+  Probe: (
+    request: object,
+    options: object,
+    callback: (error: Error | null, response?: { ready?: { value?: boolean } }) => void,
+  ) => void;
+};
 
 export class SelfProbe {
   private readonly Identity: ServiceClientConstructor;

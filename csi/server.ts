@@ -5,7 +5,14 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedHandleCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type ServiceDefinition,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { StatusError } from '../lib/errors.js';
 import { wrapUnary, type AnyHandler } from '../lib/grpc-unary.js';
 import type { Logger } from '../lib/logging.js';
@@ -52,11 +59,19 @@ export async function serveCsi(endpoint: string, services: readonly CsiService[]
     const implementation: UntypedServiceImplementation = {};
     for (const [method, handler] of Object.entries(service.handlers)) {
       // grpc-js passes each method the request its definition decodes: what the handler is typed for.
-      implementation[method] = wrapUnary<never, unknown>(method, handler, log, { message: 'CSI call', level: method === 'Probe' ? 'debug' : 'info', describe: redacted }) as UntypedHandleCall;
+      implementation[method] = wrapUnary<never, unknown>(method, handler, log, {
+        message: 'CSI call',
+        level: method === 'Probe' ? 'debug' : 'info',
+        describe: redacted,
+      }) as UntypedHandleCall;
     }
     server.addService(service.definition, implementation);
   }
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (error) =>
+      error ? reject(error) : resolve(),
+    ),
+  );
   log.info({ endpoint: path }, 'CSI driver serving');
   return {
     path,

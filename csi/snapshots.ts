@@ -26,7 +26,6 @@ const SOURCE_VOLUME_ANNOTATION = 'csi.kmesh.io/source-volume-id';
 /** Keys the external-snapshotter adds with --extra-create-metadata. */
 const SNAPSHOTTER_PREFIX = 'csi.storage.k8s.io/';
 
-
 /** The Controller methods this service answers. */
 export type SnapshotMethod = 'CreateSnapshot' | 'DeleteSnapshot' | 'ListSnapshots';
 type Received<M extends SnapshotMethod> = RequestReceived<ControllerDefinition, M>;
@@ -39,7 +38,9 @@ export const formatSnapshotId = (namespace: string, name: string): string => `v1
 /** The namespace and Snapshot name of a snapshot ID; undefined for an ID that cannot be ours. */
 export function parseSnapshotId(snapshotId: string): { namespace: string; name: string } | undefined {
   const [version, namespace, name, ...rest] = snapshotId.split('/');
-  return version === 'v1' && !rest.length && namespace && name && isDnsLabel(namespace) && isDnsLabel(name) ? { namespace, name } : undefined;
+  return version === 'v1' && !rest.length && namespace && name && isDnsLabel(namespace) && isDnsLabel(name)
+    ? { namespace, name }
+    : undefined;
 }
 
 /** The CSI Snapshot message for a Snapshot CR. */
@@ -75,7 +76,10 @@ export class SnapshotService {
     const name = requiredString(request, 'name');
     const sourceVolumeId = requiredString(request, 'source_volume_id');
     const unknown = Object.keys(request.parameters).filter((key) => !key.startsWith(SNAPSHOTTER_PREFIX));
-    if (unknown.length) throw invalidArgument(`unknown VolumeSnapshotClass parameters ${unknown.sort().join(', ')}; Kmesh snapshots take none`);
+    if (unknown.length)
+      throw invalidArgument(
+        `unknown VolumeSnapshotClass parameters ${unknown.sort().join(', ')}; Kmesh snapshots take none`,
+      );
     let ref;
     try {
       ref = parseVolumeId(sourceVolumeId);
@@ -86,19 +90,32 @@ export class SnapshotService {
     return this.locks.exclusive(name, async (): Promise<Reply<'CreateSnapshot'>> => {
       const volume = await this.records.byId(ref, sourceVolumeId);
       if (!volume) throw notFound(`source volume ${sourceVolumeId} does not exist`);
-      if (!volume.dataFlow) throw failedPrecondition(`volume ${sourceVolumeId} lives in VirtualCopy ${volume.virtualCopy}; snapshots are taken of DataFlows, so snapshot the source instead`);
+      if (!volume.dataFlow)
+        throw failedPrecondition(
+          `volume ${sourceVolumeId} lives in VirtualCopy ${volume.virtualCopy}; snapshots are taken of DataFlows, so snapshot the source instead`,
+        );
       const objectName = isDnsLabel(name) ? name : `kms-${keyOf(name)}`;
       const existing = await this.client.get<Snapshot>(RESOURCES.snapshot, volume.namespace, objectName);
       if (existing) {
-        if (existing.metadata.annotations?.[SNAPSHOT_NAME_ANNOTATION] !== name || existing.metadata.annotations[SOURCE_VOLUME_ANNOTATION] !== sourceVolumeId) {
-          throw alreadyExists(`snapshot ${name} exists (Snapshot ${volume.namespace}/${objectName}) with another source volume`);
+        if (
+          existing.metadata.annotations?.[SNAPSHOT_NAME_ANNOTATION] !== name ||
+          existing.metadata.annotations[SOURCE_VOLUME_ANNOTATION] !== sourceVolumeId
+        ) {
+          throw alreadyExists(
+            `snapshot ${name} exists (Snapshot ${volume.namespace}/${objectName}) with another source volume`,
+          );
         }
         return { snapshot: this.reported(existing) };
       }
       const created = await this.client.create<Snapshot>(RESOURCES.snapshot, {
         apiVersion: 'kmesh.io/v1alpha1',
         kind: 'Snapshot',
-        metadata: { name: objectName, namespace: volume.namespace, labels: MANAGED_BY, annotations: { [SNAPSHOT_NAME_ANNOTATION]: name, [SOURCE_VOLUME_ANNOTATION]: sourceVolumeId } },
+        metadata: {
+          name: objectName,
+          namespace: volume.namespace,
+          labels: MANAGED_BY,
+          annotations: { [SNAPSHOT_NAME_ANNOTATION]: name, [SOURCE_VOLUME_ANNOTATION]: sourceVolumeId },
+        },
         spec: { dataFlowRef: { name: volume.dataFlow } },
       });
       return { snapshot: this.reported(created) };
@@ -110,7 +127,10 @@ export class SnapshotService {
     const snapshot = snapshotOf(object);
     if (!snapshot.ready_to_use) {
       const ready = object.status?.conditions?.find((c) => c.type === 'Ready');
-      this.log.info({ snapshot: `${object.metadata.namespace}/${object.metadata.name}` }, `snapshot not ready yet: ${ready?.message ?? 'the Kmesh operator has not taken it yet'}`);
+      this.log.info(
+        { snapshot: `${object.metadata.namespace}/${object.metadata.name}` },
+        `snapshot not ready yet: ${ready?.message ?? 'the Kmesh operator has not taken it yet'}`,
+      );
     }
     return snapshot;
   }
@@ -128,10 +148,15 @@ export class SnapshotService {
   private async list(request: Received<'ListSnapshots'>): Promise<Reply<'ListSnapshots'>> {
     const snapshotId = request.snapshot_id;
     const sourceVolumeId = request.source_volume_id;
-    const objects = (await this.client.list<Snapshot>(RESOURCES.snapshot, { labelSelector: 'app.kubernetes.io/managed-by=kmesh-csi' })).items;
+    const objects = (
+      await this.client.list<Snapshot>(RESOURCES.snapshot, { labelSelector: 'app.kubernetes.io/managed-by=kmesh-csi' })
+    ).items;
     const snapshots = objects
       .map(snapshotOf)
-      .filter((s) => (!snapshotId || s.snapshot_id === snapshotId) && (!sourceVolumeId || s.source_volume_id === sourceVolumeId))
+      .filter(
+        (s) =>
+          (!snapshotId || s.snapshot_id === snapshotId) && (!sourceVolumeId || s.source_volume_id === sourceVolumeId),
+      )
       .sort((a, b) => (a.snapshot_id < b.snapshot_id ? -1 : 1));
     const page = pageOf(snapshots, request.max_entries, request.starting_token);
     return { entries: page.entries.map((snapshot) => ({ snapshot })), next_token: page.next_token };

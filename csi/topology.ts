@@ -31,7 +31,11 @@ export function instanceIn(instance: KmeshInstance, topology: Segments): boolean
  * The instance for a volume that may live in any of `preferred` then `requisite` (CSI's order of
  * preference); ties go to the first by name, so repeated calls pick the same one.
  */
-export function pickInstance(instances: readonly KmeshInstance[], preferred: readonly Segments[], requisite: readonly Segments[]): KmeshInstance | undefined {
+export function pickInstance(
+  instances: readonly KmeshInstance[],
+  preferred: readonly Segments[],
+  requisite: readonly Segments[],
+): KmeshInstance | undefined {
   const sorted = [...instances].sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
   for (const topology of [...preferred, ...requisite]) {
     const match = sorted.find((instance) => instanceIn(instance, topology));

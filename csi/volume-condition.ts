@@ -14,7 +14,11 @@ interface Observed {
   status?: { phase?: string; conditions?: Array<{ type: string; status: string; message?: string }> };
 }
 
-export function volumeConditionOf(kind: 'DataFlow' | 'VirtualCopy', name: string, object: Observed | undefined): VolumeCondition {
+export function volumeConditionOf(
+  kind: 'DataFlow' | 'VirtualCopy',
+  name: string,
+  object: Observed | undefined,
+): VolumeCondition {
   if (!object) return { abnormal: true, message: `${kind} ${name} does not exist` };
   const conditions = object.status?.conditions ?? [];
   const degraded = conditions.find((c) => c.type === Conditions.Degraded && c.status === 'True');

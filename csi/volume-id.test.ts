@@ -4,10 +4,19 @@ import { formatVolumeId, InvalidVolumeId, parseVolumeId } from './volume-id.js';
 describe('volume IDs', () => {
   it.each([
     ['v1/ml/aws-east/ml-data', { namespace: 'ml', instance: 'aws-east', dataFlow: 'ml-data', subPath: '' }],
-    ['v1/ml/aws-east/pvc-1f2e/shared/models', { namespace: 'ml', instance: 'aws-east', dataFlow: 'pvc-1f2e', subPath: 'shared/models' }],
+    [
+      'v1/ml/aws-east/pvc-1f2e/shared/models',
+      { namespace: 'ml', instance: 'aws-east', dataFlow: 'pvc-1f2e', subPath: 'shared/models' },
+    ],
     ['v1/a/site.b/df.c/x_y-1.z', { namespace: 'a', instance: 'site.b', dataFlow: 'df.c', subPath: 'x_y-1.z' }],
-    ['v1/ml/dev/shared/@0123456789abcdef0123', { namespace: 'ml', instance: 'dev', dataFlow: 'shared', subPath: '', tag: '0123456789abcdef0123' }],
-    ['v1/ml/dev/copy:pvc-9/volumes/a', { namespace: 'ml', instance: 'dev', dataFlow: '', virtualCopy: 'pvc-9', subPath: 'volumes/a' }],
+    [
+      'v1/ml/dev/shared/@0123456789abcdef0123',
+      { namespace: 'ml', instance: 'dev', dataFlow: 'shared', subPath: '', tag: '0123456789abcdef0123' },
+    ],
+    [
+      'v1/ml/dev/copy:pvc-9/volumes/a',
+      { namespace: 'ml', instance: 'dev', dataFlow: '', virtualCopy: 'pvc-9', subPath: 'volumes/a' },
+    ],
   ])('parses %s and formats it back', (id, ref) => {
     expect(parseVolumeId(id)).toEqual(ref);
     expect(formatVolumeId(ref)).toBe(id);
@@ -46,6 +55,8 @@ describe('volume IDs', () => {
   });
 
   it('refuses to format an ID that would be too long', () => {
-    expect(() => formatVolumeId({ namespace: 'n', instance: 'i'.repeat(60), dataFlow: 'd'.repeat(60), subPath: 'more' })).toThrow(/longer than 128 bytes/);
+    expect(() =>
+      formatVolumeId({ namespace: 'n', instance: 'i'.repeat(60), dataFlow: 'd'.repeat(60), subPath: 'more' }),
+    ).toThrow(/longer than 128 bytes/);
   });
 });

@@ -45,23 +45,34 @@ export class InvalidVolumeId extends Error {
 function checkSubPath(subPath: string, volumeId: string): void {
   if (!subPath) return;
   for (const segment of subPath.split('/')) {
-    if (segment === '..' || segment === '.') throw new InvalidVolumeId(volumeId, `has a "${segment}" path segment: sub-paths stay inside the DataFlow`);
+    if (segment === '..' || segment === '.')
+      throw new InvalidVolumeId(volumeId, `has a "${segment}" path segment: sub-paths stay inside the DataFlow`);
     if (!segment) throw new InvalidVolumeId(volumeId, 'has an empty path segment (// or a trailing /)');
-    if (!PATH_SEGMENT.test(segment)) throw new InvalidVolumeId(volumeId, `has path segment "${segment}": use letters, digits, '.', '_' and '-', not starting with '.' or '-'`);
+    if (!PATH_SEGMENT.test(segment))
+      throw new InvalidVolumeId(
+        volumeId,
+        `has path segment "${segment}": use letters, digits, '.', '_' and '-', not starting with '.' or '-'`,
+      );
   }
 }
 
 /** Parses and validates a volume ID; throws InvalidVolumeId naming the problem. */
 export function parseVolumeId(volumeId: string): VolumeRef {
   if (!volumeId) throw new InvalidVolumeId(volumeId, 'is empty');
-  if (Buffer.byteLength(volumeId) > MAX_VOLUME_ID_BYTES) throw new InvalidVolumeId(volumeId, `is longer than ${MAX_VOLUME_ID_BYTES} bytes`);
+  if (Buffer.byteLength(volumeId) > MAX_VOLUME_ID_BYTES)
+    throw new InvalidVolumeId(volumeId, `is longer than ${MAX_VOLUME_ID_BYTES} bytes`);
   const [version, namespace = '', instance = '', owner = '', ...rest] = volumeId.split('/');
-  if (version !== VERSION) throw new InvalidVolumeId(volumeId, `is not a csi.kmesh.io volume ID (it must start with "${VERSION}/")`);
-  if (!isDnsLabel(namespace)) throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
-  if (!isDnsSubdomain(instance)) throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
+  if (version !== VERSION)
+    throw new InvalidVolumeId(volumeId, `is not a csi.kmesh.io volume ID (it must start with "${VERSION}/")`);
+  if (!isDnsLabel(namespace))
+    throw new InvalidVolumeId(volumeId, `has namespace "${namespace}", which is not a DNS label`);
+  if (!isDnsSubdomain(instance))
+    throw new InvalidVolumeId(volumeId, `has instance "${instance}", which is not a DNS subdomain`);
   const virtualCopy = owner.startsWith(COPY_PREFIX) ? owner.slice(COPY_PREFIX.length) : undefined;
-  if (virtualCopy !== undefined && !isDnsSubdomain(virtualCopy)) throw new InvalidVolumeId(volumeId, `has VirtualCopy "${virtualCopy}", which is not a DNS subdomain`);
-  if (virtualCopy === undefined && !isDnsSubdomain(owner)) throw new InvalidVolumeId(volumeId, `has DataFlow "${owner}", which is not a DNS subdomain`);
+  if (virtualCopy !== undefined && !isDnsSubdomain(virtualCopy))
+    throw new InvalidVolumeId(volumeId, `has VirtualCopy "${virtualCopy}", which is not a DNS subdomain`);
+  if (virtualCopy === undefined && !isDnsSubdomain(owner))
+    throw new InvalidVolumeId(volumeId, `has DataFlow "${owner}", which is not a DNS subdomain`);
   const tag = rest.length ? TAG.exec(rest[rest.length - 1]!)?.[1] : undefined;
   if (tag) rest.pop();
   const subPath = rest.join('/');
@@ -73,7 +84,14 @@ export function parseVolumeId(volumeId: string): VolumeRef {
 /** The ID of `ref`; throws InvalidVolumeId if it would not parse back (e.g. too long). */
 export function formatVolumeId(ref: VolumeRef): string {
   const owner = ref.virtualCopy !== undefined ? `${COPY_PREFIX}${ref.virtualCopy}` : ref.dataFlow;
-  const id = [VERSION, ref.namespace, ref.instance, owner, ...(ref.subPath ? [ref.subPath] : []), ...(ref.tag ? [`@${ref.tag}`] : [])].join('/');
+  const id = [
+    VERSION,
+    ref.namespace,
+    ref.instance,
+    owner,
+    ...(ref.subPath ? [ref.subPath] : []),
+    ...(ref.tag ? [`@${ref.tag}`] : []),
+  ].join('/');
   parseVolumeId(id);
   return id;
 }

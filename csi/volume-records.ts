@@ -53,7 +53,12 @@ export interface VolumeRecord {
 /** A request as stored and compared: parameters sorted, since a CO may send map entries in any order. */
 export function sameRequest(a: VolumeRequest, b: VolumeRequest): boolean {
   const canonical = (r: VolumeRequest): string =>
-    JSON.stringify([r.requiredBytes, r.limitBytes, Object.entries(r.parameters).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)), r.source ?? '']);
+    JSON.stringify([
+      r.requiredBytes,
+      r.limitBytes,
+      Object.entries(r.parameters).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+      r.source ?? '',
+    ]);
   return canonical(a) === canonical(b);
 }
 
@@ -64,7 +69,10 @@ export function sameRequest(a: VolumeRequest, b: VolumeRequest): boolean {
  */
 function recordKeysOf(ref: VolumeRef): string[] {
   if (ref.tag) return [ref.tag];
-  const names = [ref.subPath ? ref.subPath.split('/').pop()! : (ref.virtualCopy ?? ref.dataFlow), ...(ref.subPath && ref.virtualCopy ? [ref.virtualCopy] : [])];
+  const names = [
+    ref.subPath ? ref.subPath.split('/').pop()! : (ref.virtualCopy ?? ref.dataFlow),
+    ...(ref.subPath && ref.virtualCopy ? [ref.virtualCopy] : []),
+  ];
   const keys = names.flatMap((name) => {
     const embedded = /^(?:kmv|v)-([a-f0-9]{20})$/.exec(name)?.[1];
     return embedded ? [keyOf(name), embedded] : [keyOf(name)];
@@ -74,19 +82,24 @@ function recordKeysOf(ref: VolumeRef): string[] {
 
 type RecordObject = WireObject & { data?: Record<string, string> };
 
-const fromObject = (object: RecordObject | undefined): VolumeRecord | undefined => (object?.data?.['record'] ? (JSON.parse(object.data['record']) as VolumeRecord) : undefined);
+const fromObject = (object: RecordObject | undefined): VolumeRecord | undefined =>
+  object?.data?.['record'] ? (JSON.parse(object.data['record']) as VolumeRecord) : undefined;
 
 export class VolumeRecords {
   constructor(private readonly client: KubeClient) {}
 
   async byName(namespace: string, volumeName: string): Promise<VolumeRecord | undefined> {
-    return fromObject(await this.client.get<RecordObject>(RESOURCES.configMap, namespace, recordName(keyOf(volumeName))));
+    return fromObject(
+      await this.client.get<RecordObject>(RESOURCES.configMap, namespace, recordName(keyOf(volumeName))),
+    );
   }
 
   /** The record of the volume with `volumeId`, if it exists. */
   async byId(ref: VolumeRef, volumeId: string): Promise<VolumeRecord | undefined> {
     for (const key of recordKeysOf(ref)) {
-      const record = fromObject(await this.client.get<RecordObject>(RESOURCES.configMap, ref.namespace, recordName(key)));
+      const record = fromObject(
+        await this.client.get<RecordObject>(RESOURCES.configMap, ref.namespace, recordName(key)),
+      );
       if (record?.volumeId === volumeId) return record;
     }
     return undefined;
@@ -102,13 +115,19 @@ export class VolumeRecords {
     await this.client.create(RESOURCES.configMap, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: recordName(keyOf(record.volumeName)), namespace: record.namespace, labels: { ...MANAGED_BY, [RECORD_LABEL]: 'true' } },
+      metadata: {
+        name: recordName(keyOf(record.volumeName)),
+        namespace: record.namespace,
+        labels: { ...MANAGED_BY, [RECORD_LABEL]: 'true' },
+      },
       data: { volumeId: record.volumeId, record: JSON.stringify(record) },
     });
   }
 
   async update(record: VolumeRecord): Promise<void> {
-    await this.client.mergePatch(RESOURCES.configMap, record.namespace, recordName(keyOf(record.volumeName)), { data: { record: JSON.stringify(record) } });
+    await this.client.mergePatch(RESOURCES.configMap, record.namespace, recordName(keyOf(record.volumeName)), {
+      data: { record: JSON.stringify(record) },
+    });
   }
 
   async delete(record: VolumeRecord): Promise<void> {

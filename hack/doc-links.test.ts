@@ -79,7 +79,9 @@ const texts = new Map(files.map((file) => [file, readFileSync(file, 'utf8')]));
 
 describe('documentation links', () => {
   it('finds the architecture document and citations of it', () => {
-    const cited = [...texts].flatMap(([file, text]) => citationsIn(file, text)).filter((c) => c.target.endsWith('architecture.md'));
+    const cited = [...texts]
+      .flatMap(([file, text]) => citationsIn(file, text))
+      .filter((c) => c.target.endsWith('architecture.md'));
     expect(existsSync(join(ROOT, 'docs/architecture.md'))).toBe(true);
     expect(cited.length).toBeGreaterThan(10);
   });
@@ -98,7 +100,9 @@ describe('documentation links', () => {
   it('cites no design document outside the repository', () => {
     const outside = [/DESIGN §/, /shared\/DESIGN\.md/];
     const self = fileURLToPath(import.meta.url);
-    const offenders = files.filter((file) => file !== self && outside.some((pattern) => pattern.test(texts.get(file)!))).map((file) => relative(ROOT, file));
+    const offenders = files
+      .filter((file) => file !== self && outside.some((pattern) => pattern.test(texts.get(file)!)))
+      .map((file) => relative(ROOT, file));
     expect(offenders).toEqual([]);
   });
 
@@ -112,6 +116,10 @@ describe('documentation links', () => {
   });
 
   it('numbers repeated headings and skips fenced code', () => {
-    expect([...anchorsOf('# A\n## A\n```yaml\n# not a heading\n```\n<a id="kept"></a>\n')]).toEqual(['a', 'a-1', 'kept']);
+    expect([...anchorsOf('# A\n## A\n```yaml\n# not a heading\n```\n<a id="kept"></a>\n')]).toEqual([
+      'a',
+      'a-1',
+      'kept',
+    ]);
   });
 });

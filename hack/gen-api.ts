@@ -13,7 +13,11 @@ import { scriptFlags } from '../lib/flags.js';
 import { obsoleteProtoTypeFiles, protoTypeFiles } from './proto-types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const check = scriptFlags('usage: tsx hack/gen-api.ts [--check]', { check: { type: 'boolean', help: 'list stale files and exit 1, write nothing' } }, (flags) => flags.given('check'));
+const check = scriptFlags(
+  'usage: tsx hack/gen-api.ts [--check]',
+  { check: { type: 'boolean', help: 'list stale files and exit 1, write nothing' } },
+  (flags) => flags.given('check'),
+);
 const stale: string[] = [];
 
 const protoTypes = protoTypeFiles();

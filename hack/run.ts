@@ -14,7 +14,11 @@ export interface RunOptions {
 
 export async function runTool(command: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(command, args, { maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 5 * 60_000, env: options.env });
+    const { stdout } = await execFileAsync(command, args, {
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: options.timeoutMs ?? 5 * 60_000,
+      env: options.env,
+    });
     return stdout;
   } catch (error) {
     const { stdout, stderr, message } = error as { stdout?: string; stderr?: string; message: string };

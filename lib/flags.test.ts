@@ -21,7 +21,12 @@ describe('parseFlags', () => {
 
   it('leaves a flag with neither value, variable nor default unset, and reads booleans', () => {
     const flags = parseFlags(FLAGS, ['--once', '--config=/etc/kmesh/config.yaml']);
-    expect([flags.value('kubeconfig'), flags.value('config'), flags.given('once'), flags.help]).toEqual([undefined, '/etc/kmesh/config.yaml', true, false]);
+    expect([flags.value('kubeconfig'), flags.value('config'), flags.given('once'), flags.help]).toEqual([
+      undefined,
+      '/etc/kmesh/config.yaml',
+      true,
+      false,
+    ]);
     expect(parseFlags(FLAGS, []).given('once')).toBe(false);
   });
 
@@ -52,7 +57,9 @@ describe('flag values', () => {
   ])('integer %s', (text, expected) => expect(integerFlag('port', text, 0, 65535)).toBe(expected));
 
   it.each([['70000'], ['1.5'], ['eight'], [''], [undefined]])('refuses integer %j naming the flag', (text) => {
-    expect(() => integerFlag('port', text, 0, 65535)).toThrow(new UsageError(`--port: "${text ?? ''}" is not an integer between 0 and 65535`));
+    expect(() => integerFlag('port', text, 0, 65535)).toThrow(
+      new UsageError(`--port: "${text ?? ''}" is not an integer between 0 and 65535`),
+    );
   });
 
   it('booleans are true or false, nothing else', () => {

@@ -52,30 +52,56 @@ function usageError(error: Error & { code?: string }, flags: FlagSpecs): UsageEr
   const flag = flagIn(error.message);
   switch (error.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new UsageError(`unknown flag ${flag}; known: ${Object.keys(flags).map((f) => `--${f}`).join(', ')}`, { cause: error });
+      return new UsageError(
+        `unknown flag ${flag}; known: ${Object.keys(flags)
+          .map((f) => `--${f}`)
+          .join(', ')}`,
+        { cause: error },
+      );
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return new UsageError(/does not take an argument/.test(error.message) ? `${flag} takes no value` : `${flag} needs a value (${flag}=<value>)`, { cause: error });
+      return new UsageError(
+        /does not take an argument/.test(error.message)
+          ? `${flag} takes no value`
+          : `${flag} needs a value (${flag}=<value>)`,
+        { cause: error },
+      );
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return new UsageError(`unexpected argument "${/'([^']*)'/.exec(error.message)?.[1] ?? ''}": flags are --name=value`, { cause: error });
+      return new UsageError(
+        `unexpected argument "${/'([^']*)'/.exec(error.message)?.[1] ?? ''}": flags are --name=value`,
+        { cause: error },
+      );
     default:
       return new UsageError(error.message, { cause: error });
   }
 }
 
 /** Parses `argv` (the arguments after the command) against `flags`; throws UsageError. */
-export function parseFlags<F extends FlagSpecs>(flags: F, argv: readonly string[], options: ParseOptions = {}): ParsedFlags<F> {
+export function parseFlags<F extends FlagSpecs>(
+  flags: F,
+  argv: readonly string[],
+  options: ParseOptions = {},
+): ParsedFlags<F> {
   const specs: FlagSpecs = { help: { type: 'boolean', short: 'h', help: 'print this help' }, ...flags };
   const parseOptions = Object.fromEntries(
-    Object.entries(specs).map(([name, spec]) => [name, { type: spec.type ?? 'string', ...(spec.short ? { short: spec.short } : {}) }]),
+    Object.entries(specs).map(([name, spec]) => [
+      name,
+      { type: spec.type ?? 'string', ...(spec.short ? { short: spec.short } : {}) },
+    ]),
   ) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: parseOptions, strict: true, allowPositionals: (options.maxPositionals ?? 0) > 0 });
+    parsed = parseArgs({
+      args: [...argv],
+      options: parseOptions,
+      strict: true,
+      allowPositionals: (options.maxPositionals ?? 0) > 0,
+    });
   } catch (error) {
     throw usageError(error as Error & { code?: string }, flags);
   }
   const max = options.maxPositionals ?? 0;
-  if (parsed.positionals.length > max) throw new UsageError(`unexpected arguments: ${parsed.positionals.slice(max).join(' ')}`);
+  if (parsed.positionals.length > max)
+    throw new UsageError(`unexpected arguments: ${parsed.positionals.slice(max).join(' ')}`);
   const env = options.env ?? {};
   return {
     value: (name) => {
@@ -94,7 +120,9 @@ export function parseFlags<F extends FlagSpecs>(flags: F, argv: readonly string[
 export function flagHelp(usage: string, flags: FlagSpecs): string {
   const width = Math.max(...Object.keys(flags).map((f) => f.length)) + 2;
   const line = ([name, spec]: [string, FlagSpec]): string => {
-    const sources = [spec.env ? `$${spec.env}` : '', spec.default ? `default ${spec.default}` : ''].filter(Boolean).join(', ');
+    const sources = [spec.env ? `$${spec.env}` : '', spec.default ? `default ${spec.default}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `  --${name.padEnd(width)} ${spec.help}${sources ? ` [${sources}]` : ''}`;
   };
   return [usage, '', ...Object.entries(flags).map(line)].join('\n');
@@ -103,7 +131,8 @@ export function flagHelp(usage: string, flags: FlagSpecs): string {
 /** `text` of `--flag` as an integer in [min, max]; throws UsageError naming the flag. */
 export function integerFlag(flag: string, text: string | undefined, min: number, max: number): number {
   const value = Number(text);
-  if (text === undefined || text.trim() === '' || !Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${flag}: "${text ?? ''}" is not an integer between ${min} and ${max}`);
+  if (text === undefined || text.trim() === '' || !Number.isInteger(value) || value < min || value > max)
+    throw new UsageError(`--${flag}: "${text ?? ''}" is not an integer between ${min} and ${max}`);
   return value;
 }
 
@@ -117,7 +146,12 @@ export function booleanFlag(flag: string, text: string | undefined): boolean {
  * For scripts (hack/): parses this process's arguments and reads them with `read`; prints help and
  * exits 0, or prints a UsageError (from parsing or from `read`) and exits 2.
  */
-export function scriptFlags<F extends FlagSpecs, T>(usage: string, flags: F, read: (flags: ParsedFlags<F>) => T, options: ParseOptions = {}): T {
+export function scriptFlags<F extends FlagSpecs, T>(
+  usage: string,
+  flags: F,
+  read: (flags: ParsedFlags<F>) => T,
+  options: ParseOptions = {},
+): T {
   try {
     const parsed = parseFlags(flags, process.argv.slice(2), options);
     if (parsed.help) {

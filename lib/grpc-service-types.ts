@@ -12,13 +12,17 @@ export type MethodOf<D> = keyof MethodsOf<D> & string;
 
 type Method<D, M extends MethodOf<D>> = MethodsOf<D>[M];
 /** The request of D's method M as a client sends it. */
-export type RequestSent<D, M extends MethodOf<D>> = Method<D, M> extends { requestSerialize: (value: infer R) => Buffer } ? R : never;
+export type RequestSent<D, M extends MethodOf<D>> =
+  Method<D, M> extends { requestSerialize: (value: infer R) => Buffer } ? R : never;
 /** The request of D's method M as the server receives it. */
-export type RequestReceived<D, M extends MethodOf<D>> = Method<D, M> extends { requestDeserialize: (bytes: Buffer) => infer R } ? R : never;
+export type RequestReceived<D, M extends MethodOf<D>> =
+  Method<D, M> extends { requestDeserialize: (bytes: Buffer) => infer R } ? R : never;
 /** The response of D's method M as the server returns it. */
-export type ResponseSent<D, M extends MethodOf<D>> = Method<D, M> extends { responseSerialize: (value: infer R) => Buffer } ? R : never;
+export type ResponseSent<D, M extends MethodOf<D>> =
+  Method<D, M> extends { responseSerialize: (value: infer R) => Buffer } ? R : never;
 /** The response of D's method M as a client receives it. */
-export type ResponseReceived<D, M extends MethodOf<D>> = Method<D, M> extends { responseDeserialize: (bytes: Buffer) => infer R } ? R : never;
+export type ResponseReceived<D, M extends MethodOf<D>> =
+  Method<D, M> extends { responseDeserialize: (bytes: Buffer) => infer R } ? R : never;
 
 /** One handler (lib/grpc-unary.ts) per method of service D, typed by its messages. */
 export type TypedHandlers<D> = { [M in MethodOf<D>]: Handler<RequestReceived<D, M>, ResponseSent<D, M>> };

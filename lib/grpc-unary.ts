@@ -31,12 +31,22 @@ export interface WrapOptions<Req = Message> {
   describe: (request: Req) => unknown;
 }
 
-export function wrapUnary<Req = Message, Res = Message>(method: string, handler: Handler<Req, Res>, log: Logger, options: WrapOptions<Req>): handleUnaryCall<Req, Res> {
+export function wrapUnary<Req = Message, Res = Message>(
+  method: string,
+  handler: Handler<Req, Res>,
+  log: Logger,
+  options: WrapOptions<Req>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const done = (code: status, error?: unknown): void => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const fields = { method, code: status[code], ms: Math.round(ms * 10) / 10, request: options.describe(call.request) };
+      const fields = {
+        method,
+        code: status[code],
+        ms: Math.round(ms * 10) / 10,
+        request: options.describe(call.request),
+      };
       if (code === status.INTERNAL) log.error({ ...fields, err: error }, `${options.message} failed`);
       else log[code === status.OK ? options.level : 'info'](fields, options.message);
     };
@@ -49,7 +59,10 @@ export function wrapUnary<Req = Message, Res = Message>(method: string, handler:
         const known = error instanceof StatusError;
         const code = known ? error.code : status.INTERNAL;
         done(code, error);
-        callback({ code, details: known ? error.details : `internal error: ${(error as Error).message ?? String(error)}` });
+        callback({
+          code,
+          details: known ? error.details : `internal error: ${(error as Error).message ?? String(error)}`,
+        });
       },
     );
   };

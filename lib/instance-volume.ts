@@ -37,8 +37,15 @@ export function instanceRootRequest(context: Record<string, string> | undefined)
   if (context?.[EPHEMERAL_KEY] !== 'true') return undefined;
   const instance = context[INSTANCE_ATTRIBUTE];
   const namespace = context[POD_NAMESPACE_KEY];
-  if (!instance) throw new Error(`volume_context.${INSTANCE_ATTRIBUTE}: an inline Kmesh volume must name the KmeshInstance whose filesystem it mounts`);
-  if (!namespace) throw new Error(`volume_context.${POD_NAMESPACE_KEY}: the kubelet did not say which namespace the pod is in (the CSIDriver needs podInfoOnMount: true)`);
-  if (!isDnsSubdomain(instance)) throw new Error(`volume_context.${INSTANCE_ATTRIBUTE}: "${instance}" is not a KmeshInstance name`);
+  if (!instance)
+    throw new Error(
+      `volume_context.${INSTANCE_ATTRIBUTE}: an inline Kmesh volume must name the KmeshInstance whose filesystem it mounts`,
+    );
+  if (!namespace)
+    throw new Error(
+      `volume_context.${POD_NAMESPACE_KEY}: the kubelet did not say which namespace the pod is in (the CSIDriver needs podInfoOnMount: true)`,
+    );
+  if (!isDnsSubdomain(instance))
+    throw new Error(`volume_context.${INSTANCE_ATTRIBUTE}: "${instance}" is not a KmeshInstance name`);
   return { namespace, instance };
 }

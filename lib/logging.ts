@@ -7,7 +7,15 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-const REDACT = ['*.data', '*.stringData', '*.token', '*.password', '*.secretAccessKey', '*.accountKey', 'headers.authorization'];
+const REDACT = [
+  '*.data',
+  '*.stringData',
+  '*.token',
+  '*.password',
+  '*.secretAccessKey',
+  '*.accountKey',
+  'headers.authorization',
+];
 
 let root: Logger | undefined;
 

@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
  * 64-bit integers as numbers, enums as names, defaults filled in, the oneof's name set. The types
  * in the generated/ folders are generated with these same options (hack/proto-types.ts).
  */
-export const PROTO_LOADER_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true } as const;
+export const PROTO_LOADER_OPTIONS = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+} as const;
 
 /** The absolute path of `proto/<relative>`, searched from this module upward. */
 export function protoFile(relative: string): string {

@@ -35,8 +35,27 @@ describe('parseQuantity', () => {
   ])('reads %s', (text, value) => expect(parseQuantity(text, 'spec.x')).toBeCloseTo(value, 12));
 
   // What ParseQuantity refuses: unknown suffixes (K is not k), spaces, units, two signs, no digits.
-  it.each(['', 'K', '1K', '1 Mi', '1MB', '10 MB/s', '--1', '1e', '5e', '1e1.5', '1Mi1', '0x10', 'NaN', 'Infinity', ' 1', '1 '])('refuses %j, naming the field', (text) => {
-    expect(() => parseQuantity(text, 'spec.policy.bandwidthLimit')).toThrow(/^spec\.policy\.bandwidthLimit: ".*" is not a quantity/);
+  it.each([
+    '',
+    'K',
+    '1K',
+    '1 Mi',
+    '1MB',
+    '10 MB/s',
+    '--1',
+    '1e',
+    '5e',
+    '1e1.5',
+    '1Mi1',
+    '0x10',
+    'NaN',
+    'Infinity',
+    ' 1',
+    '1 ',
+  ])('refuses %j, naming the field', (text) => {
+    expect(() => parseQuantity(text, 'spec.policy.bandwidthLimit')).toThrow(
+      /^spec\.policy\.bandwidthLimit: ".*" is not a quantity/,
+    );
   });
 });
 
@@ -58,6 +77,8 @@ describe('parseByteQuantity', () => {
   ])('reads %s as %d bytes', (text, bytes) => expect(parseByteQuantity(text, 'spec.x')).toBe(bytes));
 
   it.each(['-1', '-1M', '-.5Ki'])('refuses the negative %s, naming the field', (text) => {
-    expect(() => parseByteQuantity(text, 'policy.bandwidthLimit')).toThrow(`policy.bandwidthLimit: "${text}" is negative`);
+    expect(() => parseByteQuantity(text, 'policy.bandwidthLimit')).toThrow(
+      `policy.bandwidthLimit: "${text}" is negative`,
+    );
   });
 });

@@ -13,7 +13,18 @@
  */
 
 const BINARY_EXPONENT: Readonly<Record<string, bigint>> = { Ki: 10n, Mi: 20n, Gi: 30n, Ti: 40n, Pi: 50n, Ei: 60n };
-const DECIMAL_EXPONENT: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const DECIMAL_EXPONENT: Readonly<Record<string, number>> = {
+  n: -9,
+  u: -6,
+  m: -3,
+  '': 0,
+  k: 3,
+  M: 6,
+  G: 9,
+  T: 12,
+  P: 15,
+  E: 18,
+};
 /** Beyond 10^±400 a double is Infinity or 0 anyway; bounding keeps "1e99999999" from costing memory. */
 const MAX_DECIMAL_EXPONENT = 400;
 
@@ -40,7 +51,10 @@ function exact(value: string | number, field: string): Exact {
   if (binary !== undefined) {
     numerator *= 2n ** binary;
   } else {
-    const power = Math.max(-MAX_DECIMAL_EXPONENT, Math.min(MAX_DECIMAL_EXPONENT, exponent !== undefined ? Number(exponent) : DECIMAL_EXPONENT[suffix]!));
+    const power = Math.max(
+      -MAX_DECIMAL_EXPONENT,
+      Math.min(MAX_DECIMAL_EXPONENT, exponent !== undefined ? Number(exponent) : DECIMAL_EXPONENT[suffix]!),
+    );
     if (power >= 0) numerator *= 10n ** BigInt(power);
     else denominator *= 10n ** BigInt(-power);
   }

@@ -3,14 +3,20 @@ import { parseOperatorConfig } from './config.js';
 
 describe('parseOperatorConfig', () => {
   it('takes flags over environment over defaults', () => {
-    const config = parseOperatorConfig(['--workers=8', '--lustre-image=lustre:2.15'], { KMESH_WORKERS: '2', POD_NAME: 'op-0' });
+    const config = parseOperatorConfig(['--workers=8', '--lustre-image=lustre:2.15'], {
+      KMESH_WORKERS: '2',
+      POD_NAME: 'op-0',
+    });
     expect(config.workers).toBe(8);
     expect(config.settings.lustreImage).toBe('lustre:2.15');
     expect(config.leaderElection.identity).toBe('op-0');
     expect(config.leaderElection.enabled).toBe(true);
     expect(config.healthPort).toBe(8081);
     expect(config.settings.localRoots).toEqual(['/var/lib/kmesh']);
-    expect(parseOperatorConfig(['--local-roots=/srv/kmesh, /data/kmesh'], {}).settings.localRoots).toEqual(['/srv/kmesh', '/data/kmesh']);
+    expect(parseOperatorConfig(['--local-roots=/srv/kmesh, /data/kmesh'], {}).settings.localRoots).toEqual([
+      '/srv/kmesh',
+      '/data/kmesh',
+    ]);
   });
 
   it.each([

@@ -17,7 +17,15 @@ export interface OperatorConfig {
   watchNamespace?: string;
   /** Port of /metrics, /healthz and /readyz (0: any free port). */
   healthPort: number;
-  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    identity: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
   workers: number;
   /** Server-side watch timeout of the informers. */
   watchTimeoutSeconds: number;
@@ -32,16 +40,44 @@ export const FLAGS = {
   image: { env: 'KMESH_IMAGE', default: 'ghcr.io/kmesh/kmesh:latest', help: 'Kmesh image for gateways and workers' },
   'lustre-image': { env: 'KMESH_LUSTRE_IMAGE', default: '', help: 'image with the Lustre server tools' },
   'run-as-user': { env: 'KMESH_RUN_AS_USER', default: '65532', help: 'non-root user id of Kmesh pods' },
-  'worker-status-port': { env: 'KMESH_WORKER_STATUS_PORT', default: String(DEFAULT_WORKER_STATUS_PORT), help: 'port of the sync workers\' /status and health endpoints' },
-  'gateway-health-port': { env: 'KMESH_GATEWAY_HEALTH_PORT', default: '8081', help: 'port of the gateways\' /capacity and health endpoints' },
-  'sync-interval': { env: 'KMESH_SYNC_INTERVAL', default: DEFAULT_SYNC_INTERVAL, help: 'how often sync workers scan for changes (async mode)' },
-  'local-roots': { env: 'KMESH_LOCAL_ROOTS', default: '/var/lib/kmesh', help: 'comma-separated host directories below which local instances may keep their data' },
-  'csi-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace where CSI nodes report publications' },
-  'csi-driver-name': { env: 'KMESH_CSI_DRIVER_NAME', default: 'csi.kmesh.io', help: "the Kmesh CSI driver, which mounts instance filesystems into Kmesh's own pods" },
+  'worker-status-port': {
+    env: 'KMESH_WORKER_STATUS_PORT',
+    default: String(DEFAULT_WORKER_STATUS_PORT),
+    help: "port of the sync workers' /status and health endpoints",
+  },
+  'gateway-health-port': {
+    env: 'KMESH_GATEWAY_HEALTH_PORT',
+    default: '8081',
+    help: "port of the gateways' /capacity and health endpoints",
+  },
+  'sync-interval': {
+    env: 'KMESH_SYNC_INTERVAL',
+    default: DEFAULT_SYNC_INTERVAL,
+    help: 'how often sync workers scan for changes (async mode)',
+  },
+  'local-roots': {
+    env: 'KMESH_LOCAL_ROOTS',
+    default: '/var/lib/kmesh',
+    help: 'comma-separated host directories below which local instances may keep their data',
+  },
+  'csi-namespace': {
+    env: 'POD_NAMESPACE',
+    default: 'kmesh-system',
+    help: 'namespace where CSI nodes report publications',
+  },
+  'csi-driver-name': {
+    env: 'KMESH_CSI_DRIVER_NAME',
+    default: 'csi.kmesh.io',
+    help: "the Kmesh CSI driver, which mounts instance filesystems into Kmesh's own pods",
+  },
   'health-port': { env: 'KMESH_HEALTH_PORT', default: '8081', help: 'port of /metrics, /healthz and /readyz' },
   'leader-elect': { env: 'KMESH_LEADER_ELECT', default: 'true', help: 'run leader election (true|false)' },
   'leader-election-namespace': { env: 'POD_NAMESPACE', default: 'kmesh-system', help: 'namespace of the leader Lease' },
-  'leader-election-id': { env: 'KMESH_LEADER_ELECTION_ID', default: 'kmesh-operator', help: 'name of the leader Lease' },
+  'leader-election-id': {
+    env: 'KMESH_LEADER_ELECTION_ID',
+    default: 'kmesh-operator',
+    help: 'name of the leader Lease',
+  },
   identity: { env: 'POD_NAME', help: 'this process in the Lease (default: host name and pid)' },
   'lease-duration': { env: 'KMESH_LEASE_DURATION_MS', default: '15000', help: 'lease duration, ms' },
   'renew-deadline': { env: 'KMESH_RENEW_DEADLINE_MS', default: '10000', help: 'renew deadline, ms' },
@@ -49,7 +85,10 @@ export const FLAGS = {
   workers: { env: 'KMESH_WORKERS', default: '4', help: 'parallel reconciles per controller' },
   'watch-timeout': { env: 'KMESH_WATCH_TIMEOUT_SECONDS', default: '300', help: 'server-side watch timeout, seconds' },
   resync: { env: 'KMESH_RESYNC_MS', default: '600000', help: 'periodic resync, ms' },
-  impersonate: { env: 'KMESH_IMPERSONATE', help: 'act as this user (e.g. system:serviceaccount:kmesh-system:kmesh-operator)' },
+  impersonate: {
+    env: 'KMESH_IMPERSONATE',
+    help: 'act as this user (e.g. system:serviceaccount:kmesh-system:kmesh-operator)',
+  },
 } satisfies FlagSpecs;
 
 function durationFlag(flag: string, text: string): string {
@@ -63,7 +102,10 @@ function durationFlag(flag: string, text: string): string {
 
 /** A comma-separated list of allowed host roots (empty: no local instance is allowed). */
 export function parseLocalRoots(flag: string, text: string): string[] {
-  const roots = text.split(',').map((r) => r.trim()).filter(Boolean);
+  const roots = text
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const problem = localRootsProblem(roots);
   if (problem) throw new UsageError(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
   return roots;
@@ -81,7 +123,8 @@ export function operatorConfig(flags: ParsedFlags<typeof FLAGS>): OperatorConfig
   if (!image) throw new UsageError('--image: must not be empty');
   const leaseDurationMs = integerFlag('lease-duration', value('lease-duration'), 1000, 600_000);
   const renewDeadlineMs = integerFlag('renew-deadline', value('renew-deadline'), 500, 600_000);
-  if (renewDeadlineMs >= leaseDurationMs) throw new UsageError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
+  if (renewDeadlineMs >= leaseDurationMs)
+    throw new UsageError(`--renew-deadline: ${renewDeadlineMs} must be less than --lease-duration ${leaseDurationMs}`);
   return {
     settings: {
       image,

@@ -5,7 +5,13 @@
  */
 import type { EncryptionDocument } from '../api/sync-config/fields.js';
 import { DEFAULT_ENCRYPTION_ALGORITHM } from '../api/v1alpha1/data-flow.js';
-import { STATE_PATH, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy } from '../api/v1alpha1/index.js';
+import {
+  STATE_PATH,
+  type DataFlow,
+  type KmeshInstance,
+  type Snapshot,
+  type VirtualCopy,
+} from '../api/v1alpha1/index.js';
 
 /** The instance's filesystem root inside every Kmesh pod that mounts it. */
 export const DATA_MOUNT_PATH = '/kmesh/data';
@@ -33,8 +39,14 @@ export function keyFileName(dataFlow: DataFlow): string {
 /** The Secret volume projection that puts the DataFlow's key at KEYS_MOUNT_PATH/<keyFileName>. */
 export function keyProjection(dataFlow: DataFlow): Record<string, unknown> | undefined {
   const encryption = dataFlow.spec.policy?.encryption;
-  if (!encryption || (encryption.algorithm ?? DEFAULT_ENCRYPTION_ALGORITHM) === 'none' || !encryption.keySecretRef) return undefined;
-  return { secret: { name: encryption.keySecretRef.name, items: [{ key: encryption.keySecretRef.key ?? 'key', path: keyFileName(dataFlow) }] } };
+  if (!encryption || (encryption.algorithm ?? DEFAULT_ENCRYPTION_ALGORITHM) === 'none' || !encryption.keySecretRef)
+    return undefined;
+  return {
+    secret: {
+      name: encryption.keySecretRef.name,
+      items: [{ key: encryption.keySecretRef.key ?? 'key', path: keyFileName(dataFlow) }],
+    },
+  };
 }
 
 /** The encryption section of a worker or gateway config for this DataFlow (api/sync-config/). */
@@ -58,6 +70,9 @@ export function copyAccessPointPath(copy: VirtualCopy): string {
 
 /** What a client mounts to reach `path` of the instance's filesystem; undefined until the instance knows. */
 export function mountSourceOf(instance: KmeshInstance, path: string): string | undefined {
-  const base = (instance.spec.backend.type ?? 'local') === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
+  const base =
+    (instance.spec.backend.type ?? 'local') === 'local'
+      ? instance.spec.backend.local?.path
+      : instance.status?.mountSource;
   return base ? `${base.replace(/\/$/, '')}${path}` : undefined;
 }

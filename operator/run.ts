@@ -19,7 +19,9 @@ import { OperatorMetrics } from './runtime/metrics.js';
 /** Groups the API server gives a ServiceAccount, needed to impersonate one faithfully. */
 function impersonatedGroups(user: string): string[] {
   const match = /^system:serviceaccount:([^:]+):/.exec(user);
-  return match ? ['system:serviceaccounts', `system:serviceaccounts:${match[1]}`, 'system:authenticated'] : ['system:authenticated'];
+  return match
+    ? ['system:serviceaccounts', `system:serviceaccounts:${match[1]}`, 'system:authenticated']
+    : ['system:authenticated'];
 }
 
 /** What a running operator exposes (tests read it). */
@@ -37,7 +39,9 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
   const kc = await loadCredentials(config.kubeconfig);
   const metrics = new OperatorMetrics();
   const client = new KubeClient(kc, {
-    ...(config.impersonate ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) } : {}),
+    ...(config.impersonate
+      ? { impersonateUser: config.impersonate, impersonateGroups: impersonatedGroups(config.impersonate) }
+      : {}),
     onResponse: (method, code) => metrics.requests.inc({ method, code: String(code) }),
   });
   const events = new EventRecorder(client, 'kmesh.io/operator', config.leaderElection.identity, log);
@@ -52,7 +56,12 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
   const reconcileWhileLeading = async (leadingSignal: AbortSignal): Promise<void> => {
     // Every informer and worker of every controller listens for the stop: many listeners by design.
     setMaxListeners(0, leadingSignal);
-    const informers = new SharedInformers({ client, log, ...(config.watchNamespace ? { namespace: config.watchNamespace } : {}), watchTimeoutSeconds: config.watchTimeoutSeconds });
+    const informers = new SharedInformers({
+      client,
+      log,
+      ...(config.watchNamespace ? { namespace: config.watchNamespace } : {}),
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+    });
     const running = controllers(config.settings).map(
       (definition) =>
         new Controller(definition, {
@@ -83,7 +92,17 @@ export async function startOperator(config: OperatorConfig, signal: AbortSignal)
     try {
       if (config.leaderElection.enabled) {
         const { namespace, name, identity, leaseDurationMs, renewDeadlineMs, retryPeriodMs } = config.leaderElection;
-        const elector = new LeaderElector({ client, namespace, name, identity, log, leaseDurationMs, renewDeadlineMs, retryPeriodMs, onLeadershipChange: setLeading });
+        const elector = new LeaderElector({
+          client,
+          namespace,
+          name,
+          identity,
+          log,
+          leaseDurationMs,
+          renewDeadlineMs,
+          retryPeriodMs,
+          onLeadershipChange: setLeading,
+        });
         await elector.run(signal, reconcileWhileLeading);
       } else {
         setLeading(true);

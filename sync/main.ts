@@ -19,12 +19,19 @@ import { Worker } from './worker/worker.js';
 
 const WORKER_FLAGS = {
   config: { help: 'the worker configuration (YAML), as the operator renders it' },
-  once: { type: 'boolean', help: 'one pass, its status as JSON on stdout, then exit (1 unless every peer got the version)' },
+  once: {
+    type: 'boolean',
+    help: 'one pass, its status as JSON on stdout, then exit (1 unless every peer got the version)',
+  },
 } satisfies FlagSpecs;
 const GATEWAY_FLAGS = { config: WORKER_FLAGS.config } satisfies FlagSpecs;
 
 /** The flags of `kmesh <command>`, or undefined after printing its help; throws UsageError. */
-function commandFlags<F extends { config: FlagSpec }>(command: string, flags: F, argv: string[]): { config: string; given: (name: keyof F & string) => boolean } | undefined {
+function commandFlags<F extends { config: FlagSpec }>(
+  command: string,
+  flags: F,
+  argv: string[],
+): { config: string; given: (name: keyof F & string) => boolean } | undefined {
   const parsed = parseFlags(flags, argv);
   if (parsed.help) {
     console.log(flagHelp(`usage: kmesh ${command} --config <file>`, flags));
@@ -68,7 +75,12 @@ export function workerMain(argv: string[]): Promise<number> {
       console.log(JSON.stringify({ ...worker.status(), passSeconds: Math.round(performance.now() - started) / 1000 }));
       return;
     }
-    const health = await startHealthServer({ port: config.statusPort, registry: metrics.registry, ready: () => true, routes: { '/status': () => worker.status() } });
+    const health = await startHealthServer({
+      port: config.statusPort,
+      registry: metrics.registry,
+      ready: () => true,
+      routes: { '/status': () => worker.status() },
+    });
     await worker.run(stopSignal());
     await health.close();
   }).then((code) => (code === 0 && failed ? 1 : code));
@@ -97,9 +109,21 @@ export function gatewayMain(argv: string[]): Promise<number> {
     };
     await initCodecs();
     const metrics = new GatewayMetrics();
-    const gateway = await startGateway({ host: config.host, port: config.port, tls: loadTlsDir(config.tlsDir, 'config.tlsDir'), dataFlows, log, metrics });
+    const gateway = await startGateway({
+      host: config.host,
+      port: config.port,
+      tls: loadTlsDir(config.tlsDir, 'config.tlsDir'),
+      dataFlows,
+      log,
+      metrics,
+    });
     const filesystem = config.filesystem;
-    const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => true, routes: filesystem ? { '/capacity': () => filesystemCapacity(filesystem) } : {} });
+    const health = await startHealthServer({
+      port: config.metricsPort,
+      registry: metrics.registry,
+      ready: () => true,
+      routes: filesystem ? { '/capacity': () => filesystemCapacity(filesystem) } : {},
+    });
     const signal = stopSignal();
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
     await gateway.close();

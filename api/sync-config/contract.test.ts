@@ -32,7 +32,10 @@ const instance: KmeshInstance = {
   apiVersion: 'kmesh.io/v1alpha1',
   kind: 'KmeshInstance',
   metadata: { name: 'east', namespace: 'ml', uid: 'uid-east' },
-  spec: { backend: { type: 'local', local: { path: '/var/lib/kmesh/east' } }, gateway: { tlsSecretRef: { name: 'east-tls' } } },
+  spec: {
+    backend: { type: 'local', local: { path: '/var/lib/kmesh/east' } },
+    gateway: { tlsSecretRef: { name: 'east-tls' } },
+  },
 };
 
 /** A DataFlow that sets every field the worker and gateway act on. */
@@ -45,21 +48,52 @@ const rich: DataFlow = {
     path: '/teams/ml/models',
     mode: 'async',
     peers: [
-      { name: 'west', endpoint: 'gw.west.example:7443', direction: 'push', tlsSecretRef: { name: 'west-tls' }, paths: ['/public', '/shared/weights'] },
-      { name: 'lab', endpoint: '[fd00::1]:7443', remoteDataFlow: 'research/models', direction: 'pull', tlsSecretRef: { name: 'lab-tls' } },
-      { name: 'north', endpoint: 'north:7443', remoteDataFlow: 'weights', direction: 'push', tlsSecretRef: { name: 'north-tls' } },
+      {
+        name: 'west',
+        endpoint: 'gw.west.example:7443',
+        direction: 'push',
+        tlsSecretRef: { name: 'west-tls' },
+        paths: ['/public', '/shared/weights'],
+      },
+      {
+        name: 'lab',
+        endpoint: '[fd00::1]:7443',
+        remoteDataFlow: 'research/models',
+        direction: 'pull',
+        tlsSecretRef: { name: 'lab-tls' },
+      },
+      {
+        name: 'north',
+        endpoint: 'north:7443',
+        remoteDataFlow: 'weights',
+        direction: 'push',
+        tlsSecretRef: { name: 'north-tls' },
+      },
       // Not acted on (Supported=False): left out of both configs.
       { name: 'both', endpoint: 'both:7443', direction: 'bidirectional', tlsSecretRef: { name: 'both-tls' } },
     ],
     sources: [
       {
         name: 'raw',
-        s3: { endpoint: 'https://minio.example', bucket: 'raw-images', prefix: 'cam/', region: 'eu-west-1', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } },
+        s3: {
+          endpoint: 'https://minio.example',
+          bucket: 'raw-images',
+          prefix: 'cam/',
+          region: 'eu-west-1',
+          forcePathStyle: true,
+          credentialsSecretRef: { name: 's3-creds' },
+        },
         ingest: { schedule: '0 */6 * * *' },
         writeBack: true,
         access: 'copy',
       },
-      { name: 'blobs', azureBlob: { account: 'kmeshdata', container: 'labels', prefix: 'v2/' }, ingest: { schedule: 'once' }, writeBack: false, access: 'copy' },
+      {
+        name: 'blobs',
+        azureBlob: { account: 'kmeshdata', container: 'labels', prefix: 'v2/' },
+        ingest: { schedule: 'once' },
+        writeBack: false,
+        access: 'copy',
+      },
       { name: 'archive', nfs: { server: 'nfs.example', path: '/exports/archive' }, ingest: { schedule: '@daily' } },
       { name: 'scratch', pvc: { claimName: 'scratch' } },
       // Not acted on (Supported=False): left out.
@@ -103,18 +137,49 @@ describe('the worker config', () => {
       parallelism: 8,
       bandwidthBytesPerSecond: 2 * 1024 ** 3,
       peers: [
-        { name: 'west', endpoint: 'gw.west.example:7443', remoteDataFlow: 'ml/models', direction: 'push', tlsDir: '/etc/kmesh/peers/west', paths: ['/public', '/shared/weights'] },
-        { name: 'lab', endpoint: '[fd00::1]:7443', remoteDataFlow: 'research/models', direction: 'pull', tlsDir: '/etc/kmesh/peers/lab' },
-        { name: 'north', endpoint: 'north:7443', remoteDataFlow: 'ml/weights', direction: 'push', tlsDir: '/etc/kmesh/peers/north' },
+        {
+          name: 'west',
+          endpoint: 'gw.west.example:7443',
+          remoteDataFlow: 'ml/models',
+          direction: 'push',
+          tlsDir: '/etc/kmesh/peers/west',
+          paths: ['/public', '/shared/weights'],
+        },
+        {
+          name: 'lab',
+          endpoint: '[fd00::1]:7443',
+          remoteDataFlow: 'research/models',
+          direction: 'pull',
+          tlsDir: '/etc/kmesh/peers/lab',
+        },
+        {
+          name: 'north',
+          endpoint: 'north:7443',
+          remoteDataFlow: 'ml/weights',
+          direction: 'push',
+          tlsDir: '/etc/kmesh/peers/north',
+        },
       ],
       sources: [
         {
           name: 'raw',
           schedule: '0 */6 * * *',
           writeBack: true,
-          s3: { endpoint: 'https://minio.example', bucket: 'raw-images', prefix: 'cam/', region: 'eu-west-1', forcePathStyle: true, credentialsDir: '/etc/kmesh/sources/raw' },
+          s3: {
+            endpoint: 'https://minio.example',
+            bucket: 'raw-images',
+            prefix: 'cam/',
+            region: 'eu-west-1',
+            forcePathStyle: true,
+            credentialsDir: '/etc/kmesh/sources/raw',
+          },
         },
-        { name: 'blobs', schedule: 'once', writeBack: false, azureBlob: { account: 'kmeshdata', container: 'labels', prefix: 'v2/' } },
+        {
+          name: 'blobs',
+          schedule: 'once',
+          writeBack: false,
+          azureBlob: { account: 'kmeshdata', container: 'labels', prefix: 'v2/' },
+        },
         { name: 'archive', schedule: '@daily', writeBack: false, posix: { dir: '/var/lib/kmesh/sources/archive' } },
         { name: 'scratch', schedule: 'once', writeBack: false, posix: { dir: '/var/lib/kmesh/sources/scratch' } },
       ],
@@ -123,7 +188,10 @@ describe('the worker config', () => {
   });
 
   it('carries the CRD field names the person wrote (interval, bandwidthLimit), not the units the worker runs with', () => {
-    const document = parse(workerConfigYaml({ dataFlow: rich, instance, settings })) as Record<string, Record<string, unknown>>;
+    const document = parse(workerConfigYaml({ dataFlow: rich, instance, settings })) as Record<
+      string,
+      Record<string, unknown>
+    >;
     expect(document['interval']).toBe('45s');
     expect(document['policy']!['bandwidthLimit']).toBe('2Gi');
     expect(document['policy']).not.toHaveProperty('bandwidthBytesPerSecond');
@@ -131,9 +199,21 @@ describe('the worker config', () => {
   });
 
   it('is read back from a DataFlow that sets only what it must, the rest defaulted once, by the worker', () => {
-    const bare: DataFlow = { apiVersion: 'kmesh.io/v1alpha1', kind: 'DataFlow', metadata: { name: 'bare', namespace: 'ml', uid: 'uid-bare' }, spec: { instanceRef: { name: 'east' } } };
+    const bare: DataFlow = {
+      apiVersion: 'kmesh.io/v1alpha1',
+      kind: 'DataFlow',
+      metadata: { name: 'bare', namespace: 'ml', uid: 'uid-bare' },
+      spec: { instanceRef: { name: 'east' } },
+    };
     const config = parseWorkerConfig(workerConfigYaml({ dataFlow: bare, instance, settings }));
-    expect(config).toMatchObject({ mode: 'async', policy: { compression: 'none', encryption: 'none' }, parallelism: 16, bandwidthBytesPerSecond: 0, peers: [], sources: [] });
+    expect(config).toMatchObject({
+      mode: 'async',
+      policy: { compression: 'none', encryption: 'none' },
+      parallelism: 16,
+      bandwidthBytesPerSecond: 0,
+      peers: [],
+      sources: [],
+    });
     expect(config.policy.key).toBeUndefined();
   });
 
@@ -147,7 +227,9 @@ describe('the worker config', () => {
 
 describe('the gateway config', () => {
   it('is read back by the gateway exactly as the operator rendered it', () => {
-    const rendered = (gatewayConfigMap(instance, [rich], settings) as { data: Record<string, string> }).data['config.yaml']!;
+    const rendered = (gatewayConfigMap(instance, [rich], settings) as { data: Record<string, string> }).data[
+      'config.yaml'
+    ]!;
     expect(parseGatewayConfig(keysHere(rendered))).toEqual({
       host: '0.0.0.0',
       port: 7443,
@@ -174,8 +256,11 @@ describe('the gateway config', () => {
 
   it('is typed: a field the gateway does not know does not compile', () => {
     const document = gatewayConfig([rich], settings);
-    // @ts-expect-error deletedRetentionMs is the gateway's runtime name, not a field of the document.
-    const renamed: GatewayConfigDocument = { ...document, dataFlows: [{ ...document.dataFlows![0]!, deletedRetentionMs: 1 }] };
+    const renamed: GatewayConfigDocument = {
+      ...document,
+      // @ts-expect-error deletedRetentionMs is the gateway's runtime name, not a field of the document.
+      dataFlows: [{ ...document.dataFlows![0]!, deletedRetentionMs: 1 }],
+    };
     expect(() => parseGatewayConfig(JSON.stringify(renamed))).toThrow('dataFlows[0].deletedRetentionMs: unknown field');
   });
 });

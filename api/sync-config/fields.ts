@@ -9,7 +9,10 @@ import { parseDuration } from '../../lib/duration.js';
 import { parseByteQuantity } from '../../lib/quantity.js';
 
 /** A string that must be set and not empty. */
-export const text = () => z.string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') }).min(1, { error: 'must not be empty' });
+export const text = () =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
+    .min(1, { error: 'must not be empty' });
 
 /** An integer in [min, max]. */
 export function integer(min: number, max: number) {
@@ -36,19 +39,29 @@ function readWith<T>(parse: (value: T, field: string) => number) {
 }
 
 /** A duration such as `10s` or `168h` (lib/duration.ts), read as milliseconds. */
-export const durationMs = () => z.string({ error: 'must be a duration such as 30s, 15m or 168h' }).transform(readWith(parseDuration));
+export const durationMs = () =>
+  z.string({ error: 'must be a duration such as 30s, 15m or 168h' }).transform(readWith(parseDuration));
 
 /** A byte quantity (lib/quantity.ts: what the CRDs' isQuantity accepts), read as a whole number of bytes. */
-export const bytes = () => z.union([z.string(), z.number()], { error: 'must be a quantity such as 500M, 100Mi or 1e9' }).transform(readWith(parseByteQuantity));
+export const bytes = () =>
+  z
+    .union([z.string(), z.number()], { error: 'must be a quantity such as 500M, 100Mi or 1e9' })
+    .transform(readWith(parseByteQuantity));
 
 /** `<namespace>/<name>` of a DataFlow. */
 export const namespacedName = () => text().regex(/^[^/]+\/[^/]+$/, { error: 'must be <namespace>/<name>' });
 
 /** `host:port`, IPv6 hosts in brackets. */
-export const hostPort = () => text().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, { error: (issue) => `"${String(issue.input)}" is not host:port` });
+export const hostPort = () =>
+  text().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, {
+    error: (issue) => `"${String(issue.input)}" is not host:port`,
+  });
 
 /** An RFC 3339 time. */
-export const time = () => text().refine((value) => !Number.isNaN(Date.parse(value)), { error: (issue) => `"${String(issue.input)}" is not an RFC 3339 time` });
+export const time = () =>
+  text().refine((value) => !Number.isNaN(Date.parse(value)), {
+    error: (issue) => `"${String(issue.input)}" is not an RFC 3339 time`,
+  });
 
 /**
  * Encryption of chunks for one DataFlow: the algorithm, and the file (a mounted Secret key) that
@@ -61,7 +74,8 @@ export const encryption = () =>
       keyFile: text().optional(),
     })
     .superRefine((value, context) => {
-      if (value.algorithm !== 'none' && value.keyFile === undefined) context.addIssue({ code: 'custom', path: ['keyFile'], message: `required: ${value.algorithm} needs the key` });
+      if (value.algorithm !== 'none' && value.keyFile === undefined)
+        context.addIssue({ code: 'custom', path: ['keyFile'], message: `required: ${value.algorithm} needs the key` });
     });
 
 /** The encryption section as the operator renders it, and as read. */
@@ -70,7 +84,10 @@ export type EncryptionFields = z.output<ReturnType<typeof encryption>>;
 
 /** A path in the order a person reads it: `peers[0].direction`. */
 export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`)).join('') || 'config';
+  return (
+    path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`)).join('') ||
+    'config'
+  );
 }
 
 /** Messages for zod's own checks; a schema's own `error` wins over these. */
@@ -78,13 +95,20 @@ function message(issue: z.core.$ZodRawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type': {
       if (issue.input === undefined) return 'required';
-      const names: Record<string, string> = { object: 'a mapping', array: 'a list', boolean: 'true or false', int: 'an integer' };
+      const names: Record<string, string> = {
+        object: 'a mapping',
+        array: 'a list',
+        boolean: 'true or false',
+        int: 'an integer',
+      };
       return `must be ${names[issue.expected] ?? `a ${issue.expected}`}`;
     }
     case 'invalid_value':
       return `"${String(issue.input)}" is not one of ${issue.values.map(String).join(', ')}`;
     case 'too_small':
-      return issue.origin === 'array' ? `must have at least ${String(issue.minimum)} item(s)` : `must be at least ${String(issue.minimum)}`;
+      return issue.origin === 'array'
+        ? `must have at least ${String(issue.minimum)} item(s)`
+        : `must be at least ${String(issue.minimum)}`;
     case 'too_big':
       return `must be at most ${String(issue.maximum)}`;
     default:
@@ -100,7 +124,9 @@ export function readDocument<S extends z.ZodType>(schema: S, document: unknown):
   const result = schema.safeParse(document, { reportInput: true, error: message });
   if (result.success) return { ok: true, value: result.data };
   const problems = result.error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys' ? issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown field`) : [`${fieldPath(issue.path)}: ${issue.message}`],
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown field`)
+      : [`${fieldPath(issue.path)}: ${issue.message}`],
   );
   return { ok: false, problems };
 }

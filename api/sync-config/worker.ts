@@ -35,9 +35,11 @@ export const peerDirection = () =>
     .default(DEFAULT_PEER_DIRECTION);
 
 /** A subtree of the DataFlow, written as an absolute path without `.` or `..`. */
-const subtree = z.string().refine((path) => path.startsWith('/') && !path.split('/').some((part) => part === '..' || part === '.'), {
-  error: (issue) => `"${String(issue.input)}" is not an absolute path inside the DataFlow`,
-});
+const subtree = z
+  .string()
+  .refine((path) => path.startsWith('/') && !path.split('/').some((part) => part === '..' || part === '.'), {
+    error: (issue) => `"${String(issue.input)}" is not an absolute path inside the DataFlow`,
+  });
 
 const peer = z.strictObject({
   /** The peer site; its gateway's certificate carries this name. */
@@ -93,7 +95,13 @@ const source = z
   })
   .superRefine((value, context) => {
     const set = STORES.filter((store) => value[store] !== undefined);
-    if (set.length !== 1) context.addIssue({ code: 'custom', message: set.length ? `sets ${set.join(' and ')}; set exactly one store` : `no store; set one of ${STORES.join(', ')}` });
+    if (set.length !== 1)
+      context.addIssue({
+        code: 'custom',
+        message: set.length
+          ? `sets ${set.join(' and ')}; set exactly one store`
+          : `no store; set one of ${STORES.join(', ')}`,
+      });
   });
 
 const policy = z.strictObject({
@@ -109,7 +117,9 @@ const policy = z.strictObject({
 const changeFeed = z.strictObject({
   type: z.literal('lustre').default('lustre'),
   mount: text(),
-  mdts: z.array(text(), { error: 'a non-empty list of MDT names, e.g. [kmfs-MDT0000]' }).min(1, { error: 'a non-empty list of MDT names, e.g. [kmfs-MDT0000]' }),
+  mdts: z
+    .array(text(), { error: 'a non-empty list of MDT names, e.g. [kmfs-MDT0000]' })
+    .min(1, { error: 'a non-empty list of MDT names, e.g. [kmfs-MDT0000]' }),
   user: text(),
   treePrefix: text(),
 });

@@ -108,7 +108,10 @@ export function duration(description: string, options: { default?: string } = {}
  * A normalised absolute path (api/v1alpha1/paths.ts `pathProblem` is the same check in TypeScript):
  * it cannot climb out of its root with `..`, and it names one directory one way only.
  */
-export function absolutePath(description: string, options: { default?: string; maxLength?: number; rules?: ValidationRule[] } = {}): JSONSchemaProps {
+export function absolutePath(
+  description: string,
+  options: { default?: string; maxLength?: number; rules?: ValidationRule[] } = {},
+): JSONSchemaProps {
   const { rules = [], ...rest } = options;
   return string(description, {
     minLength: 1,
@@ -117,7 +120,8 @@ export function absolutePath(description: string, options: { default?: string; m
     rules: [
       {
         rule: "self.matches('^(/|(/[^/]+)+)$') && !self.matches('(^|/)[.][.]?(/|$)') && !self.matches('[[:cntrl:]]')",
-        message: "must be a normalised absolute path: starting with /, without '.' or '..' segments, '//', a trailing '/' or control characters",
+        message:
+          "must be a normalised absolute path: starting with /, without '.' or '..' segments, '//', a trailing '/' or control characters",
       },
       ...rules,
     ],
@@ -127,13 +131,20 @@ export function absolutePath(description: string, options: { default?: string; m
 /** An access point inside an instance's filesystem: never its root nor Kmesh's state (paths.ts `accessPointProblem`). */
 export function accessPointPath(description: string): JSONSchemaProps {
   return absolutePath(description, {
-    rules: [{ rule: `self != '/' && self != '${STATE_PATH}' && !self.startsWith('${STATE_PATH}/')`, message: `must not be the filesystem root or Kmesh's own state (${STATE_PATH})` }],
+    rules: [
+      {
+        rule: `self != '/' && self != '${STATE_PATH}' && !self.startsWith('${STATE_PATH}/')`,
+        message: `must not be the filesystem root or Kmesh's own state (${STATE_PATH})`,
+      },
+    ],
   });
 }
 
 /** A directory on a node; which roots are allowed is the cluster admin's (the operator's --local-roots). */
 export function hostDirectory(description: string): JSONSchemaProps {
-  return absolutePath(description, { rules: [{ rule: "self != '/'", message: "must not be the host's root directory" }] });
+  return absolutePath(description, {
+    rules: [{ rule: "self != '/'", message: "must not be the host's root directory" }],
+  });
 }
 
 // One cron field: `*`, a value or range, an optional step, comma-separated. Names (MON, JAN) allowed
@@ -149,7 +160,10 @@ const CRON = [
 ].join(' +');
 
 /** A 5-field cron expression or one of the @hourly-style macros. */
-export function cronSchedule(description: string, options: { allowOnce?: boolean; default?: string } = {}): JSONSchemaProps {
+export function cronSchedule(
+  description: string,
+  options: { allowOnce?: boolean; default?: string } = {},
+): JSONSchemaProps {
   const { allowOnce = false, ...rest } = options;
   const once = allowOnce ? "self == 'once' || " : '';
   return string(description, {
@@ -206,7 +220,8 @@ export const conditions: JSONSchemaProps = array(
       type: required(
         string('Type of condition in CamelCase, e.g. Ready.', {
           maxLength: 316,
-          pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+          pattern:
+            '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
         }),
       ),
       status: required(enumeration('Status of the condition: True, False or Unknown.', ['True', 'False', 'Unknown'])),
@@ -261,7 +276,11 @@ export const tolerations: JSONSchemaProps = array(
       key: string('Taint key to match; empty with operator Exists matches every taint.', { maxLength: 316 }),
       operator: enumeration('How key and value are compared.', ['Exists', 'Equal'], { default: 'Equal' }),
       value: string('Taint value to match when operator is Equal.', { maxLength: 63 }),
-      effect: enumeration('Taint effect to match; empty matches all effects.', ['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+      effect: enumeration('Taint effect to match; empty matches all effects.', [
+        'NoSchedule',
+        'PreferNoSchedule',
+        'NoExecute',
+      ]),
       tolerationSeconds: integer('How long a NoExecute taint is tolerated before eviction; unset means forever.'),
     }),
   ),
@@ -274,24 +293,37 @@ export const labelSelector: JSONSchemaProps = named(
   object(
     'Selects pods by label; the requirements are ANDed.',
     {
-      matchLabels: map('Labels a pod must carry with exactly these values.', string('Label value.', { maxLength: 63 }), {
-        maxProperties: 32,
-      }),
+      matchLabels: map(
+        'Labels a pod must carry with exactly these values.',
+        string('Label value.', { maxLength: 63 }),
+        {
+          maxProperties: 32,
+        },
+      ),
       matchExpressions: array(
         'Label requirements a pod must meet.',
         object('One label requirement.', {
           key: required(string('Label key.', { minLength: 1, maxLength: 316 })),
-          operator: required(enumeration('How the label is compared with values.', ['In', 'NotIn', 'Exists', 'DoesNotExist'])),
-          values: array('Values for In and NotIn; must be empty for Exists and DoesNotExist.', string('A value.', { maxLength: 63 }), {
-            maxItems: 64,
-          }),
+          operator: required(
+            enumeration('How the label is compared with values.', ['In', 'NotIn', 'Exists', 'DoesNotExist']),
+          ),
+          values: array(
+            'Values for In and NotIn; must be empty for Exists and DoesNotExist.',
+            string('A value.', { maxLength: 63 }),
+            {
+              maxItems: 64,
+            },
+          ),
         }),
         { maxItems: 16 },
       ),
     },
     {
       rules: [
-        { rule: 'has(self.matchLabels) || has(self.matchExpressions)', message: 'set matchLabels or matchExpressions; an empty selector would match every pod' },
+        {
+          rule: 'has(self.matchLabels) || has(self.matchExpressions)',
+          message: 'set matchLabels or matchExpressions; an empty selector would match every pod',
+        },
       ],
     },
   ),
@@ -308,9 +340,12 @@ export const s3Location: JSONSchemaProps = named(
     credentialsSecretRef: secretRef(
       'Secret with keys accessKeyId and secretAccessKey (and optionally sessionToken); unset means the pod’s ambient credentials.',
     ),
-    forcePathStyle: boolean('Address the bucket as endpoint/bucket instead of bucket.endpoint; most non-AWS services need this.', {
-      default: false,
-    }),
+    forcePathStyle: boolean(
+      'Address the bucket as endpoint/bucket instead of bucket.endpoint; most non-AWS services need this.',
+      {
+        default: false,
+      },
+    ),
   }),
 );
 
@@ -322,11 +357,20 @@ export const azureBlobLocation: JSONSchemaProps = named(
     {
       endpoint: httpUrl('Blob service URL; unset means https://<account>.blob.core.windows.net.'),
       account: string('Storage account name.', { minLength: 3, maxLength: 24, pattern: '^[a-z0-9]+$' }),
-      container: required(string('Container name.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+      container: required(
+        string('Container name.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+      ),
       prefix: string('Blob name prefix inside the container; only blobs under it are used.', { maxLength: 1024 }),
       credentialsSecretRef: secretRef('Secret with key accountKey, or sasToken, or connectionString.'),
     },
-    { rules: [{ rule: 'has(self.endpoint) || has(self.account)', message: 'set account or endpoint so Kmesh knows which storage account to use' }] },
+    {
+      rules: [
+        {
+          rule: 'has(self.endpoint) || has(self.account)',
+          message: 'set account or endpoint so Kmesh knows which storage account to use',
+        },
+      ],
+    },
   ),
 );
 
@@ -375,11 +419,14 @@ const hookAction: JSONSchemaProps = named(
 /** Pre- and post-snapshot hooks. */
 export const snapshotHooks: JSONSchemaProps = named(
   'SnapshotHooks',
-  object('Commands run in application pods just before and just after the snapshot is taken (e.g. to flush and freeze a database).', {
-    pre: describe(hookAction, 'Runs before the snapshot; if it fails, no snapshot is taken.'),
-    post: describe(hookAction, 'Runs after the snapshot, even if taking it failed (e.g. to unfreeze).'),
-    timeout: duration('How long each hook may run before it counts as failed.', { default: '30s' }),
-  }),
+  object(
+    'Commands run in application pods just before and just after the snapshot is taken (e.g. to flush and freeze a database).',
+    {
+      pre: describe(hookAction, 'Runs before the snapshot; if it fails, no snapshot is taken.'),
+      post: describe(hookAction, 'Runs after the snapshot, even if taking it failed (e.g. to unfreeze).'),
+      timeout: duration('How long each hook may run before it counts as failed.', { default: '30s' }),
+    },
+  ),
 );
 
 /** A path inside the backend filesystem plus how clients mount it; reported in status. */

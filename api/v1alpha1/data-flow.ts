@@ -61,38 +61,49 @@ export const DEFAULT_INGEST_SCHEDULE = 'once';
 
 const peer = named(
   'DataFlowPeer',
-  object('Another site that holds the same DataFlow.', {
-    name: listKeyName(
-      'Short name of the peer site, unique in this DataFlow (e.g. azure-west). It is also the peer’s identity: its gateway or worker certificate must carry this name as subject CN or DNS SAN.',
-    ),
-    endpoint: required(hostPort('host:port of the peer site’s gateway.')),
-    remoteDataFlow: string('DataFlow at the peer, as namespace/name or name; defaults to this DataFlow’s namespace and name.', {
-      maxLength: 317,
-      pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-    }),
-    direction: enumeration(
-      'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both, which needs multi-master conflict handling and is refused until it exists.',
-      PEER_DIRECTIONS,
-      { default: DEFAULT_PEER_DIRECTION },
-    ),
-    tlsSecretRef: required(
-      secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.'),
-    ),
-    paths: array(
-      'Subtrees (relative to the DataFlow root, written as absolute paths) visible at this peer; unset means everything.',
-      // Bounded so the API server's CEL cost estimate for the path rule stays within budget.
-      absolutePath('A subtree, e.g. /models.', { maxLength: 1024 }),
-      { maxItems: 32, 'x-kubernetes-list-type': 'set' },
-    ),
-  }, {
-    rules: [
-      {
-        rule: "!has(self.direction) || self.direction != 'bidirectional'",
-        message: 'direction bidirectional is not supported yet: it needs multi-master conflict handling, without which local edits would be overwritten; use push at one site and pull at the other',
-        fieldPath: '.direction',
-      },
-    ],
-  }),
+  object(
+    'Another site that holds the same DataFlow.',
+    {
+      name: listKeyName(
+        'Short name of the peer site, unique in this DataFlow (e.g. azure-west). It is also the peer’s identity: its gateway or worker certificate must carry this name as subject CN or DNS SAN.',
+      ),
+      endpoint: required(hostPort('host:port of the peer site’s gateway.')),
+      remoteDataFlow: string(
+        'DataFlow at the peer, as namespace/name or name; defaults to this DataFlow’s namespace and name.',
+        {
+          maxLength: 317,
+          pattern:
+            '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+        },
+      ),
+      direction: enumeration(
+        'push: this site’s sync worker sends local changes to the peer’s gateway. pull: this site’s gateway accepts the peer’s changes (the peer pushes). bidirectional: both, which needs multi-master conflict handling and is refused until it exists.',
+        PEER_DIRECTIONS,
+        { default: DEFAULT_PEER_DIRECTION },
+      ),
+      tlsSecretRef: required(
+        secretRef(
+          'Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt: this site’s client identity and the CA that signs the peer.',
+        ),
+      ),
+      paths: array(
+        'Subtrees (relative to the DataFlow root, written as absolute paths) visible at this peer; unset means everything.',
+        // Bounded so the API server's CEL cost estimate for the path rule stays within budget.
+        absolutePath('A subtree, e.g. /models.', { maxLength: 1024 }),
+        { maxItems: 32, 'x-kubernetes-list-type': 'set' },
+      ),
+    },
+    {
+      rules: [
+        {
+          rule: "!has(self.direction) || self.direction != 'bidirectional'",
+          message:
+            'direction bidirectional is not supported yet: it needs multi-master conflict handling, without which local edits would be overwritten; use push at one site and pull at the other',
+          fieldPath: '.direction',
+        },
+      ],
+    },
+  ),
 );
 
 const sourceKinds = ['s3', 'azureBlob', 'nfs', 'pvc'] as const;
@@ -111,11 +122,20 @@ const source = named(
       }),
       ingest: object(
         'When the source is read.',
-        { schedule: cronSchedule("'once' to ingest when the DataFlow is created, or a cron expression to ingest again on that schedule.", { allowOnce: true, default: DEFAULT_INGEST_SCHEDULE }) },
+        {
+          schedule: cronSchedule(
+            "'once' to ingest when the DataFlow is created, or a cron expression to ingest again on that schedule.",
+            { allowOnce: true, default: DEFAULT_INGEST_SCHEDULE },
+          ),
+        },
         { default: {} },
       ),
       writeBack: boolean('Also write changes made in the DataFlow back to the source, on request.', { default: false }),
-      access: enumeration('copy brings all data in up front; cache fetches a file’s data on first read.', ['copy', 'cache'], { default: DEFAULT_SOURCE_ACCESS }),
+      access: enumeration(
+        'copy brings all data in up front; cache fetches a file’s data on first read.',
+        ['copy', 'cache'],
+        { default: DEFAULT_SOURCE_ACCESS },
+      ),
     },
     {
       rules: [
@@ -135,7 +155,9 @@ const policy = object(
     encryption: object(
       'Encryption of chunks on the wire (on top of mutual TLS), so relays and stores never see plaintext.',
       {
-        algorithm: enumeration('AEAD cipher for each chunk.', ENCRYPTION_ALGORITHMS, { default: DEFAULT_ENCRYPTION_ALGORITHM }),
+        algorithm: enumeration('AEAD cipher for each chunk.', ENCRYPTION_ALGORITHMS, {
+          default: DEFAULT_ENCRYPTION_ALGORITHM,
+        }),
         keySecretRef: secretKeyRef('Secret holding the key (16, 24 or 32 bytes for AES-128/192/256).', 'key'),
       },
       {
@@ -149,11 +171,22 @@ const policy = object(
         ],
       },
     ),
-    dedup: boolean('Send a chunk only if the receiver does not already hold it, across files and DataFlows.', { default: true }),
-    deleteAfterUse: boolean('Delete the DataFlow’s data at this site once no volume mounts it any more.', { default: false }),
-    bandwidthLimit: quantity('Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited.'),
-    parallelism: integer('Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback throughput at 20 ms RTT, 4 reached 63–71%.', { minimum: 1, maximum: MAX_PARALLELISM, default: DEFAULT_PARALLELISM }),
-    deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', { default: DEFAULT_DELETED_RETENTION }),
+    dedup: boolean('Send a chunk only if the receiver does not already hold it, across files and DataFlows.', {
+      default: true,
+    }),
+    deleteAfterUse: boolean('Delete the DataFlow’s data at this site once no volume mounts it any more.', {
+      default: false,
+    }),
+    bandwidthLimit: quantity(
+      'Upper bound on bytes per second sent by this DataFlow, e.g. 100Mi; unset means unlimited.',
+    ),
+    parallelism: integer(
+      'Bulk TLS streams to each peer, one chunk in flight on each (so also the most a cut link can cost in re-sent chunks). More streams keep a long link full: 16 reached 89–100% of loopback throughput at 20 ms RTT, 4 reached 63–71%.',
+      { minimum: 1, maximum: MAX_PARALLELISM, default: DEFAULT_PARALLELISM },
+    ),
+    deletedRetention: duration('How long deleted files are kept in a quarantine at the peers before they vanish.', {
+      default: DEFAULT_DELETED_RETENTION,
+    }),
   },
   { default: {} },
 );
@@ -180,7 +213,9 @@ const spec = object(
   'Desired state of the DataFlow.',
   {
     instanceRef: required(localRef('KmeshInstance', 'The KmeshInstance (data node) at this site that holds the data.')),
-    path: accessPointPath(`Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Not / nor under ${STATE_PATH}. Cannot change after creation.`),
+    path: accessPointPath(
+      `Access point inside the instance’s filesystem; defaults to /dataflows/<name>. Not / nor under ${STATE_PATH}. Cannot change after creation.`,
+    ),
     mode: enumeration(
       'async: changes are batched and shipped every few seconds. sync: a write counts as done when the peers have it. multiMaster: every site writes; concurrent edits are resolved deterministically and the losing version kept as a conflict copy.',
       DATA_FLOW_MODES,
@@ -200,7 +235,9 @@ const spec = object(
     cache: object('Local cache for sources and peers read with access cache.', {
       size: quantity('Space the cache may use, e.g. 100Gi.'),
       prefetch: boolean('Fetch whole directories in the background once a file in them is read.', { default: false }),
-      eviction: enumeration('Which cached data is dropped first when the cache is full.', ['lru', 'lfu'], { default: 'lru' }),
+      eviction: enumeration('Which cached data is dropped first when the cache is full.', ['lru', 'lfu'], {
+        default: 'lru',
+      }),
     }),
     snapshots,
     suspend: boolean('Stop syncing and ingesting (the data stays mountable); false resumes.', { default: false }),
@@ -218,7 +255,11 @@ const spec = object(
         message: 'path cannot be set, changed or removed after creation',
         fieldPath: '.path',
       },
-      { rule: 'self.instanceRef.name == oldSelf.instanceRef.name', message: 'instanceRef cannot be changed after creation; create a new DataFlow', fieldPath: '.instanceRef.name' },
+      {
+        rule: 'self.instanceRef.name == oldSelf.instanceRef.name',
+        message: 'instanceRef cannot be changed after creation; create a new DataFlow',
+        fieldPath: '.instanceRef.name',
+      },
     ],
   },
 );
@@ -234,8 +275,19 @@ const transfer = object('Totals of data moved by this DataFlow since it was crea
 
 const status = object('Observed state of the DataFlow, written by the operator.', {
   observedGeneration,
-  phase: enumeration('Summary of the state.', ['Pending', 'Syncing', 'Ready', 'Degraded', 'Suspended', 'Deleting', 'Failed']),
-  conditions: describe(conditions, 'Ready, Synced, PeersConnected and SourcesIngested, in the standard Kubernetes shape.'),
+  phase: enumeration('Summary of the state.', [
+    'Pending',
+    'Syncing',
+    'Ready',
+    'Degraded',
+    'Suspended',
+    'Deleting',
+    'Failed',
+  ]),
+  conditions: describe(
+    conditions,
+    'Ready, Synced, PeersConnected and SourcesIngested, in the standard Kubernetes shape.',
+  ),
   accessPoint: accessPointStatus,
   peers: array(
     'Sync state per peer.',
@@ -260,15 +312,23 @@ const status = object('Observed state of the DataFlow, written by the operator.'
         files: integer('Files ingested.', { minimum: 0 }),
         bytes: integer('Bytes ingested.', { minimum: 0 }),
       }),
-      writeBack: object('Write-back to the source (spec.sources[].writeBack): counts since the worker first ran, and the last attempt.', {
-        lastWriteBack: string('When a change was last written back.', { format: 'date-time' }),
-        outcome: enumeration('Whether the last attempt wrote back every change.', ['Succeeded', 'Failed']),
-        message: string('Details: files not written back and why, or conflicts kept.'),
-        files: integer('Files written to the source.', { minimum: 0 }),
-        bytes: integer('Bytes written to the source.', { minimum: 0 }),
-        removed: integer('Objects removed from the source because they were deleted in the DataFlow.', { minimum: 0 }),
-        conflicts: integer('Local changes kept as <name>.kmesh-conflict-<time> because the source changed the same object.', { minimum: 0 }),
-      }),
+      writeBack: object(
+        'Write-back to the source (spec.sources[].writeBack): counts since the worker first ran, and the last attempt.',
+        {
+          lastWriteBack: string('When a change was last written back.', { format: 'date-time' }),
+          outcome: enumeration('Whether the last attempt wrote back every change.', ['Succeeded', 'Failed']),
+          message: string('Details: files not written back and why, or conflicts kept.'),
+          files: integer('Files written to the source.', { minimum: 0 }),
+          bytes: integer('Bytes written to the source.', { minimum: 0 }),
+          removed: integer('Objects removed from the source because they were deleted in the DataFlow.', {
+            minimum: 0,
+          }),
+          conflicts: integer(
+            'Local changes kept as <name>.kmesh-conflict-<time> because the source changed the same object.',
+            { minimum: 0 },
+          ),
+        },
+      ),
     }),
     { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
   ),
@@ -281,15 +341,31 @@ export const dataFlow: KindDefinition = {
   plural: 'dataflows',
   singular: 'dataflow',
   shortNames: ['df'],
-  description: 'A synchronized, mountable namespace: one dataset kept in sync between sites and external stores, mounted through a PersistentVolumeClaim.',
+  description:
+    'A synchronized, mountable namespace: one dataset kept in sync between sites and external stores, mounted through a PersistentVolumeClaim.',
   spec,
   status,
   printerColumns: [
-    { name: 'Instance', type: 'string', jsonPath: '.spec.instanceRef.name', description: 'KmeshInstance holding the data.' },
+    {
+      name: 'Instance',
+      type: 'string',
+      jsonPath: '.spec.instanceRef.name',
+      description: 'KmeshInstance holding the data.',
+    },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'Consistency mode.' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary of the state.' },
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.' },
-    { name: 'Synced', type: 'string', jsonPath: '.status.conditions[?(@.type=="Synced")].status', description: 'Synced condition.' },
+    {
+      name: 'Ready',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      description: 'Ready condition.',
+    },
+    {
+      name: 'Synced',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Synced")].status',
+      description: 'Synced condition.',
+    },
     { name: 'Mounts', type: 'integer', jsonPath: '.status.activeMounts', description: 'Volumes that mount it now.' },
   ],
 };

@@ -40,7 +40,10 @@ describe('paths', () => {
     ['/etc', /not below an allowed root/],
     ['/var/lib/kmesh', /not below an allowed root/],
     ['/var/lib/kmeshy', /not below an allowed root/],
-    ['/var/lib/kmesh/../../etc', /spec\.backend\.local\.path "\/var\/lib\/kmesh\/\.\.\/\.\.\/etc" has a '\.' or '\.\.' segment/],
+    [
+      '/var/lib/kmesh/../../etc',
+      /spec\.backend\.local\.path "\/var\/lib\/kmesh\/\.\.\/\.\.\/etc" has a '\.' or '\.\.' segment/,
+    ],
   ])('placeLocalPath refuses %s naming the field and the roots', (path, says) => {
     const placed = placeLocalPath(path, ROOTS);
     expect('problem' in placed && placed.problem).toMatch(says);
@@ -48,7 +51,10 @@ describe('paths', () => {
 
   it('places a path below the deepest root that holds it', () => {
     expect(placeLocalPath('/var/lib/kmesh/a/b', ROOTS)).toEqual({ root: '/var/lib/kmesh', subPath: 'a/b' });
-    expect(placeLocalPath('/var/lib/kmesh/a/b', [...ROOTS, '/var/lib/kmesh/a'])).toEqual({ root: '/var/lib/kmesh/a', subPath: 'b' });
+    expect(placeLocalPath('/var/lib/kmesh/a/b', [...ROOTS, '/var/lib/kmesh/a'])).toEqual({
+      root: '/var/lib/kmesh/a',
+      subPath: 'b',
+    });
   });
 
   it.each([[['/']], [['relative']], [['/a/']]])('localRootsProblem refuses %j', (roots) => {
@@ -65,12 +71,16 @@ describe('paths', () => {
     const a = instance('a', '/var/lib/kmesh/a', '2026-01-01T00:00:00Z');
     const inside = instance('b', '/var/lib/kmesh/a/dataflows/x', '2026-01-02T00:00:00Z');
     const around = instance('c', '/var/lib/kmesh', '2026-01-02T00:00:00Z');
-    expect(localPathConflict(inside, [a, inside], ROOTS)).toMatch(/overlaps \/var\/lib\/kmesh\/a of KmeshInstance ns-a\/a/);
+    expect(localPathConflict(inside, [a, inside], ROOTS)).toMatch(
+      /overlaps \/var\/lib\/kmesh\/a of KmeshInstance ns-a\/a/,
+    );
     expect(localPathConflict(a, [a, inside], ROOTS)).toBeUndefined();
     // A refused instance holds nothing, so it blocks no one.
     expect(localPathConflict(a, [around], ROOTS)).toBeUndefined();
     const elsewhere = instance('d', '/var/lib/kmesh/a', '2026-01-02T00:00:00Z', 'node-2');
-    expect(localPathConflict(elsewhere, [instance('a', '/var/lib/kmesh/a', '2026-01-01T00:00:00Z', 'node-1')], ROOTS)).toBeUndefined();
+    expect(
+      localPathConflict(elsewhere, [instance('a', '/var/lib/kmesh/a', '2026-01-01T00:00:00Z', 'node-1')], ROOTS),
+    ).toBeUndefined();
     expect(localPathConflict(elsewhere, [a], ROOTS)).toMatch(/overlaps/);
   });
 });

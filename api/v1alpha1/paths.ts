@@ -24,7 +24,8 @@ export function pathProblem(path: string): string | undefined {
 }
 
 /** Whether normalised `path` is `root` or below it. */
-export const within = (path: string, root: string): boolean => root === '/' || path === root || path.startsWith(`${root}/`);
+export const within = (path: string, root: string): boolean =>
+  root === '/' || path === root || path.startsWith(`${root}/`);
 
 /** Whether normalised `a` and `b` are the same directory or one holds the other. */
 export const overlaps = (a: string, b: string): boolean => within(a, b) || within(b, a);
@@ -89,7 +90,11 @@ const older = (a: KmeshInstance, b: KmeshInstance): boolean => {
  * holds it, or a directory around or inside it on the same node. Reading it would read that
  * instance's data. Undefined when the directory is its own (or it is not a local instance).
  */
-export function localPathConflict(instance: KmeshInstance, others: readonly KmeshInstance[], roots: readonly string[]): string | undefined {
+export function localPathConflict(
+  instance: KmeshInstance,
+  others: readonly KmeshInstance[],
+  roots: readonly string[],
+): string | undefined {
   const path = localPath(instance);
   if (path === undefined) return undefined;
   for (const other of others) {

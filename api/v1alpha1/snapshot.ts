@@ -15,7 +15,14 @@ const spec = object(
       { default: 'Delete' },
     ),
   },
-  { rules: [{ rule: 'self == oldSelf', message: 'a Snapshot is immutable; create a new Snapshot instead of changing this one' }] },
+  {
+    rules: [
+      {
+        rule: 'self == oldSelf',
+        message: 'a Snapshot is immutable; create a new Snapshot instead of changing this one',
+      },
+    ],
+  },
 );
 
 const status = object('Observed state of the Snapshot, written by the operator.', {
@@ -25,7 +32,9 @@ const status = object('Observed state of the Snapshot, written by the operator.'
   rootHash: string('Merkle root of the snapshot’s manifest: equal roots mean identical content.'),
   fileCount: integer('Files in the snapshot.', { minimum: 0 }),
   logicalBytes: integer('Bytes of file content the snapshot holds.', { minimum: 0 }),
-  uniqueBytes: integer('Bytes of chunks this snapshot added that no older snapshot or live data shares.', { minimum: 0 }),
+  uniqueBytes: integer('Bytes of chunks this snapshot added that no older snapshot or live data shares.', {
+    minimum: 0,
+  }),
   export: object('Progress of the copy to spec.exportTo.', {
     phase: enumeration('State of the export.', ['Pending', 'Running', 'Completed', 'Failed']),
     target: string('Where the snapshot is exported to, as a URL.'),
@@ -42,14 +51,26 @@ export const snapshot: KindDefinition = {
   plural: 'snapshots',
   singular: 'snapshot',
   shortNames: ['ksnap'],
-  description: 'A point-in-time, read-only, space-efficient copy of a DataFlow: a retained merkle manifest whose chunks are shared with the live data.',
+  description:
+    'A point-in-time, read-only, space-efficient copy of a DataFlow: a retained merkle manifest whose chunks are shared with the live data.',
   spec,
   status,
   printerColumns: [
-    { name: 'DataFlow', type: 'string', jsonPath: '.spec.dataFlowRef.name', description: 'DataFlow the snapshot was taken of.' },
+    {
+      name: 'DataFlow',
+      type: 'string',
+      jsonPath: '.spec.dataFlowRef.name',
+      description: 'DataFlow the snapshot was taken of.',
+    },
     { name: 'Ready', type: 'boolean', jsonPath: '.status.readyToUse', description: 'The snapshot can be used.' },
     { name: 'Files', type: 'integer', jsonPath: '.status.fileCount', description: 'Files in the snapshot.' },
     { name: 'Unique', type: 'integer', jsonPath: '.status.uniqueBytes', description: 'Bytes this snapshot added.' },
-    { name: 'Root', type: 'string', jsonPath: '.status.rootHash', priority: 1, description: 'Merkle root of the content.' },
+    {
+      name: 'Root',
+      type: 'string',
+      jsonPath: '.status.rootHash',
+      priority: 1,
+      description: 'Merkle root of the content.',
+    },
   ],
 };

@@ -47,7 +47,11 @@ const COVERAGE: Record<string, Record<string, Coverage>> = {
     'spec.backend.lustre.backingFs': { provenBy: KMI },
     'spec.backend.lustre.atRest.compression': { provenBy: KMI },
     // Works with backingFs zfs; on ldiskfs the CRD refuses it, and an object stored before that rule is reported.
-    'spec.backend.lustre.atRest.encryption': { provenBy: KMI, notSupported: NOT_SUPPORTED, example: { keySecretRef: { name: 'at-rest' } } },
+    'spec.backend.lustre.atRest.encryption': {
+      provenBy: KMI,
+      notSupported: NOT_SUPPORTED,
+      example: { keySecretRef: { name: 'at-rest' } },
+    },
     'spec.backend.lustre.ha.enabled': { provenBy: KMI },
     'spec.backend.lustre.ha.topologyKey': { provenBy: KMI },
     'spec.backend.lustre.image': { provenBy: KMI },
@@ -100,7 +104,10 @@ const COVERAGE: Record<string, Record<string, Coverage>> = {
   },
   Snapshot: {
     'spec.dataFlowRef': { provenBy: SNAP },
-    'spec.hooks': { notSupported: NOT_SUPPORTED, example: { pre: { selector: { matchLabels: { app: 'db' } }, command: ['sync'] } } },
+    'spec.hooks': {
+      notSupported: NOT_SUPPORTED,
+      example: { pre: { selector: { matchLabels: { app: 'db' } }, command: ['sync'] } },
+    },
     'spec.exportTo': { notSupported: NOT_SUPPORTED, example: { nfs: { server: 'nfs', path: '/exports' } } },
     'spec.deletionPolicy': { provenBy: SNAP },
   },
@@ -122,19 +129,25 @@ const COVERAGE: Record<string, Record<string, Coverage>> = {
 /** A minimal valid spec of each kind that uses nothing unsupported. */
 const BASE_SPECS: Record<string, Record<string, unknown>> = {
   KmeshInstance: { backend: { type: 'local', local: { path: '/srv/kmesh' } } },
-  DataFlow: { instanceRef: { name: 'site' }, peers: [{ name: 'west', endpoint: 'west:7443', tlsSecretRef: { name: 'tls' } }], sources: [{ name: 'raw', s3: { bucket: 'raw' } }] },
+  DataFlow: {
+    instanceRef: { name: 'site' },
+    peers: [{ name: 'west', endpoint: 'west:7443', tlsSecretRef: { name: 'tls' } }],
+    sources: [{ name: 'raw', s3: { bucket: 'raw' } }],
+  },
   Snapshot: { dataFlowRef: { name: 'flow' } },
   VirtualCopy: { source: { dataFlowRef: { name: 'flow' } } },
 };
 
 /** Every leaf field under `schema`, as `spec.a.b` with `[]` for list items; maps and scalar lists are leaves. */
 function leaves(schema: JSONSchemaProps, path: string): string[] {
-  if (schema.properties) return Object.entries(schema.properties).flatMap(([name, child]) => leaves(child, `${path}.${name}`));
+  if (schema.properties)
+    return Object.entries(schema.properties).flatMap(([name, child]) => leaves(child, `${path}.${name}`));
   if (schema.type === 'array' && schema.items?.properties) return leaves(schema.items, `${path}[]`);
   return [path];
 }
 
-const covers = (entry: string, leaf: string): boolean => leaf === entry || leaf.startsWith(`${entry}.`) || leaf.startsWith(`${entry}[]`);
+const covers = (entry: string, leaf: string): boolean =>
+  leaf === entry || leaf.startsWith(`${entry}.`) || leaf.startsWith(`${entry}[]`);
 const normalized = (path: string): string => path.replace(/\[\d+\]/g, '[]');
 
 /** `spec` with the field at `path` (`spec.a[].b`) set to `value`; a list item is the list's first. */
@@ -183,11 +196,17 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('every spec field of %s', 
       const file = join(REPO_ROOT, coverage.provenBy);
       expect([coverage.provenBy, existsSync(file)]).toEqual([coverage.provenBy, true]);
       const name = entry.split('.').at(-1)!.replace('[]', '');
-      expect([coverage.provenBy, name, readFileSync(file, 'utf8').includes(name)]).toEqual([coverage.provenBy, name, true]);
+      expect([coverage.provenBy, name, readFileSync(file, 'utf8').includes(name)]).toEqual([
+        coverage.provenBy,
+        name,
+        true,
+      ]);
     }
     if (coverage.notSupported) {
       expect(coverage.notSupported).toBe(Reasons.NotSupported);
-      const reported = unsupported(kind, withField(BASE_SPECS[kind]!, entry, coverage.example)).map((f) => normalized(f.path));
+      const reported = unsupported(kind, withField(BASE_SPECS[kind]!, entry, coverage.example)).map((f) =>
+        normalized(f.path),
+      );
       expect([entry, reported]).toEqual([entry, [entry]]);
     }
   });
@@ -197,9 +216,16 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))('every spec field of %s', 
   });
 
   it('reports only fields the table marks NotSupported, each with a message', () => {
-    const everything = entries.filter(([, c]) => c.notSupported).reduce((spec, [entry, c]) => withField(spec, entry, c.example), BASE_SPECS[kind]!);
+    const everything = entries
+      .filter(([, c]) => c.notSupported)
+      .reduce((spec, [entry, c]) => withField(spec, entry, c.example), BASE_SPECS[kind]!);
     const reported = unsupported(kind, everything);
-    expect(reported.map((f) => normalized(f.path)).sort()).toEqual(entries.filter(([, c]) => c.notSupported).map(([entry]) => entry).sort());
+    expect(reported.map((f) => normalized(f.path)).sort()).toEqual(
+      entries
+        .filter(([, c]) => c.notSupported)
+        .map(([entry]) => entry)
+        .sort(),
+    );
     for (const field of reported) expect(field.message.length).toBeGreaterThan(10);
   });
 });

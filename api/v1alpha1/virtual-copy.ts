@@ -24,34 +24,50 @@ const spec = object(
         },
         {
           rules: [
-            { rule: 'has(self.snapshotRef) != has(self.dataFlowRef)', message: 'set exactly one of snapshotRef or dataFlowRef' },
+            {
+              rule: 'has(self.snapshotRef) != has(self.dataFlowRef)',
+              message: 'set exactly one of snapshotRef or dataFlowRef',
+            },
             { rule: 'self == oldSelf', message: 'source cannot be changed after creation' },
           ],
         },
       ),
     ),
-    instanceRef: localRef('KmeshInstance', 'The KmeshInstance where the copy lives (possibly another site’s); defaults to the source’s instance.'),
-    path: accessPointPath(`Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>. Not / nor under ${STATE_PATH}.`),
+    instanceRef: localRef(
+      'KmeshInstance',
+      'The KmeshInstance where the copy lives (possibly another site’s); defaults to the source’s instance.',
+    ),
+    path: accessPointPath(
+      `Access point of the copy inside the instance’s filesystem; defaults to /virtualcopies/<name>. Not / nor under ${STATE_PATH}.`,
+    ),
     access: enumeration(
       'copy materializes all data up front; cache serves reads at once, fetches data on first read and thickens the copy in the background.',
       ['copy', 'cache'],
       { default: 'copy' },
     ),
-    thickenBandwidthLimit: quantity('With access cache: bytes per second the background thickening may use (foreground reads go first), e.g. 50Mi.'),
+    thickenBandwidthLimit: quantity(
+      'With access cache: bytes per second the background thickening may use (foreground reads go first), e.g. 50Mi.',
+    ),
     refresh: object('Bring the copy up to date with its source DataFlow, discarding changes made in the copy.', {
       schedule: cronSchedule('Refresh on this cron schedule.'),
     }),
-    refreshRequest: integer('Raise this number to refresh the copy now; status.lastRefresh.request records the last one handled.', {
-      minimum: 0,
-      default: 0,
-    }),
+    refreshRequest: integer(
+      'Raise this number to refresh the copy now; status.lastRefresh.request records the last one handled.',
+      {
+        minimum: 0,
+        default: 0,
+      },
+    ),
     reverseSync: object(
       'Merge the copy’s changes back into its source DataFlow.',
       {
-        request: integer('Raise this number to merge now; status.lastReverseSync.request records the last one handled.', {
-          minimum: 0,
-          default: 0,
-        }),
+        request: integer(
+          'Raise this number to merge now; status.lastReverseSync.request records the last one handled.',
+          {
+            minimum: 0,
+            default: 0,
+          },
+        ),
         conflictPolicy: enumeration(
           'What to do with a file changed both in the copy and in the source since the copy was made: fail stops the merge, preferCopy or preferSource pick one side, keepBoth keeps the source’s version and stores the copy’s beside it as a conflict copy.',
           ['fail', 'preferCopy', 'preferSource', 'keepBoth'],
@@ -69,7 +85,7 @@ const spec = object(
         fieldPath: '.refresh',
       },
       {
-        rule: '!has(self.thickenBandwidthLimit) || self.access == \'cache\'',
+        rule: "!has(self.thickenBandwidthLimit) || self.access == 'cache'",
         message: 'thickenBandwidthLimit applies only to access cache',
         fieldPath: '.thickenBandwidthLimit',
       },
@@ -100,7 +116,15 @@ const spec = object(
 
 const status = object('Observed state of the VirtualCopy, written by the operator.', {
   observedGeneration,
-  phase: enumeration('Summary of the state.', ['Pending', 'Provisioning', 'Ready', 'Refreshing', 'Merging', 'Deleting', 'Failed']),
+  phase: enumeration('Summary of the state.', [
+    'Pending',
+    'Provisioning',
+    'Ready',
+    'Refreshing',
+    'Merging',
+    'Deleting',
+    'Failed',
+  ]),
   conditions: describe(conditions, 'Ready, Refreshed and Merged, in the standard Kubernetes shape.'),
   base: object('The version the copy started from (or was last refreshed to).', {
     snapshot: string('Snapshot the copy is based on.'),
@@ -137,13 +161,24 @@ export const virtualCopy: KindDefinition = {
   plural: 'virtualcopies',
   singular: 'virtualcopy',
   shortNames: ['vc'],
-  description: 'A writable, point-in-time copy of a DataFlow or Snapshot, possibly at another site, that can be refreshed and merged back.',
+  description:
+    'A writable, point-in-time copy of a DataFlow or Snapshot, possibly at another site, that can be refreshed and merged back.',
   spec,
   status,
   printerColumns: [
     { name: 'Base', type: 'string', jsonPath: '.status.base.snapshot', description: 'Snapshot the copy is based on.' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Summary of the state.' },
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.' },
-    { name: 'Changed', type: 'integer', jsonPath: '.status.changesSinceBase.files', description: 'Files changed since the base.' },
+    {
+      name: 'Ready',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      description: 'Ready condition.',
+    },
+    {
+      name: 'Changed',
+      type: 'integer',
+      jsonPath: '.status.changesSinceBase.files',
+      description: 'Files changed since the base.',
+    },
   ],
 };

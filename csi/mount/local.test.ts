@@ -9,7 +9,8 @@ import { mountPointsUnder, parseMountPoints, procMountTable } from './mount-tabl
 
 let dir: string;
 const mounter = new LocalMounter(systemRunner, procMountTable);
-const mountCount = (path: string): number => parseMountPoints(readFileSync('/proc/self/mountinfo', 'utf8')).filter((p) => p === path).length;
+const mountCount = (path: string): number =>
+  parseMountPoints(readFileSync('/proc/self/mountinfo', 'utf8')).filter((p) => p === path).length;
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('these tests make real bind mounts and must run as root (CI does)');

@@ -21,19 +21,31 @@ describe('LustreMounter', () => {
   it('stages with one Lustre client mount, and not again once mounted', async () => {
     await mounter.stage(SOURCE, '/var/lib/kubelet/plugins/csi.kmesh.io/staging/aws-east');
     await mounter.stage(SOURCE, '/var/lib/kubelet/plugins/csi.kmesh.io/staging/aws-east');
-    expect(system.calls).toEqual([`mount -t lustre -o flock,noatime ${SOURCE} /var/lib/kubelet/plugins/csi.kmesh.io/staging/aws-east`]);
+    expect(system.calls).toEqual([
+      `mount -t lustre -o flock,noatime ${SOURCE} /var/lib/kubelet/plugins/csi.kmesh.io/staging/aws-east`,
+    ]);
   });
 
-  it.each(['/dev/sda1', 'mds@tcp:/toolongname', 'host:/kmfs', 'a@tcp:/kmfs; reboot'])('refuses mount source %j with INVALID_ARGUMENT and runs nothing', async (source) => {
-    await expect(mounter.stage(source, '/staging')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
-    expect(system.calls).toEqual([]);
-  });
+  it.each(['/dev/sda1', 'mds@tcp:/toolongname', 'host:/kmfs', 'a@tcp:/kmfs; reboot'])(
+    'refuses mount source %j with INVALID_ARGUMENT and runs nothing',
+    async (source) => {
+      await expect(mounter.stage(source, '/staging')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(system.calls).toEqual([]);
+    },
+  );
 
   it('reports a failed or hung mount as INTERNAL with what mount said', async () => {
-    system.scripted.set('mount -t lustre', [{ code: 5, stdout: '', stderr: 'mount.lustre: mount fs@tcp:/kmfs failed: Input/output error', timedOut: false }]);
-    await expect(mounter.stage(SOURCE, '/staging')).rejects.toMatchObject({ code: status.INTERNAL, details: expect.stringContaining('Input/output error') });
+    system.scripted.set('mount -t lustre', [
+      { code: 5, stdout: '', stderr: 'mount.lustre: mount fs@tcp:/kmfs failed: Input/output error', timedOut: false },
+    ]);
+    await expect(mounter.stage(SOURCE, '/staging')).rejects.toMatchObject({
+      code: status.INTERNAL,
+      details: expect.stringContaining('Input/output error'),
+    });
     system.scripted.set('mount -t lustre', [{ code: null, stdout: '', stderr: '', timedOut: true }]);
-    await expect(mounter.stage(SOURCE, '/staging')).rejects.toMatchObject({ details: expect.stringContaining('did not finish within 60 s') });
+    await expect(mounter.stage(SOURCE, '/staging')).rejects.toMatchObject({
+      details: expect.stringContaining('did not finish within 60 s'),
+    });
   });
 
   it('unstages with umount, then forced, then lazy when the mount is busy', async () => {
@@ -54,11 +66,20 @@ describe('LustreMounter', () => {
 
   it('publishes read-only as a bind mount plus a read-only remount, and undoes the bind if the remount fails', async () => {
     await mounter.publish('/staging/dataflows/ml-data', '/pods/a/volumes/v/mount', true);
-    expect(system.calls).toEqual(['mount --bind /staging/dataflows/ml-data /pods/a/volumes/v/mount', 'mount -o remount,bind,ro /pods/a/volumes/v/mount']);
+    expect(system.calls).toEqual([
+      'mount --bind /staging/dataflows/ml-data /pods/a/volumes/v/mount',
+      'mount -o remount,bind,ro /pods/a/volumes/v/mount',
+    ]);
     system.calls.length = 0;
     system.scripted.set('mount -o remount', [{ code: 1, stdout: '', stderr: 'permission denied', timedOut: false }]);
-    await expect(mounter.publish('/staging/dataflows/ml-data', '/pods/b/mount', true)).rejects.toMatchObject({ code: status.INTERNAL });
-    expect(system.calls).toEqual(['mount --bind /staging/dataflows/ml-data /pods/b/mount', 'mount -o remount,bind,ro /pods/b/mount', 'umount /pods/b/mount']);
+    await expect(mounter.publish('/staging/dataflows/ml-data', '/pods/b/mount', true)).rejects.toMatchObject({
+      code: status.INTERNAL,
+    });
+    expect(system.calls).toEqual([
+      'mount --bind /staging/dataflows/ml-data /pods/b/mount',
+      'mount -o remount,bind,ro /pods/b/mount',
+      'umount /pods/b/mount',
+    ]);
     expect(system.mounted.has('/pods/b/mount')).toBe(false);
   });
 });

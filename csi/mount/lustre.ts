@@ -14,8 +14,12 @@ export const LUSTRE_MOUNT_OPTIONS = 'flock,noatime';
 
 export class LustreMounter extends StagingMounter {
   async stage(source: string, stagingPath: string): Promise<void> {
-    if (!LUSTRE_SOURCE.test(source)) throw invalidArgument(`"${source}" is not a Lustre mount source (<nid>[:<nid>]:/<fsname>)`);
+    if (!LUSTRE_SOURCE.test(source))
+      throw invalidArgument(`"${source}" is not a Lustre mount source (<nid>[:<nid>]:/<fsname>)`);
     if (await this.commands.table.isMountPoint(stagingPath)) return;
-    await this.commands.mount(['-t', 'lustre', '-o', LUSTRE_MOUNT_OPTIONS, source, stagingPath], `mounting Lustre ${source}`);
+    await this.commands.mount(
+      ['-t', 'lustre', '-o', LUSTRE_MOUNT_OPTIONS, source, stagingPath],
+      `mounting Lustre ${source}`,
+    );
   }
 }

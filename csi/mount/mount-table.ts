@@ -33,6 +33,8 @@ export const procMountTable: MountTable = {
 /** Mount points at or below `dir`, deepest first (the order to unmount them in). */
 export async function mountPointsUnder(dir: string): Promise<string[]> {
   const root = resolve(dir);
-  const points = parseMountPoints(await readFile('/proc/self/mountinfo', 'utf8')).filter((p) => p === root || p.startsWith(`${root}/`));
+  const points = parseMountPoints(await readFile('/proc/self/mountinfo', 'utf8')).filter(
+    (p) => p === root || p.startsWith(`${root}/`),
+  );
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }

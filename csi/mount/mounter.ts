@@ -31,7 +31,8 @@ export class MountCommands {
   async mount(args: string[], what: string): Promise<void> {
     const result = await this.runner.run('mount', args, MOUNT_TIMEOUT_MS);
     if (result.timedOut) throw internal(`${what}: mount did not finish within ${MOUNT_TIMEOUT_MS / 1000} s`);
-    if (result.code !== 0) throw internal(`${what}: mount ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.code}`}`);
+    if (result.code !== 0)
+      throw internal(`${what}: mount ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.code}`}`);
   }
 
   /** mount --bind, then a read-only remount when asked (a bind mount ignores ro on the first call). */
@@ -59,7 +60,9 @@ export class MountCommands {
       if (!(await this.table.isMountPoint(path))) return;
       const result = await this.runner.run('umount', args, UMOUNT_TIMEOUT_MS);
       if (result.code === 0 && !result.timedOut) return;
-      errors.push(`umount ${args.join(' ')}: ${result.timedOut ? 'timed out' : result.stderr.trim() || `exit ${result.code}`}`);
+      errors.push(
+        `umount ${args.join(' ')}: ${result.timedOut ? 'timed out' : result.stderr.trim() || `exit ${result.code}`}`,
+      );
     }
     if (await this.table.isMountPoint(path)) throw internal(`could not unmount ${path}: ${errors.join('; ')}`);
   }

@@ -31,7 +31,10 @@ const { INSTANCES, WORKERS } = scriptFlags(
     instances: { help: 'KmeshInstances to bring to Ready', default: '1000' },
     workers: { help: "the operator's parallel reconciles per controller", default: '4' },
   },
-  (flags) => ({ INSTANCES: integerFlag('instances', flags.value('instances'), 1, 100_000), WORKERS: integerFlag('workers', flags.value('workers'), 1, 64) }),
+  (flags) => ({
+    INSTANCES: integerFlag('instances', flags.value('instances'), 1, 100_000),
+    WORKERS: integerFlag('workers', flags.value('workers'), 1, 64),
+  }),
 );
 const CREATE_PARALLELISM = 16;
 const NAMESPACE = 'bench';
@@ -64,18 +67,43 @@ async function main(): Promise<void> {
   try {
     const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);
     await applyObjects(client, crds, 'kmesh-bench');
-    await waitForCrdsEstablished(client, crds.map((c) => c.metadata!.name!), 30_000);
+    await waitForCrdsEstablished(
+      client,
+      crds.map((c) => c.metadata!.name!),
+      30_000,
+    );
     await client.create(RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
-    await client.create(RESOURCES.secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gateway-tls', namespace: NAMESPACE }, stringData: { 'tls.crt': 'c', 'tls.key': 'k' } });
+    await client.create(RESOURCES.secret, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'gateway-tls', namespace: NAMESPACE },
+      stringData: { 'tls.crt': 'c', 'tls.key': 'k' },
+    });
 
     // The compiled operator, as the image runs it (tsx would add its transpiler to the figures).
-    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')],
+      { stdio: 'inherit' },
+    );
     const [healthPort] = await freePorts(1);
     const operator = spawn(
       process.execPath,
-      [...(process.env['BENCH_OPERATOR_NODE_FLAGS']?.split(' ').filter(Boolean) ?? []), join(REPO_ROOT, 'dist', 'cmd', 'kmesh.js'), 'operator', `--kubeconfig=${plane.kubeconfigPath}`, '--leader-elect=false', `--health-port=${healthPort}`, `--workers=${WORKERS}`],
+      [
+        ...(process.env['BENCH_OPERATOR_NODE_FLAGS']?.split(' ').filter(Boolean) ?? []),
+        join(REPO_ROOT, 'dist', 'cmd', 'kmesh.js'),
+        'operator',
+        `--kubeconfig=${plane.kubeconfigPath}`,
+        '--leader-elect=false',
+        `--health-port=${healthPort}`,
+        `--workers=${WORKERS}`,
+      ],
       // Its logs (pino, on stdout) go to a file, not into the figures.
-      { cwd: REPO_ROOT, env: { ...process.env, KMESH_LOG_LEVEL: process.env['BENCH_OPERATOR_LOG_LEVEL'] ?? 'warn' }, stdio: ['ignore', openSync(OPERATOR_LOG, 'w'), 'inherit'] },
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KMESH_LOG_LEVEL: process.env['BENCH_OPERATOR_LOG_LEVEL'] ?? 'warn' },
+        stdio: ['ignore', openSync(OPERATOR_LOG, 'w'), 'inherit'],
+      },
     );
     operatorPid = operator.pid!;
     await new Promise((resolve) => setTimeout(resolve, 2000)); // let it start before the clock runs
@@ -84,23 +112,40 @@ async function main(): Promise<void> {
 
     // Kubelet stand-in: every gateway Deployment becomes available as soon as it exists.
     const marked = new Set<string>();
-    void client.watch<WireObject>(RESOURCES.deployment, { namespace: NAMESPACE, timeoutSeconds: 3600 }, (event) => {
-      const name = event.object.metadata?.name;
-      if (event.type !== 'ADDED' || !name || marked.has(name)) return;
-      marked.add(name);
-      void client
-        .mergePatch(RESOURCES.deployment, NAMESPACE, name, { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 } }, 'status')
-        .catch((e: unknown) => console.error(`stand-in: ${String(e)}`));
-    }, stopping.signal);
+    void client.watch<WireObject>(
+      RESOURCES.deployment,
+      { namespace: NAMESPACE, timeoutSeconds: 3600 },
+      (event) => {
+        const name = event.object.metadata?.name;
+        if (event.type !== 'ADDED' || !name || marked.has(name)) return;
+        marked.add(name);
+        void client
+          .mergePatch(
+            RESOURCES.deployment,
+            NAMESPACE,
+            name,
+            { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 } },
+            'status',
+          )
+          .catch((e: unknown) => console.error(`stand-in: ${String(e)}`));
+      },
+      stopping.signal,
+    );
 
     const ready = new Set<string>();
     let allReady!: () => void;
     const allReadyPromise = new Promise<void>((resolve) => (allReady = resolve));
-    void client.watch<KmeshInstance>(RESOURCES.kmeshInstance, { namespace: NAMESPACE, timeoutSeconds: 3600 }, (event) => {
-      const instance = event.object;
-      if (instance.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ready.add(instance.metadata.name!);
-      if (ready.size === INSTANCES) allReady();
-    }, stopping.signal);
+    void client.watch<KmeshInstance>(
+      RESOURCES.kmeshInstance,
+      { namespace: NAMESPACE, timeoutSeconds: 3600 },
+      (event) => {
+        const instance = event.object;
+        if (instance.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+          ready.add(instance.metadata.name!);
+        if (ready.size === INSTANCES) allReady();
+      },
+      stopping.signal,
+    );
 
     const started = Date.now();
     let next = 0;
@@ -111,30 +156,54 @@ async function main(): Promise<void> {
             apiVersion: 'kmesh.io/v1alpha1',
             kind: 'KmeshInstance',
             metadata: { name: `site-${i}`, namespace: NAMESPACE },
-            spec: { backend: { type: 'local', local: { path: `/var/lib/kmesh/site-${i}` } }, gateway: { replicas: 1, tlsSecretRef: { name: 'gateway-tls' } } },
+            spec: {
+              backend: { type: 'local', local: { path: `/var/lib/kmesh/site-${i}` } },
+              gateway: { replicas: 1, tlsSecretRef: { name: 'gateway-tls' } },
+            },
           });
         }
       }),
     );
     const createdMs = Date.now() - started;
-    const progress = setInterval(() => console.log(`  ${ready.size}/${INSTANCES} Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`), 5000);
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not all Ready after ${TIMEOUT_MS / 1000} s: ${ready.size}/${INSTANCES}`)), TIMEOUT_MS).unref());
+    const progress = setInterval(
+      () => console.log(`  ${ready.size}/${INSTANCES} Ready after ${((Date.now() - started) / 1000).toFixed(1)} s`),
+      5000,
+    );
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`not all Ready after ${TIMEOUT_MS / 1000} s: ${ready.size}/${INSTANCES}`)),
+        TIMEOUT_MS,
+      ).unref(),
+    );
     await Promise.race([allReadyPromise, timeout]);
     clearInterval(progress);
     const totalMs = Date.now() - started;
     const usage = procStatus(operatorPid);
 
     console.log('');
-    console.log(`created ${INSTANCES} instances in ${(createdMs / 1000).toFixed(1)} s (client side, ${CREATE_PARALLELISM} in parallel)`);
-    console.log(`all ${INSTANCES} Ready after      ${(totalMs / 1000).toFixed(1)} s  (${(INSTANCES / (totalMs / 1000)).toFixed(0)} instances/s)   goal: <= 30 s`);
-    console.log(`operator peak RSS             ${usage.peakRssMb.toFixed(0)} MB (idle ${idle.peakRssMb.toFixed(0)} MB)   goal: <= 150 MB`);
+    console.log(
+      `created ${INSTANCES} instances in ${(createdMs / 1000).toFixed(1)} s (client side, ${CREATE_PARALLELISM} in parallel)`,
+    );
+    console.log(
+      `all ${INSTANCES} Ready after      ${(totalMs / 1000).toFixed(1)} s  (${(INSTANCES / (totalMs / 1000)).toFixed(0)} instances/s)   goal: <= 30 s`,
+    );
+    console.log(
+      `operator peak RSS             ${usage.peakRssMb.toFixed(0)} MB (idle ${idle.peakRssMb.toFixed(0)} MB)   goal: <= 150 MB`,
+    );
     console.log(`operator CPU time             ${(usage.cpuSeconds - idle.cpuSeconds).toFixed(1)} s`);
-    console.log(`control plane CPU time        ${plane.processes.map((p, i) => `${p.name} ${(procStatus(p.pid).cpuSeconds - planeBefore[i]!).toFixed(1)} s`).join(', ')}`);
+    console.log(
+      `control plane CPU time        ${plane.processes.map((p, i) => `${p.name} ${(procStatus(p.pid).cpuSeconds - planeBefore[i]!).toFixed(1)} s`).join(', ')}`,
+    );
     // What the API server had to take from the operator, per instance (rest_client_requests_total).
     const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
     const byMethod = new Map<string, number>();
-    for (const [, method, count] of metrics.matchAll(/^rest_client_requests_total\{method="(\w+)",code="\d+"\} (\d+)$/gm)) byMethod.set(method!, (byMethod.get(method!) ?? 0) + Number(count));
-    console.log(`operator requests / instance  ${[...byMethod].map(([method, count]) => `${method} ${(count / INSTANCES).toFixed(1)}`).join(', ')}`);
+    for (const [, method, count] of metrics.matchAll(
+      /^rest_client_requests_total\{method="(\w+)",code="\d+"\} (\d+)$/gm,
+    ))
+      byMethod.set(method!, (byMethod.get(method!) ?? 0) + Number(count));
+    console.log(
+      `operator requests / instance  ${[...byMethod].map(([method, count]) => `${method} ${(count / INSTANCES).toFixed(1)}`).join(', ')}`,
+    );
     operator.kill('SIGTERM');
     await once(operator, 'exit');
     operatorPid = undefined;

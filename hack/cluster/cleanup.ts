@@ -32,7 +32,9 @@ function treeDeepestFirst(dir: string): string[] {
   const walk = (current: string): void => {
     let entries: string[] = [];
     try {
-      entries = readdirSync(current, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      entries = readdirSync(current, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       return;
     }
@@ -123,13 +125,18 @@ export async function removeKubeChains(): Promise<void> {
     for (const line of saved.split('\n')) {
       if (line.startsWith('*')) table = line.slice(1);
       else if (line.startsWith(':KUBE-')) chains.push([table, line.slice(1).split(' ')[0]!]);
-      else if (/^-A [A-Z]+ .*-j KUBE-/.test(line) && !line.startsWith('-A KUBE-')) jumps.push([table, line.slice(3).split(' ')]);
+      else if (/^-A [A-Z]+ .*-j KUBE-/.test(line) && !line.startsWith('-A KUBE-'))
+        jumps.push([table, line.slice(3).split(' ')]);
     }
-    const ipt = (table: string, ...args: string[]): Promise<unknown> => run(family, ['-w', '5', '-t', table, ...args]).catch(() => undefined);
+    const ipt = (table: string, ...args: string[]): Promise<unknown> =>
+      run(family, ['-w', '5', '-t', table, ...args]).catch(() => undefined);
     // Rules are split on spaces; comments are quoted, so delete by rule number instead.
     for (const [table, rule] of jumps) {
       const chain = rule[0]!;
-      const listed = await run(family, ['-w', '5', '-t', table, '-S', chain]).then((r) => r.stdout.split('\n').filter((l) => l.startsWith('-A ')), () => []);
+      const listed = await run(family, ['-w', '5', '-t', table, '-S', chain]).then(
+        (r) => r.stdout.split('\n').filter((l) => l.startsWith('-A ')),
+        () => [],
+      );
       const index = listed.findIndex((l) => /-j KUBE-/.test(l));
       if (index >= 0) await ipt(table, '-D', chain, String(index + 1));
     }

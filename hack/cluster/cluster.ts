@@ -16,7 +16,15 @@ import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
 import { readState as readControlPlane, startControlPlane, stopControlPlane } from '../control-plane/control-plane.js';
 import { renderKubeconfig } from '../control-plane/kubeconfig.js';
-import { freePorts, isRunning, logTail, startProcess, stopProcess, waitHealthy, type ProcessRecord } from '../control-plane/process.js';
+import {
+  freePorts,
+  isRunning,
+  logTail,
+  startProcess,
+  stopProcess,
+  waitHealthy,
+  type ProcessRecord,
+} from '../control-plane/process.js';
 import { buildImages, imageRef, loadImages, type BuiltImage } from '../images/images.js';
 import { toolPath, type Tool } from '../tools.js';
 import { deleteTasks, killPods, killShims, makeSharedMount, removeKubeChains, unmountAll } from './cleanup.js';
@@ -74,7 +82,9 @@ function saveState(state: ClusterState): void {
 /** True when every process of the recorded cluster, control plane included, still runs. */
 export function isClusterUp(state: ClusterState | undefined): state is ClusterState {
   const plane = state && readControlPlane(controlPlaneDir(state.root));
-  return state?.timings !== undefined && plane !== undefined && [...plane.processes, ...state.processes].every(isRunning);
+  return (
+    state?.timings !== undefined && plane !== undefined && [...plane.processes, ...state.processes].every(isRunning)
+  );
 }
 
 export interface StartClusterOptions {
@@ -90,7 +100,10 @@ async function waitNodeReady(client: KubeClient, processes: ProcessRecord[], tim
     const dead = processes.find((p) => !isRunning(p));
     if (dead) throw new Error(`${dead.name} exited; its log ends:\n${logTail(dead)}`);
     const node = await client
-      .request<{ status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }>('GET', `/api/v1/nodes/${NODE_NAME}`)
+      .request<{ status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }>(
+        'GET',
+        `/api/v1/nodes/${NODE_NAME}`,
+      )
       .catch(() => undefined);
     const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status === 'True') return;
@@ -98,7 +111,9 @@ async function waitNodeReady(client: KubeClient, processes: ProcessRecord[], tim
     await sleep(250);
   }
   const kubelet = processes.find((p) => p.name === 'kubelet');
-  throw new Error(`node ${NODE_NAME} not Ready after ${timeoutMs} ms (last: ${last})${kubelet ? `; the kubelet's log ends:\n${logTail(kubelet)}` : ''}`);
+  throw new Error(
+    `node ${NODE_NAME} not Ready after ${timeoutMs} ms (last: ${last})${kubelet ? `; the kubelet's log ends:\n${logTail(kubelet)}` : ''}`,
+  );
 }
 
 /** Starts the cluster (or returns the running one) once its node is Ready and the images are loaded. */
@@ -114,8 +129,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const started = Date.now();
   const detached = options.detached ?? false;
   const layout = new NodeLayout(root);
-  for (const dir of ['logs', 'containerd', 'cni/net.d', 'cni/ipam', 'kubelet', 'kmesh-data', 'pod-logs']) mkdirSync(layout.path(dir), { recursive: true });
-  const state: ClusterState = { root, kubeconfigPath: '', apiServerUrl: '', nodeName: NODE_NAME, processes: [], images: [] };
+  for (const dir of ['logs', 'containerd', 'cni/net.d', 'cni/ipam', 'kubelet', 'kmesh-data', 'pod-logs'])
+    mkdirSync(layout.path(dir), { recursive: true });
+  const state: ClusterState = {
+    root,
+    kubeconfigPath: '',
+    apiServerUrl: '',
+    nodeName: NODE_NAME,
+    processes: [],
+    images: [],
+  };
   saveState(state);
   const launch = (name: Tool | 'containerd', executable: string, args: string[]): ProcessRecord => {
     const record = startProcess({ name, executable, args, logPath: layout.path('logs', `${name}.log`), detached });
@@ -129,7 +152,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     saveState(state);
 
     log(`control plane starting on ${NODE_ADDRESS}`);
-    const plane = await startControlPlane({ workDir: controlPlaneDir(root), detached, node: { name: NODE_NAME, address: NODE_ADDRESS }, log: (line) => log(`  ${line}`) });
+    const plane = await startControlPlane({
+      workDir: controlPlaneDir(root),
+      detached,
+      node: { name: NODE_NAME, address: NODE_ADDRESS },
+      log: (line) => log(`  ${line}`),
+    });
     Object.assign(state, { kubeconfigPath: plane.kubeconfigPath, apiServerUrl: plane.apiServerUrl });
     saveState(state);
     const controlPlaneReadyMs = Date.now() - started;
@@ -138,7 +166,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     log('containerd starting');
     writeFileSync(join(layout.cniConfDir, '10-kmesh.conflist'), cniConfig(layout.path('cni', 'ipam')));
     writeFileSync(layout.path('containerd', 'config.toml'), containerdConfig(layout, imageRef('pause')));
-    const containerd = launch('containerd', '/usr/bin/containerd', ['--config', layout.path('containerd', 'config.toml'), '--log-level', 'warn']);
+    const containerd = launch('containerd', '/usr/bin/containerd', [
+      '--config',
+      layout.path('containerd', 'config.toml'),
+      '--log-level',
+      'warn',
+    ]);
     await waitContainerd(containerd, layout.containerdSocket);
 
     log('kubelet starting');
@@ -146,10 +179,19 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     const kubeletKubeconfig = layout.path('kubelet.kubeconfig');
     writeFileSync(
       kubeletKubeconfig,
-      renderKubeconfig({ name: 'kmesh-e2e', server: plane.apiServerUrl, caPem: readFileSync(pki('ca.crt'), 'utf8'), certPem: readFileSync(pki('kubelet-client.crt'), 'utf8'), keyPem: readFileSync(pki('kubelet-client.key'), 'utf8') }),
+      renderKubeconfig({
+        name: 'kmesh-e2e',
+        server: plane.apiServerUrl,
+        caPem: readFileSync(pki('ca.crt'), 'utf8'),
+        certPem: readFileSync(pki('kubelet-client.crt'), 'utf8'),
+        keyPem: readFileSync(pki('kubelet-client.key'), 'utf8'),
+      }),
       { mode: 0o600 },
     );
-    writeFileSync(layout.path('kubelet-config.yaml'), kubeletConfig(layout, pki, { kubelet: kubeletPort!, healthz: kubeletHealthz! }));
+    writeFileSync(
+      layout.path('kubelet-config.yaml'),
+      kubeletConfig(layout, pki, { kubelet: kubeletPort!, healthz: kubeletHealthz! }),
+    );
     const kubelet = launch('kubelet', toolPath('kubelet'), [
       `--config=${layout.path('kubelet-config.yaml')}`,
       `--kubeconfig=${kubeletKubeconfig}`,
@@ -162,7 +204,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     await waitHealthy(kubelet, `http://127.0.0.1:${kubeletHealthz}/healthz`, STARTUP_TIMEOUT_MS);
 
     log('kube-proxy starting');
-    writeFileSync(layout.path('kube-proxy.yaml'), kubeProxyConfig(plane.kubeconfigPath, NODE_NAME, { healthz: proxyHealthz!, metrics: proxyMetrics! }));
+    writeFileSync(
+      layout.path('kube-proxy.yaml'),
+      kubeProxyConfig(plane.kubeconfigPath, NODE_NAME, { healthz: proxyHealthz!, metrics: proxyMetrics! }),
+    );
     launch('kube-proxy', toolPath('kube-proxy'), [`--config=${layout.path('kube-proxy.yaml')}`, '--v=1']);
 
     const client = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
@@ -177,7 +222,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     const imagesStarted = Date.now();
     state.images = await buildImages((line) => log(`  ${line}`));
     await loadImages(state.images, layout.containerdSocket);
-    state.timings = { controlPlaneReadyMs, nodeReadyMs, imagesMs: Date.now() - imagesStarted, totalMs: Date.now() - started };
+    state.timings = {
+      controlPlaneReadyMs,
+      nodeReadyMs,
+      imagesMs: Date.now() - imagesStarted,
+      totalMs: Date.now() - started,
+    };
     saveState(state);
     return state;
   } catch (error) {
@@ -208,7 +258,9 @@ async function waitContainerd(record: ProcessRecord, socket: string): Promise<vo
     if (ok) return;
     await sleep(200);
   }
-  throw new Error(`containerd did not answer on ${socket} within ${STARTUP_TIMEOUT_MS} ms; its log ends:\n${logTail(record)}`);
+  throw new Error(
+    `containerd did not answer on ${socket} within ${STARTUP_TIMEOUT_MS} ms; its log ends:\n${logTail(record)}`,
+  );
 }
 
 /**

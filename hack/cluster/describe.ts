@@ -7,7 +7,9 @@ export function describeCluster(state: ClusterState): string {
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   return [
     `API server: ${state.apiServerUrl}   node: ${state.nodeName}`,
-    t ? `control plane ready in ${seconds(t.controlPlaneReadyMs)}, node Ready in ${seconds(t.nodeReadyMs)}, images ${seconds(t.imagesMs)} (${state.images.filter((i) => i.built).length} built, ${state.images.filter((i) => !i.built).length} cached)` : '',
+    t
+      ? `control plane ready in ${seconds(t.controlPlaneReadyMs)}, node Ready in ${seconds(t.nodeReadyMs)}, images ${seconds(t.imagesMs)} (${state.images.filter((i) => i.built).length} built, ${state.images.filter((i) => !i.built).length} cached)`
+      : '',
     `logs: ${join(state.root, 'logs')} and ${join(state.root, 'control-plane', 'logs')}`,
     '',
     'Use it with:',

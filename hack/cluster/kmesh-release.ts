@@ -14,7 +14,6 @@ import { REPO_ROOT, toolPath } from '../tools.js';
 import type { ClusterState } from './cluster.js';
 import { NodeLayout } from './node.js';
 
-
 export const RELEASE = 'kmesh';
 export const RELEASE_NAMESPACE = 'kmesh-system';
 export const STORAGE_CLASS = 'kmesh-local';
@@ -61,7 +60,12 @@ export async function helm(state: ClusterState, args: string[], values?: Record<
     }
     return await runTool(toolPath('helm'), [...args, ...valuesArgs, '--kubeconfig', state.kubeconfigPath], {
       timeoutMs: 10 * 60_000,
-      env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config'), HELM_DATA_HOME: join(dir, 'data') },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: join(dir, 'cache'),
+        HELM_CONFIG_HOME: join(dir, 'config'),
+        HELM_DATA_HOME: join(dir, 'data'),
+      },
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -70,7 +74,22 @@ export async function helm(state: ClusterState, args: string[], values?: Record<
 
 /** `helm upgrade --install` of the repository's chart; waits until every workload is ready. */
 export function installChart(state: ClusterState, values: Record<string, unknown>): Promise<string> {
-  return helm(state, ['upgrade', '--install', RELEASE, join(REPO_ROOT, CHART_DIR), '--namespace', RELEASE_NAMESPACE, '--create-namespace', '--wait', '--timeout', '5m'], values);
+  return helm(
+    state,
+    [
+      'upgrade',
+      '--install',
+      RELEASE,
+      join(REPO_ROOT, CHART_DIR),
+      '--namespace',
+      RELEASE_NAMESPACE,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '5m',
+    ],
+    values,
+  );
 }
 
 /** Runs kubectl against the cluster; returns its output. */

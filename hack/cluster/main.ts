@@ -15,7 +15,9 @@ async function main(command: string | undefined): Promise<void> {
       return;
     case 'status': {
       const state = readClusterState();
-      console.log(isClusterUp(state) ? describeCluster(state) : 'no cluster is running (npm run cluster:up starts one)');
+      console.log(
+        isClusterUp(state) ? describeCluster(state) : 'no cluster is running (npm run cluster:up starts one)',
+      );
       if (!isClusterUp(state)) process.exitCode = 1;
       return;
     }

@@ -6,7 +6,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { runTool } from '../run.js';
 
-
 export const BRIDGE = 'kmesh0';
 /** Pods get addresses here; the node (and kube-apiserver) listen on the first one. */
 export const POD_SUBNET = '10.244.0.0/24';
@@ -29,7 +28,10 @@ export function bridgeExists(): boolean {
  * value of ip_forward (Service traffic between pods is routed through the node), to restore later.
  */
 export async function createPodNetwork(): Promise<string> {
-  if (bridgeExists()) throw new Error(`network interface ${BRIDGE} already exists: another cluster is up (npm run cluster:down removes it)`);
+  if (bridgeExists())
+    throw new Error(
+      `network interface ${BRIDGE} already exists: another cluster is up (npm run cluster:down removes it)`,
+    );
   await ip('link', 'add', BRIDGE, 'type', 'bridge');
   await ip('addr', 'add', `${NODE_ADDRESS}/24`, 'dev', BRIDGE);
   await ip('link', 'set', BRIDGE, 'up');
@@ -51,7 +53,12 @@ export function cniConfig(ipamDir: string): string {
           isGateway: true,
           ipMasq: false, // pods never leave the machine
           hairpinMode: true, // a pod reaching itself through a Service
-          ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET, gateway: NODE_ADDRESS }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: ipamDir },
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: POD_SUBNET, gateway: NODE_ADDRESS }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: ipamDir,
+          },
         },
       ],
     },

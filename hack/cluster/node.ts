@@ -81,13 +81,22 @@ export function kubeletConfig(layout: NodeLayout, pki: (name: string) => string,
     healthzPort: ports.healthz,
     tlsCertFile: pki('kubelet.crt'),
     tlsPrivateKeyFile: pki('kubelet.key'),
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: pki('ca.crt') } },
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: pki('ca.crt') },
+    },
     authorization: { mode: 'Webhook' },
     containerRuntimeEndpoint: `unix://${layout.containerdSocket}`,
     cgroupDriver: 'cgroupfs',
     failSwapOn: false,
     // A shared test machine's disk may be well used; the cluster must not taint itself for that.
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    evictionHard: {
+      'memory.available': '100Mi',
+      'nodefs.available': '1%',
+      'imagefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+    },
     imageGCHighThresholdPercent: 99,
     imageGCLowThresholdPercent: 98,
     serializeImagePulls: false,
@@ -102,7 +111,11 @@ export function kubeletConfig(layout: NodeLayout, pki: (name: string) => string,
 }
 
 /** KubeProxyConfiguration: iptables, masquerading all Service traffic (pods share one bridge). */
-export function kubeProxyConfig(kubeconfig: string, nodeName: string, ports: { healthz: number; metrics: number }): string {
+export function kubeProxyConfig(
+  kubeconfig: string,
+  nodeName: string,
+  ports: { healthz: number; metrics: number },
+): string {
   return stringify({
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',

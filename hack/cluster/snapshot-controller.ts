@@ -24,26 +24,42 @@ function moduleDir(module: string): string {
   const goMod = readFileSync(join(WRAPPER, 'go.mod'), 'utf8');
   const version = new RegExp(`${module.replaceAll('.', '\\.')} (v\\S+)`).exec(goMod)?.[1];
   if (!version) throw new Error(`${WRAPPER}/go.mod does not require ${module}`);
-  const info = JSON.parse(execFileSync('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd: WRAPPER, encoding: 'utf8' })) as { Dir?: string; Error?: string };
+  const info = JSON.parse(
+    execFileSync('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd: WRAPPER, encoding: 'utf8' }),
+  ) as { Dir?: string; Error?: string };
   if (!info.Dir) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no directory'}`);
   return info.Dir;
 }
 
 export async function installSnapshotController(client: KubeClient): Promise<void> {
   const crdDir = join(moduleDir(CLIENT), 'config', 'crd');
-  const crds = (await Promise.all(CRDS.map((name) => readManifestFile(join(crdDir, `snapshot.storage.k8s.io_${name}.yaml`))))).flat();
+  const crds = (
+    await Promise.all(CRDS.map((name) => readManifestFile(join(crdDir, `snapshot.storage.k8s.io_${name}.yaml`))))
+  ).flat();
   await applyObjects(client, crds, FIELD_MANAGER);
-  await waitForCrdsEstablished(client, crds.map((crd) => crd.metadata!.name!), 30_000);
+  await waitForCrdsEstablished(
+    client,
+    crds.map((crd) => crd.metadata!.name!),
+    30_000,
+  );
 
   const deployDir = join(moduleDir(SNAPSHOTTER), 'deploy', 'kubernetes', 'snapshot-controller');
-  const objects = [...(await readManifestFile(join(deployDir, 'rbac-snapshot-controller.yaml'))), ...(await readManifestFile(join(deployDir, 'setup-snapshot-controller.yaml')))];
+  const objects = [
+    ...(await readManifestFile(join(deployDir, 'rbac-snapshot-controller.yaml'))),
+    ...(await readManifestFile(join(deployDir, 'setup-snapshot-controller.yaml'))),
+  ];
   for (const object of objects) {
     if (object.kind !== 'Deployment') continue;
     // One node: one replica, ready at once, and only the image that is already there.
-    const spec = object['spec'] as { replicas: number; minReadySeconds?: number; template: { spec: { containers: Array<{ image: string; imagePullPolicy: string }> } } };
+    const spec = object['spec'] as {
+      replicas: number;
+      minReadySeconds?: number;
+      template: { spec: { containers: Array<{ image: string; imagePullPolicy: string }> } };
+    };
     spec.replicas = 1;
     delete spec.minReadySeconds;
-    for (const container of spec.template.spec.containers) Object.assign(container, { image: imageRef('snapshot-controller'), imagePullPolicy: 'Never' });
+    for (const container of spec.template.spec.containers)
+      Object.assign(container, { image: imageRef('snapshot-controller'), imagePullPolicy: 'Never' });
   }
   await applyObjects(client, objects, FIELD_MANAGER);
 }

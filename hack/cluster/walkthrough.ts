@@ -24,7 +24,10 @@ export function kmeshInstance(state: ClusterState): object {
     apiVersion: 'kmesh.io/v1alpha1',
     kind: 'KmeshInstance',
     metadata: { name: INSTANCE, namespace: APP_NAMESPACE },
-    spec: { location: { cloud: 'onprem', ...NODE_LOCATION }, backend: { type: 'local', local: { path: localDataPath(state, INSTANCE) } } },
+    spec: {
+      location: { cloud: 'onprem', ...NODE_LOCATION },
+      backend: { type: 'local', local: { path: localDataPath(state, INSTANCE) } },
+    },
   };
 }
 
@@ -42,7 +45,11 @@ export function persistentVolumeClaim(): object {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: { name: PVC, namespace: APP_NAMESPACE },
-    spec: { storageClassName: STORAGE_CLASS, accessModes: ['ReadWriteMany'], resources: { requests: { storage: '1Gi' } } },
+    spec: {
+      storageClassName: STORAGE_CLASS,
+      accessModes: ['ReadWriteMany'],
+      resources: { requests: { storage: '1Gi' } },
+    },
   };
 }
 

@@ -11,21 +11,21 @@ import { join } from 'node:path';
 import { CertificateAuthority } from '../pki.js';
 import { toolPath, type Tool } from '../tools.js';
 import { renderKubeconfig } from './kubeconfig.js';
-import {
-  freePorts,
-  isRunning,
-  startProcess,
-  stopProcess,
-  waitHealthy,
-  type ProcessRecord,
-} from './process.js';
+import { freePorts, isRunning, startProcess, stopProcess, waitHealthy, type ProcessRecord } from './process.js';
 
 const STARTUP_TIMEOUT_MS = 60_000;
 /** Service IPs are only allocated, never routed: no traffic goes to this range. */
 const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/16';
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 /** kube-controller-manager controllers that manage pods for workloads; off in this control plane. */
-const WORKLOAD_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'statefulset-controller', 'daemonset-controller', 'job-controller', 'cronjob-controller'];
+const WORKLOAD_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'job-controller',
+  'cronjob-controller',
+];
 
 /** The one node of a hack/cluster cluster: its name and the address everything listens on. */
 export interface NodeIdentity {
@@ -101,12 +101,21 @@ class Layout {
 }
 
 /** Credentials the components and the admin use, written under pki/; returns the admin's. */
-async function writePki(layout: Layout, node?: NodeIdentity): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+async function writePki(
+  layout: Layout,
+  node?: NodeIdentity,
+): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const ca = await CertificateAuthority.create('kmesh-test-ca');
   const serving = await ca.issue({
     commonName: 'kube-apiserver',
     usage: 'server',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    dnsNames: [
+      'localhost',
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
     ipAddresses: ['127.0.0.1', '10.96.0.1', ...(node ? [node.address] : [])],
   });
   const admin = await ca.issue({ commonName: 'kmesh-admin', organizations: ['system:masters'], usage: 'client' });
@@ -127,8 +136,17 @@ async function writePki(layout: Layout, node?: NodeIdentity): Promise<{ caPem: s
   writeFileSync(layout.pki('admin.key'), admin.keyPem, secret);
   if (node) {
     // The kubelet's identity for the Node authorizer, and its serving certificate.
-    const client = await ca.issue({ commonName: `system:node:${node.name}`, organizations: ['system:nodes'], usage: 'client' });
-    const serving = await ca.issue({ commonName: node.name, usage: 'server', dnsNames: [node.name], ipAddresses: [node.address] });
+    const client = await ca.issue({
+      commonName: `system:node:${node.name}`,
+      organizations: ['system:nodes'],
+      usage: 'client',
+    });
+    const serving = await ca.issue({
+      commonName: node.name,
+      usage: 'server',
+      dnsNames: [node.name],
+      ipAddresses: [node.address],
+    });
     writeFileSync(layout.pki('kubelet-client.crt'), client.certPem);
     writeFileSync(layout.pki('kubelet-client.key'), client.keyPem, secret);
     writeFileSync(layout.pki('kubelet.crt'), serving.certPem);
@@ -230,7 +248,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const [etcdClientPort, etcdPeerPort, apiPort, kcmPort, schedulerPort] = await freePorts(5);
     const apiServerUrl = `https://${options.node?.address ?? '127.0.0.1'}:${apiPort}`;
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), { mode: 0o600 });
+    writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), {
+      mode: 0o600,
+    });
     // Recorded after every start, so a failure at any point can still be cleaned up from the file.
     const launch = (name: Tool, args: string[]): ProcessRecord => {
       const record = startProcess({ name, executable: toolPath(name), args, logPath: layout.log(name), detached });
@@ -245,13 +265,23 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     timings.etcdReadyMs = elapsed();
 
     log(`kube-apiserver starting on ${apiServerUrl}`);
-    const apiServer = launch('kube-apiserver', [...apiServerArgs(layout, etcdUrl, apiPort!, options.node), ...(options.extraApiServerArgs ?? [])]);
-    await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem });
+    const apiServer = launch('kube-apiserver', [
+      ...apiServerArgs(layout, etcdUrl, apiPort!, options.node),
+      ...(options.extraApiServerArgs ?? []),
+    ]);
+    await waitHealthy(apiServer, `${apiServerUrl}/readyz`, STARTUP_TIMEOUT_MS, {
+      ca: admin.caPem,
+      cert: admin.certPem,
+      key: admin.keyPem,
+    });
     timings.apiServerReadyMs = elapsed();
 
     if (options.controllerManager ?? true) {
       log('kube-controller-manager starting');
-      const kcm = launch('kube-controller-manager', controllerManagerArgs(layout, kcmPort!, options.node !== undefined));
+      const kcm = launch(
+        'kube-controller-manager',
+        controllerManagerArgs(layout, kcmPort!, options.node !== undefined),
+      );
       // Its serving certificate is self-signed; the probe only asks whether it is up.
       await waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
       timings.controllerManagerReadyMs = elapsed();
@@ -259,7 +289,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     if (options.node) {
       log('kube-scheduler starting');
       const scheduler = launch('kube-scheduler', clientComponentArgs(layout, schedulerPort!));
-      await waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
+      await waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, {
+        insecure: true,
+      });
       timings.schedulerReadyMs = elapsed();
     }
     timings.totalMs = elapsed();

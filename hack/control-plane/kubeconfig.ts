@@ -16,8 +16,15 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: input.name, cluster: { server: input.server, 'certificate-authority-data': b64(input.caPem) } }],
-    users: [{ name: `${input.name}-admin`, user: { 'client-certificate-data': b64(input.certPem), 'client-key-data': b64(input.keyPem) } }],
-    contexts: [{ name: input.name, context: { cluster: input.name, user: `${input.name}-admin`, namespace: 'default' } }],
+    users: [
+      {
+        name: `${input.name}-admin`,
+        user: { 'client-certificate-data': b64(input.certPem), 'client-key-data': b64(input.keyPem) },
+      },
+    ],
+    contexts: [
+      { name: input.name, context: { cluster: input.name, user: `${input.name}-admin`, namespace: 'default' } },
+    ],
     'current-context': input.name,
   });
 }

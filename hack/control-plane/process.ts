@@ -125,7 +125,11 @@ export async function probe(url: string, tls?: ProbeTls): Promise<{ status: numb
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     };
     const req = url.startsWith('https:')
-      ? request(url, { ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: !tls?.insecure, timeout: 2000 }, onResponse)
+      ? request(
+          url,
+          { ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: !tls?.insecure, timeout: 2000 },
+          onResponse,
+        )
       : httpGet(url, { timeout: 2000 }, onResponse);
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
@@ -137,7 +141,12 @@ export async function probe(url: string, tls?: ProbeTls): Promise<{ status: numb
  * Polls `url` until it answers 200, the process exits, or `timeoutMs` passes; the error carries
  * the process's last log lines.
  */
-export async function waitHealthy(record: ProcessRecord, url: string, timeoutMs: number, tls?: ProbeTls): Promise<void> {
+export async function waitHealthy(
+  record: ProcessRecord,
+  url: string,
+  timeoutMs: number,
+  tls?: ProbeTls,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -151,5 +160,7 @@ export async function waitHealthy(record: ProcessRecord, url: string, timeoutMs:
     if (answer) last = `HTTP ${answer.status}: ${answer.body.slice(0, 300)}`;
     await sleep(100);
   }
-  throw new Error(`${record.name} not healthy at ${url} after ${timeoutMs} ms (last: ${last}); its log ends:\n${logTail(record)}`);
+  throw new Error(
+    `${record.name} not healthy at ${url} after ${timeoutMs} ms (last: ${last}); its log ends:\n${logTail(record)}`,
+  );
 }

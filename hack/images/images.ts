@@ -12,30 +12,62 @@
  * a hash of its inputs, so an unchanged image is never rebuilt. buildah's storage lives there too.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runTool } from '../run.js';
 import { REPO_ROOT, toolPath, type Tool } from '../tools.js';
 import { NODE_BASE_CONTAINERFILE, nodeBaseContents, writeNodeBase } from './node-base.js';
 
-
 /** Every image is tagged so; the cluster's containerd starts empty, so there is nothing to clash with. */
 export const LOCAL_TAG = 'dev';
 const REPOSITORY = 'localhost/kmesh';
 
 /** The images the chart needs, by the name the e2e values use. */
-export const SIDECARS = ['csi-provisioner', 'csi-snapshotter', 'csi-resizer', 'snapshot-controller'] as const satisfies readonly Tool[];
+export const SIDECARS = [
+  'csi-provisioner',
+  'csi-snapshotter',
+  'csi-resizer',
+  'snapshot-controller',
+] as const satisfies readonly Tool[];
 export type Sidecar = (typeof SIDECARS)[number];
 export type ImageName = 'kmesh' | 'pause' | Sidecar;
 
 export const imageRef = (name: ImageName): string => `${REPOSITORY}/${name}:${LOCAL_TAG}`;
 
 /** Sources the Kmesh image is built from (what the Dockerfile copies). */
-const KMESH_INPUTS = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'api', 'cmd', 'lib', 'operator', 'csi', 'sync', 'proto'];
+const KMESH_INPUTS = [
+  'Dockerfile',
+  '.dockerignore',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'api',
+  'cmd',
+  'lib',
+  'operator',
+  'csi',
+  'sync',
+  'proto',
+];
 
 export function imagesDir(): string {
-  return process.env['KMESH_IMAGES_DIR'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'kmesh', 'images');
+  return (
+    process.env['KMESH_IMAGES_DIR'] ??
+    join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'kmesh', 'images')
+  );
 }
 
 export interface BuiltImage {
@@ -74,21 +106,43 @@ const OWN_SOURCES = ['images.ts', 'node-base.ts', 'pause.c'].map((file) => join(
 
 function buildah(args: string[]): Promise<string> {
   const storage = join(imagesDir(), 'buildah');
-  return runTool('buildah', ['--root', join(storage, 'storage'), '--runroot', join(storage, 'run'), '--storage-driver', 'overlay', ...args], { timeoutMs: 20 * 60_000 });
+  return runTool(
+    'buildah',
+    ['--root', join(storage, 'storage'), '--runroot', join(storage, 'run'), '--storage-driver', 'overlay', ...args],
+    { timeoutMs: 20 * 60_000 },
+  );
 }
 
 /** Builds `Containerfile` in `context` as `ref` (chroot isolation: no runtime needed to build). */
-async function bud(ref: string, context: string, containerfile: string, buildArgs: Record<string, string> = {}): Promise<void> {
+async function bud(
+  ref: string,
+  context: string,
+  containerfile: string,
+  buildArgs: Record<string, string> = {},
+): Promise<void> {
   // npm opens many cache files at once, more than the 1024 a build step gets by default.
   const nofile = openFileLimit();
-  const args = ['bud', '--isolation', 'chroot', '--pull=never', '--ulimit', `nofile=${nofile}:${nofile}`, '-f', containerfile, '-t', ref];
+  const args = [
+    'bud',
+    '--isolation',
+    'chroot',
+    '--pull=never',
+    '--ulimit',
+    `nofile=${nofile}:${nofile}`,
+    '-f',
+    containerfile,
+    '-t',
+    ref,
+  ];
   for (const [key, value] of Object.entries(buildArgs)) args.push('--build-arg', `${key}=${value}`);
   await buildah([...args, context]);
 }
 
 /** This process's hard limit on open files (raising it needs CAP_SYS_RESOURCE, which a sandbox may lack). */
 function openFileLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
   const hard = Number(line?.trim().split(/\s+/)[4]);
   return Number.isFinite(hard) && hard > 0 ? Math.min(hard, 1_048_576) : 4096;
 }
@@ -121,7 +175,8 @@ async function cached(name: ImageName, key: string, build: (ref: string) => Prom
   await save(ref, archive);
   // Older archives of this image are of no further use.
   for (const file of readdirSync(imagesDir())) {
-    if (file.startsWith(`${name}-`) && file.endsWith('.tar') && file !== basename(archive)) rmSync(join(imagesDir(), file), { force: true });
+    if (file.startsWith(`${name}-`) && file.endsWith('.tar') && file !== basename(archive))
+      rmSync(join(imagesDir(), file), { force: true });
   }
   return { name, ref, archive, built: true, seconds: (Date.now() - started) / 1000 };
 }
@@ -129,7 +184,11 @@ async function cached(name: ImageName, key: string, build: (ref: string) => Prom
 /** The Node.js base; returns its ref in buildah's storage (it is never loaded into a cluster). */
 async function buildNodeBase(): Promise<{ ref: string; key: string }> {
   const contents = nodeBaseContents();
-  const hasher = new Hasher().add(NODE_BASE_CONTAINERFILE, JSON.stringify(contents), readFileSync(join(REPO_ROOT, 'hack', 'images', 'node-base.ts')));
+  const hasher = new Hasher().add(
+    NODE_BASE_CONTAINERFILE,
+    JSON.stringify(contents),
+    readFileSync(join(REPO_ROOT, 'hack', 'images', 'node-base.ts')),
+  );
   for (const file of [contents.node, ...Object.values(contents.programs), ...contents.libraries]) {
     const stat = statSync(file);
     hasher.add(file, String(stat.size), String(stat.mtimeMs));
@@ -155,7 +214,9 @@ async function buildKmesh(): Promise<BuiltImage> {
   const base = await buildNodeBase();
   const hasher = new Hasher().add(base.key, ...OWN_SOURCES.map((file) => readFileSync(file)));
   for (const input of KMESH_INPUTS) hasher.addTree(REPO_ROOT, input);
-  return cached('kmesh', hasher.digest(), (ref) => bud(ref, REPO_ROOT, join(REPO_ROOT, 'Dockerfile'), { BASE_IMAGE: base.ref }));
+  return cached('kmesh', hasher.digest(), (ref) =>
+    bud(ref, REPO_ROOT, join(REPO_ROOT, 'Dockerfile'), { BASE_IMAGE: base.ref }),
+  );
 }
 
 async function buildPause(): Promise<BuiltImage> {
@@ -164,7 +225,10 @@ async function buildPause(): Promise<BuiltImage> {
   return cached('pause', new Hasher().add(readFileSync(source), gcc).digest(), (ref) =>
     withContext(async (dir) => {
       await runTool('gcc', ['-static', '-Os', '-s', '-o', join(dir, 'pause'), source]);
-      writeFileSync(join(dir, 'Containerfile'), ['FROM scratch', 'COPY pause /pause', 'ENTRYPOINT ["/pause"]', ''].join('\n'));
+      writeFileSync(
+        join(dir, 'Containerfile'),
+        ['FROM scratch', 'COPY pause /pause', 'ENTRYPOINT ["/pause"]', ''].join('\n'),
+      );
       await bud(ref, dir, join(dir, 'Containerfile'));
     }),
   );
@@ -175,12 +239,17 @@ async function buildSidecar(name: Sidecar): Promise<BuiltImage> {
   const binary = realpathSync(toolPath(name));
   const stampFile = join(dirname(binary), `.stamp-${name}`);
   const stamp = existsSync(stampFile) ? readFileSync(stampFile, 'utf8') : String(statSync(binary).mtimeMs);
-  const key = new Hasher().add(relative(dirname(dirname(binary)), binary), stamp, readFileSync(OWN_SOURCES[0]!)).digest();
+  const key = new Hasher()
+    .add(relative(dirname(dirname(binary)), binary), stamp, readFileSync(OWN_SOURCES[0]!))
+    .digest();
   return cached(name, key, (ref) =>
     withContext(async (dir) => {
       await runTool('cp', [binary, join(dir, name)]);
       // Root, as the registry.k8s.io images run: the driver's socket is root's.
-      writeFileSync(join(dir, 'Containerfile'), ['FROM scratch', `COPY ${name} /${name}`, `ENTRYPOINT ["/${name}"]`, ''].join('\n'));
+      writeFileSync(
+        join(dir, 'Containerfile'),
+        ['FROM scratch', `COPY ${name} /${name}`, `ENTRYPOINT ["/${name}"]`, ''].join('\n'),
+      );
       await bud(ref, dir, join(dir, 'Containerfile'));
     }),
   );
@@ -197,7 +266,11 @@ export async function buildImages(log: (line: string) => void = (): void => unde
   for (const [name, build] of steps) {
     log(`image ${name}: building (cached archives are reused)`);
     const image = await build();
-    log(image.built ? `image ${name}: built in ${image.seconds.toFixed(1)} s` : `image ${name}: cached (${basename(image.archive)})`);
+    log(
+      image.built
+        ? `image ${name}: built in ${image.seconds.toFixed(1)} s`
+        : `image ${name}: cached (${basename(image.archive)})`,
+    );
     images.push(image);
   }
   return images;

@@ -63,7 +63,8 @@ export function nodeBaseContents(): NodeBaseContents {
   const programs: Record<string, string> = {};
   for (const [target, program] of Object.entries(PROGRAMS)) programs[target] = which(program);
   const libraries = new Set<string>(cLibraries());
-  for (const binary of [node, ...Object.values(programs)]) for (const library of sharedLibraries(binary)) libraries.add(library);
+  for (const binary of [node, ...Object.values(programs)])
+    for (const library of sharedLibraries(binary)) libraries.add(library);
   return { node, npmRoot: realpathSync(npmRoot), programs, libraries: [...libraries].sort() };
 }
 
@@ -82,7 +83,10 @@ export function writeNodeBase(rootfs: string, contents: NodeBaseContents): void 
   for (const library of contents.libraries) put(realpathSync(library), library);
   put(CA_BUNDLE, CA_BUNDLE);
   mkdirSync(join(rootfs, 'etc'), { recursive: true });
-  writeFileSync(join(rootfs, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\nnonroot:x:${NONROOT_UID}:${NONROOT_UID}:nonroot:/home/nonroot:/bin/sh\n`);
+  writeFileSync(
+    join(rootfs, 'etc/passwd'),
+    `root:x:0:0:root:/root:/bin/sh\nnonroot:x:${NONROOT_UID}:${NONROOT_UID}:nonroot:/home/nonroot:/bin/sh\n`,
+  );
   writeFileSync(join(rootfs, 'etc/group'), `root:x:0:\nnonroot:x:${NONROOT_UID}:\n`);
   for (const dir of ['tmp', 'root', 'home/nonroot']) mkdirSync(join(rootfs, dir), { recursive: true });
   chmodSync(join(rootfs, 'tmp'), 0o1777);

@@ -5,10 +5,18 @@ import type { KubeClient, ResourceType } from './rest.js';
 
 const POLL_MS = 100;
 
-const CRDS: ResourceType = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CRDS: ResourceType = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 
 /** A CRD as the server returns it, with its status. */
-export type ServedCrd = CustomResourceDefinition & { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } };
+export type ServedCrd = CustomResourceDefinition & {
+  status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+};
 
 function condition(crd: ServedCrd, type: string): { status: string; message?: string } | undefined {
   return crd.status?.conditions?.find((c) => c.type === type);
@@ -18,7 +26,11 @@ function condition(crd: ServedCrd, type: string): { status: string; message?: st
  * Resolves once every CRD in `names` is Established (its API is served), and returns them as the
  * server has them. Fails fast, with the server's message, when one is rejected (NamesAccepted=False).
  */
-export async function waitForCrdsEstablished(client: KubeClient, names: readonly string[], timeoutMs: number): Promise<ServedCrd[]> {
+export async function waitForCrdsEstablished(
+  client: KubeClient,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<ServedCrd[]> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(names);
   const established = new Map<string, ServedCrd>();
@@ -27,14 +39,16 @@ export async function waitForCrdsEstablished(client: KubeClient, names: readonly
       const crd = await client.get<ServedCrd>(CRDS, undefined, name);
       if (!crd) throw new Error(`CRD ${name} does not exist`);
       const namesAccepted = condition(crd, 'NamesAccepted');
-      if (namesAccepted?.status === 'False') throw new Error(`CRD ${name} names not accepted: ${namesAccepted.message ?? ''}`);
+      if (namesAccepted?.status === 'False')
+        throw new Error(`CRD ${name} names not accepted: ${namesAccepted.message ?? ''}`);
       if (condition(crd, 'Established')?.status === 'True') {
         pending.delete(name);
         established.set(name, crd);
       }
     }
     if (!pending.size) break;
-    if (Date.now() > deadline) throw new Error(`CRDs not Established after ${timeoutMs} ms: ${[...pending].join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`CRDs not Established after ${timeoutMs} ms: ${[...pending].join(', ')}`);
     await sleep(POLL_MS);
   }
   return names.map((name) => established.get(name)!);
@@ -44,16 +58,28 @@ export async function waitForCrdsEstablished(client: KubeClient, names: readonly
  * Resolves once the API server publishes the OpenAPI v3 schema of every kind in `kinds` for
  * `group/version` (what `kubectl explain` reads); that happens a few seconds after Established.
  */
-export async function waitForOpenApiPublished(client: KubeClient, group: string, version: string, kinds: readonly string[], timeoutMs: number): Promise<void> {
+export async function waitForOpenApiPublished(
+  client: KubeClient,
+  group: string,
+  version: string,
+  kinds: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const document = await client
-      .request<{ components?: { schemas?: Record<string, SchemaWithGvk> } }>('GET', `/openapi/v3/apis/${group}/${version}`)
+      .request<{ components?: { schemas?: Record<string, SchemaWithGvk> } }>(
+        'GET',
+        `/openapi/v3/apis/${group}/${version}`,
+      )
       .catch(() => undefined); // 404 until the first CRD of the group is published
     const schemas = Object.values(document?.components?.schemas ?? {});
     const published = new Set(schemas.flatMap((s) => s['x-kubernetes-group-version-kind'] ?? []).map((g) => g.kind));
     if (kinds.every((k) => published.has(k))) return;
-    if (Date.now() > deadline) throw new Error(`OpenAPI for ${group}/${version} not published after ${timeoutMs} ms (kinds: ${kinds.join(', ')})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `OpenAPI for ${group}/${version} not published after ${timeoutMs} ms (kinds: ${kinds.join(', ')})`,
+      );
     await sleep(POLL_MS * 5);
   }
 }

@@ -13,16 +13,31 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function kubeconfig(user: Record<string, unknown>, cluster: Record<string, unknown> = { server: 'https://127.0.0.1:6443', 'certificate-authority-data': Buffer.from('CA').toString('base64') }): string {
+function kubeconfig(
+  user: Record<string, unknown>,
+  cluster: Record<string, unknown> = {
+    server: 'https://127.0.0.1:6443',
+    'certificate-authority-data': Buffer.from('CA').toString('base64'),
+  },
+): string {
   const path = join(dir, 'config');
-  writeFileSync(path, stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    'current-context': 'main',
-    contexts: [{ name: 'main', context: { cluster: 'c', user: 'u' } }, { name: 'other', context: { cluster: 'c', user: 'other' } }],
-    clusters: [{ name: 'c', cluster }],
-    users: [{ name: 'u', user }, { name: 'other', user: { token: 'other-token' } }],
-  }));
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'main',
+      contexts: [
+        { name: 'main', context: { cluster: 'c', user: 'u' } },
+        { name: 'other', context: { cluster: 'c', user: 'other' } },
+      ],
+      clusters: [{ name: 'c', cluster }],
+      users: [
+        { name: 'u', user },
+        { name: 'other', user: { token: 'other-token' } },
+      ],
+    }),
+  );
   return path;
 }
 
@@ -39,7 +54,8 @@ async function applied(credentials: CredentialSource): Promise<RequestOptions> {
   return options;
 }
 
-const bearer = async (credentials: CredentialSource): Promise<unknown> => ((await applied(credentials)).headers as Record<string, unknown> | undefined)?.['Authorization'];
+const bearer = async (credentials: CredentialSource): Promise<unknown> =>
+  ((await applied(credentials)).headers as Record<string, unknown> | undefined)?.['Authorization'];
 
 /** An unsigned JWT that expires in an hour (what an OIDC provider hands out as id-token). */
 function idToken(): string {
@@ -49,7 +65,12 @@ function idToken(): string {
 
 describe("a person's kubeconfig", () => {
   it('reads the server, the CA and an embedded client certificate of the current context', async () => {
-    const credentials = await loadCredentials(kubeconfig({ 'client-certificate-data': Buffer.from('CERT').toString('base64'), 'client-key-data': Buffer.from('KEY').toString('base64') }));
+    const credentials = await loadCredentials(
+      kubeconfig({
+        'client-certificate-data': Buffer.from('CERT').toString('base64'),
+        'client-key-data': Buffer.from('KEY').toString('base64'),
+      }),
+    );
     expect(credentials.getCurrentCluster()).toMatchObject({ server: 'https://127.0.0.1:6443' });
     const options = await applied(credentials);
     expect([options.ca, options.cert, options.key].map(String)).toEqual(['CA', 'CERT', 'KEY']);
@@ -67,24 +88,50 @@ describe("a person's kubeconfig", () => {
   it('runs an exec plugin (how EKS, GKE and AKS kubeconfigs log in) and sends the token it prints', async () => {
     const plugin = join(dir, 'credential-plugin');
     const calls = join(dir, 'calls');
-    const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'exec-token' } };
-    writeFileSync(plugin, `#!/bin/sh\necho "$KMESH_TEST_AUDIENCE" >> '${calls}'\necho '${JSON.stringify(credential)}'\n`);
+    const credential = {
+      apiVersion: 'client.authentication.k8s.io/v1',
+      kind: 'ExecCredential',
+      status: { token: 'exec-token' },
+    };
+    writeFileSync(
+      plugin,
+      `#!/bin/sh\necho "$KMESH_TEST_AUDIENCE" >> '${calls}'\necho '${JSON.stringify(credential)}'\n`,
+    );
     chmodSync(plugin, 0o755);
-    const credentials = await loadCredentials(kubeconfig({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, env: [{ name: 'KMESH_TEST_AUDIENCE', value: 'kmesh' }], interactiveMode: 'Never' } }));
+    const credentials = await loadCredentials(
+      kubeconfig({
+        exec: {
+          apiVersion: 'client.authentication.k8s.io/v1',
+          command: plugin,
+          env: [{ name: 'KMESH_TEST_AUDIENCE', value: 'kmesh' }],
+          interactiveMode: 'Never',
+        },
+      }),
+    );
     expect(await bearer(credentials)).toBe('Bearer exec-token');
     expect(readFileSync(calls, 'utf8')).toBe('kmesh\n'); // the plugin got its env
   });
 
   it('uses an auth-provider user (OIDC) with its id-token', async () => {
     const token = idToken();
-    const credentials = await loadCredentials(kubeconfig({ 'auth-provider': { name: 'oidc', config: { 'client-id': 'kubernetes', 'idp-issuer-url': 'https://issuer.example', 'id-token': token } } }));
+    const credentials = await loadCredentials(
+      kubeconfig({
+        'auth-provider': {
+          name: 'oidc',
+          config: { 'client-id': 'kubernetes', 'idp-issuer-url': 'https://issuer.example', 'id-token': token },
+        },
+      }),
+    );
     expect(await bearer(credentials)).toBe(`Bearer ${token}`);
   });
 
   it.each([
     [() => kubeconfigCredentials(kubeconfig({ token: 't' }), 'nope'), /config: no context "nope"/],
     [() => kubeconfigCredentials(join(dir, 'absent')), /absent: .*ENOENT/],
-    [() => kubeconfigCredentials(kubeconfig({ token: 't' }, { 'insecure-skip-tls-verify': true })), /config: clusters\[0\]\.cluster\.server is missing/],
+    [
+      () => kubeconfigCredentials(kubeconfig({ token: 't' }, { 'insecure-skip-tls-verify': true })),
+      /config: clusters\[0\]\.cluster\.server is missing/,
+    ],
     [() => kubeconfigCredentials(current('gone')), /config: context "gone" names no cluster with a server/],
   ])('refuses a kubeconfig it cannot use, naming the file and what is wrong (%#)', (load, message) => {
     expect(load).toThrow(message);
@@ -94,7 +141,10 @@ describe("a person's kubeconfig", () => {
 describe('in a pod', () => {
   const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
   afterEach(() => {
-    for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [key, value] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }

@@ -47,7 +47,8 @@ export class ClusterCredentials implements CredentialSource {
   static inCluster(dir = SERVICE_ACCOUNT_DIR): ClusterCredentials {
     const host = process.env['KUBERNETES_SERVICE_HOST'];
     const port = process.env['KUBERNETES_SERVICE_PORT'];
-    if (!host || !port) throw new Error('not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset');
+    if (!host || !port)
+      throw new Error('not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset');
     return new ClusterCredentials({
       server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
       ca: readFileSync(join(dir, 'ca.crt')),
@@ -61,7 +62,10 @@ export class ClusterCredentials implements CredentialSource {
 
   async applyToHTTPSOptions(options: RequestOptions): Promise<void> {
     options.ca = this.material.ca;
-    options.headers = { ...options.headers, Authorization: `Bearer ${readFileSync(this.material.tokenFile, 'utf8').trim()}` };
+    options.headers = {
+      ...options.headers,
+      Authorization: `Bearer ${readFileSync(this.material.tokenFile, 'utf8').trim()}`,
+    };
     return Promise.resolve();
   }
 }

@@ -1,7 +1,13 @@
 /** The kinds Kmesh reads or writes, and where the API server serves them. */
 import type { ResourceType } from './rest.js';
 
-const kmesh = (kind: string, plural: string): ResourceType => ({ group: 'kmesh.io', version: 'v1alpha1', plural, kind, namespaced: true });
+const kmesh = (kind: string, plural: string): ResourceType => ({
+  group: 'kmesh.io',
+  version: 'v1alpha1',
+  plural,
+  kind,
+  namespaced: true,
+});
 
 export const RESOURCES = {
   kmeshInstance: kmesh('KmeshInstance', 'kmeshinstances'),

@@ -59,7 +59,10 @@ export const isConflictError = (e: unknown): boolean => e instanceof KubeApiErro
 export const isGoneError = (e: unknown): boolean => e instanceof KubeApiError && e.code === 410;
 
 /** API path of a collection (no name) or of one object. */
-export function resourcePath(type: ResourceType, at: { namespace?: string; name?: string; subresource?: string } = {}): string {
+export function resourcePath(
+  type: ResourceType,
+  at: { namespace?: string; name?: string; subresource?: string } = {},
+): string {
   let path = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;
   if (type.namespaced && at.namespace) path += `/namespaces/${encodeURIComponent(at.namespace)}`;
   path += `/${type.plural}`;
@@ -186,7 +189,11 @@ export class KubeClient {
         res.once('close', () => clearTimeout(deadline));
         resolve(res);
       });
-      if (init.timeoutMs) deadline = setTimeout(() => req.destroy(new Error(`${method} ${path} timed out after ${init.timeoutMs} ms`)), init.timeoutMs);
+      if (init.timeoutMs)
+        deadline = setTimeout(
+          () => req.destroy(new Error(`${method} ${path} timed out after ${init.timeoutMs} ms`)),
+          init.timeoutMs,
+        );
       req.once('error', () => clearTimeout(deadline));
       req.on('error', reject);
       if (init.body !== undefined) req.write(bodyText(init.body));
@@ -223,7 +230,10 @@ export class KubeClient {
     const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
     let resources = this.discovery.get(apiVersion);
     if (!resources) {
-      resources = this.request<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>('GET', group ? `/apis/${apiVersion}` : `/api/${version}`).then((d) => d.resources);
+      resources = this.request<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>(
+        'GET',
+        group ? `/apis/${apiVersion}` : `/api/${version}`,
+      ).then((d) => d.resources);
       this.discovery.set(apiVersion, resources);
     }
     const found = (await resources.catch(() => [])).find((r) => r.kind === kind && !r.name.includes('/'));
@@ -234,7 +244,11 @@ export class KubeClient {
     return { group, version, plural: found.name, kind, namespaced: found.namespaced };
   }
 
-  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async get<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | undefined> {
     try {
       return await this.request<T>('GET', resourcePath(type, { namespace, name }));
     } catch (error) {
@@ -243,7 +257,10 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(type: ResourceType, at: { namespace?: string; labelSelector?: string; limit?: number; continue?: string; signal?: AbortSignal } = {}): Promise<ObjectList<T>> {
+  async list<T extends KubeObject>(
+    type: ResourceType,
+    at: { namespace?: string; labelSelector?: string; limit?: number; continue?: string; signal?: AbortSignal } = {},
+  ): Promise<ObjectList<T>> {
     return this.request<ObjectList<T>>('GET', resourcePath(type, { namespace: at.namespace }), {
       query: { labelSelector: at.labelSelector, limit: at.limit, continue: at.continue },
       ...(at.signal ? { signal: at.signal } : {}),
@@ -259,12 +276,25 @@ export class KubeClient {
 
   /** Replaces `object` (PUT; its metadata.resourceVersion guards against lost updates). */
   async replace<T extends KubeObject>(type: ResourceType, object: T): Promise<T> {
-    return this.request<T>('PUT', resourcePath(type, { namespace: object.metadata?.namespace, name: object.metadata?.name }), { body: object });
+    return this.request<T>(
+      'PUT',
+      resourcePath(type, { namespace: object.metadata?.namespace, name: object.metadata?.name }),
+      { body: object },
+    );
   }
 
   /** Server-side apply of `object` (which must carry apiVersion, kind and metadata.name). */
-  async apply<T extends KubeObject>(type: ResourceType, object: T, fieldManager: string, at: { subresource?: string; force?: boolean; dryRun?: boolean } = {}): Promise<T> {
-    const path = resourcePath(type, { namespace: object.metadata?.namespace, name: object.metadata?.name, subresource: at.subresource });
+  async apply<T extends KubeObject>(
+    type: ResourceType,
+    object: T,
+    fieldManager: string,
+    at: { subresource?: string; force?: boolean; dryRun?: boolean } = {},
+  ): Promise<T> {
+    const path = resourcePath(type, {
+      namespace: object.metadata?.namespace,
+      name: object.metadata?.name,
+      subresource: at.subresource,
+    });
     return this.request<T>('PATCH', path, {
       body: object,
       contentType: 'application/apply-patch+yaml',
@@ -273,7 +303,13 @@ export class KubeClient {
   }
 
   /** JSON merge patch (RFC 7386) of one object or its subresource. */
-  async mergePatch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+  async mergePatch<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
     return this.request<T>('PATCH', resourcePath(type, { namespace, name, subresource }), {
       body: patch,
       contentType: 'application/merge-patch+json',
@@ -281,7 +317,12 @@ export class KubeClient {
   }
 
   /** Deletes one object; a missing object is not an error. */
-  async delete(type: ResourceType, namespace: string | undefined, name: string, propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background'): Promise<void> {
+  async delete(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background',
+  ): Promise<void> {
     try {
       await this.request('DELETE', resourcePath(type, { namespace, name }), { body: { propagationPolicy } });
     } catch (error) {

@@ -28,7 +28,10 @@ export function registerBackends(): void {
 /** The backend for `type`; the error names the types that exist. */
 export function backendFor(type: string): FilesystemBackend {
   const backend = backends.get(type);
-  if (!backend) throw new Error(`no filesystem backend for type "${type}"; known: ${[...backends.keys()].join(', ') || 'none registered'}`);
+  if (!backend)
+    throw new Error(
+      `no filesystem backend for type "${type}"; known: ${[...backends.keys()].join(', ') || 'none registered'}`,
+    );
   return backend;
 }
 
@@ -39,7 +42,11 @@ export function backendChildTypes(): FilesystemBackend['childTypes'][number][] {
   return [...seen.values()];
 }
 
-const contextOf = (instance: KmeshInstance, settings: OperatorSettings, instances: readonly KmeshInstance[]): BackendContext => ({
+const contextOf = (
+  instance: KmeshInstance,
+  settings: OperatorSettings,
+  instances: readonly KmeshInstance[],
+): BackendContext => ({
   instance,
   settings,
   observed: () => [],
@@ -50,7 +57,11 @@ const contextOf = (instance: KmeshInstance, settings: OperatorSettings, instance
  * Why no pod may reach `instance`'s filesystem (e.g. a host directory outside the allowed roots);
  * every controller that would mount it checks this first and creates nothing when it refuses.
  */
-export function filesystemRefusal(instance: KmeshInstance, settings: OperatorSettings, instances: readonly KmeshInstance[]): Refusal | undefined {
+export function filesystemRefusal(
+  instance: KmeshInstance,
+  settings: OperatorSettings,
+  instances: readonly KmeshInstance[],
+): Refusal | undefined {
   return backendFor(instance.spec.backend.type ?? 'local').unsafe(contextOf(instance, settings, instances));
 }
 
@@ -59,7 +70,11 @@ export function filesystemRefusal(instance: KmeshInstance, settings: OperatorSet
  * an inline volume of the Kmesh CSI driver, whatever the backend (lib/instance-volume.ts). Callers
  * check filesystemRefusal first.
  */
-export function filesystemAccess(instance: KmeshInstance, settings: OperatorSettings, mountPath: string): FilesystemAccess {
+export function filesystemAccess(
+  instance: KmeshInstance,
+  settings: OperatorSettings,
+  mountPath: string,
+): FilesystemAccess {
   const nodeName = backendFor(instance.spec.backend.type ?? 'local').nodeFor(contextOf(instance, settings, []));
   return {
     volumes: [instanceRootVolume(DATA_VOLUME, settings.csiDriverName, instance.metadata.name!)],

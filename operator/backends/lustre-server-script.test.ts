@@ -26,7 +26,10 @@ function run(env: Record<string, string>, formatted: string[] = []): string[] {
     timeout: 10_000,
   });
   if (result.status !== 0) throw new Error(`script failed (${result.status}): ${result.stderr}`);
-  return readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('sleep') && !l.startsWith('umount'));
+  return readFileSync(join(dir, 'calls'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('sleep') && !l.startsWith('umount'));
 }
 
 beforeEach(() => {
@@ -47,14 +50,29 @@ const BASE = { FSNAME: 'kmfs', BACKFS: 'ldiskfs', HA: 'false', SERVICE: 'x-oss.n
 
 describe('the Lustre server script', () => {
   it('formats an unformatted MDT once with index = ordinal, then mounts it; only MDT0 is the MGS', () => {
-    const first = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-0', MGS_NIDS: 'x-mds-0.x-mds@tcp' });
+    const first = run({
+      ...BASE,
+      ROLE: 'mds',
+      TARGETS: '1',
+      STATEFULSET: 'x-mds',
+      HOSTNAME: 'x-mds-0',
+      MGS_NIDS: 'x-mds-0.x-mds@tcp',
+    });
     expect(first).toEqual([
       'tunefs.lustre --dryrun /dev/kmesh/mdt0',
       'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --mgs --mdt --index=0 /dev/kmesh/mdt0',
       `mount -t lustre /dev/kmesh/mdt0 ${join(dir, 'mnt')}/mdt0`,
     ]);
-    const second = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-1', MGS_NIDS: 'x-mds-0.x-mds@tcp' });
-    expect(second.slice(first.length)).toEqual([ // the log of calls goes on from the first run
+    const second = run({
+      ...BASE,
+      ROLE: 'mds',
+      TARGETS: '1',
+      STATEFULSET: 'x-mds',
+      HOSTNAME: 'x-mds-1',
+      MGS_NIDS: 'x-mds-0.x-mds@tcp',
+    });
+    expect(second.slice(first.length)).toEqual([
+      // the log of calls goes on from the first run
       'tunefs.lustre --dryrun /dev/kmesh/mdt0',
       'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --mdt --mgsnode=x-mds-0.x-mds@tcp --index=1 /dev/kmesh/mdt0',
       `mount -t lustre /dev/kmesh/mdt0 ${join(dir, 'mnt')}/mdt0`,
@@ -62,13 +80,22 @@ describe('the Lustre server script', () => {
   });
 
   it('never formats a target that already carries a filesystem', () => {
-    const calls = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-0' }, ['/dev/kmesh/mdt0']);
+    const calls = run({ ...BASE, ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-0' }, [
+      '/dev/kmesh/mdt0',
+    ]);
     expect(calls.some((c) => c.startsWith('mkfs.lustre'))).toBe(false);
     expect(calls).toContain(`mount -t lustre /dev/kmesh/mdt0 ${join(dir, 'mnt')}/mdt0`);
   });
 
   it('gives each OST of a server its own index and names the MGS', () => {
-    const calls = run({ ...BASE, ROLE: 'oss', TARGETS: '2', STATEFULSET: 'x-oss', HOSTNAME: 'x-oss-3', MGS_NIDS: 'x-mds-0.x-mds@tcp' });
+    const calls = run({
+      ...BASE,
+      ROLE: 'oss',
+      TARGETS: '2',
+      STATEFULSET: 'x-oss',
+      HOSTNAME: 'x-oss-3',
+      MGS_NIDS: 'x-mds-0.x-mds@tcp',
+    });
     expect(calls.filter((c) => c.startsWith('mkfs.lustre'))).toEqual([
       'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --ost --mgsnode=x-mds-0.x-mds@tcp --index=6 /dev/kmesh/ost0',
       'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --ost --mgsnode=x-mds-0.x-mds@tcp --index=7 /dev/kmesh/ost1',
@@ -76,16 +103,42 @@ describe('the Lustre server script', () => {
   });
 
   it('with HA, the even ordinal formats with both partners as service nodes and the odd one stands by', () => {
-    const primary = run({ ...BASE, HA: 'true', ROLE: 'oss', TARGETS: '1', STATEFULSET: 'x-oss', HOSTNAME: 'x-oss-2', MGS_NIDS: 'm@tcp' });
+    const primary = run({
+      ...BASE,
+      HA: 'true',
+      ROLE: 'oss',
+      TARGETS: '1',
+      STATEFULSET: 'x-oss',
+      HOSTNAME: 'x-oss-2',
+      MGS_NIDS: 'm@tcp',
+    });
     expect(primary.filter((c) => c.startsWith('mkfs.lustre'))).toEqual([
       'mkfs.lustre --fsname=kmfs --backfstype=ldiskfs --ost --mgsnode=m@tcp --index=1 --servicenode=10.0.0.2@tcp --servicenode=10.0.0.3@tcp /dev/kmesh/ost0',
     ]);
-    const partner = run({ ...BASE, HA: 'true', ROLE: 'oss', TARGETS: '1', STATEFULSET: 'x-oss', HOSTNAME: 'x-oss-3', MGS_NIDS: 'm@tcp' });
+    const partner = run({
+      ...BASE,
+      HA: 'true',
+      ROLE: 'oss',
+      TARGETS: '1',
+      STATEFULSET: 'x-oss',
+      HOSTNAME: 'x-oss-3',
+      MGS_NIDS: 'm@tcp',
+    });
     expect(partner.filter((c) => !c.startsWith('tunefs'))).toEqual(primary.filter((c) => !c.startsWith('tunefs'))); // nothing new
   });
 
   it('with zfs, formats a pool dataset with the at-rest options', () => {
-    const calls = run({ ...BASE, BACKFS: 'zfs', ROLE: 'mds', TARGETS: '1', STATEFULSET: 'x-mds', HOSTNAME: 'x-mds-0', ZFS_OPTIONS: '-o compression=lz4' });
-    expect(calls).toContain('mkfs.lustre --fsname=kmfs --backfstype=zfs --mgs --mdt --index=0 --mkfsoptions=-o compression=lz4 kmfs-mdt0/mdt0 /dev/kmesh/mdt0');
+    const calls = run({
+      ...BASE,
+      BACKFS: 'zfs',
+      ROLE: 'mds',
+      TARGETS: '1',
+      STATEFULSET: 'x-mds',
+      HOSTNAME: 'x-mds-0',
+      ZFS_OPTIONS: '-o compression=lz4',
+    });
+    expect(calls).toContain(
+      'mkfs.lustre --fsname=kmfs --backfstype=zfs --mgs --mdt --index=0 --mkfsoptions=-o compression=lz4 kmfs-mdt0/mdt0 /dev/kmesh/mdt0',
+    );
   });
 });

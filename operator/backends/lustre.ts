@@ -10,7 +10,12 @@
  * domains; --servicenode names both. Failing over a target needs block storage both partners can
  * attach (a multi-attach StorageClass); the operator does not move volumes itself.
  */
-import { Reasons, type KmeshInstance, type LustreBackend, type ResourceRequirements } from '../../api/v1alpha1/index.js';
+import {
+  Reasons,
+  type KmeshInstance,
+  type LustreBackend,
+  type ResourceRequirements,
+} from '../../api/v1alpha1/index.js';
 import { LUSTRE_NODE_TYPES } from '../../api/v1alpha1/kmesh-instance.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { WireObject } from '../../lib/kube/rest.js';
@@ -30,8 +35,20 @@ export interface ResolvedLustre {
   backingFs: 'ldiskfs' | 'zfs';
   ha: boolean;
   topologyKey: string;
-  mds: { count: number; targets: number; size: string | number; storageClassName?: string; resources: ResourceRequirements };
-  oss: { count: number; targets: number; size: string | number; storageClassName?: string; resources: ResourceRequirements };
+  mds: {
+    count: number;
+    targets: number;
+    size: string | number;
+    storageClassName?: string;
+    resources: ResourceRequirements;
+  };
+  oss: {
+    count: number;
+    targets: number;
+    size: string | number;
+    storageClassName?: string;
+    resources: ResourceRequirements;
+  };
 }
 
 function lustreSpec(instance: KmeshInstance): LustreBackend {
@@ -44,7 +61,10 @@ function lustreSpec(instance: KmeshInstance): LustreBackend {
 export function resolveLustre(instance: KmeshInstance): ResolvedLustre {
   const spec = lustreSpec(instance);
   const preset = LUSTRE_NODE_TYPES[spec.nodeType === 'custom' || !spec.nodeType ? 'small' : spec.nodeType];
-  const presetResources: ResourceRequirements = { requests: { cpu: preset.cpu, memory: preset.memory }, limits: { memory: preset.memory } };
+  const presetResources: ResourceRequirements = {
+    requests: { cpu: preset.cpu, memory: preset.memory },
+    limits: { memory: preset.memory },
+  };
   return {
     fsName: spec.fsName,
     backingFs: spec.backingFs ?? 'ldiskfs',
@@ -86,7 +106,9 @@ export function mgsNids(instance: KmeshInstance, lustre: ResolvedLustre): string
 function observedServers(context: BackendContext, role: Role): { replicas: number; ready: number } | undefined {
   const name = childName(context.instance.metadata.name!, role);
   type ObservedStatefulSet = WireObject & { spec?: { replicas?: number }; status?: { readyReplicas?: number } };
-  const sts: ObservedStatefulSet | undefined = context.observed(RESOURCES.statefulSet).find((o) => o.metadata?.name === name);
+  const sts: ObservedStatefulSet | undefined = context
+    .observed(RESOURCES.statefulSet)
+    .find((o) => o.metadata?.name === name);
   return sts ? { replicas: sts.spec?.replicas ?? 0, ready: sts.status?.readyReplicas ?? 0 } : undefined;
 }
 
@@ -102,7 +124,11 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
   const name = childName(instance.metadata.name!, role);
   const group = role === 'mds' ? lustre.mds : lustre.oss;
   const owner = ownedBy(instance, `lustre-${role}`);
-  const selector = { 'app.kubernetes.io/instance': instance.metadata.name!, 'app.kubernetes.io/component': `lustre-${role}`, 'kmesh.io/owner-uid': instance.metadata.uid! };
+  const selector = {
+    'app.kubernetes.io/instance': instance.metadata.name!,
+    'app.kubernetes.io/component': `lustre-${role}`,
+    'kmesh.io/owner-uid': instance.metadata.uid!,
+  };
   const prefix = role === 'mds' ? 'mdt' : 'ost';
   const targets = Array.from({ length: group.targets }, (_, t) => `${prefix}${t}`);
   const atRest = spec.atRest;
@@ -121,13 +147,24 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
     ...(atRest?.encryption ? [{ name: 'KEY_FILE', value: '/etc/kmesh/at-rest/key' }] : []),
   ];
   const volumes = atRest?.encryption
-    ? [{ name: 'at-rest-key', secret: { secretName: atRest.encryption.keySecretRef.name, items: [{ key: atRest.encryption.keySecretRef.key ?? 'key', path: 'key' }] } }]
+    ? [
+        {
+          name: 'at-rest-key',
+          secret: {
+            secretName: atRest.encryption.keySecretRef.name,
+            items: [{ key: atRest.encryption.keySecretRef.key ?? 'key', path: 'key' }],
+          },
+        },
+      ]
     : [];
   const affinity = lustre.ha
     ? {
         podAntiAffinity: {
           preferredDuringSchedulingIgnoredDuringExecution: [
-            { weight: 100, podAffinityTerm: { topologyKey: lustre.topologyKey, labelSelector: { matchLabels: selector } } },
+            {
+              weight: 100,
+              podAffinityTerm: { topologyKey: lustre.topologyKey, labelSelector: { matchLabels: selector } },
+            },
           ],
         },
       }
@@ -135,7 +172,12 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: { name, namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name,
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       serviceName: name,
       replicas: servers * podsPerServer(lustre),
@@ -151,7 +193,16 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
           ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
           ...(affinity ? { affinity } : {}),
           ...(lustre.ha
-            ? { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: lustre.topologyKey, whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: selector } }] }
+            ? {
+                topologySpreadConstraints: [
+                  {
+                    maxSkew: 1,
+                    topologyKey: lustre.topologyKey,
+                    whenUnsatisfiable: 'DoNotSchedule',
+                    labelSelector: { matchLabels: selector },
+                  },
+                ],
+              }
             : {}),
           terminationGracePeriodSeconds: 120,
           containers: [
@@ -170,7 +221,9 @@ function statefulSet(context: BackendContext, lustre: ResolvedLustre, role: Role
                 timeoutSeconds: 5,
               },
               volumeDevices: targets.map((target) => ({ name: target, devicePath: `/dev/kmesh/${target}` })),
-              ...(volumes.length ? { volumeMounts: [{ name: 'at-rest-key', mountPath: '/etc/kmesh/at-rest', readOnly: true }] } : {}),
+              ...(volumes.length
+                ? { volumeMounts: [{ name: 'at-rest-key', mountPath: '/etc/kmesh/at-rest', readOnly: true }] }
+                : {}),
             },
           ],
           ...(volumes.length ? { volumes } : {}),
@@ -197,12 +250,21 @@ function headlessService(instance: KmeshInstance, role: Role): WireObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name,
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       clusterIP: 'None',
       // Targets are formatted before the pods are ready, and formatting needs the names to resolve.
       publishNotReadyAddresses: true,
-      selector: { 'app.kubernetes.io/instance': instance.metadata.name!, 'app.kubernetes.io/component': `lustre-${role}`, 'kmesh.io/owner-uid': instance.metadata.uid! },
+      selector: {
+        'app.kubernetes.io/instance': instance.metadata.name!,
+        'app.kubernetes.io/component': `lustre-${role}`,
+        'kmesh.io/owner-uid': instance.metadata.uid!,
+      },
       ports: [{ name: 'lnet', port: LNET_PORT, targetPort: LNET_PORT, protocol: 'TCP' }],
     },
   };
@@ -218,7 +280,10 @@ export const lustreBackend: FilesystemBackend = {
   refuse(context): Refusal | undefined {
     const lustre = resolveLustre(context.instance);
     if (!lustreSpec(context.instance).image && !context.settings.lustreImage) {
-      return { reason: Reasons.ImageNotConfigured, message: 'no Lustre server image: set spec.backend.lustre.image or the operator’s lustreImage setting' };
+      return {
+        reason: Reasons.ImageNotConfigured,
+        message: 'no Lustre server image: set spec.backend.lustre.image or the operator’s lustreImage setting',
+      };
     }
     const running = Math.floor((observedServers(context, 'oss')?.replicas ?? 0) / podsPerServer(lustre));
     if (lustre.oss.count < running) {
@@ -245,7 +310,10 @@ export const lustreBackend: FilesystemBackend = {
     const lustre = resolveLustre(context.instance);
     const perServer = podsPerServer(lustre);
     const mds = { ready: observedServers(context, 'mds')?.ready ?? 0, desired: lustre.mds.count * perServer };
-    const oss = { ready: observedServers(context, 'oss')?.ready ?? 0, desired: ossServers(context, lustre) * perServer };
+    const oss = {
+      ready: observedServers(context, 'oss')?.ready ?? 0,
+      desired: ossServers(context, lustre) * perServer,
+    };
     const servers = { mds, oss };
     const ossRunning = Math.floor((observedServers(context, 'oss')?.replicas ?? 0) / perServer);
     const summary = `${mds.ready}/${mds.desired} MDS and ${oss.ready}/${oss.desired} OSS pods ready`;

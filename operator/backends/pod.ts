@@ -21,7 +21,10 @@ import type { FilesystemAccess } from './backend.js';
  */
 export const FILE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
 
-export function filesystemPod(access: FilesystemAccess, settings: OperatorSettings): { pod: WireObject; container: WireObject } {
+export function filesystemPod(
+  access: FilesystemAccess,
+  settings: OperatorSettings,
+): { pod: WireObject; container: WireObject } {
   const uid = settings.runAsUser;
   return {
     pod: {
@@ -29,7 +32,13 @@ export function filesystemPod(access: FilesystemAccess, settings: OperatorSettin
       ...(access.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': access.nodeName } } : {}),
     },
     container: {
-      securityContext: { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: FILE_CAPABILITIES } },
+      securityContext: {
+        runAsUser: 0,
+        runAsNonRoot: false,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'], add: FILE_CAPABILITIES },
+      },
     },
   };
 }

@@ -8,5 +8,10 @@ import { snapshotController } from './snapshot/reconcile.js';
 import { virtualCopyController } from './virtual-copy/reconcile.js';
 
 export function controllers(settings: OperatorSettings): ControllerDefinition<KubeObject>[] {
-  return [kmeshInstanceController(settings), dataFlowController(settings), snapshotController(settings), virtualCopyController(settings)] as unknown as ControllerDefinition<KubeObject>[];
+  return [
+    kmeshInstanceController(settings),
+    dataFlowController(settings),
+    snapshotController(settings),
+    virtualCopyController(settings),
+  ] as unknown as ControllerDefinition<KubeObject>[];
 }

@@ -27,7 +27,10 @@ export function childName(owner: string, role: string): string {
 }
 
 /** Labels and the controller owner reference every child of `owner` carries. */
-export function ownedBy(owner: KubeObject, component: string): { labels: Record<string, string>; ownerReferences: ObjectMeta['ownerReferences'] } {
+export function ownedBy(
+  owner: KubeObject,
+  component: string,
+): { labels: Record<string, string>; ownerReferences: ObjectMeta['ownerReferences'] } {
   const meta = owner.metadata ?? {};
   return {
     labels: {
@@ -38,7 +41,14 @@ export function ownedBy(owner: KubeObject, component: string): { labels: Record<
       [OWNER_UID_LABEL]: meta.uid ?? '',
     },
     ownerReferences: [
-      { apiVersion: owner.apiVersion ?? '', kind: owner.kind ?? '', name: meta.name ?? '', uid: meta.uid ?? '', controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: owner.apiVersion ?? '',
+        kind: owner.kind ?? '',
+        name: meta.name ?? '',
+        uid: meta.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ],
   };
 }

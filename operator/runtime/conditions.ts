@@ -24,7 +24,10 @@ export function setCondition(
     reason,
     message,
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
-    lastTransitionTime: previous && previous.status === status ? previous.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime:
+      previous && previous.status === status
+        ? previous.lastTransitionTime
+        : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
   if (index >= 0) list[index] = next;
   else list.push(next);

@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/logging.js';
 import { isConflictError, type KubeClient, type ResourceType, type WireObject } from '../../lib/kube/rest.js';
 import { MANAGED_SELECTOR, OWNER_UID_LABEL } from './children.js';
 import type { EventRecorder } from './events.js';
-import type { Informer} from './informer.js';
+import type { Informer } from './informer.js';
 import { objectKey } from './informer.js';
 import { SharedInformers } from './shared-informers.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -86,7 +86,14 @@ export class Controller<T extends KubeObject> {
   ) {
     this.log = deps.log.child({ controller: definition.name });
     this.queue = new WorkQueue(undefined, deps.metrics.queue(definition.name));
-    const informers = deps.informers ?? new SharedInformers({ client: deps.client, log: this.log, namespace: deps.namespace, watchTimeoutSeconds: deps.watchTimeoutSeconds });
+    const informers =
+      deps.informers ??
+      new SharedInformers({
+        client: deps.client,
+        log: this.log,
+        namespace: deps.namespace,
+        watchTimeoutSeconds: deps.watchTimeoutSeconds,
+      });
     this.primary = informers.get({ type: definition.primary }) as unknown as Informer<T>;
     this.primary.subscribe((object) => this.queue.add(objectKey(object)));
     for (const type of definition.owns) {
@@ -95,7 +102,11 @@ export class Controller<T extends KubeObject> {
       this.caches.set(type.plural, informer);
     }
     for (const watch of definition.watches ?? []) {
-      const informer = informers.get({ type: watch.type, ...(watch.namespace ? { namespace: watch.namespace } : {}), ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}) });
+      const informer = informers.get({
+        type: watch.type,
+        ...(watch.namespace ? { namespace: watch.namespace } : {}),
+        ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}),
+      });
       informer.subscribe((object) => watch.map(object).forEach((key) => this.queue.add(key)));
       this.caches.set(watch.name ?? watch.type.plural, informer);
     }
@@ -113,25 +124,36 @@ export class Controller<T extends KubeObject> {
   /** Runs until `signal` aborts, then lets in-flight reconciles finish. */
   async run(signal: AbortSignal): Promise<void> {
     const informers = [this.primary, ...this.caches.values()].map((informer) => informer.run(signal));
-    await Promise.race([this.synced(), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    await Promise.race([
+      this.synced(),
+      new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
+    ]);
     if (signal.aborted) {
       await Promise.all(informers);
       return;
     }
     this.log.info({ objects: this.primary.keys().length }, 'caches synced; reconciling');
-    const resync = setInterval(() => this.primary.keys().forEach((key) => this.queue.add(key)), this.deps.resyncMs ?? DEFAULT_RESYNC_MS);
+    const resync = setInterval(
+      () => this.primary.keys().forEach((key) => this.queue.add(key)),
+      this.deps.resyncMs ?? DEFAULT_RESYNC_MS,
+    );
     resync.unref();
-    signal.addEventListener('abort', () => {
-      clearInterval(resync);
-      this.queue.shutDown();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(resync);
+        this.queue.shutDown();
+      },
+      { once: true },
+    );
     const workers = Array.from({ length: this.deps.workers ?? 4 }, () => this.work());
     await Promise.all([...workers, ...informers]);
   }
 
   private enqueueOwner(child: WireObject): void {
     for (const ref of child.metadata?.ownerReferences ?? []) {
-      if (ref.controller && ref.kind === this.definition.primary.kind) this.queue.add(`${child.metadata?.namespace ?? ''}/${ref.name}`);
+      if (ref.controller && ref.kind === this.definition.primary.kind)
+        this.queue.add(`${child.metadata?.namespace ?? ''}/${ref.name}`);
     }
   }
 
@@ -166,7 +188,11 @@ export class Controller<T extends KubeObject> {
           this.queue.addAfter(key, result.requeueAfterMs);
           log.debug({ requeueAfterMs: result.requeueAfterMs, reason: result.reason }, 'reconciled; coming back');
         }
-        this.deps.metrics.reconciled(this.name, result.requeueAfterMs === undefined ? 'success' : 'requeue_after', seconds());
+        this.deps.metrics.reconciled(
+          this.name,
+          result.requeueAfterMs === undefined ? 'success' : 'requeue_after',
+          seconds(),
+        );
       } catch (error) {
         this.deps.metrics.reconciled(this.name, 'error', seconds());
         if (isConflictError(error)) {

@@ -62,7 +62,14 @@ export class EventRecorder {
         type,
         reason,
         note: text,
-        regarding: { apiVersion: object.apiVersion, kind: object.kind, name: meta.name, namespace, uid: meta.uid, resourceVersion: meta.resourceVersion },
+        regarding: {
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          name: meta.name,
+          namespace,
+          uid: meta.uid,
+          resourceVersion: meta.resourceVersion,
+        },
       });
       this.recent.set(seriesKey, { name, namespace, count: 1, firstMs: now });
       if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value!);

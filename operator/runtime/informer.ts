@@ -8,7 +8,14 @@
 import type { KubeObject } from '../../api/meta.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../lib/logging.js';
-import { apiVersionOf, isGoneError, KubeApiError, type KubeClient, type ResourceType, type WatchEvent } from '../../lib/kube/rest.js';
+import {
+  apiVersionOf,
+  isGoneError,
+  KubeApiError,
+  type KubeClient,
+  type ResourceType,
+  type WatchEvent,
+} from '../../lib/kube/rest.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './queue.js';
 
 export type ChangeHandler<T> = (object: T, change: 'upsert' | 'delete') => void;
@@ -90,7 +97,8 @@ export class Informer<T extends KubeObject> {
 
   private store(key: string, object: T | undefined): void {
     // managedFields is often the largest part of an object and no controller reads it from a cache.
-    if (object?.metadata && 'managedFields' in object.metadata) delete (object.metadata as { managedFields?: unknown }).managedFields;
+    if (object?.metadata && 'managedFields' in object.metadata)
+      delete (object.metadata as { managedFields?: unknown }).managedFields;
     const label = this.options.indexLabel;
     const old = this.cache.get(key);
     if (label) {
@@ -129,7 +137,10 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         if (isGoneError(error)) {
           this.stats.gone++;
-          log.info({ resourceVersion: this.resourceVersion }, 'watch resourceVersion too old (410 Gone); listing again');
+          log.info(
+            { resourceVersion: this.resourceVersion },
+            'watch resourceVersion too old (410 Gone); listing again',
+          );
           this.resourceVersion = undefined;
           continue;
         }
@@ -149,10 +160,20 @@ export class Informer<T extends KubeObject> {
     let resourceVersion: string | undefined;
     do {
       // The signal too: a stopping informer must not wait for a list (shutdown waits for informers).
-      const page = await client.list<T>(type, { namespace, labelSelector, limit: LIST_PAGE_SIZE, continue: continueToken, signal });
+      const page = await client.list<T>(type, {
+        namespace,
+        labelSelector,
+        limit: LIST_PAGE_SIZE,
+        continue: continueToken,
+        signal,
+      });
       for (const item of page.items) {
         // List items carry no apiVersion/kind; handlers may need them.
-        seen.set(objectKey(item), { ...item, apiVersion: item.apiVersion ?? apiVersionOf(type), kind: item.kind ?? type.kind });
+        seen.set(objectKey(item), {
+          ...item,
+          apiVersion: item.apiVersion ?? apiVersionOf(type),
+          kind: item.kind ?? type.kind,
+        });
       }
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
@@ -192,10 +213,15 @@ export class Informer<T extends KubeObject> {
     this.stats.watches++;
     feedWatchdog();
     try {
-      await client.watch<T>(type, { namespace, labelSelector, resourceVersion: this.resourceVersion, timeoutSeconds }, (event) => {
-        feedWatchdog();
-        this.apply(event);
-      }, abort.signal);
+      await client.watch<T>(
+        type,
+        { namespace, labelSelector, resourceVersion: this.resourceVersion, timeoutSeconds },
+        (event) => {
+          feedWatchdog();
+          this.apply(event);
+        },
+        abort.signal,
+      );
     } finally {
       clearTimeout(watchdog);
       signal.removeEventListener('abort', onAbort);

@@ -44,7 +44,8 @@ export class LeaderElector {
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    if (this.renewDeadlineMs >= this.leaseDurationMs) throw new Error('leader election: renewDeadlineMs must be less than leaseDurationMs');
+    if (this.renewDeadlineMs >= this.leaseDurationMs)
+      throw new Error('leader election: renewDeadlineMs must be less than leaseDurationMs');
   }
 
   /**
@@ -89,7 +90,11 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name, identity, log } = this.options;
     const now = microTime();
-    const mine: LeaseSpec = { holderIdentity: identity, leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000), renewTime: now };
+    const mine: LeaseSpec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+      renewTime: now,
+    };
     try {
       const current = await client.get<Lease>(RESOURCES.lease, namespace, name);
       if (!current) {
@@ -108,20 +113,25 @@ export class LeaderElector {
       const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
       if (heldByOther && Date.now() - this.observed.atMs < durationMs) return false;
       const taking = spec.holderIdentity !== identity;
-      this.lease = await client.request<Lease>('PUT', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, {
-        body: {
-          ...current,
-          spec: {
-            ...spec,
-            ...mine,
-            acquireTime: taking ? now : (spec.acquireTime ?? now),
-            leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && spec.holderIdentity ? 1 : 0),
+      this.lease = await client.request<Lease>(
+        'PUT',
+        `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`,
+        {
+          body: {
+            ...current,
+            spec: {
+              ...spec,
+              ...mine,
+              acquireTime: taking ? now : (spec.acquireTime ?? now),
+              leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && spec.holderIdentity ? 1 : 0),
+            },
           },
         },
-      });
+      );
       return true;
     } catch (error) {
-      if (!isConflictError(error) && !isNotFoundError(error)) log.warn({ err: error }, 'leader election: could not acquire or renew the lease');
+      if (!isConflictError(error) && !isNotFoundError(error))
+        log.warn({ err: error }, 'leader election: could not acquire or renew the lease');
       return false;
     }
   }
@@ -133,7 +143,10 @@ export class LeaderElector {
     if (lease?.spec?.holderIdentity !== identity) return;
     try {
       await client.request('PUT', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, {
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() } },
+        body: {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },
+        },
       });
       log.info('released the leader lease');
     } catch (error) {

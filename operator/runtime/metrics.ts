@@ -27,9 +27,24 @@ export class OperatorMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
-  private readonly queueDepth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of the work queue.', labelNames: ['name'] as const, registers: [this.registry] });
-  private readonly queueAdds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by the work queue.', labelNames: ['name'] as const, registers: [this.registry] });
-  private readonly queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by the work queue.', labelNames: ['name'] as const, registers: [this.registry] });
+  private readonly queueDepth = new Gauge({
+    name: 'workqueue_depth',
+    help: 'Current depth of the work queue.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  private readonly queueAdds = new Counter({
+    name: 'workqueue_adds_total',
+    help: 'Total number of adds handled by the work queue.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  private readonly queueRetries = new Counter({
+    name: 'workqueue_retries_total',
+    help: 'Total number of retries handled by the work queue.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
   private readonly queueLatency = new Histogram({
     name: 'workqueue_queue_duration_seconds',
     help: 'How long in seconds an item stays in the work queue before being requested.',

@@ -10,13 +10,15 @@ const TIMEOUT_MS = 2000;
 
 /** The parsed JSON answer; undefined when no pod runs, it does not answer in time, or answers an error. */
 export async function readFromPod(pods: WireObject[], port: number, path: string): Promise<unknown> {
-  const pod = (pods as Pod[]).find((p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp);
+  const pod = (pods as Pod[]).find(
+    (p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp,
+  );
   if (!pod) return undefined;
   const ip = pod.status!.podIP!;
   const host = ip.includes(':') ? `[${ip}]` : ip;
   try {
     const response = await fetch(`http://${host}:${port}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    return response.ok ? ((await response.json())) : undefined;
+    return response.ok ? await response.json() : undefined;
   } catch {
     return undefined;
   }

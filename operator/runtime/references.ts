@@ -14,5 +14,7 @@ export class References {
   }
 
   /** A watch's map function: the primary keys that named the changed object. */
-  readonly to = (object: WireObject): string[] => [...(this.byTarget.get(`${object.metadata?.namespace}/${object.metadata?.name}`) ?? [])];
+  readonly to = (object: WireObject): string[] => [
+    ...(this.byTarget.get(`${object.metadata?.namespace}/${object.metadata?.name}`) ?? []),
+  ];
 }

@@ -32,13 +32,23 @@ export class SharedInformers {
   /** The informer for `spec`, made on first use. */
   get(spec: InformerSpec): Informer<WireObject> {
     const namespace = spec.namespace ?? this.options.namespace;
-    const key = [spec.type.group, spec.type.version, spec.type.plural, namespace ?? '', spec.labelSelector ?? '', spec.indexLabel ?? ''].join('|');
+    const key = [
+      spec.type.group,
+      spec.type.version,
+      spec.type.plural,
+      namespace ?? '',
+      spec.labelSelector ?? '',
+      spec.indexLabel ?? '',
+    ].join('|');
     let informer = this.informers.get(key);
     if (!informer) {
       informer = new Informer<WireObject>({
         client: this.options.client,
         type: spec.type,
-        log: this.options.log.child({ informer: spec.type.plural, ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}) }),
+        log: this.options.log.child({
+          informer: spec.type.plural,
+          ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}),
+        }),
         ...(namespace ? { namespace } : {}),
         ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}),
         ...(spec.indexLabel ? { indexLabel: spec.indexLabel } : {}),

@@ -47,7 +47,12 @@ export function taskPod(task: TaskSpec): WireObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: taskPodName(task.owner, task.role), namespace: task.owner.metadata!.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: taskPodName(task.owner, task.role),
+      namespace: task.owner.metadata!.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       ...shared.pod,
       restartPolicy: 'OnFailure',
@@ -95,16 +100,26 @@ export function taskOutcome(pod: WireObject): TaskOutcome {
   const container = status.containerStatuses?.find((c) => c.name === CONTAINER);
   if (status.phase === 'Succeeded') {
     const { result, error } = parseOutcome(container?.state?.terminated?.message);
-    return result ? { state: 'succeeded', result } : { state: 'failing', message: `pod ${name} succeeded but reported ${error ? `"${error}"` : 'no result'}` };
+    return result
+      ? { state: 'succeeded', result }
+      : { state: 'failing', message: `pod ${name} succeeded but reported ${error ? `"${error}"` : 'no result'}` };
   }
-  if (status.phase === 'Failed') return { state: 'failing', message: `pod ${name} failed${status.containerStatuses ? '' : ' before it started'}` };
+  if (status.phase === 'Failed')
+    return { state: 'failing', message: `pod ${name} failed${status.containerStatuses ? '' : ' before it started'}` };
   const last = container?.state?.terminated ?? container?.lastState?.terminated;
   if (last && last.exitCode !== 0) {
     const { error } = parseOutcome(last.message);
-    return { state: 'failing', message: `pod ${name} failed (exit ${last.exitCode}): ${error ?? 'see its log'}; the kubelet retries` };
+    return {
+      state: 'failing',
+      message: `pod ${name} failed (exit ${last.exitCode}): ${error ?? 'see its log'}; the kubelet retries`,
+    };
   }
   const waiting = container?.state?.waiting;
-  if (waiting?.reason && waiting.reason !== 'ContainerCreating') return { state: 'failing', message: `pod ${name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` };
+  if (waiting?.reason && waiting.reason !== 'ContainerCreating')
+    return {
+      state: 'failing',
+      message: `pod ${name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
+    };
   return { state: 'running', message: `pod ${name} is ${status.phase === 'Running' ? 'running' : 'starting'}` };
 }
 
@@ -112,7 +127,10 @@ export function taskOutcome(pod: WireObject): TaskOutcome {
  * Starts the task unless its pod exists and returns how it stands. A pod that failed for good
  * (evicted, its node gone) is deleted, so the next reconcile starts it again.
  */
-export async function runTask<T extends KubeObject>(context: ReconcileContext<T>, task: TaskSpec): Promise<TaskOutcome> {
+export async function runTask<T extends KubeObject>(
+  context: ReconcileContext<T>,
+  task: TaskSpec,
+): Promise<TaskOutcome> {
   const name = taskPodName(task.owner, task.role);
   const pod = context.owned(RESOURCES.pod, task.owner.metadata!.uid!).find((p) => p.metadata?.name === name);
   if (!pod) {
@@ -125,11 +143,16 @@ export async function runTask<T extends KubeObject>(context: ReconcileContext<T>
     return { state: 'running', message: `pod ${name} is starting` };
   }
   const outcome = taskOutcome(pod);
-  if ((pod as { status?: PodStatus }).status?.phase === 'Failed') await context.client.delete(RESOURCES.pod, pod.metadata!.namespace, name);
+  if ((pod as { status?: PodStatus }).status?.phase === 'Failed')
+    await context.client.delete(RESOURCES.pod, pod.metadata!.namespace, name);
   return outcome;
 }
 
 /** Deletes a finished task's pod (its outcome is in the owner's status by then). */
-export function endTask<T extends KubeObject>(context: ReconcileContext<T>, owner: KubeObject, role: string): Promise<void> {
+export function endTask<T extends KubeObject>(
+  context: ReconcileContext<T>,
+  owner: KubeObject,
+  role: string,
+): Promise<void> {
   return context.client.delete(RESOURCES.pod, owner.metadata!.namespace, taskPodName(owner, role));
 }

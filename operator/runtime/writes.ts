@@ -20,7 +20,12 @@ export const FIELD_MANAGER = 'kmesh-operator';
 type Named = KubeObject & { metadata: NonNullable<KubeObject['metadata']> };
 
 /** Adds `finalizer` (before any external side effect); returns the object as stored. */
-export async function ensureFinalizer<T extends Named>(client: KubeClient, type: ResourceType, object: T, finalizer: string): Promise<T> {
+export async function ensureFinalizer<T extends Named>(
+  client: KubeClient,
+  type: ResourceType,
+  object: T,
+  finalizer: string,
+): Promise<T> {
   const finalizers = object.metadata.finalizers ?? [];
   if (finalizers.includes(finalizer)) return object;
   return client.mergePatch<T>(type, object.metadata.namespace, object.metadata.name!, {
@@ -29,11 +34,19 @@ export async function ensureFinalizer<T extends Named>(client: KubeClient, type:
 }
 
 /** Removes `finalizer` (the last step of deletion). */
-export async function removeFinalizer<T extends Named>(client: KubeClient, type: ResourceType, object: T, finalizer: string): Promise<void> {
+export async function removeFinalizer<T extends Named>(
+  client: KubeClient,
+  type: ResourceType,
+  object: T,
+  finalizer: string,
+): Promise<void> {
   const finalizers = object.metadata.finalizers ?? [];
   if (!finalizers.includes(finalizer)) return;
   await client.mergePatch(type, object.metadata.namespace, object.metadata.name!, {
-    metadata: { finalizers: finalizers.filter((f) => f !== finalizer), resourceVersion: object.metadata.resourceVersion },
+    metadata: {
+      finalizers: finalizers.filter((f) => f !== finalizer),
+      resourceVersion: object.metadata.resourceVersion,
+    },
   });
 }
 
@@ -43,11 +56,20 @@ export function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /** Replaces the status of `object` with `status` unless it is already that; returns whether it wrote. */
-export async function writeStatus<T extends Named & { status?: unknown }>(client: KubeClient, type: ResourceType, object: T, status: unknown): Promise<boolean> {
+export async function writeStatus<T extends Named & { status?: unknown }>(
+  client: KubeClient,
+  type: ResourceType,
+  object: T,
+  status: unknown,
+): Promise<boolean> {
   if (sameJson(object.status ?? {}, status)) return false;
-  await client.request('PUT', resourcePath(type, { namespace: object.metadata.namespace, name: object.metadata.name, subresource: 'status' }), {
-    body: { ...object, status },
-  });
+  await client.request(
+    'PUT',
+    resourcePath(type, { namespace: object.metadata.namespace, name: object.metadata.name, subresource: 'status' }),
+    {
+      body: { ...object, status },
+    },
+  );
   return true;
 }
 
@@ -77,7 +99,8 @@ export async function applyChildren(
   } finally {
     // Also when a later child fails: the ones applied before it did change.
     if (created.length) await events.normal(owner, EventReasons.Created, `created ${created.join(', ')}`);
-    if (updated.length) await events.normal(owner, EventReasons.Updated, `updated ${updated.join(', ')} to match the spec`);
+    if (updated.length)
+      await events.normal(owner, EventReasons.Updated, `updated ${updated.join(', ')} to match the spec`);
   }
   return created.length + updated.length;
 }
@@ -91,7 +114,10 @@ export async function applyChildren(
 function stamped(child: WireObject): WireObject {
   const hash = createHash('sha256').update(JSON.stringify(child)).digest('hex').slice(0, 16);
   const metadata = child.metadata ?? {};
-  return { ...child, metadata: { ...metadata, annotations: { ...metadata.annotations, [APPLIED_HASH_ANNOTATION]: hash } } };
+  return {
+    ...child,
+    metadata: { ...metadata, annotations: { ...metadata.annotations, [APPLIED_HASH_ANNOTATION]: hash } },
+  };
 }
 
 /** The resource type of a child, by its kind (every child kind is one of RESOURCES). */
@@ -102,6 +128,14 @@ export function resourceOf(child: WireObject): ResourceType {
 }
 
 /** applyChildren for children the controller owns: each is looked up among `owned(type)` by name. */
-export function applyOwned(client: KubeClient, events: EventRecorder, owner: KubeObject, desired: readonly WireObject[], owned: (type: ResourceType) => WireObject[]): Promise<number> {
-  return applyChildren(client, events, owner, desired, resourceOf, (child) => owned(resourceOf(child)).find((o) => o.metadata?.name === child.metadata?.name));
+export function applyOwned(
+  client: KubeClient,
+  events: EventRecorder,
+  owner: KubeObject,
+  desired: readonly WireObject[],
+  owned: (type: ResourceType) => WireObject[],
+): Promise<number> {
+  return applyChildren(client, events, owner, desired, resourceOf, (child) =>
+    owned(resourceOf(child)).find((o) => o.metadata?.name === child.metadata?.name),
+  );
 }

@@ -28,14 +28,32 @@ describe('Lustre changelog change feed', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'kmesh-feed-'));
     system = new RecordingSystem();
-    feed = new LustreChangelogFeed({ runner: system.runner, mount: '/mnt/kmfs', mdts: ['kmfs-MDT0000'], user: 'cl1', treePrefix: '/dataflows/ml', cursorFile: join(dir, 'cursors.json') });
+    feed = new LustreChangelogFeed({
+      runner: system.runner,
+      mount: '/mnt/kmfs',
+      mdts: ['kmfs-MDT0000'],
+      user: 'cl1',
+      treePrefix: '/dataflows/ml',
+      cursorFile: join(dir, 'cursors.json'),
+    });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('parses creates, closes, renames and unlinks', () => {
     const records = parseChangelog(RECORDED);
-    expect(records.map((r) => [r.index, r.type])).toEqual([[1, 'MKDIR'], [2, 'CREAT'], [3, 'CLOSE'], [4, 'RENME'], [5, 'UNLNK']]);
-    expect(records[3]).toMatchObject({ parent: '0x200000402:0x1:0x0', name: 'v2.bin', sourceParent: '0x200000402:0x1:0x0', sourceName: 'weights.bin' });
+    expect(records.map((r) => [r.index, r.type])).toEqual([
+      [1, 'MKDIR'],
+      [2, 'CREAT'],
+      [3, 'CLOSE'],
+      [4, 'RENME'],
+      [5, 'UNLNK'],
+    ]);
+    expect(records[3]).toMatchObject({
+      parent: '0x200000402:0x1:0x0',
+      name: 'v2.bin',
+      sourceParent: '0x200000402:0x1:0x0',
+      sourceName: 'weights.bin',
+    });
     expect(records[2]).toEqual({ index: 3, type: 'CLOSE', target: '0x200000402:0x2:0x0' });
   });
 
@@ -47,13 +65,18 @@ describe('Lustre changelog change feed', () => {
     expect(system.calls).toContain('lfs changelog_clear kmfs-MDT0000 cl1 5');
     expect(JSON.parse(readFileSync(join(dir, 'cursors.json'), 'utf8'))).toEqual({ 'kmfs-MDT0000': 5 });
 
-    const more = RECORDED.split('\n').slice(0, 5).map((l) => l.replace(/^(\d+)/, (n) => String(Number(n) + 5))).join('\n');
+    const more = RECORDED.split('\n')
+      .slice(0, 5)
+      .map((l) => l.replace(/^(\d+)/, (n) => String(Number(n) + 5)))
+      .join('\n');
     system.scripted.set('lfs changelog kmfs-MDT0000 6', ok(more));
     system.scripted.set('lfs fid2path', ok(FID2PATH));
     const second = await feed.poll();
     expect(second.rescan).toBeUndefined();
     expect([...second.paths].sort()).toEqual(['', 'models', 'models/v2.bin', 'models/weights.bin']);
-    expect(system.calls).toContain('lfs fid2path --print-fid /mnt/kmfs [0x200000402:0x1:0x0] [0x200000007:0x1:0x0] [0x200000402:0x2:0x0] [0x200000402:0x3:0x0] [0x200000403:0x1:0x0]');
+    expect(system.calls).toContain(
+      'lfs fid2path --print-fid /mnt/kmfs [0x200000402:0x1:0x0] [0x200000007:0x1:0x0] [0x200000402:0x2:0x0] [0x200000402:0x3:0x0] [0x200000403:0x1:0x0]',
+    );
   });
 
   it('asks for a full scan when records were purged before it read them (a gap)', async () => {
@@ -64,9 +87,13 @@ describe('Lustre changelog change feed', () => {
   });
 
   it('asks for a full scan when the changelog user is gone', async () => {
-    system.scripted.set('lfs changelog kmfs-MDT0000 1', [{ code: 22, stdout: '', stderr: 'lfs changelog: cannot access changelog: Invalid argument', timedOut: false }]);
+    system.scripted.set('lfs changelog kmfs-MDT0000 1', [
+      { code: 22, stdout: '', stderr: 'lfs changelog: cannot access changelog: Invalid argument', timedOut: false },
+    ]);
     const batch = await feed.poll();
-    expect(batch.rescan).toMatch(/cannot read the changelog of kmfs-MDT0000 \(lfs changelog: cannot access changelog: Invalid argument\); is changelog user cl1 still registered/);
+    expect(batch.rescan).toMatch(
+      /cannot read the changelog of kmfs-MDT0000 \(lfs changelog: cannot access changelog: Invalid argument\); is changelog user cl1 still registered/,
+    );
   });
 
   it('has nothing to report when no record arrived', async () => {

@@ -27,7 +27,12 @@ export interface ChangeFeed {
 }
 
 export const scanEveryPass: ChangeFeed = {
-  poll: () => Promise.resolve({ rescan: 'no change feed for this backend', paths: new Set<string>(), commit: () => Promise.resolve() }),
+  poll: () =>
+    Promise.resolve({
+      rescan: 'no change feed for this backend',
+      paths: new Set<string>(),
+      commit: () => Promise.resolve(),
+    }),
 };
 
 /** One changelog record as `lfs changelog` prints it. */
@@ -122,7 +127,8 @@ export class LustreChangelogFeed implements ChangeFeed {
       }
       const records = parseChangelog(out.stdout);
       if (cursors[mdt] === undefined) rescan ??= `first pass on ${mdt}: no cursor yet`;
-      else if (records.length && records[0]!.index > from) rescan ??= `records ${from}–${records[0]!.index - 1} of ${mdt} were purged before they were read`;
+      else if (records.length && records[0]!.index > from)
+        rescan ??= `records ${from}–${records[0]!.index - 1} of ${mdt} were purged before they were read`;
       for (const r of records) {
         if (r.target && r.target !== NULL_FID) fids.add(r.target);
         if (r.parent && r.name) names.push({ parent: r.parent, name: r.name });
@@ -151,7 +157,8 @@ export class LustreChangelogFeed implements ChangeFeed {
       paths,
       commit: async () => {
         for (const mdt of this.options.mdts) {
-          if (next[mdt] !== undefined && next[mdt] !== cursors[mdt]) await this.lfs(['changelog_clear', mdt, this.options.user, String(next[mdt])]);
+          if (next[mdt] !== undefined && next[mdt] !== cursors[mdt])
+            await this.lfs(['changelog_clear', mdt, this.options.user, String(next[mdt])]);
         }
         writeFileAtomic(this.options.cursorFile, JSON.stringify(next));
       },

@@ -5,7 +5,18 @@
  * killed — is asked only for chunks no pack holds. A record cut short by a crash is dropped when
  * the packs are reopened. `sync()` fsyncs for power-loss safety before a version is committed.
  */
-import { closeSync, fsyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Hash } from './manifest.js';
 

@@ -133,7 +133,8 @@ export async function splitChunks(
   buffer?: Buffer,
 ): Promise<number> {
   const buf = buffer ?? Buffer.allocUnsafe(windowSize(chunker));
-  if (buf.length < 2 * chunker.params.maxBytes) throw new Error(`splitChunks needs a buffer of at least ${2 * chunker.params.maxBytes} bytes`);
+  if (buf.length < 2 * chunker.params.maxBytes)
+    throw new Error(`splitChunks needs a buffer of at least ${2 * chunker.params.maxBytes} bytes`);
   const windowBytes = buf.length;
   let filled = 0; // bytes in buf
   let head = 0; // start of unchunked data in buf
@@ -157,7 +158,10 @@ export async function splitChunks(
     const zero = chunker.zeroRun(buf, head, filled);
     const size = zero ? chunker.zeroChunk.sizeBytes : chunker.cut(buf, head, filled);
     const data = buf.subarray(head, head + size);
-    await onChunk({ offset: position + head, sizeBytes: size, hash: zero ? chunker.zeroChunk.hash : chunkHash(data) }, data);
+    await onChunk(
+      { offset: position + head, sizeBytes: size, hash: zero ? chunker.zeroChunk.hash : chunkHash(data) },
+      data,
+    );
     head += size;
   }
 }

@@ -1,6 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeListing } from '../../test/support/tree-hash.js';
@@ -164,7 +178,10 @@ describe('sync engine (in-process)', () => {
     // Stop in the commit after current.json is written, before the staging is removed.
     inner.stageFor = (...args) => {
       const staging = stageFor(...args);
-      if (staging) staging.close = () => { throw new Error('stopped'); };
+      if (staging)
+        staging.close = () => {
+          throw new Error('stopped');
+        };
       return staging;
     };
     const reader = chunkReader(src, version);
@@ -192,31 +209,36 @@ describe('sync engine (in-process)', () => {
     return session;
   }
 
-  it.each([0, 1, 5, 40])('after a pass cut short (%i chunks in), the next pass offers every chunk the receiver lacks and commits in one go', async (chunksBeforeCut) => {
-    populate();
-    for (let i = 0; i < 20; i++) writeFileSync(join(src, `dir/f${i}`), randomBytes(20_000 + i * 3000));
-    const version = await scanTree(src, { index, chunker, site: 'a' });
-    const r = receiver();
-    const reader = chunkReader(src, version);
-    await expect(pushVersion(version, cutAfter(r, chunksBeforeCut), reader)).rejects.toThrow('link cut');
-    // Every node arrived in the cut pass, yet none counts as held: the chunks below them were not all sent.
-    expect(r.missingNodes([version.root])).toEqual([version.root]);
-    const planned: [number, number][] = [];
-    const commits: boolean[] = [];
-    const session = new LocalSession(r);
-    const commit = session.commit.bind(session);
-    session.commit = async (root) => {
-      const result = await commit(root);
-      commits.push(result.applied);
-      return result;
-    };
-    await pushVersion(version, session, reader, { planned: (offered, missing) => void planned.push([offered, missing]) });
-    await reader.close();
-    r.close();
-    expect(commits).toEqual([true]);
-    for (const [offered, missing] of planned) expect(missing).toBeLessThanOrEqual(offered);
-    expect(treeListing(dst)).toEqual(treeListing(src));
-  });
+  it.each([0, 1, 5, 40])(
+    'after a pass cut short (%i chunks in), the next pass offers every chunk the receiver lacks and commits in one go',
+    async (chunksBeforeCut) => {
+      populate();
+      for (let i = 0; i < 20; i++) writeFileSync(join(src, `dir/f${i}`), randomBytes(20_000 + i * 3000));
+      const version = await scanTree(src, { index, chunker, site: 'a' });
+      const r = receiver();
+      const reader = chunkReader(src, version);
+      await expect(pushVersion(version, cutAfter(r, chunksBeforeCut), reader)).rejects.toThrow('link cut');
+      // Every node arrived in the cut pass, yet none counts as held: the chunks below them were not all sent.
+      expect(r.missingNodes([version.root])).toEqual([version.root]);
+      const planned: [number, number][] = [];
+      const commits: boolean[] = [];
+      const session = new LocalSession(r);
+      const commit = session.commit.bind(session);
+      session.commit = async (root) => {
+        const result = await commit(root);
+        commits.push(result.applied);
+        return result;
+      };
+      await pushVersion(version, session, reader, {
+        planned: (offered, missing) => void planned.push([offered, missing]),
+      });
+      await reader.close();
+      r.close();
+      expect(commits).toEqual([true]);
+      for (const [offered, missing] of planned) expect(missing).toBeLessThanOrEqual(offered);
+      expect(treeListing(dst)).toEqual(treeListing(src));
+    },
+  );
 
   it('a receiver restarted after a cut pass resumes its staging and is asked only for what it lacks', async () => {
     populate();
@@ -258,8 +280,12 @@ describe('sync engine (in-process)', () => {
   it('refuses a manifest node that does not match its hash, and changes nothing', () => {
     populate();
     const r = receiver();
-    expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[]}'))).toThrow(/does not match its hash/);
-    expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[{"type":"file","name":"../x"}]}'))).toThrow();
+    expect(() => r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[]}'))).toThrow(
+      /does not match its hash/,
+    );
+    expect(() =>
+      r.putNode('0'.repeat(64), Buffer.from('{"v":1,"type":"dir","entries":[{"type":"file","name":"../x"}]}')),
+    ).toThrow();
     r.close();
     expect(readdirSync(dst)).toEqual([]);
   });

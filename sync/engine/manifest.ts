@@ -75,9 +75,11 @@ export function hashBytes(bytes: Uint8Array): Hash {
 
 /** Parses and checks a node received from a peer; throws naming what is wrong. */
 export function decodeNode(bytes: Uint8Array, expected?: Hash): ManifestNode {
-  if (expected !== undefined && hashBytes(bytes) !== expected) throw new Error(`manifest node ${expected} does not match its hash`);
+  if (expected !== undefined && hashBytes(bytes) !== expected)
+    throw new Error(`manifest node ${expected} does not match its hash`);
   const node = JSON.parse(Buffer.from(bytes).toString('utf8')) as ManifestNode;
-  if (node?.v !== 1) throw new Error(`manifest node has unsupported format version ${String((node as { v?: unknown })?.v)}`);
+  if (node?.v !== 1)
+    throw new Error(`manifest node has unsupported format version ${String((node as { v?: unknown })?.v)}`);
   if (node.type === 'chunks') {
     if (!Array.isArray(node.chunks)) throw new Error('chunk-list node has no chunks');
     for (const c of node.chunks) checkChunkRef(c);
@@ -93,14 +95,27 @@ export function decodeNode(bytes: Uint8Array, expected?: Hash): ManifestNode {
 const HASH_RE = /^[0-9a-f]{64}$/;
 
 function checkChunkRef(c: unknown): void {
-  if (!Array.isArray(c) || typeof c[0] !== 'string' || !HASH_RE.test(c[0]) || !Number.isSafeInteger(c[1]) || (c[1] as number) < 0) {
+  if (
+    !Array.isArray(c) ||
+    typeof c[0] !== 'string' ||
+    !HASH_RE.test(c[0]) ||
+    !Number.isSafeInteger(c[1]) ||
+    (c[1] as number) < 0
+  ) {
     throw new Error(`bad chunk reference ${JSON.stringify(c)}`);
   }
 }
 
 /** Entry names are single path components: no separators, no "." or "..". */
 export function checkEntryName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+  if (
+    typeof name !== 'string' ||
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\0')
+  ) {
     throw new Error(`bad entry name ${JSON.stringify(name)}`);
   }
 }
@@ -173,7 +188,8 @@ export function fileChunks(chunks: ChunkRef[], nodes: NodeSet): Pick<FileEntry, 
   };
   for (let i = 0; i < chunks.length; i++) {
     const count = i + 1 - start;
-    if (count >= BLOCK_CHUNKS_MAX || (count > 1 && chunks[i]![0].startsWith(BLOCK_CUT_PREFIX + BLOCK_CUT_PREFIX))) close(i + 1);
+    if (count >= BLOCK_CHUNKS_MAX || (count > 1 && chunks[i]![0].startsWith(BLOCK_CUT_PREFIX + BLOCK_CUT_PREFIX)))
+      close(i + 1);
   }
   if (start < chunks.length) close(chunks.length);
   return { blocks };

@@ -2,7 +2,15 @@
  * What it takes to turn the tree at one root into the tree at another: the diff both ends agree on.
  * Only directories whose node hashes differ are descended into.
  */
-import { sameEntry, type DirEntry, type Entry, type FileEntry, type Hash, type NodeSet, type SymlinkEntry } from './manifest.js';
+import {
+  sameEntry,
+  type DirEntry,
+  type Entry,
+  type FileEntry,
+  type Hash,
+  type NodeSet,
+  type SymlinkEntry,
+} from './manifest.js';
 
 export interface ApplyPlan {
   /** Paths (files, symlinks, directories) that go to the quarantine. */

@@ -91,7 +91,10 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
     }
     const st = fstatSync(fd);
     const seen = version.files.get(path);
-    if (seen && (st.size !== seen.sizeBytes || st.mtimeMs !== seen.mtimeMs || st.ctimeMs !== seen.ctimeMs || st.ino !== seen.ino)) {
+    if (
+      seen &&
+      (st.size !== seen.sizeBytes || st.mtimeMs !== seen.mtimeMs || st.ctimeMs !== seen.ctimeMs || st.ino !== seen.ino)
+    ) {
       closeSync(fd);
       throw new TransferError(`source file ${path} changed during the pass`, true, path);
     }
@@ -106,7 +109,8 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
     ours.add(buf.buffer);
     return buf;
   };
-  const allocate = (size: number): Buffer => (size <= POOLED_BYTES ? (pool.pop() ?? slab()).subarray(0, size) : Buffer.allocUnsafe(size));
+  const allocate = (size: number): Buffer =>
+    size <= POOLED_BYTES ? (pool.pop() ?? slab()).subarray(0, size) : Buffer.allocUnsafe(size);
   const read = (hash: Hash): Promise<Buffer> => {
     const held = version.held.get(hash);
     if (held) return Promise.resolve(held); // read by the scan moments ago: what the manifest names
@@ -120,7 +124,8 @@ export function chunkReader(treeDir: string, version: TreeVersion): ChunkReader 
         if (n === 0) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
         done += n;
       }
-      if (!version.files.has(at.path) && chunkHash(buf) !== hash) throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
+      if (!version.files.has(at.path) && chunkHash(buf) !== hash)
+        throw new TransferError(`source file ${at.path} changed during the pass`, true, at.path);
       return Promise.resolve(buf);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -166,9 +171,21 @@ function guarded(hooks: PushHooks): Required<Pick<PushHooks, 'planned' | 'sent'>
   };
 }
 
-export async function pushVersion(version: TreeVersion, session: PeerSession, read: (hash: Hash) => Promise<Buffer>, pushHooks: PushHooks = {}): Promise<PushResult> {
+export async function pushVersion(
+  version: TreeVersion,
+  session: PeerSession,
+  read: (hash: Hash) => Promise<Buffer>,
+  pushHooks: PushHooks = {},
+): Promise<PushResult> {
   const hooks = guarded(pushHooks);
-  const result: PushResult = { unchanged: false, nodesSent: 0, chunksOffered: 0, chunksSent: 0, bytesSent: 0, filesWritten: 0 };
+  const result: PushResult = {
+    unchanged: false,
+    nodesSent: 0,
+    chunksOffered: 0,
+    chunksSent: 0,
+    bytesSent: 0,
+    filesWritten: 0,
+  };
   if (session.peerRoot === version.root) return { ...result, unchanged: true };
 
   // Nodes, level by level, descending only into what the peer lacks.
@@ -211,7 +228,10 @@ export async function pushVersion(version: TreeVersion, session: PeerSession, re
       return result;
     }
     if (attempt === COMMIT_ATTEMPTS) {
-      throw new TransferError(`peer could not commit ${version.root}: ${commit.missingNodes.length} nodes and ${commit.missingChunks.length} chunks still missing`, true);
+      throw new TransferError(
+        `peer could not commit ${version.root}: ${commit.missingNodes.length} nodes and ${commit.missingChunks.length} chunks still missing`,
+        true,
+      );
     }
     await sendNodes(session, version, commit.missingNodes);
     // Chunks the peer turned out to lack at commit (a file of its own changed under it, say):
@@ -236,9 +256,18 @@ async function sendNodes(session: PeerSession, version: TreeVersion, hashes: Has
   await session.putNodes(nodes);
 }
 
-async function sendChunks(session: PeerSession, version: TreeVersion, hashes: Hash[], read: (hash: Hash) => Promise<Buffer>, result: PushResult, hooks: ReturnType<typeof guarded>): Promise<void> {
+async function sendChunks(
+  session: PeerSession,
+  version: TreeVersion,
+  hashes: Hash[],
+  read: (hash: Hash) => Promise<Buffer>,
+  result: PushResult,
+  hooks: ReturnType<typeof guarded>,
+): Promise<void> {
   if (!hashes.length) return;
-  for (const h of hashes) if (!version.locations.has(h)) throw new TransferError(`peer asked for chunk ${h}, which is not in this version`, false);
+  for (const h of hashes)
+    if (!version.locations.has(h))
+      throw new TransferError(`peer asked for chunk ${h}, which is not in this version`, false);
   await session.sendChunks(hashes, read);
   const bytes = sizeOf(version, hashes);
   result.chunksSent += hashes.length;

@@ -11,7 +11,21 @@
  * their metadata last. A crash during the moves is finished from the journal on restart, so the
  * tree ends at the new version; a crash before the journal leaves it at the old one.
  */
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+} from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fsyncPath, writeFileAtomic } from '../../lib/durable.js';
 import { chunkHash } from './chunker.js';
@@ -69,7 +83,9 @@ export class Receiver {
     mkdirSync(options.stateDir, { recursive: true });
     mkdirSync(options.treeDir, { recursive: true });
     if (lstatSync(options.stateDir).dev !== lstatSync(options.treeDir).dev) {
-      throw new Error(`stateDir ${options.stateDir} must be on the same filesystem as treeDir ${options.treeDir} (files are renamed into place)`);
+      throw new Error(
+        `stateDir ${options.stateDir} must be on the same filesystem as treeDir ${options.treeDir} (files are renamed into place)`,
+      );
     }
     this.packs = new ChunkPacks(join(options.stateDir, 'packs'));
     this.loadApplied();
@@ -95,7 +111,10 @@ export class Receiver {
 
   private loadApplied(): void {
     if (!existsSync(this.file('current.json'))) return;
-    const current = JSON.parse(readFileSync(this.file('current.json'), 'utf8')) as { root: Hash; nodes: Record<Hash, string> };
+    const current = JSON.parse(readFileSync(this.file('current.json'), 'utf8')) as {
+      root: Hash;
+      nodes: Record<Hash, string>;
+    };
     this.applied.addRecord(current.nodes);
     this.appliedRoot = current.root;
   }
@@ -184,11 +203,21 @@ export class Receiver {
       this.staging.drop();
     }
     const plan = planApply(nodes, this.appliedRoot, root);
-    const old = new Map<string, Entry>(this.appliedRoot ? [...walk(this.applied, this.appliedRoot)].map(({ path, entry }) => [path, entry]) : []);
-    this.staging = Staging.create(this.file('tmp'), root, plan, (entry) => entryChunks(entry, nodes), (path) => {
-      const entry = old.get(path);
-      return entry?.type === 'file' ? { absPath: join(this.options.treeDir, path), entry, chunks: entryChunks(entry, this.applied) } : undefined;
-    });
+    const old = new Map<string, Entry>(
+      this.appliedRoot ? [...walk(this.applied, this.appliedRoot)].map(({ path, entry }) => [path, entry]) : [],
+    );
+    this.staging = Staging.create(
+      this.file('tmp'),
+      root,
+      plan,
+      (entry) => entryChunks(entry, nodes),
+      (path) => {
+        const entry = old.get(path);
+        return entry?.type === 'file'
+          ? { absPath: join(this.options.treeDir, path), entry, chunks: entryChunks(entry, this.applied) }
+          : undefined;
+      },
+    );
     this.reachable = nodes;
     return this.staging;
   }
@@ -229,7 +258,13 @@ export class Receiver {
     if (missingChunks.length) return { applied: false, missingChunks, missingNodes: [] };
     staging.finish();
     const plan = staging.plan;
-    const journal: Journal = { root, quarantine: String(this.now()), plan, temps: plan.writes.map((_, i) => staging.temp(i)), nodes: nodes.toRecord() };
+    const journal: Journal = {
+      root,
+      quarantine: String(this.now()),
+      plan,
+      temps: plan.writes.map((_, i) => staging.temp(i)),
+      nodes: nodes.toRecord(),
+    };
     writeFileAtomic(this.file('journal.json'), JSON.stringify(journal));
     this.finish(journal);
     return { applied: true, missingChunks: [], missingNodes: [], files: plan.writes.length };
@@ -334,7 +369,8 @@ export class Receiver {
   private checkInside(dir: string): void {
     const real = realpathSync(existsSync(dir) ? dir : this.options.treeDir);
     const top = realpathSync(this.options.treeDir);
-    if (real !== top && !real.startsWith(top + sep)) throw new Error(`refusing to write under ${dir}: it resolves outside the tree (${real})`);
+    if (real !== top && !real.startsWith(top + sep))
+      throw new Error(`refusing to write under ${dir}: it resolves outside the tree (${real})`);
   }
 
   /** Drops quarantined versions older than the retention. */
@@ -342,7 +378,8 @@ export class Receiver {
     const dir = this.file('quarantine');
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {
-      if (Number(name) + this.options.deletedRetentionMs <= this.now()) rmSync(join(dir, name), { recursive: true, force: true });
+      if (Number(name) + this.options.deletedRetentionMs <= this.now())
+        rmSync(join(dir, name), { recursive: true, force: true });
     }
   }
 

@@ -7,7 +7,15 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, ty
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { splitChunks, windowSize, type Chunker } from './chunker.js';
-import { fileChunks, NodeSet, sortEntries, type ChunkRef, type Entry, type Hash, type VersionVector } from './manifest.js';
+import {
+  fileChunks,
+  NodeSet,
+  sortEntries,
+  type ChunkRef,
+  type Entry,
+  type Hash,
+  type VersionVector,
+} from './manifest.js';
 import type { IndexRecord, TreeIndex } from './tree-index.js';
 
 export interface ChunkLocation {
@@ -74,7 +82,13 @@ function bump(vv: VersionVector | undefined, site: string): VersionVector {
  * GC. A small file (`sizeHint` up to one max chunk) is read synchronously and, when `keep` is
  * given, its content is handed to it.
  */
-export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer, sizeHint?: number, keep?: (data: Buffer) => void): Promise<ChunkRef[]> {
+export async function chunkFile(
+  path: string,
+  chunker: Chunker,
+  buffer?: Buffer,
+  sizeHint?: number,
+  keep?: (data: Buffer) => void,
+): Promise<ChunkRef[]> {
   if (sizeHint !== undefined && sizeHint <= chunker.params.maxBytes) return chunkSmallFile(path, chunker, buffer, keep);
   const handle = await open(path, 'r');
   try {
@@ -97,7 +111,12 @@ export async function chunkFile(path: string, chunker: Chunker, buffer?: Buffer,
  * A file that fits in one read, read synchronously: for trees of many small files the thread-pool
  * round trips of async open/read/close cost more than the reads.
  */
-async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer, keep?: (data: Buffer) => void): Promise<ChunkRef[]> {
+async function chunkSmallFile(
+  path: string,
+  chunker: Chunker,
+  buffer?: Buffer,
+  keep?: (data: Buffer) => void,
+): Promise<ChunkRef[]> {
   const fd = openSync(path, 'r');
   try {
     const chunks: ChunkRef[] = [];
@@ -117,8 +136,15 @@ async function chunkSmallFile(path: string, chunker: Chunker, buffer?: Buffer, k
 
 function sameRecord(a: IndexRecord, b: IndexRecord): boolean {
   return (
-    a.type === b.type && a.sizeBytes === b.sizeBytes && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.mode === b.mode &&
-    a.target === b.target && a.vv === b.vv && (a.chunks === b.chunks || JSON.stringify(a.chunks) === JSON.stringify(b.chunks))
+    a.type === b.type &&
+    a.sizeBytes === b.sizeBytes &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs &&
+    a.ino === b.ino &&
+    a.mode === b.mode &&
+    a.target === b.target &&
+    a.vv === b.vv &&
+    (a.chunks === b.chunks || JSON.stringify(a.chunks) === JSON.stringify(b.chunks))
   );
 }
 
@@ -133,7 +159,13 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
   const held = new Map<Hash, Buffer>();
   let heldBytes = 0;
 
-  const record = (path: string, st: Stats, type: IndexRecord['type'], extra: Partial<IndexRecord>, changed: boolean): IndexRecord => {
+  const record = (
+    path: string,
+    st: Stats,
+    type: IndexRecord['type'],
+    extra: Partial<IndexRecord>,
+    changed: boolean,
+  ): IndexRecord => {
     const previous = index.records.get(path);
     const next: IndexRecord = {
       type,
@@ -167,7 +199,13 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
           chunks = previous.chunks;
         } else {
           let data: Buffer | undefined;
-          chunks = await chunkFile(join(rootDir, rel), chunker, buffer, st.size, heldBytes + st.size <= HELD_BYTES_MAX ? (d) => (data = d) : undefined);
+          chunks = await chunkFile(
+            join(rootDir, rel),
+            chunker,
+            buffer,
+            st.size,
+            heldBytes + st.size <= HELD_BYTES_MAX ? (d) => (data = d) : undefined,
+          );
           if (data && data.length === st.size) {
             let at = 0;
             for (const [hash, size] of chunks) held.set(hash, data.subarray(at, (at += size)));
@@ -175,7 +213,8 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
           }
           stats.readFiles++;
           stats.readBytes += st.size;
-          changed = JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);
+          changed =
+            JSON.stringify(chunks) !== JSON.stringify(previous?.chunks) || previous?.mode !== (st.mode & 0o7777);
         }
         const rec = record(rel, st, 'file', { chunks }, changed);
         files.set(rel, { sizeBytes: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
@@ -186,14 +225,23 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         }
         stats.files++;
         stats.logicalBytes += st.size;
-        entries.push({ type: 'file', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), sizeBytes: st.size, ...fileChunks(chunks, nodes), vv: rec.vv });
+        entries.push({
+          type: 'file',
+          name,
+          mode: rec.mode,
+          mtimeMs: Math.trunc(st.mtimeMs),
+          sizeBytes: st.size,
+          ...fileChunks(chunks, nodes),
+          vv: rec.vv,
+        });
       } else if (st.isDirectory()) {
         const node = await scanDir(rel);
         const rec = record(rel, st, 'dir', {}, previous?.type !== 'dir' || previous.mode !== (st.mode & 0o7777));
         stats.dirs++;
         entries.push({ type: 'dir', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), node, vv: rec.vv });
       } else if (st.isSymbolicLink()) {
-        const target = unchanged(previous, st, 'symlink') && previous.target ? previous.target : readlinkSync(join(rootDir, rel));
+        const target =
+          unchanged(previous, st, 'symlink') && previous.target ? previous.target : readlinkSync(join(rootDir, rel));
         const rec = record(rel, st, 'symlink', { target }, previous?.target !== target);
         entries.push({ type: 'symlink', name, target, mtimeMs: Math.trunc(st.mtimeMs), vv: rec.vv });
       }

@@ -19,7 +19,11 @@ export const COMPRESSIONS = COMPRESSION;
 export type Compression = (typeof COMPRESSION)[number];
 export type Encryption = (typeof ENCRYPTION_ALGORITHMS)[number];
 
-const KEY_BYTES: Record<Exclude<Encryption, 'none'>, number> = { 'aes-128-gcm': 16, 'aes-192-gcm': 24, 'aes-256-gcm': 32 };
+const KEY_BYTES: Record<Exclude<Encryption, 'none'>, number> = {
+  'aes-128-gcm': 16,
+  'aes-192-gcm': 24,
+  'aes-256-gcm': 32,
+};
 
 /** What a chunk failed on; the message names the chunk and the reason. */
 export class ChunkRejected extends Error {}
@@ -44,7 +48,10 @@ export function initCodecs(): Promise<void> {
  */
 export function checkKey(algorithm: Exclude<Encryption, 'none'>, key: Buffer): void {
   const want = KEY_BYTES[algorithm];
-  if (key.length !== want) throw new Error(`${algorithm} needs a ${want}-byte key, the file holds ${key.length} bytes (fix the Secret named in spec.policy.encryption.keySecretRef)`);
+  if (key.length !== want)
+    throw new Error(
+      `${algorithm} needs a ${want}-byte key, the file holds ${key.length} bytes (fix the Secret named in spec.policy.encryption.keySecretRef)`,
+    );
 }
 
 /** A short proof of the key that reveals nothing about it, compared in the session handshake. */
@@ -83,7 +90,11 @@ export function decompress(data: Buffer, compression: Compression): Buffer {
  * The bytes that go on the wire for a chunk, as parts to write one after another (no copy into
  * one buffer), and the codec actually used (none when compression did not pay).
  */
-export function sealChunkParts(data: Buffer, hash: string, policy: SealPolicy): { codec: Compression; parts: Buffer[]; length: number } {
+export function sealChunkParts(
+  data: Buffer,
+  hash: string,
+  policy: SealPolicy,
+): { codec: Compression; parts: Buffer[]; length: number } {
   let codec = policy.compression;
   let body = codec === 'none' ? data : compress(data, codec);
   if (body.length >= data.length) {
@@ -105,10 +116,17 @@ export function sealChunk(data: Buffer, hash: string, policy: SealPolicy): { cod
 }
 
 /** Opens a sealed chunk and checks it is the chunk named `hash`; throws ChunkRejected otherwise. */
-export function openChunk(payload: Buffer, codec: Compression, hash: string, policy: SealPolicy, verify: (data: Buffer) => string): Buffer {
+export function openChunk(
+  payload: Buffer,
+  codec: Compression,
+  hash: string,
+  policy: SealPolicy,
+  verify: (data: Buffer) => string,
+): Buffer {
   let body = payload;
   if (policy.encryption !== 'none') {
-    if (payload.length < 28) throw new ChunkRejected(`chunk ${hash}: sealed payload truncated (${payload.length} bytes)`);
+    if (payload.length < 28)
+      throw new ChunkRejected(`chunk ${hash}: sealed payload truncated (${payload.length} bytes)`);
     const decipher = createDecipheriv(policy.encryption, policy.key!, payload.subarray(0, 12));
     decipher.setAAD(Buffer.from(hash, 'hex'));
     decipher.setAuthTag(payload.subarray(payload.length - 16));
@@ -117,7 +135,9 @@ export function openChunk(payload: Buffer, codec: Compression, hash: string, pol
       const rest = decipher.final(); // GCM has no padding: empty, unless the runtime buffers
       body = rest.length ? Buffer.concat([opened, rest]) : opened;
     } catch {
-      throw new ChunkRejected(`chunk ${hash}: failed authentication (wrong encryption key, or the data was tampered with)`);
+      throw new ChunkRejected(
+        `chunk ${hash}: failed authentication (wrong encryption key, or the data was tampered with)`,
+      );
     }
   }
   if (!COMPRESSIONS.includes(codec)) throw new ChunkRejected(`chunk ${hash}: unknown codec ${String(codec)}`);

@@ -8,8 +8,24 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  closeSync, fchmodSync, constants, copyFileSync, existsSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync,
-  readSync, rmSync, symlinkSync, truncateSync, writeSync,
+  closeSync,
+  fchmodSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  futimesSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeSync,
 } from 'node:fs';
 import { close, fdatasync, open } from 'node:fs';
 import { join } from 'node:path';
@@ -70,11 +86,12 @@ export class Staging {
     });
     this.filled = writes.map((w) => new Uint8Array(w.chunks.length));
     this.filledCount = writes.map(() => 0);
-    for (const [i, w] of writes.entries()) for (const [j, [hash]] of w.chunks.entries()) {
-      const list = this.placements.get(hash);
-      if (list) list.push([i, j]);
-      else this.placements.set(hash, [[i, j]]);
-    }
+    for (const [i, w] of writes.entries())
+      for (const [j, [hash]] of w.chunks.entries()) {
+        const list = this.placements.get(hash);
+        if (list) list.push([i, j]);
+        else this.placements.set(hash, [[i, j]]);
+      }
   }
 
   /** The temp file of plan.writes[i]. */
@@ -83,10 +100,22 @@ export class Staging {
   }
 
   /** Creates the temp files for `plan` (sparse, or copies of old files that line up). */
-  static create(dir: string, root: Hash, plan: ApplyPlan, chunksOf: (entry: FileEntry) => ChunkRef[], oldFile: (path: string) => OldFile | undefined): Staging {
+  static create(
+    dir: string,
+    root: Hash,
+    plan: ApplyPlan,
+    chunksOf: (entry: FileEntry) => ChunkRef[],
+    oldFile: (path: string) => OldFile | undefined,
+  ): Staging {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const writes: StagedWrite[] = plan.writes.map(({ path, entry }) => ({ path, entry, chunks: entry.type === 'file' ? chunksOf(entry) : [], cloned: false, aligned: [] }));
+    const writes: StagedWrite[] = plan.writes.map(({ path, entry }) => ({
+      path,
+      entry,
+      chunks: entry.type === 'file' ? chunksOf(entry) : [],
+      cloned: false,
+      aligned: [],
+    }));
     const staging = new Staging(dir, root, plan, writes);
     for (const [i, w] of writes.entries()) {
       if (w.entry.type !== 'file') continue;
@@ -108,7 +137,11 @@ export class Staging {
   static load(dir: string): Staging | undefined {
     if (!existsSync(join(dir, STATE))) return undefined;
     try {
-      const saved = JSON.parse(readFileSync(join(dir, STATE), 'utf8')) as { root: Hash; plan: ApplyPlan; writes: StagedWrite[] };
+      const saved = JSON.parse(readFileSync(join(dir, STATE), 'utf8')) as {
+        root: Hash;
+        plan: ApplyPlan;
+        writes: StagedWrite[];
+      };
       const staging = new Staging(dir, saved.root, saved.plan, saved.writes);
       for (const [i, w] of saved.writes.entries()) for (const j of w.aligned) staging.filled[i]![j] = 1;
       if (existsSync(join(dir, LOG))) {
@@ -137,7 +170,8 @@ export class Staging {
       at += size;
     }
     const out: number[] = [];
-    for (const [j, [hash]] of this.writes[i]!.chunks.entries()) if (oldAt.get(this.offsets[i]![j]!) === hash) out.push(j);
+    for (const [j, [hash]] of this.writes[i]!.chunks.entries())
+      if (oldAt.get(this.offsets[i]![j]!) === hash) out.push(j);
     return out;
   }
 
@@ -321,7 +355,7 @@ export function isZero(data: Buffer): boolean {
 
 /** Reads data.length bytes at `position`; false when the file ends first. */
 function readFully(fd: number, data: Buffer, position: number): boolean {
-  for (let done = 0; done < data.length; ) {
+  for (let done = 0; done < data.length;) {
     const n = readSync(fd, data, done, data.length - done, position + done);
     if (n === 0) return false;
     done += n;
@@ -331,5 +365,6 @@ function readFully(fd: number, data: Buffer, position: number): boolean {
 
 function writeAllAt(fd: number, data: Buffer, position: number | null): void {
   let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position === null ? null : position + done);
+  while (done < data.length)
+    done += writeSync(fd, data, done, data.length - done, position === null ? null : position + done);
 }

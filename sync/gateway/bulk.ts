@@ -83,7 +83,11 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
     }
   });
   socket.on('end', () => {
-    if (reader.pending) log.warn({ peer: peer.identities[0], session: current?.id, bytes: reader.pending }, 'bulk stream ended inside a frame; the partial chunk was discarded');
+    if (reader.pending)
+      log.warn(
+        { peer: peer.identities[0], session: current?.id, bytes: reader.pending },
+        'bulk stream ended inside a frame; the partial chunk was discarded',
+      );
     socket.end();
   });
   socket.on('error', (error: Error) => log.debug({ err: error.message }, 'bulk connection error'));

@@ -9,7 +9,14 @@ import { wrapUnary, type UnaryCall } from '../../lib/grpc-unary.js';
 import type { Logger } from '../../lib/logging.js';
 import { COMPRESSIONS, keyCheck, type SealPolicy } from '../engine/seal.js';
 import type { SyncHandlers } from '../wire/generated/kmesh/sync/v1/Sync.js';
-import { hex, PROTOCOL_VERSION, raw, type SyncMethod, type SyncRequestReceived, type SyncResponse } from '../wire/protocol.js';
+import {
+  hex,
+  PROTOCOL_VERSION,
+  raw,
+  type SyncMethod,
+  type SyncRequestReceived,
+  type SyncResponse,
+} from '../wire/protocol.js';
 import type { GatewayMetrics } from './metrics.js';
 import { authenticatedPeer, peerOf, type Session, type Sessions } from './sessions.js';
 import { acceptsFrom, type Sites } from './sites.js';
@@ -25,7 +32,10 @@ export interface ControlServiceOptions {
  * A handler of method M: its request as received, its response as generated from the .proto.
  * Each handler below also names its return type, so a misspelt response field is an error.
  */
-type ControlHandler<M extends SyncMethod> = (request: SyncRequestReceived<M>, call: UnaryCall<SyncRequestReceived<M>, SyncResponse<M>>) => SyncResponse<M>;
+type ControlHandler<M extends SyncMethod> = (
+  request: SyncRequestReceived<M>,
+  call: UnaryCall<SyncRequestReceived<M>, SyncResponse<M>>,
+) => SyncResponse<M>;
 
 /** The Sync service's implementation, for `Server.addService(syncClient().service, …)`. */
 export function controlService(options: ControlServiceOptions): SyncHandlers {
@@ -41,31 +51,62 @@ export function controlService(options: ControlServiceOptions): SyncHandlers {
   const hello: ControlHandler<'Hello'> = (request, call): SyncResponse<'Hello'> => {
     const peer = authenticatedPeer(call.getAuthContext().sslPeerCertificate);
     const version = request.protocol_version;
-    if (version !== PROTOCOL_VERSION) throw failedPrecondition(`protocol version ${version} is not supported (this gateway speaks ${PROTOCOL_VERSION})`);
+    if (version !== PROTOCOL_VERSION)
+      throw failedPrecondition(
+        `protocol version ${version} is not supported (this gateway speaks ${PROTOCOL_VERSION})`,
+      );
     const name = request.data_flow;
     const dataFlow = sites.find(name);
     if (!dataFlow) throw notFound(`dataflow "${name}" is not served by this gateway`);
     if (!acceptsFrom(dataFlow, peer.identities)) {
-      throw new StatusError(status.PERMISSION_DENIED, `${peer.identities.join(', ')} is not a peer of dataflow ${name} that may send to it (its peers with direction pull: ${dataFlow.peers.filter((p) => p.direction === 'pull').map((p) => p.name).join(', ') || 'none'})`);
+      throw new StatusError(
+        status.PERMISSION_DENIED,
+        `${peer.identities.join(', ')} is not a peer of dataflow ${name} that may send to it (its peers with direction pull: ${
+          dataFlow.peers
+            .filter((p) => p.direction === 'pull')
+            .map((p) => p.name)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     const policy = request.policy; // null when the sender sent none
     const compression = COMPRESSIONS.find((c) => c === policy?.compression);
-    if (!policy || !compression) throw invalidArgument(`policy.compression: unknown compression "${policy?.compression}"`);
+    if (!policy || !compression)
+      throw invalidArgument(`policy.compression: unknown compression "${policy?.compression}"`);
     if (policy.encryption !== dataFlow.encryption) {
-      throw failedPrecondition(`policy.encryption: the sender uses ${policy.encryption}, dataflow ${name} at this site uses ${dataFlow.encryption}`);
+      throw failedPrecondition(
+        `policy.encryption: the sender uses ${policy.encryption}, dataflow ${name} at this site uses ${dataFlow.encryption}`,
+      );
     }
     const local: SealPolicy = { compression, encryption: dataFlow.encryption, key: dataFlow.key };
-    if (policy.key_check !== keyCheck(local)) throw failedPrecondition(`policy.encryption: the sender's key for dataflow ${name} differs from this site's (check both sites' keySecretRef)`);
+    if (policy.key_check !== keyCheck(local))
+      throw failedPrecondition(
+        `policy.encryption: the sender's key for dataflow ${name} differs from this site's (check both sites' keySecretRef)`,
+      );
     const receiver = sites.receiver(dataFlow);
-    const s = sessions.open({ dataFlow, receiver, identity: peer.identity, fingerprint: peer.fingerprint, policy: local });
+    const s = sessions.open({
+      dataFlow,
+      receiver,
+      identity: peer.identity,
+      fingerprint: peer.fingerprint,
+      policy: local,
+    });
     log.info({ session: s.id, dataFlow: name, peer: peer.identity, site: request.site }, 'sync session opened');
-    return { session_id: s.id, root: receiver.root ? raw(receiver.root) : Buffer.alloc(0), protocol_version: PROTOCOL_VERSION };
+    return {
+      session_id: s.id,
+      root: receiver.root ? raw(receiver.root) : Buffer.alloc(0),
+      protocol_version: PROTOCOL_VERSION,
+    };
   };
 
-  const missingNodes: ControlHandler<'MissingNodes'> = (request, call): SyncResponse<'MissingNodes'> => ({ hashes: session(request, call).receiver.missingNodes(request.hashes.map(hex)).map(raw) });
+  const missingNodes: ControlHandler<'MissingNodes'> = (request, call): SyncResponse<'MissingNodes'> => ({
+    hashes: session(request, call).receiver.missingNodes(request.hashes.map(hex)).map(raw),
+  });
 
   const missingChunks: ControlHandler<'MissingChunks'> = (request, call): SyncResponse<'MissingChunks'> => ({
-    hashes: session(request, call).receiver.missingChunks(request.hashes.map(hex), request.root.length ? hex(request.root) : undefined).map(raw),
+    hashes: session(request, call)
+      .receiver.missingChunks(request.hashes.map(hex), request.root.length ? hex(request.root) : undefined)
+      .map(raw),
   });
 
   const putNodes: ControlHandler<'PutNodes'> = (request, call): SyncResponse<'PutNodes'> => {
@@ -88,12 +129,22 @@ export function controlService(options: ControlServiceOptions): SyncHandlers {
       log.info({ session: s.id, dataFlow: s.dataFlow.name, root, files: result.files }, 'version committed');
       options.metrics?.commits.inc({ dataflow: s.dataFlow.name });
     }
-    return { applied: result.applied, missing_chunks: result.missingChunks.map(raw), missing_nodes: result.missingNodes.map(raw), files_written: result.files ?? 0 };
+    return {
+      applied: result.applied,
+      missing_chunks: result.missingChunks.map(raw),
+      missing_nodes: result.missingNodes.map(raw),
+      files_written: result.files ?? 0,
+    };
   };
 
   /** One logged, status-mapped gRPC handler; a thrown StatusError keeps its code (lib/grpc-unary.ts). */
   const unary = <M extends SyncMethod>(method: M, handler: ControlHandler<M>) =>
-    wrapUnary<SyncRequestReceived<M>, SyncResponse<M>>(method, (request, call) => Promise.resolve().then(() => handler(request, call)), log, { message: 'sync call', level: 'debug', describe: () => undefined });
+    wrapUnary<SyncRequestReceived<M>, SyncResponse<M>>(
+      method,
+      (request, call) => Promise.resolve().then(() => handler(request, call)),
+      log,
+      { message: 'sync call', level: 'debug', describe: () => undefined },
+    );
 
   return {
     Hello: unary('Hello', hello),

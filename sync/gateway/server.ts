@@ -43,7 +43,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const sites = new Sites(options.dataFlows);
   const sessions = new Sessions(options.sessionIdleMs ?? 10 * 60_000);
 
-  const grpc = new Server({ 'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_CONTROL_MESSAGE_BYTES });
+  const grpc = new Server({
+    'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_CONTROL_MESSAGE_BYTES,
+  });
   grpc.addService(syncClient().service, controlService({ sites, sessions, log, metrics }));
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure()); // TLS is already terminated below
 
@@ -65,10 +68,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     else socket.destroy();
   });
 
-  const sweep = setInterval(() => {
-    sessions.expire();
-    sites.purge();
-  }, Math.min(sessions.idleMs, 60_000));
+  const sweep = setInterval(
+    () => {
+      sessions.expire();
+      sites.purge();
+    },
+    Math.min(sessions.idleMs, 60_000),
+  );
   sweep.unref();
 
   await new Promise<void>((resolve, reject) => {

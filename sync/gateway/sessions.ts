@@ -43,7 +43,8 @@ export function peerOf(cert: PeerCertificate | undefined): Peer {
 export function authenticatedPeer(cert: PeerCertificate | undefined): Peer & { identity: string } {
   const peer = peerOf(cert);
   const identity = peer.identities[0];
-  if (!cert || identity === undefined) throw new StatusError(status.UNAUTHENTICATED, 'a client certificate with a name is required');
+  if (!cert || identity === undefined)
+    throw new StatusError(status.UNAUTHENTICATED, 'a client certificate with a name is required');
   return { ...peer, identity };
 }
 
@@ -66,8 +67,13 @@ export class Sessions {
    */
   claim(id: string, fingerprint: string): Session {
     const session = this.byId.get(id);
-    if (!session) throw new StatusError(status.NOT_FOUND, `unknown session "${id}" (expired, or the gateway restarted): say hello again`);
-    if (session.fingerprint !== fingerprint) throw new StatusError(status.PERMISSION_DENIED, `session ${id} belongs to another certificate`);
+    if (!session)
+      throw new StatusError(
+        status.NOT_FOUND,
+        `unknown session "${id}" (expired, or the gateway restarted): say hello again`,
+      );
+    if (session.fingerprint !== fingerprint)
+      throw new StatusError(status.PERMISSION_DENIED, `session ${id} belongs to another certificate`);
     return session;
   }
 

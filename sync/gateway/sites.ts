@@ -41,7 +41,12 @@ export class Sites implements ChunkLocator {
   receiver(dataFlow: ServedDataFlow): Receiver {
     let receiver = this.receivers.get(dataFlow.name);
     if (!receiver) {
-      receiver = new Receiver({ treeDir: dataFlow.treeDir, stateDir: dataFlow.stateDir, deletedRetentionMs: dataFlow.deletedRetentionMs, locator: this });
+      receiver = new Receiver({
+        treeDir: dataFlow.treeDir,
+        stateDir: dataFlow.stateDir,
+        deletedRetentionMs: dataFlow.deletedRetentionMs,
+        locator: this,
+      });
       this.receivers.set(dataFlow.name, receiver);
     }
     return receiver;

@@ -28,17 +28,26 @@ type Flags = ParsedFlags<typeof FLAGS>;
 function required(flags: Flags, name: keyof typeof FLAGS): string {
   const value = flags.value(name);
   if (!value) throw new UsageError(`--${name} is required`);
-  if (!value.startsWith('/') && name !== 'name') throw new UsageError(`--${name} must be an absolute path, got "${value}"`);
+  if (!value.startsWith('/') && name !== 'name')
+    throw new UsageError(`--${name} must be an absolute path, got "${value}"`);
   return value;
 }
 
 async function run(action: string | undefined, flags: Flags): Promise<unknown> {
   switch (action) {
     case 'take':
-      return takeSnapshot({ tree: required(flags, 'tree'), into: required(flags, 'into'), snapshot: required(flags, 'name') });
+      return takeSnapshot({
+        tree: required(flags, 'tree'),
+        into: required(flags, 'into'),
+        snapshot: required(flags, 'name'),
+      });
     case 'copy': {
       const expectRoot = flags.value('expect-root');
-      return materializeCopy({ from: required(flags, 'from'), into: required(flags, 'into'), ...(expectRoot !== undefined ? { expectRoot } : {}) });
+      return materializeCopy({
+        from: required(flags, 'from'),
+        into: required(flags, 'into'),
+        ...(expectRoot !== undefined ? { expectRoot } : {}),
+      });
     }
     case 'remove':
       removeTree(required(flags, 'path'));

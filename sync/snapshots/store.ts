@@ -53,10 +53,17 @@ export interface CopyRecord {
 }
 
 /** The manifest of a tree's content. Every copy of the same content gets the same root. */
-export async function contentManifest(dir: string): Promise<{ root: Hash; nodes: NodeSet; files: number; logicalBytes: number }> {
+export async function contentManifest(
+  dir: string,
+): Promise<{ root: Hash; nodes: NodeSet; files: number; logicalBytes: number }> {
   // A fresh index and a fixed site name: the root depends on the content and metadata only.
   const version = await scanTree(dir, { index: new TreeIndex(), chunker: new Chunker(), site: 'content' });
-  return { root: version.root, nodes: version.nodes, files: version.stats.files, logicalBytes: version.stats.logicalBytes };
+  return {
+    root: version.root,
+    nodes: version.nodes,
+    files: version.stats.files,
+    logicalBytes: version.stats.logicalBytes,
+  };
 }
 
 /** Chunk hash → size of every chunk a manifest's files reference. */
@@ -116,10 +123,16 @@ export async function takeSnapshot(options: TakeOptions): Promise<SnapshotRecord
   const previous = newestSibling(options.into);
   const creationTime = (options.now ?? (() => new Date()))().toISOString();
   mkdirSync(partial, { recursive: true, mode: 0o700 });
-  const copied: CopyStats = copyTree(options.tree, join(partial, TREE), previous ? { linkFrom: snapshotTree(previous.dir) } : {});
+  const copied: CopyStats = copyTree(
+    options.tree,
+    join(partial, TREE),
+    previous ? { linkFrom: snapshotTree(previous.dir) } : {},
+  );
   // The manifest is of what was retained, so a file that changed during the copy is described as kept.
   const manifest = await contentManifest(join(partial, TREE));
-  const older = previous ? chunksOf(previous.record.rootHash, new NodeSet().addRecord(readManifest(previous.dir))) : new Map<Hash, number>();
+  const older = previous
+    ? chunksOf(previous.record.rootHash, new NodeSet().addRecord(readManifest(previous.dir)))
+    : new Map<Hash, number>();
   let uniqueBytes = 0;
   for (const [hash, size] of chunksOf(manifest.root, manifest.nodes)) if (!older.has(hash)) uniqueBytes += size;
   const record: SnapshotRecord = {
@@ -161,14 +174,16 @@ export async function materializeCopy(options: MaterializeOptions): Promise<Copy
   if (!existsSync(options.into)) {
     const partial = partialOf(options.into);
     rmSync(partial, { recursive: true, force: true });
-      mkdirSync(dirname(options.into), { recursive: true });
+    mkdirSync(dirname(options.into), { recursive: true });
     copyTree(options.from, partial);
     renameSync(partial, options.into);
     fsyncPath(dirname(options.into));
   }
   const manifest = await contentManifest(options.into);
   if (options.expectRoot && manifest.root !== options.expectRoot) {
-    throw new Error(`the copy at ${options.into} has root ${manifest.root}, not its source's ${options.expectRoot}; the source changed or the copy was altered`);
+    throw new Error(
+      `the copy at ${options.into} has root ${manifest.root}, not its source's ${options.expectRoot}; the source changed or the copy was altered`,
+    );
   }
   return { rootHash: manifest.root, fileCount: manifest.files, logicalBytes: manifest.logicalBytes };
 }

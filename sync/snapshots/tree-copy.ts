@@ -41,7 +41,13 @@ export interface CopyOptions {
 
 /** The same file as far as a quick check can tell: size, time, mode and owner (rsync's test). */
 function matches(a: Stats, b: Stats): boolean {
-  return a.size === b.size && Math.trunc(a.mtimeMs) === Math.trunc(b.mtimeMs) && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+  return (
+    a.size === b.size &&
+    Math.trunc(a.mtimeMs) === Math.trunc(b.mtimeMs) &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid
+  );
 }
 
 /** Access and modification times for utimes, exact to the millisecond a manifest records. */

@@ -36,7 +36,8 @@ function serviceClient(source: AzureBlobSource, field: string): BlobServiceClien
   }
   const sas = secret(source.credentialsDir, 'sasToken');
   if (sas) return new BlobServiceClient(`${url}?${sas.replace(/^\?/, '')}`);
-  if (source.credentialsDir) throw new Error(`${field}.credentialsSecretRef: the Secret holds none of connectionString, accountKey, sasToken`);
+  if (source.credentialsDir)
+    throw new Error(`${field}.credentialsSecretRef: the Secret holds none of connectionString, accountKey, sasToken`);
   return new BlobServiceClient(url); // anonymous (a public container)
 }
 
@@ -47,7 +48,12 @@ export function azureBlobStore(source: AzureBlobSource, field: string): Store {
     kind: 'azureBlob',
     async *list(): AsyncIterable<StoreObject> {
       for await (const blob of container.listBlobsFlat(prefix ? { prefix } : {})) {
-        yield { key: blob.name.slice(prefix.length), sizeBytes: blob.properties.contentLength ?? 0, etag: plainEtag(blob.properties.etag), mtimeMs: blob.properties.lastModified?.getTime() ?? 0 };
+        yield {
+          key: blob.name.slice(prefix.length),
+          sizeBytes: blob.properties.contentLength ?? 0,
+          etag: plainEtag(blob.properties.etag),
+          mtimeMs: blob.properties.lastModified?.getTime() ?? 0,
+        };
       }
     },
     async read(key: string): Promise<Readable> {
@@ -66,7 +72,9 @@ export function azureBlobStore(source: AzureBlobSource, field: string): Store {
     },
     async write(key: string, file: string, _sizeBytes: number, bandwidth?: Bandwidth): Promise<string> {
       // Staged blocks become the blob only at the final commit: readers see the old blob or the new one.
-      const response = await container.getBlockBlobClient(prefix + key).uploadStream(createReadStream(file).pipe(throttle(bandwidth)), BLOCK_BYTES, BLOCKS_IN_FLIGHT);
+      const response = await container
+        .getBlockBlobClient(prefix + key)
+        .uploadStream(createReadStream(file).pipe(throttle(bandwidth)), BLOCK_BYTES, BLOCKS_IN_FLIGHT);
       return plainEtag(response.etag);
     },
     async remove(key: string): Promise<void> {

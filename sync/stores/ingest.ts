@@ -12,7 +12,15 @@ import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { throttle, type Bandwidth } from '../wire/bandwidth.js';
-import { changedLocally, loadRecord, localStat, safeKey, saveRecord, type RecordedObject, type SourceRecord } from './source-record.js';
+import {
+  changedLocally,
+  loadRecord,
+  localStat,
+  safeKey,
+  saveRecord,
+  type RecordedObject,
+  type SourceRecord,
+} from './source-record.js';
 import type { Store, StoreObject } from './store.js';
 
 export interface IngestResult {
@@ -39,7 +47,11 @@ let temps = 0;
  * Downloads one object into its place in the source's directory: a temp file in the state
  * directory, fsynced, given the object's mtime, renamed over the target. Returns the record.
  */
-export async function fetchObject(store: Store, object: Pick<StoreObject, 'key' | 'etag' | 'sizeBytes'> & { mtimeMs?: number }, options: ExchangeOptions): Promise<RecordedObject> {
+export async function fetchObject(
+  store: Store,
+  object: Pick<StoreObject, 'key' | 'etag' | 'sizeBytes'> & { mtimeMs?: number },
+  options: ExchangeOptions,
+): Promise<RecordedObject> {
   const tmpDir = join(options.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
   const tmp = join(tmpDir, `${process.pid}-${temps++}`);
@@ -63,7 +75,8 @@ export async function ingest(store: Store, options: ExchangeOptions): Promise<In
   const result: IngestResult = { files: 0, bytes: 0, removed: 0, refused: [] };
   const current: SourceRecord = {};
   const localPath = (key: string) => join(options.targetDir, key);
-  const keepLocal = (key: string) => options.writeBack === true && changedLocally(previous[key], localStat(localPath(key)));
+  const keepLocal = (key: string) =>
+    options.writeBack === true && changedLocally(previous[key], localStat(localPath(key)));
   for await (const object of store.list()) {
     if (!safeKey(object.key)) {
       result.refused.push(`${object.key}: the key would leave the DataFlow`);

@@ -4,7 +4,15 @@
  * mtime (nanoseconds) stand in for an ETag. Writes go to a temp file beside the target, are
  * fsynced and renamed, so a reader of the export sees the old file or the new one.
  */
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  type BigIntStats,
+} from 'node:fs';
 import { open, readdir, rm, stat as statAsync } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -44,7 +52,9 @@ export function posixStore(source: PosixSource, field: string): Store {
       try {
         root = await statAsync(source.dir);
       } catch (error) {
-        throw new Error(`${field}: the mounted source ${source.dir} cannot be read: ${(error as Error).message}`, { cause: error });
+        throw new Error(`${field}: the mounted source ${source.dir} cannot be read: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       if (!root.isDirectory()) throw new Error(`${field}: the mounted source ${source.dir} is not a directory`);
       for await (const key of files(source.dir)) {

@@ -46,7 +46,12 @@ export function s3Store(source: S3Source, field: string): Store {
     forcePathStyle: source.forcePathStyle ?? false,
     ...(source.endpoint ? { endpoint: source.endpoint } : {}),
     ...(source.credentialsDir
-      ? { credentials: { accessKeyId: credential(source.credentialsDir, 'accessKeyId', `${field}.credentialsSecretRef`), secretAccessKey: credential(source.credentialsDir, 'secretAccessKey', `${field}.credentialsSecretRef`) } }
+      ? {
+          credentials: {
+            accessKeyId: credential(source.credentialsDir, 'accessKeyId', `${field}.credentialsSecretRef`),
+            secretAccessKey: credential(source.credentialsDir, 'secretAccessKey', `${field}.credentialsSecretRef`),
+          },
+        }
       : {}),
   });
   async function head(key: string): Promise<ObjectHead | undefined> {
@@ -54,7 +59,11 @@ export function s3Store(source: S3Source, field: string): Store {
       const object = await client.send(new HeadObjectCommand({ Bucket: source.bucket, Key: prefix + key }));
       return { etag: plainEtag(object.ETag), sizeBytes: object.ContentLength ?? 0 };
     } catch (error) {
-      if (error instanceof NotFound || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      if (
+        error instanceof NotFound ||
+        (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return undefined;
       throw error;
     }
   }
@@ -64,10 +73,17 @@ export function s3Store(source: S3Source, field: string): Store {
     async *list(): AsyncIterable<StoreObject> {
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: source.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+        );
         for (const o of page.Contents ?? []) {
           if (!o.Key || o.Key.endsWith('/')) continue; // "directory" markers
-          yield { key: o.Key.slice(prefix.length), sizeBytes: o.Size ?? 0, etag: plainEtag(o.ETag), mtimeMs: o.LastModified?.getTime() ?? 0 };
+          yield {
+            key: o.Key.slice(prefix.length),
+            sizeBytes: o.Size ?? 0,
+            etag: plainEtag(o.ETag),
+            mtimeMs: o.LastModified?.getTime() ?? 0,
+          };
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
@@ -80,7 +96,14 @@ export function s3Store(source: S3Source, field: string): Store {
     async write(key: string, file: string, sizeBytes: number, bandwidth?: Bandwidth): Promise<string> {
       const Key = prefix + key;
       if (sizeBytes <= MULTIPART_PART_BYTES) {
-        await client.send(new PutObjectCommand({ Bucket: source.bucket, Key, Body: createReadStream(file).pipe(throttle(bandwidth)), ContentLength: sizeBytes }));
+        await client.send(
+          new PutObjectCommand({
+            Bucket: source.bucket,
+            Key,
+            Body: createReadStream(file).pipe(throttle(bandwidth)),
+            ContentLength: sizeBytes,
+          }),
+        );
       } else {
         await multipartUpload(client, source.bucket, Key, file, bandwidth);
       }
@@ -96,7 +119,13 @@ export function s3Store(source: S3Source, field: string): Store {
 }
 
 /** Uploads a file in parts; the object appears only when the upload completes, and a failed one is aborted. */
-async function multipartUpload(client: S3Client, bucket: string, key: string, file: string, bandwidth?: Bandwidth): Promise<void> {
+async function multipartUpload(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  bandwidth?: Bandwidth,
+): Promise<void> {
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   const handle = await open(file, 'r');
   try {
@@ -106,10 +135,21 @@ async function multipartUpload(client: S3Client, bucket: string, key: string, fi
       const bytesRead = await readFull(handle, buffer);
       if (bytesRead === 0) break;
       await bandwidth?.take(bytesRead);
-      const part = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber, Body: buffer.subarray(0, bytesRead), ContentLength: bytesRead }));
+      const part = await client.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          PartNumber,
+          Body: buffer.subarray(0, bytesRead),
+          ContentLength: bytesRead,
+        }),
+      );
       parts.push({ PartNumber, ETag: part.ETag });
     }
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
   } catch (error) {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
     throw error;

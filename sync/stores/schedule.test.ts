@@ -46,9 +46,12 @@ describe('ingest schedules', () => {
   });
 
   it('a worker config with a schedule that never runs is refused, naming the field', () => {
-    const config = (schedule: string) => `dataFlow: ns/raw\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: uploads\n  schedule: "${schedule}"\n  posix: {dir: /in}\n`;
+    const config = (schedule: string) =>
+      `dataFlow: ns/raw\nsite: east\ntreeDir: /t\nstateDir: /s\nsources:\n- name: uploads\n  schedule: "${schedule}"\n  posix: {dir: /in}\n`;
     expect(parseWorkerConfig(config('0 0 29 2 *')).sources[0]!.schedule).toBe('0 0 29 2 *');
     expect(() => parseWorkerConfig(config('0 0 31 2 *'))).toThrow(SyncConfigError);
-    expect(() => parseWorkerConfig(config('0 0 31 2 *'))).toThrow(/^config\.sources\[0\]\.schedule: schedule "0 0 31 2 \*": day of month and month never meet/);
+    expect(() => parseWorkerConfig(config('0 0 31 2 *'))).toThrow(
+      /^config\.sources\[0\]\.schedule: schedule "0 0 31 2 \*": day of month and month never meet/,
+    );
   });
 });

@@ -30,10 +30,16 @@ export function parseSchedule(text: string): Schedule {
     // sloppyRanges: `5/15` (from 5, every 15) is cron the CRD accepts.
     cron = new Cron(text, { paused: true, timezone: 'UTC', mode: '5-part', sloppyRanges: true });
   } catch (error) {
-    throw new Error(`schedule "${text}": ${reworded((error as Error).message)}; want 'once', 5 fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/@yearly`, { cause: error });
+    throw new Error(
+      `schedule "${text}": ${reworded((error as Error).message)}; want 'once', 5 fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/@yearly`,
+      { cause: error },
+    );
   }
   // Only a day of month that no listed month has (31 in February) can leave nothing to run.
-  if (!cron.nextRun(new Date(0))) throw new Error(`schedule "${text}": day of month and month never meet (no listed month has that day), so it would never run`);
+  if (!cron.nextRun(new Date(0)))
+    throw new Error(
+      `schedule "${text}": day of month and month never meet (no listed month has that day), so it would never run`,
+    );
   return { once: false, cron };
 }
 

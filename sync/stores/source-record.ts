@@ -52,10 +52,16 @@ export function changedLocally(recorded: RecordedObject | undefined, now: LocalS
   if (!recorded) return now !== undefined;
   if (!recorded.local) return false;
   if (!now) return true;
-  return recorded.local.sizeBytes !== now.sizeBytes || recorded.local.mtimeMs !== now.mtimeMs || recorded.local.ctimeMs !== now.ctimeMs;
+  return (
+    recorded.local.sizeBytes !== now.sizeBytes ||
+    recorded.local.mtimeMs !== now.mtimeMs ||
+    recorded.local.ctimeMs !== now.ctimeMs
+  );
 }
 
 /** Keys must stay inside the source's directory. */
 export function safeKey(key: string): boolean {
-  return key !== '' && !key.startsWith('/') && key.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+  return (
+    key !== '' && !key.startsWith('/') && key.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
+  );
 }

@@ -42,7 +42,11 @@ function* localFiles(dir: string, prefix = ''): Generator<string> {
   }
 }
 
-const stamp = (now: Date) => now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = (now: Date) =>
+  now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 export async function writeBack(store: Store, options: ExchangeOptions, now = new Date()): Promise<WriteBackResult> {
   const record = loadRecord(options.stateDir);

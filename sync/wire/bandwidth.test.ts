@@ -18,7 +18,9 @@ describe('bandwidth limit', () => {
   it('spreads 10 MB at 1 MB/s over 10 s less the quarter-second burst, across concurrent takers', async () => {
     const clock = fakeClock();
     const bucket = new Bandwidth(1_000_000, clock);
-    await Promise.all(Array.from({ length: 4 }, () => Promise.all(Array.from({ length: 25 }, () => bucket.take(100_000)))));
+    await Promise.all(
+      Array.from({ length: 4 }, () => Promise.all(Array.from({ length: 25 }, () => bucket.take(100_000)))),
+    );
     expect(clock.elapsedMs).toBeCloseTo(9_750, 0);
   });
 
@@ -42,7 +44,9 @@ describe('bandwidth limit', () => {
   ])('parses %s', (text, bytes) => expect(parseBandwidth(text, 'policy.bandwidthLimit')).toBe(bytes));
 
   it('names the field of a value that is not a rate', () => {
-    expect(() => parseBandwidth('10 MB/s', 'policy.bandwidthLimit')).toThrow('policy.bandwidthLimit: "10 MB/s" is not a quantity');
+    expect(() => parseBandwidth('10 MB/s', 'policy.bandwidthLimit')).toThrow(
+      'policy.bandwidthLimit: "10 MB/s" is not a quantity',
+    );
     expect(() => parseBandwidth('-1M', 'policy.bandwidthLimit')).toThrow('policy.bandwidthLimit: "-1M" is negative');
   });
 });

@@ -4,14 +4,36 @@
  * cut link costs at most that much per stream again, and several streams keep a long link full.
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { credentials, Metadata, status, type CallOptions, type ClientUnaryCall, type requestCallback, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  status,
+  type CallOptions,
+  type ClientUnaryCall,
+  type requestCallback,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import type { Hash } from '../engine/manifest.js';
 import type { ChunkReaderLike, PeerSession } from '../engine/push.js';
 import { TransferError } from '../engine/push.js';
 import type { CommitResult } from '../engine/receiver.js';
 import { keyCheck, sealChunkParts, type SealPolicy } from '../engine/seal.js';
 import type { Bandwidth } from './bandwidth.js';
-import { BULK_ALPN, chunkFrameHeader, decodeFrame, encodeFrame, FrameReader, hex, PROTOCOL_VERSION, raw, syncClient, type SyncClient, type SyncMethod, type SyncRequest, type SyncResponseReceived } from './protocol.js';
+import {
+  BULK_ALPN,
+  chunkFrameHeader,
+  decodeFrame,
+  encodeFrame,
+  FrameReader,
+  hex,
+  PROTOCOL_VERSION,
+  raw,
+  syncClient,
+  type SyncClient,
+  type SyncMethod,
+  type SyncRequest,
+  type SyncResponseReceived,
+} from './protocol.js';
 import { expectIdentity, type TlsMaterial } from './tls.js';
 
 export interface PeerTarget {
@@ -36,7 +58,13 @@ export interface SessionOptions {
   callTimeoutMs?: number;
 }
 
-const NOT_RETRYABLE = new Set([status.PERMISSION_DENIED, status.UNAUTHENTICATED, status.FAILED_PRECONDITION, status.INVALID_ARGUMENT, status.UNIMPLEMENTED]);
+const NOT_RETRYABLE = new Set([
+  status.PERMISSION_DENIED,
+  status.UNAUTHENTICATED,
+  status.FAILED_PRECONDITION,
+  status.INVALID_ARGUMENT,
+  status.UNIMPLEMENTED,
+]);
 
 function splitEndpoint(endpoint: string): { host: string; port: number } {
   const i = endpoint.lastIndexOf(':');
@@ -55,52 +83,101 @@ export class WireSession implements PeerSession {
   /** Connects and says hello; throws TransferError (retryable or not) naming the cause. */
   static async open(target: PeerTarget, options: SessionOptions): Promise<WireSession> {
     const Ctor = syncClient();
-    const creds = credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert, { checkServerIdentity: expectIdentity(target.name) });
-    const client = new Ctor(target.endpoint, creds, { 'grpc.ssl_target_name_override': target.name, 'grpc.max_receive_message_length': 256 * 1024 * 1024, 'grpc.max_send_message_length': 256 * 1024 * 1024 });
+    const creds = credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert, {
+      checkServerIdentity: expectIdentity(target.name),
+    });
+    const client = new Ctor(target.endpoint, creds, {
+      'grpc.ssl_target_name_override': target.name,
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      'grpc.max_send_message_length': 256 * 1024 * 1024,
+    });
     try {
-      const hello = await call(client, 'Hello', {
-        protocol_version: PROTOCOL_VERSION,
-        data_flow: target.remoteDataFlow,
-        site: options.site,
-        policy: { compression: options.policy.compression, encryption: options.policy.encryption, key_check: keyCheck(options.policy) },
-      }, options.callTimeoutMs);
-      return new WireSession(client, target, options, hello.session_id, hello.root.length ? hex(hello.root) : undefined);
+      const hello = await call(
+        client,
+        'Hello',
+        {
+          protocol_version: PROTOCOL_VERSION,
+          data_flow: target.remoteDataFlow,
+          site: options.site,
+          policy: {
+            compression: options.policy.compression,
+            encryption: options.policy.encryption,
+            key_check: keyCheck(options.policy),
+          },
+        },
+        options.callTimeoutMs,
+      );
+      return new WireSession(
+        client,
+        target,
+        options,
+        hello.session_id,
+        hello.root.length ? hex(hello.root) : undefined,
+      );
     } catch (error) {
       client.close();
       // gRPC reports a refused handshake as "failed to connect"; a plain TLS dial says why.
       const cause = (error as { cause?: ServiceError }).cause;
       if (cause?.code === status.UNAVAILABLE) {
         const why = await probeTls(target, options.tls);
-        if (why) throw new TransferError(`${(error as Error).message} (TLS: ${why})`, true, undefined, { cause: error });
+        if (why)
+          throw new TransferError(`${(error as Error).message} (TLS: ${why})`, true, undefined, { cause: error });
       }
       throw error;
     }
   }
 
   async missingNodes(hashes: Hash[]): Promise<Hash[]> {
-    const r = await call(this.client, 'MissingNodes', { session_id: this.sessionId, hashes: hashes.map(raw) }, this.options.callTimeoutMs);
+    const r = await call(
+      this.client,
+      'MissingNodes',
+      { session_id: this.sessionId, hashes: hashes.map(raw) },
+      this.options.callTimeoutMs,
+    );
     return r.hashes.map(hex);
   }
 
   async putNodes(nodes: { hash: Hash; bytes: Buffer }[]): Promise<void> {
-    await call(this.client, 'PutNodes', { session_id: this.sessionId, nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) }, this.options.callTimeoutMs);
+    await call(
+      this.client,
+      'PutNodes',
+      { session_id: this.sessionId, nodes: nodes.map((n) => ({ hash: raw(n.hash), content: n.bytes })) },
+      this.options.callTimeoutMs,
+    );
   }
 
   async missingChunks(hashes: Hash[], root: Hash): Promise<Hash[]> {
-    const r = await call(this.client, 'MissingChunks', { session_id: this.sessionId, hashes: hashes.map(raw), root: raw(root) }, this.options.callTimeoutMs);
+    const r = await call(
+      this.client,
+      'MissingChunks',
+      { session_id: this.sessionId, hashes: hashes.map(raw), root: raw(root) },
+      this.options.callTimeoutMs,
+    );
     return r.hashes.map(hex);
   }
 
   async commit(root: Hash): Promise<CommitResult> {
-    const r = await call(this.client, 'Commit', { session_id: this.sessionId, root: raw(root) }, this.options.callTimeoutMs);
-    return { applied: r.applied, missingChunks: r.missing_chunks.map(hex), missingNodes: r.missing_nodes.map(hex), files: r.files_written };
+    const r = await call(
+      this.client,
+      'Commit',
+      { session_id: this.sessionId, root: raw(root) },
+      this.options.callTimeoutMs,
+    );
+    return {
+      applied: r.applied,
+      missingChunks: r.missing_chunks.map(hex),
+      missingNodes: r.missing_nodes.map(hex),
+      files: r.files_written,
+    };
   }
 
   async sendChunks(hashes: Hash[], read: ChunkReaderLike): Promise<void> {
     const queue = [...new Set(hashes)];
     let next = 0;
     const streams = Math.max(1, Math.min(this.options.parallelism, queue.length));
-    await Promise.all(Array.from({ length: streams }, () => this.stream(() => (next < queue.length ? queue[next++] : undefined), read)));
+    await Promise.all(
+      Array.from({ length: streams }, () => this.stream(() => (next < queue.length ? queue[next++] : undefined), read)),
+    );
   }
 
   /** One bulk connection: sends chunks from the shared queue until it is empty and all are acked. */
@@ -136,11 +213,16 @@ export class WireSession implements PeerSession {
       poke();
     });
     socket.on('close', () => {
-      failure ??= new TransferError(`bulk connection to ${this.target.name} closed with ${unacked.size} chunks unacknowledged`, true);
+      failure ??= new TransferError(
+        `bulk connection to ${this.target.name} closed with ${unacked.size} chunks unacknowledged`,
+        true,
+      );
       poke();
     });
     socket.on('error', (error: Error) => {
-      failure ??= new TransferError(`bulk connection to ${this.target.name}: ${error.message}`, true, undefined, { cause: error });
+      failure ??= new TransferError(`bulk connection to ${this.target.name}: ${error.message}`, true, undefined, {
+        cause: error,
+      });
       poke();
     });
     const waitUntil = async (ready: () => boolean) => {
@@ -190,10 +272,21 @@ export class WireSession implements PeerSession {
       socket.once('secureConnect', () => {
         if (socket.alpnProtocol !== BULK_ALPN) {
           socket.destroy();
-          reject(new TransferError(`peer ${this.target.name} at ${this.target.endpoint} does not speak ${BULK_ALPN}`, false));
+          reject(
+            new TransferError(`peer ${this.target.name} at ${this.target.endpoint} does not speak ${BULK_ALPN}`, false),
+          );
         } else resolve(socket);
       });
-      socket.once('error', (error: Error) => reject(new TransferError(`cannot open a bulk connection to ${this.target.name} at ${this.target.endpoint}: ${error.message}`, true, undefined, { cause: error })));
+      socket.once('error', (error: Error) =>
+        reject(
+          new TransferError(
+            `cannot open a bulk connection to ${this.target.name} at ${this.target.endpoint}: ${error.message}`,
+            true,
+            undefined,
+            { cause: error },
+          ),
+        ),
+      );
     });
   }
 
@@ -219,7 +312,16 @@ function drained(socket: TLSSocket): Promise<void> {
 function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefined> {
   const { host, port } = splitEndpoint(target.endpoint);
   return new Promise((resolve) => {
-    const socket = tlsConnect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: [BULK_ALPN], checkServerIdentity: expectIdentity(target.name), servername: target.name });
+    const socket = tlsConnect({
+      host,
+      port,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      ALPNProtocols: [BULK_ALPN],
+      checkServerIdentity: expectIdentity(target.name),
+      servername: target.name,
+    });
     socket.setTimeout(10_000, () => socket.destroy(new Error('TLS handshake timed out')));
     // TLS 1.3 clients learn of a rejected certificate only after the handshake: wait for the alert.
     socket.once('secureConnect', () => {
@@ -229,7 +331,9 @@ function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefi
       // A gateway that rejects our certificate closes right after the handshake, without an alert.
       socket.once('close', () => {
         clearTimeout(timer);
-        resolve(`the gateway closed the connection after the handshake: it does not accept this site's certificate (is tls.crt signed by a CA the peer trusts?)`);
+        resolve(
+          `the gateway closed the connection after the handshake: it does not accept this site's certificate (is tls.crt signed by a CA the peer trusts?)`,
+        );
       });
     });
     socket.once('error', (error: Error) => resolve(error.message));
@@ -237,13 +341,27 @@ function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefi
 }
 
 /** One unary call of the Sync service with a deadline; a failure becomes a TransferError, retryable unless the code says it will not change. */
-function call<M extends SyncMethod>(client: SyncClient, method: M, request: SyncRequest<M>, timeoutMs = 120_000): Promise<SyncResponseReceived<M>> {
+function call<M extends SyncMethod>(
+  client: SyncClient,
+  method: M,
+  request: SyncRequest<M>,
+  timeoutMs = 120_000,
+): Promise<SyncResponseReceived<M>> {
   // The generated client declares each method with overloads; this is the one every method has.
-  const fn = client[method] as unknown as (request: SyncRequest<M>, metadata: Metadata, options: CallOptions, callback: requestCallback<SyncResponseReceived<M>>) => ClientUnaryCall;
+  const fn = client[method] as unknown as (
+    request: SyncRequest<M>,
+    metadata: Metadata,
+    options: CallOptions,
+    callback: requestCallback<SyncResponseReceived<M>>,
+  ) => ClientUnaryCall;
   return new Promise((resolve, reject) => {
     fn.call(client, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
       if (!error) return resolve(response!);
-      reject(new TransferError(`${method}: ${error.details || error.message}`, !NOT_RETRYABLE.has(error.code), undefined, { cause: error }));
+      reject(
+        new TransferError(`${method}: ${error.details || error.message}`, !NOT_RETRYABLE.has(error.code), undefined, {
+          cause: error,
+        }),
+      );
     });
   });
 }

@@ -6,7 +6,13 @@
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import type { MethodOf, RequestReceived, RequestSent, ResponseReceived, ResponseSent } from '../../lib/grpc-service-types.js';
+import type {
+  MethodOf,
+  RequestReceived,
+  RequestSent,
+  ResponseReceived,
+  ResponseSent,
+} from '../../lib/grpc-service-types.js';
 import { PROTO_LOADER_OPTIONS, protoFile } from '../../lib/proto.js';
 import type { BulkFrame, BulkFrame__Output } from './generated/kmesh/sync/v1/BulkFrame.js';
 import type { SyncDefinition } from './generated/kmesh/sync/v1/Sync.js';
@@ -49,7 +55,9 @@ export function syncClient(): SyncClientConstructor {
 
 let frameType: protobuf.Type | undefined;
 function bulkFrameType(): protobuf.Type {
-  frameType ??= new protobuf.Root().loadSync(protoFile(SYNC_PROTO), { keepCase: true }).lookupType('kmesh.sync.v1.BulkFrame');
+  frameType ??= new protobuf.Root()
+    .loadSync(protoFile(SYNC_PROTO), { keepCase: true })
+    .lookupType('kmesh.sync.v1.BulkFrame');
   return frameType;
 }
 
@@ -79,7 +87,16 @@ function varint(value: number): number[] {
  */
 export function chunkFrameHeader(hash: Buffer, codec: string, payloadBytes: number): Buffer {
   const codecBytes = Buffer.from(codec);
-  const inner = [0x0a, ...varint(hash.length), ...hash, 0x12, ...varint(codecBytes.length), ...codecBytes, 0x1a, ...varint(payloadBytes)];
+  const inner = [
+    0x0a,
+    ...varint(hash.length),
+    ...hash,
+    0x12,
+    ...varint(codecBytes.length),
+    ...codecBytes,
+    0x1a,
+    ...varint(payloadBytes),
+  ];
   const chunkBytes = inner.length + payloadBytes;
   const outer = [0x12, ...varint(chunkBytes)];
   const header = Buffer.alloc(4 + outer.length + inner.length);
@@ -115,7 +132,8 @@ export class FrameReader {
       if (this.buffered < 4) break;
       const head = this.parts[0]!.length >= 4 ? this.parts[0]! : Buffer.concat(this.parts);
       const length = head.readUInt32BE(0);
-      if (length > MAX_FRAME_BYTES) throw new Error(`bulk frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+      if (length > MAX_FRAME_BYTES)
+        throw new Error(`bulk frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
       if (this.buffered < 4 + length) break;
       const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
       frames.push(all.subarray(4, 4 + length));

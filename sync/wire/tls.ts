@@ -44,6 +44,8 @@ export function identitiesOf(cert: PeerCertificate | undefined): string[] {
 export function expectIdentity(expected: string): (host: string, cert: PeerCertificate) => Error | undefined {
   return (_host, cert) => {
     const names = identitiesOf(cert);
-    return names.includes(expected) ? undefined : new Error(`peer certificate is for ${names.join(', ') || 'no name'}, expected ${expected}`);
+    return names.includes(expected)
+      ? undefined
+      : new Error(`peer certificate is for ${names.join(', ') || 'no name'}, expected ${expected}`);
   };
 }

@@ -59,7 +59,12 @@ export class SourceIngester {
     let ran = false;
     for (const [i, source] of this.sources.entries()) {
       const field = `sources[${i}]`;
-      const options: ExchangeOptions = { targetDir: join(this.treeDir, source.name), stateDir: join(this.stateDir, 'sources', source.name), bandwidth: this.bandwidth, writeBack: source.writeBack };
+      const options: ExchangeOptions = {
+        targetDir: join(this.treeDir, source.name),
+        stateDir: join(this.stateDir, 'sources', source.name),
+        bandwidth: this.bandwidth,
+        writeBack: source.writeBack,
+      };
       if (source.writeBack) {
         const wrote = await this.writeBack(source, field, options, now);
         changed ||= wrote.treeChanged;
@@ -72,8 +77,18 @@ export class SourceIngester {
         const r = await ingest(await this.store(source, field), options);
         changed ||= r.files > 0 || r.removed > 0;
         result = r.refused.length
-          ? { outcome: 'Failed', message: `${r.refused.length} objects not ingested: ${r.refused.slice(0, 3).join('; ')}`, files: r.files, bytes: r.bytes }
-          : { outcome: 'Succeeded', message: `${r.files} new or changed, ${r.removed} removed`, files: r.files, bytes: r.bytes };
+          ? {
+              outcome: 'Failed',
+              message: `${r.refused.length} objects not ingested: ${r.refused.slice(0, 3).join('; ')}`,
+              files: r.files,
+              bytes: r.bytes,
+            }
+          : {
+              outcome: 'Succeeded',
+              message: `${r.files} new or changed, ${r.removed} removed`,
+              files: r.files,
+              bytes: r.bytes,
+            };
         this.log.info({ source: source.name, ...r, refused: r.refused.length }, 'source ingested');
       } catch (error) {
         this.stores.delete(source.name);
@@ -83,7 +98,13 @@ export class SourceIngester {
       const schedule = parseSchedule(source.schedule);
       const next = nextRun(schedule, now);
       const { writeBack: wb } = this.status.get(source.name)!;
-      this.status.set(source.name, { name: source.name, lastIngest: now.toISOString(), ...(next ? { nextIngest: next.toISOString() } : {}), result, ...(wb ? { writeBack: wb } : {}) });
+      this.status.set(source.name, {
+        name: source.name,
+        lastIngest: now.toISOString(),
+        ...(next ? { nextIngest: next.toISOString() } : {}),
+        result,
+        ...(wb ? { writeBack: wb } : {}),
+      });
     }
     if (ran) {
       mkdirSync(this.stateDir, { recursive: true });
@@ -102,9 +123,21 @@ export class SourceIngester {
   }
 
   /** One write-back of a source; says whether its status moved and whether files in the tree changed (conflicts). */
-  private async writeBack(source: WorkerSource, field: string, options: ExchangeOptions, now: Date): Promise<{ statusChanged: boolean; treeChanged: boolean }> {
+  private async writeBack(
+    source: WorkerSource,
+    field: string,
+    options: ExchangeOptions,
+    now: Date,
+  ): Promise<{ statusChanged: boolean; treeChanged: boolean }> {
     const status = this.status.get(source.name)!;
-    const before = status.writeBack ?? { outcome: 'Succeeded', message: 'nothing written back yet', files: 0, bytes: 0, removed: 0, conflicts: 0 };
+    const before = status.writeBack ?? {
+      outcome: 'Succeeded',
+      message: 'nothing written back yet',
+      files: 0,
+      bytes: 0,
+      removed: 0,
+      conflicts: 0,
+    };
     let after: WriteBackStatus;
     let treeChanged = false;
     try {
@@ -112,17 +145,34 @@ export class SourceIngester {
       treeChanged = r.conflicts.length + r.fetched > 0;
       const conflicts = r.conflicts.length > 0;
       const did = r.uploaded + r.removed + r.conflicts.length > 0;
-      const notes = [...(r.refused.length ? [`${r.refused.length} not written back: ${r.refused.slice(0, 3).join('; ')}`] : []), ...(conflicts ? [`changed in the source too, kept beside: ${r.conflicts.slice(0, 3).join('; ')}`] : [])];
+      const notes = [
+        ...(r.refused.length ? [`${r.refused.length} not written back: ${r.refused.slice(0, 3).join('; ')}`] : []),
+        ...(conflicts ? [`changed in the source too, kept beside: ${r.conflicts.slice(0, 3).join('; ')}`] : []),
+      ];
       after = {
-        ...(did ? { lastWriteBack: now.toISOString() } : before.lastWriteBack ? { lastWriteBack: before.lastWriteBack } : {}),
+        ...(did
+          ? { lastWriteBack: now.toISOString() }
+          : before.lastWriteBack
+            ? { lastWriteBack: before.lastWriteBack }
+            : {}),
         outcome: r.refused.length ? 'Failed' : 'Succeeded',
-        message: notes.length ? notes.join('; ') : did ? `${r.uploaded} written, ${r.removed} removed` : before.outcome === 'Succeeded' ? before.message : 'every change is written back',
+        message: notes.length
+          ? notes.join('; ')
+          : did
+            ? `${r.uploaded} written, ${r.removed} removed`
+            : before.outcome === 'Succeeded'
+              ? before.message
+              : 'every change is written back',
         files: before.files + r.uploaded,
         bytes: before.bytes + r.bytes,
         removed: before.removed + r.removed,
         conflicts: before.conflicts + r.conflicts.length,
       };
-      if (did || r.refused.length) this.log.info({ source: source.name, ...r, refused: r.refused.length, conflicts: r.conflicts.length }, 'changes written back');
+      if (did || r.refused.length)
+        this.log.info(
+          { source: source.name, ...r, refused: r.refused.length, conflicts: r.conflicts.length },
+          'changes written back',
+        );
     } catch (error) {
       this.stores.delete(source.name);
       after = { ...before, outcome: 'Failed', message: (error as Error).message };

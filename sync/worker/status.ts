@@ -61,17 +61,71 @@ export interface WorkerStatus {
 
 export class WorkerMetrics {
   readonly registry = new Registry();
-  readonly wireBytes = new Counter({ name: 'kmesh_sync_wire_bytes_total', help: 'Chunk frame bytes sent (after dedup, compression and sealing).', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly sentBytes = new Counter({ name: 'kmesh_sync_sent_bytes_total', help: 'Chunk bytes sent before compression.', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly dedupSaved = new Counter({ name: 'kmesh_sync_dedup_saved_bytes_total', help: 'Chunk bytes the peer already held.', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly compressionSaved = new Counter({ name: 'kmesh_sync_compression_saved_bytes_total', help: 'Bytes saved by compression.', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly logicalBytes = new Gauge({ name: 'kmesh_sync_logical_bytes', help: 'Bytes in the DataFlow at the last scan.', registers: [this.registry] });
-  readonly files = new Gauge({ name: 'kmesh_sync_files', help: 'Files in the DataFlow at the last scan.', registers: [this.registry] });
-  readonly scanSeconds = new Histogram({ name: 'kmesh_sync_scan_duration_seconds', help: 'Duration of a scan of the DataFlow.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600], registers: [this.registry] });
-  readonly passSeconds = new Histogram({ name: 'kmesh_sync_pass_duration_seconds', help: 'Duration of a sync pass to a peer.', labelNames: ['peer', 'result'] as const, buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600, 3600], registers: [this.registry] });
-  readonly connected = new Gauge({ name: 'kmesh_sync_peer_connected', help: '1 when the last pass to the peer succeeded.', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly lag = new Gauge({ name: 'kmesh_sync_peer_lag_seconds', help: 'How long local changes have waited for the peer.', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly pending = new Gauge({ name: 'kmesh_sync_peer_pending_bytes', help: 'Chunk bytes still to send to the peer in the current pass.', labelNames: ['peer'] as const, registers: [this.registry] });
+  readonly wireBytes = new Counter({
+    name: 'kmesh_sync_wire_bytes_total',
+    help: 'Chunk frame bytes sent (after dedup, compression and sealing).',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly sentBytes = new Counter({
+    name: 'kmesh_sync_sent_bytes_total',
+    help: 'Chunk bytes sent before compression.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly dedupSaved = new Counter({
+    name: 'kmesh_sync_dedup_saved_bytes_total',
+    help: 'Chunk bytes the peer already held.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly compressionSaved = new Counter({
+    name: 'kmesh_sync_compression_saved_bytes_total',
+    help: 'Bytes saved by compression.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly logicalBytes = new Gauge({
+    name: 'kmesh_sync_logical_bytes',
+    help: 'Bytes in the DataFlow at the last scan.',
+    registers: [this.registry],
+  });
+  readonly files = new Gauge({
+    name: 'kmesh_sync_files',
+    help: 'Files in the DataFlow at the last scan.',
+    registers: [this.registry],
+  });
+  readonly scanSeconds = new Histogram({
+    name: 'kmesh_sync_scan_duration_seconds',
+    help: 'Duration of a scan of the DataFlow.',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+    registers: [this.registry],
+  });
+  readonly passSeconds = new Histogram({
+    name: 'kmesh_sync_pass_duration_seconds',
+    help: 'Duration of a sync pass to a peer.',
+    labelNames: ['peer', 'result'] as const,
+    buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
+    registers: [this.registry],
+  });
+  readonly connected = new Gauge({
+    name: 'kmesh_sync_peer_connected',
+    help: '1 when the last pass to the peer succeeded.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'kmesh_sync_peer_lag_seconds',
+    help: 'How long local changes have waited for the peer.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
+  readonly pending = new Gauge({
+    name: 'kmesh_sync_peer_pending_bytes',
+    help: 'Chunk bytes still to send to the peer in the current pass.',
+    labelNames: ['peer'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

@@ -26,10 +26,18 @@ describe('sync worker with a change feed', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const config = () => parseWorkerConfig(`dataFlow: ns/flow\nsite: east\ntreeDir: ${join(dir, 'tree')}\nstateDir: ${join(dir, 'state')}\n`);
+  const config = () =>
+    parseWorkerConfig(
+      `dataFlow: ns/flow\nsite: east\ntreeDir: ${join(dir, 'tree')}\nstateDir: ${join(dir, 'state')}\n`,
+    );
 
   it('scans on the first pass and when the feed reports paths or asks for a rescan, and not otherwise', async () => {
-    const feed = new ScriptedFeed([{ rescan: 'first pass', paths: new Set() }, { paths: new Set() }, { paths: new Set(['b']) }, { paths: new Set() }]);
+    const feed = new ScriptedFeed([
+      { rescan: 'first pass', paths: new Set() },
+      { paths: new Set() },
+      { paths: new Set(['b']) },
+      { paths: new Set() },
+    ]);
     const worker = new Worker(config(), loggerFor('test-worker'), undefined, feed);
     expect(await worker.pass()).toBe(true);
     const first = worker.status();
@@ -50,6 +58,8 @@ describe('sync worker with a change feed', () => {
 describe('the wait between passes', () => {
   it('is the interval after a good pass, and doubles from 0.5 s up to the interval after failed ones', () => {
     expect(nextPassDelayMs(true, 3, 10_000)).toBe(10_000);
-    expect([0, 1, 2, 3, 4, 5].map((failures) => nextPassDelayMs(false, failures, 10_000))).toEqual([500, 1000, 2000, 4000, 8000, 10_000]);
+    expect([0, 1, 2, 3, 4, 5].map((failures) => nextPassDelayMs(false, failures, 10_000))).toEqual([
+      500, 1000, 2000, 4000, 8000, 10_000,
+    ]);
   });
 });

@@ -60,12 +60,23 @@ export class Worker {
     mkdirSync(config.stateDir, { recursive: true });
     this.index = TreeIndex.load(this.file('index.json'));
     this.bandwidth = new Bandwidth(config.bandwidthBytesPerSecond);
-    this.peers = new Map(config.peers.filter(pushesTo).map((p) => [p.name, { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 }]));
+    this.peers = new Map(
+      config.peers
+        .filter(pushesTo)
+        .map((p) => [
+          p.name,
+          { status: { name: p.name, connected: false, lagSeconds: 0, pendingBytes: 0 }, failures: 0 },
+        ]),
+    );
     this.totals = this.loadTotals();
     this.purgedAt = this.loadPurgedAt();
     const lustre = config.changeFeed;
     this.sources = new SourceIngester(config.sources, config.treeDir, config.stateDir, log, this.bandwidth);
-    this.feed = feed ?? (lustre ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') }) : scanEveryPass);
+    this.feed =
+      feed ??
+      (lustre
+        ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') })
+        : scanEveryPass);
   }
 
   private file(name: string): string {
@@ -73,7 +84,14 @@ export class Worker {
   }
 
   private loadTotals(): TransferTotals {
-    const totals: TransferTotals = { logicalBytes: 0, wireBytes: 0, dedupSavedBytes: 0, compressionSavedBytes: 0, files: 0, bytesPerSecond: 0 };
+    const totals: TransferTotals = {
+      logicalBytes: 0,
+      wireBytes: 0,
+      dedupSavedBytes: 0,
+      compressionSavedBytes: 0,
+      files: 0,
+      bytesPerSecond: 0,
+    };
     let saved: Partial<Record<keyof TransferTotals, unknown>> = {};
     try {
       saved = JSON.parse(readFileSync(this.file('transfer.json'), 'utf8')) as typeof saved;
@@ -90,7 +108,10 @@ export class Worker {
 
   status(): WorkerStatus {
     const now = Date.now();
-    const peers = [...this.peers.values()].map(({ status, behindSince }) => ({ ...status, lagSeconds: behindSince ? Math.round((now - behindSince) / 1000) : 0 }));
+    const peers = [...this.peers.values()].map(({ status, behindSince }) => ({
+      ...status,
+      lagSeconds: behindSince ? Math.round((now - behindSince) / 1000) : 0,
+    }));
     const elapsed = (now - this.progress.startedAt) / 1000;
     const throughput = this.phase === 'sending' && elapsed > 0 ? this.progress.bytesDone / elapsed : 0;
     const left = this.progress.bytesTotal - this.progress.bytesDone;
@@ -104,7 +125,12 @@ export class Worker {
       sources: this.sources.list(),
       transfer: { ...this.totals },
       ...(this.purgedAt ? { purgedAt: this.purgedAt } : {}),
-      progress: { bytesDone: this.progress.bytesDone, bytesTotal: this.progress.bytesTotal, throughputBytesPerSecond: Math.round(throughput), ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}) },
+      progress: {
+        bytesDone: this.progress.bytesDone,
+        bytesTotal: this.progress.bytesTotal,
+        throughputBytesPerSecond: Math.round(throughput),
+        ...(throughput > 0 ? { etaSeconds: Math.ceil(left / throughput) } : {}),
+      },
     };
   }
 
@@ -121,7 +147,8 @@ export class Worker {
   private purgeIfRequested(): string | undefined {
     const requested = this.config.purgeRequestedAt;
     if (!requested || this.purgedAt === requested) return undefined;
-    for (const name of readdirSync(this.config.treeDir)) rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
+    for (const name of readdirSync(this.config.treeDir))
+      rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
     // The sources keep their data: without the records, write-back sees nothing to remove.
     rmSync(this.file('sources'), { recursive: true, force: true });
     this.log.info({ requested }, 'deleteAfterUse: deleted the data; the next pass deletes it at the peers');
@@ -138,7 +165,11 @@ export class Worker {
     if (!version || purge || ingested || changes.rescan || changes.paths.size) {
       this.phase = 'scanning';
       const started = performance.now();
-      version = await scanTree(this.config.treeDir, { index: this.index, chunker: this.chunker, site: this.config.site });
+      version = await scanTree(this.config.treeDir, {
+        index: this.index,
+        chunker: this.chunker,
+        site: this.config.site,
+      });
       if (this.index.dirty) this.index.save(this.file('index.json'));
       this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
       this.metrics?.logicalBytes.set(version.stats.logicalBytes);
@@ -202,19 +233,38 @@ export class Worker {
           this.metrics?.dedupSaved.inc(labels, saved);
           this.metrics?.pending.set(labels, state.status.pendingBytes);
         },
-        onHookError: (error) => this.log.warn({ peer: peer.name, err: (error as Error).message }, 'transfer accounting failed; the pass goes on'),
+        onHookError: (error) =>
+          this.log.warn(
+            { peer: peer.name, err: (error as Error).message },
+            'transfer accounting failed; the pass goes on',
+          ),
       });
       const seconds = (performance.now() - started) / 1000;
       if (!result.unchanged) this.totals.bytesPerSecond = Math.round(result.bytesSent / Math.max(seconds, 0.001));
-      Object.assign(state.status, { root: version.root, lastSyncTime: new Date().toISOString(), pendingBytes: 0, lastError: undefined, retryable: undefined });
+      Object.assign(state.status, {
+        root: version.root,
+        lastSyncTime: new Date().toISOString(),
+        pendingBytes: 0,
+        lastError: undefined,
+        retryable: undefined,
+      });
       state.behindSince = undefined;
       state.failures = 0;
       this.metrics?.passSeconds.observe({ ...labels, result: 'success' }, seconds);
-      if (!result.unchanged) this.log.info({ peer: peer.name, root: version.root, ...result, seconds: Math.round(seconds * 1000) / 1000 }, 'peer in sync');
+      if (!result.unchanged)
+        this.log.info(
+          { peer: peer.name, root: version.root, ...result, seconds: Math.round(seconds * 1000) / 1000 },
+          'peer in sync',
+        );
       return true;
     } catch (error) {
       const retryable = error instanceof TransferError ? error.retryable : true;
-      Object.assign(state.status, { connected: false, lastError: (error as Error).message, retryable, pendingBytes: 0 });
+      Object.assign(state.status, {
+        connected: false,
+        lastError: (error as Error).message,
+        retryable,
+        pendingBytes: 0,
+      });
       state.failures++;
       this.metrics?.passSeconds.observe({ ...labels, result: 'error' }, (performance.now() - started) / 1000);
       this.log.warn({ peer: peer.name, err: (error as Error).message, retryable }, 'sync pass failed');

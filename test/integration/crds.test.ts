@@ -39,17 +39,20 @@ describe('Kmesh CRDs on a real API server', () => {
     }
   });
 
-  it.each(KINDS.map((k) => [k.kind, k] as const))('%s is namespaced, in category kmesh, with short names and a status subresource', (_kind, def) => {
-    const crd = crds.find((c) => c.spec.names.kind === def.kind)!;
-    expect(crd.spec.scope).toBe('Namespaced');
-    expect(crd.spec.group).toBe('kmesh.io');
-    expect(crd.spec.names.categories).toEqual(['kmesh']);
-    expect(crd.spec.names.shortNames).toEqual(def.shortNames);
-    const version = crd.spec.versions.find((v) => v.name === 'v1alpha1')!;
-    expect(version.subresources?.status).toEqual({});
-    const columns = version.additionalPrinterColumns?.map((c) => c.name) ?? [];
-    expect(columns).toEqual([...def.printerColumns.map((c) => c.name), 'Age']);
-  });
+  it.each(KINDS.map((k) => [k.kind, k] as const))(
+    '%s is namespaced, in category kmesh, with short names and a status subresource',
+    (_kind, def) => {
+      const crd = crds.find((c) => c.spec.names.kind === def.kind)!;
+      expect(crd.spec.scope).toBe('Namespaced');
+      expect(crd.spec.group).toBe('kmesh.io');
+      expect(crd.spec.names.categories).toEqual(['kmesh']);
+      expect(crd.spec.names.shortNames).toEqual(def.shortNames);
+      const version = crd.spec.versions.find((v) => v.name === 'v1alpha1')!;
+      expect(version.subresources?.status).toEqual({});
+      const columns = version.additionalPrinterColumns?.map((c) => c.name) ?? [];
+      expect(columns).toEqual([...def.printerColumns.map((c) => c.name), 'Age']);
+    },
+  );
 
   it.each(KINDS.map((k) => [k.kind]))('%s describes every field of its schema', (kind) => {
     const crd = crds.find((c) => c.spec.names.kind === kind)!;
@@ -58,9 +61,17 @@ describe('Kmesh CRDs on a real API server', () => {
   });
 
   it.each(KINDS.map((k) => [k.kind, k] as const))('kubectl explain %s shows the descriptions', async (_kind, def) => {
-    await waitForOpenApiPublished(client, GROUP, VERSION, KINDS.map((k) => k.kind), 60_000);
+    await waitForOpenApiPublished(
+      client,
+      GROUP,
+      VERSION,
+      KINDS.map((k) => k.kind),
+      60_000,
+    );
     const explain = (field: string): string =>
-      execFileSync(toolPath('kubectl'), ['explain', field, '--kubeconfig', process.env['KUBECONFIG']!], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+      execFileSync(toolPath('kubectl'), ['explain', field, '--kubeconfig', process.env['KUBECONFIG']!], {
+        encoding: 'utf8',
+      }).replace(/\s+/g, ' ');
     expect(explain(def.singular)).toContain(def.description.split(' ').slice(0, 6).join(' '));
     expect(explain(`${def.singular}.spec`)).toContain(def.spec.description!.split(' ').slice(0, 4).join(' '));
   });
@@ -73,7 +84,13 @@ describe('Kmesh CRDs on a real API server', () => {
         spec: {
           type: 'object',
           description: 'spec',
-          properties: { list: { type: 'array', description: 'list', items: { type: 'object', properties: { x: { type: 'string' } }, description: 'item' } } },
+          properties: {
+            list: {
+              type: 'array',
+              description: 'list',
+              items: { type: 'object', properties: { x: { type: 'string' } }, description: 'item' },
+            },
+          },
         },
       },
     };

@@ -32,11 +32,28 @@ beforeAll(async () => {
   namespace = await createNamespace(kube, 'csi-sanity');
   dir = mkdtempSync(join(tmpdir(), 'kmesh-csi-sanity-'));
   for (const sub of ['data', 'mnt']) mkdirSync(join(dir, sub));
-  await kube.create(RESOURCES.kmeshInstance, { apiVersion: 'kmesh.io/v1alpha1', kind: 'KmeshInstance', metadata: { name: 'dev', namespace }, spec: { backend: { type: 'local', local: { path: join(dir, 'data') } } } });
+  await kube.create(RESOURCES.kmeshInstance, {
+    apiVersion: 'kmesh.io/v1alpha1',
+    kind: 'KmeshInstance',
+    metadata: { name: 'dev', namespace },
+    spec: { backend: { type: 'local', local: { path: join(dir, 'data') } } },
+  });
   writeFileSync(join(dir, 'parameters.yaml'), `instance: dev\nnamespace: ${namespace}\n`);
   driver = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'csi', `--endpoint=unix://${join(dir, 'csi.sock')}`, '--controller=true', '--node-id=node-1', `--state-dir=${join(dir, 'state')}`, `--namespace=${namespace}`, `--kubeconfig=${process.env['KUBECONFIG']}`, `--local-roots=${dir}`],
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'cmd', 'kmesh.ts'),
+      'csi',
+      `--endpoint=unix://${join(dir, 'csi.sock')}`,
+      '--controller=true',
+      '--node-id=node-1',
+      `--state-dir=${join(dir, 'state')}`,
+      `--namespace=${namespace}`,
+      `--kubeconfig=${process.env['KUBECONFIG']}`,
+      `--local-roots=${dir}`,
+    ],
     { cwd: REPO_ROOT, env: { ...process.env, KMESH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   driver.stdout!.on('data', (chunk: Buffer) => driverOutput.push(chunk.toString()));
@@ -73,17 +90,30 @@ describe('csi-sanity', () => {
         '--ginkgo.skip=should create volume from an existing source snapshot',
       ],
       { timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
-    ).catch((error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '' }));
+    ).catch((error: { stdout?: string; stderr?: string }) => ({
+      stdout: error.stdout ?? '',
+      stderr: error.stderr ?? '',
+    }));
     const summary = /(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped/.exec(result.stdout);
     if (!summary || summary[2] !== '0') {
-      const failures = result.stdout.split('\n').filter((line) => /\[FAIL|unexpected error|Expected|rpc error|code = /.test(line)).slice(0, 40).join('\n');
-      throw new Error(`csi-sanity failed:\n${failures || result.stdout.slice(-3000)}\n${result.stderr.slice(-1000)}\ndriver:\n${driverOutput.join('').slice(-2000)}`);
+      const failures = result.stdout
+        .split('\n')
+        .filter((line) => /\[FAIL|unexpected error|Expected|rpc error|code = /.test(line))
+        .slice(0, 40)
+        .join('\n');
+      throw new Error(
+        `csi-sanity failed:\n${failures || result.stdout.slice(-3000)}\n${result.stderr.slice(-1000)}\ndriver:\n${driverOutput.join('').slice(-2000)}`,
+      );
     }
     const [, passed, failed] = summary.map(Number);
     process.stdout.write(`csi-sanity: ${summary[0]}\n`);
     // The node plugin reported its publications after each publish and unpublish; none are left.
     await eventually(async () => {
-      const report = await kube.get<WireObject & { data?: Record<string, string> }>(RESOURCES.configMap, namespace, 'kmesh-publications-node-1');
+      const report = await kube.get<WireObject & { data?: Record<string, string> }>(
+        RESOURCES.configMap,
+        namespace,
+        'kmesh-publications-node-1',
+      );
       expect(JSON.parse(report?.data?.['publications'] ?? 'null')).toEqual({});
     });
     expect(failed).toBe(0);

@@ -85,9 +85,13 @@ describe('examples/', () => {
   });
 
   it('kubectl get kmesh lists every kind with its printer columns', () => {
-    const out = execFileSync(toolPath('kubectl'), ['get', 'kmesh', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      toolPath('kubectl'),
+      ['get', 'kmesh', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(out).toMatch(/NAME\s+BACKEND\s+REGION\s+PHASE\s+READY\s+USED%\s+AGE/);
     expect(out).toMatch(/kmeshinstance\.kmesh\.io\/aws-east\s+lustre\s+us-east-1/);
     expect(out).toMatch(/NAME\s+INSTANCE\s+MODE\s+PHASE\s+READY\s+SYNCED\s+MOUNTS\s+AGE/);
@@ -97,7 +101,11 @@ describe('examples/', () => {
   });
 
   it('kubectl get kmi -o wide shows the site’s cloud', () => {
-    const out = execFileSync(toolPath('kubectl'), ['get', 'kmi', '-o', 'wide', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!], { encoding: 'utf8' });
+    const out = execFileSync(
+      toolPath('kubectl'),
+      ['get', 'kmi', '-o', 'wide', '-n', namespace, '--kubeconfig', process.env['KUBECONFIG']!],
+      { encoding: 'utf8' },
+    );
     expect(out).toMatch(/NAME\s+BACKEND\s+CLOUD\s+REGION/);
     expect(out).toMatch(/aws-east\s+lustre\s+aws\s+us-east-1/);
     expect(out).toMatch(/dev\s+local\s+onprem\s+lab/);

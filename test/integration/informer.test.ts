@@ -12,7 +12,12 @@ import { eventually } from '../support/eventually.js';
 let client: KubeClient;
 let namespace: string;
 
-const configMap = (name: string): WireObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { a: '1' } });
+const configMap = (name: string): WireObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace },
+  data: { a: '1' },
+});
 
 /** Runs an informer on this namespace's ConfigMaps for the duration of `body`. */
 async function withInformer(
@@ -56,10 +61,16 @@ describe('Informer', () => {
     const plane = await startControlPlane({ controllerManager: false, extraApiServerArgs: ['--watch-cache=false'] });
     const ownClient = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
     try {
-      await ownClient.create(RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+      await ownClient.create(RESOURCES.namespace, {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: namespace },
+      });
       await ownClient.create(RESOURCES.configMap, configMap('existing'));
       const etcd = async (path: string, body: unknown): Promise<{ header: { revision: string } }> =>
-        (await fetch(`${plane.etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })).json() as Promise<{ header: { revision: string } }>;
+        (await fetch(`${plane.etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })).json() as Promise<{
+          header: { revision: string };
+        }>;
       const { header } = await etcd('/v3/kv/range', { key: Buffer.from('/').toString('base64') });
       await etcd('/v3/kv/compaction', { revision: header.revision, physical: true });
       await withInformer(

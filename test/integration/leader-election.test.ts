@@ -31,7 +31,17 @@ describe('leader election', () => {
   it('stops leading within the renew deadline when another process takes the lease', async () => {
     const renewDeadlineMs = 2_000;
     const changes: boolean[] = [];
-    const elector = new LeaderElector({ client, namespace, name: 'lost', identity: 'first', log: loggerFor('lease-test'), leaseDurationMs: 4_000, renewDeadlineMs, retryPeriodMs: 300, onLeadershipChange: (leading) => changes.push(leading) });
+    const elector = new LeaderElector({
+      client,
+      namespace,
+      name: 'lost',
+      identity: 'first',
+      log: loggerFor('lease-test'),
+      leaseDurationMs: 4_000,
+      renewDeadlineMs,
+      retryPeriodMs: 300,
+      onLeadershipChange: (leading) => changes.push(leading),
+    });
     const stop = new AbortController();
     let lostAt = 0;
     let reconciling = false;
@@ -47,7 +57,14 @@ describe('leader election', () => {
     // Another process writes itself in as holder and keeps renewing, as a leader on the far side of a partition would.
     const intruder = setInterval(() => {
       void client.get<Lease>(RESOURCES.lease, namespace, 'lost').then((lease) =>
-        client.request('PUT', leasePath('lost'), { body: { ...lease, spec: { ...lease!.spec, holderIdentity: 'second', renewTime: microTime(), leaseDurationSeconds: 4 } } }).catch(() => undefined),
+        client
+          .request('PUT', leasePath('lost'), {
+            body: {
+              ...lease,
+              spec: { ...lease!.spec, holderIdentity: 'second', renewTime: microTime(), leaseDurationSeconds: 4 },
+            },
+          })
+          .catch(() => undefined),
       );
     }, 200);
     const takenAt = Date.now();

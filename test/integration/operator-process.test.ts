@@ -10,7 +10,7 @@ import type { KmeshInstance } from '../../api/v1alpha1/index.js';
 import { freePorts } from '../../hack/control-plane/process.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
-import type { KubeClient} from '../../lib/kube/rest.js';
+import type { KubeClient } from '../../lib/kube/rest.js';
 import { type WireObject } from '../../lib/kube/rest.js';
 import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
@@ -35,7 +35,10 @@ async function launch(identity: string, leaseName: string): Promise<OperatorProc
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), 'operator',
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'cmd', 'kmesh.ts'),
+      'operator',
       `--kubeconfig=${process.env['KUBECONFIG']}`,
       `--watch-namespace=${namespace}`,
       `--impersonate=${OPERATOR_USER}`,
@@ -61,7 +64,10 @@ async function launch(identity: string, leaseName: string): Promise<OperatorProc
 async function metric(operator: OperatorProcess, name: string): Promise<number | undefined> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
-    const values = text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).map((l) => Number(l.split(' ').pop()));
+    const values = text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+      .map((l) => Number(l.split(' ').pop()));
     return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
   } catch {
     return undefined;
@@ -69,7 +75,11 @@ async function metric(operator: OperatorProcess, name: string): Promise<number |
 }
 
 async function leaseHolder(name: string): Promise<string | undefined> {
-  const lease = await client.get<WireObject & { spec?: { holderIdentity?: string } }>(RESOURCES.lease, OPERATOR_NAMESPACE, name);
+  const lease = await client.get<WireObject & { spec?: { holderIdentity?: string } }>(
+    RESOURCES.lease,
+    OPERATOR_NAMESPACE,
+    name,
+  );
   return lease?.spec?.holderIdentity || undefined;
 }
 
@@ -78,7 +88,8 @@ async function stop(operator: OperatorProcess, signal: NodeJS.Signals): Promise<
   const exited = once(operator.child, 'exit');
   operator.child.kill(signal);
   const [code, how] = (await exited) as [number | null, NodeJS.Signals | null];
-  if (code !== 0 && how !== signal) console.log(`${operator.identity} exited with ${code ?? how}:\n${operator.output.join('').slice(-3000)}`);
+  if (code !== 0 && how !== signal)
+    console.log(`${operator.identity} exited with ${code ?? how}:\n${operator.output.join('').slice(-3000)}`);
   return code;
 }
 
@@ -91,7 +102,10 @@ const localInstance = (name: string): WireObject => ({
 
 async function reconciledBy(name: string): Promise<string> {
   return eventually(async () => {
-    const events = await client.list<WireObject & { reportingInstance?: string; regarding?: { name?: string } }>(RESOURCES.event, { namespace });
+    const events = await client.list<WireObject & { reportingInstance?: string; regarding?: { name?: string } }>(
+      RESOURCES.event,
+      { namespace },
+    );
     const instance = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, name);
     expect(instance?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     const reporters = new Set(events.items.filter((e) => e.regarding?.name === name).map((e) => e.reportingInstance));
@@ -132,7 +146,9 @@ describe('kmesh operator processes', () => {
     // Both answer health checks; both are ready (a standby must not hold up a rollout).
     for (const operator of [leader, standby]) {
       for (const path of ['/healthz', '/readyz']) {
-        await eventually(async () => expect([path, (await fetch(`http://127.0.0.1:${operator.port}${path}`)).status]).toEqual([path, 200]));
+        await eventually(async () =>
+          expect([path, (await fetch(`http://127.0.0.1:${operator.port}${path}`)).status]).toEqual([path, 200]),
+        );
       }
     }
 
@@ -165,10 +181,17 @@ describe('kmesh operator processes', () => {
       spec: { backend: { type: 'lustre', lustre: { fsName: 'crash', oss: { count: 3 } } } },
     });
     // Kill it as soon as the first child exists: the rest of that reconcile never happens.
-    await eventually(async () => {
-      const services = await client.list(RESOURCES.service, { namespace, labelSelector: 'app.kubernetes.io/instance=crash' });
-      expect(services.items.length).toBeGreaterThan(0);
-    }, 30_000, 5);
+    await eventually(
+      async () => {
+        const services = await client.list(RESOURCES.service, {
+          namespace,
+          labelSelector: 'app.kubernetes.io/instance=crash',
+        });
+        expect(services.items.length).toBeGreaterThan(0);
+      },
+      30_000,
+      5,
+    );
     await stop(first, 'SIGKILL');
 
     const second = await launch('crash-2', lease);
@@ -182,7 +205,9 @@ describe('kmesh operator processes', () => {
       expect(instance?.status?.conditions?.find((c) => c.type === 'Reconciled')?.status).toBe('True');
     }, 30_000);
     const owned = async (type: (typeof RESOURCES)[keyof typeof RESOURCES]): Promise<string[]> =>
-      (await client.list(type, { namespace, labelSelector: 'app.kubernetes.io/instance=crash' })).items.map((o) => o.metadata!.name!).sort();
+      (await client.list(type, { namespace, labelSelector: 'app.kubernetes.io/instance=crash' })).items
+        .map((o) => o.metadata!.name!)
+        .sort();
     expect(await owned(RESOURCES.statefulSet)).toEqual(['crash-mds', 'crash-oss']);
     expect(await owned(RESOURCES.service)).toEqual(['crash-mds', 'crash-oss']);
     const instance = await client.get<KmeshInstance>(RESOURCES.kmeshInstance, namespace, 'crash');

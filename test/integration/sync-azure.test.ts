@@ -50,14 +50,22 @@ describe('Azure Blob ingest', () => {
     expect(await lake.run(new Date('2026-11-21T10:00:00Z'))).toBe(true);
     expect(readFileSync(join(top, 'tree/lake/a.csv'), 'utf8')).toBe('a,1');
     expect(readFileSync(join(top, 'tree/lake/2026/b.csv'), 'utf8')).toBe('b,2');
-    expect(lake.list()[0]).toMatchObject({ nextIngest: '2026-11-21T11:00:00.000Z', result: { outcome: 'Succeeded', files: 2, bytes: 6 } });
+    expect(lake.list()[0]).toMatchObject({
+      nextIngest: '2026-11-21T11:00:00.000Z',
+      result: { outcome: 'Succeeded', files: 2, bytes: 6 },
+    });
 
     await upload('raw/a.csv', 'a,10');
     await container.deleteBlob('raw/2026/b.csv');
     expect(await lake.run(new Date('2026-11-21T11:00:00Z'))).toBe(true);
     expect(readFileSync(join(top, 'tree/lake/a.csv'), 'utf8')).toBe('a,10');
     expect(readdirSync(join(top, 'tree/lake/2026'))).toEqual([]);
-    expect(lake.list()[0]!.result).toEqual({ outcome: 'Succeeded', message: '1 new or changed, 1 removed', files: 1, bytes: 4 });
+    expect(lake.list()[0]!.result).toEqual({
+      outcome: 'Succeeded',
+      message: '1 new or changed, 1 removed',
+      files: 1,
+      bytes: 4,
+    });
   });
 
   it('reports a wrong account key as a failed ingest and writes nothing', async () => {
@@ -65,7 +73,10 @@ describe('Azure Blob ingest', () => {
     writeFileSync(join(top, 'creds/accountKey'), Buffer.alloc(64, 1).toString('base64'));
     const lake = ingester('once');
     expect(await lake.run()).toBe(false);
-    expect(lake.list()[0]!.result).toMatchObject({ outcome: 'Failed', message: expect.stringMatching(/authoriz|signature/i) });
+    expect(lake.list()[0]!.result).toMatchObject({
+      outcome: 'Failed',
+      message: expect.stringMatching(/authoriz|signature/i),
+    });
     expect(() => readdirSync(join(top, 'tree'))).toThrow(/ENOENT/);
   });
 });

@@ -38,7 +38,8 @@ describe('sync under faults', () => {
   afterAll(() => bed.close());
 
   const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
-  const workerYaml = (dir: string, port: number, statusPort: number) => bed.workerYaml(dir, port, statusPort, PARALLELISM);
+  const workerYaml = (dir: string, port: number, statusPort: number) =>
+    bed.workerYaml(dir, port, statusPort, PARALLELISM);
 
   it('converges after the link is cut at 50 random points, re-sending at most one window per stream per cut', async () => {
     const dir = join(top, 'cuts');
@@ -46,7 +47,13 @@ describe('sync under faults', () => {
     populate(src, 64);
     mkdirSync(join(dir, 'west/tree'), { recursive: true });
     const gwConfig = parseGatewayConfig(gatewayYaml(dir, 0, 0));
-    const gateway: Gateway = await startGateway({ host: '127.0.0.1', port: 0, tls: loadTlsDir(gwConfig.tlsDir, 'tls'), dataFlows: () => gwConfig.dataFlows, log: loggerFor('fault-gateway') });
+    const gateway: Gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      tls: loadTlsDir(gwConfig.tlsDir, 'tls'),
+      dataFlows: () => gwConfig.dataFlows,
+      log: loggerFor('fault-gateway'),
+    });
     const proxy = await TcpProxy.start({ targetPort: gateway.port });
     try {
       const worker = new Worker(parseWorkerConfig(workerYaml(dir, proxy.port, 0)), loggerFor('fault-worker'));
@@ -70,7 +77,9 @@ describe('sync under faults', () => {
       const resent = sentBytes - status.transfer.logicalBytes;
       const window = DEFAULT_CHUNKING.maxBytes + 64 * 1024;
       expect(resent).toBeLessThanOrEqual(proxy.cuts * PARALLELISM * window);
-      console.log(`cuts: 50, passes: ${passes + 1}, re-sent ${(resent / 1024 / 1024).toFixed(1)} MiB (${(resent / proxy.cuts / 1024).toFixed(0)} KiB per cut; bound ${(PARALLELISM * window) / 1024} KiB)`);
+      console.log(
+        `cuts: 50, passes: ${passes + 1}, re-sent ${(resent / 1024 / 1024).toFixed(1)} MiB (${(resent / proxy.cuts / 1024).toFixed(0)} KiB per cut; bound ${(PARALLELISM * window) / 1024} KiB)`,
+      );
     } finally {
       await proxy.close();
       await gateway.close();

@@ -61,7 +61,8 @@ describe('sync interrupted at random points, many seeds', () => {
   afterAll(() => bed.close());
 
   const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
-  const workerYaml = (dir: string, port: number, statusPort: number) => bed.workerYaml(dir, port, statusPort, PARALLELISM);
+  const workerYaml = (dir: string, port: number, statusPort: number) =>
+    bed.workerYaml(dir, port, statusPort, PARALLELISM);
 
   describe.each(seeds())('seed %i: cut links', (seed) => {
     it('converges after every round of cuts, then after a second round of changes', async () => {
@@ -71,11 +72,21 @@ describe('sync interrupted at random points, many seeds', () => {
       populateFaultTree(src, random, TREE);
       mkdirSync(join(dir, 'west/tree'), { recursive: true });
       const gwConfig = parseGatewayConfig(gatewayYaml(dir, 0, 0));
-      const gateway: Gateway = await startGateway({ host: '127.0.0.1', port: 0, tls: loadTlsDir(gwConfig.tlsDir, 'tls'), dataFlows: () => gwConfig.dataFlows, log: loggerFor('interrupt-gateway') });
+      const gateway: Gateway = await startGateway({
+        host: '127.0.0.1',
+        port: 0,
+        tls: loadTlsDir(gwConfig.tlsDir, 'tls'),
+        dataFlows: () => gwConfig.dataFlows,
+        log: loggerFor('interrupt-gateway'),
+      });
       const proxy = await TcpProxy.start({ targetPort: gateway.port });
       const metrics = new WorkerMetrics();
       try {
-        const worker = new Worker(parseWorkerConfig(workerYaml(dir, proxy.port, 0)), loggerFor('interrupt-worker'), metrics);
+        const worker = new Worker(
+          parseWorkerConfig(workerYaml(dir, proxy.port, 0)),
+          loggerFor('interrupt-worker'),
+          metrics,
+        );
         const converge = async (round: string) => {
           let passes = 0;
           let afterLastCut = 0;
@@ -85,10 +96,17 @@ describe('sync interrupted at random points, many seeds', () => {
             const error = worker.status().peers[0]?.lastError;
             expect(error ?? '').not.toMatch(/counter|decrease/i);
             // Once the link stops failing, one pass must do (a second if the cut fell in the commit).
-            if (afterLastCut > 2) throw new Error(`seed ${seed}, ${round}: no convergence ${afterLastCut} passes after the last cut (${passes} passes): ${error}`);
+            if (afterLastCut > 2)
+              throw new Error(
+                `seed ${seed}, ${round}: no convergence ${afterLastCut} passes after the last cut (${passes} passes): ${error}`,
+              );
             expect(passes).toBeLessThan(200);
           }
-          expect({ seed, round, tree: treeListing(join(dir, 'west/tree')) }).toEqual({ seed, round, tree: treeListing(src) });
+          expect({ seed, round, tree: treeListing(join(dir, 'west/tree')) }).toEqual({
+            seed,
+            round,
+            tree: treeListing(src),
+          });
           expect({ seed, round, leftovers: leftovers(join(dir, 'west')) }).toEqual({ seed, round, leftovers: [] });
         };
         proxy.cutAt(cutPoints(random, 12));
@@ -97,9 +115,12 @@ describe('sync interrupted at random points, many seeds', () => {
         proxy.cutAt(cutPoints(random, 6).map((p) => p + proxy.upBytes));
         await converge(`second (${changes.length} changes)`);
         const totals = worker.status().transfer;
-        for (const [name, value] of Object.entries(totals)) expect({ name, negative: value < 0 }).toEqual({ name, negative: false });
+        for (const [name, value] of Object.entries(totals))
+          expect({ name, negative: value < 0 }).toEqual({ name, negative: false });
         const exposed = await metrics.registry.getMetricsAsJSON();
-        for (const metric of exposed) for (const v of metric.values) expect({ metric: metric.name, negative: v.value < 0 }).toEqual({ metric: metric.name, negative: false });
+        for (const metric of exposed)
+          for (const v of metric.values)
+            expect({ metric: metric.name, negative: v.value < 0 }).toEqual({ metric: metric.name, negative: false });
         expect(proxy.cuts).toBeGreaterThan(0);
         console.log(`seed ${seed}: ${proxy.cuts} cuts, ${(proxy.upBytes / MiB).toFixed(1)} MiB up`);
       } finally {
@@ -115,55 +136,70 @@ describe('sync interrupted at random points, many seeds', () => {
 
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-    it.each(seeds().slice(0, 2))('seed %i: converges after kills of either side and cuts, in two rounds', async (seed) => {
-      const random = new SeededRandom(seed);
-      const dir = join(top, `kills-${seed}`);
-      const src = join(dir, 'east/tree');
-      populateFaultTree(src, random, TREE);
-      mkdirSync(join(dir, 'west/tree'), { recursive: true });
-      const [gwPort, gwMetrics, statusPort] = await freePorts(3);
-      const proxy = await TcpProxy.start({ targetPort: gwPort! });
-      writeFileSync(join(dir, 'gateway.yaml'), gatewayYaml(dir, gwPort!, gwMetrics!));
-      writeFileSync(join(dir, 'worker.yaml'), workerYaml(dir, proxy.port, statusPort!));
-      let gateway = launch('gateway', join(dir, 'gateway.yaml'));
-      let worker = launch('sync', join(dir, 'worker.yaml'));
-      try {
-        const round = async (name: string) => {
-          proxy.cutAt(cutPoints(random, 4).map((p) => p + proxy.upBytes));
-          for (let i = 0; i < 5; i++) {
-            // Start-up of a process takes about a second here: 1–6 s lands in its first passes.
-            await sleep(random.int(1000, 6000));
-            if (random.int(0, 3) > 0) {
-              await kill(worker);
-              worker = launch('sync', join(dir, 'worker.yaml'));
-            } else {
-              await kill(gateway);
-              gateway = launch('gateway', join(dir, 'gateway.yaml'));
+    it.each(seeds().slice(0, 2))(
+      'seed %i: converges after kills of either side and cuts, in two rounds',
+      async (seed) => {
+        const random = new SeededRandom(seed);
+        const dir = join(top, `kills-${seed}`);
+        const src = join(dir, 'east/tree');
+        populateFaultTree(src, random, TREE);
+        mkdirSync(join(dir, 'west/tree'), { recursive: true });
+        const [gwPort, gwMetrics, statusPort] = await freePorts(3);
+        const proxy = await TcpProxy.start({ targetPort: gwPort! });
+        writeFileSync(join(dir, 'gateway.yaml'), gatewayYaml(dir, gwPort!, gwMetrics!));
+        writeFileSync(join(dir, 'worker.yaml'), workerYaml(dir, proxy.port, statusPort!));
+        let gateway = launch('gateway', join(dir, 'gateway.yaml'));
+        let worker = launch('sync', join(dir, 'worker.yaml'));
+        try {
+          const round = async (name: string) => {
+            proxy.cutAt(cutPoints(random, 4).map((p) => p + proxy.upBytes));
+            for (let i = 0; i < 5; i++) {
+              // Start-up of a process takes about a second here: 1–6 s lands in its first passes.
+              await sleep(random.int(1000, 6000));
+              if (random.int(0, 3) > 0) {
+                await kill(worker);
+                worker = launch('sync', join(dir, 'worker.yaml'));
+              } else {
+                await kill(gateway);
+                gateway = launch('gateway', join(dir, 'gateway.yaml'));
+              }
             }
-          }
-          let status;
-          for (let i = 0; i < 240; i++) {
-            status = await workerStatus(statusPort!);
-            if (status?.root && status.peers[0]?.root === status.root && status.root === (await workerStatus(statusPort!))?.root) break;
-            await sleep(500);
-          }
-          expect({ seed, name, peer: status?.peers[0]?.root, error: status?.peers[0]?.lastError }).toEqual({ seed, name, peer: status?.root, error: undefined });
-          for (const [field, value] of Object.entries(status?.transfer ?? {})) expect({ field, negative: value < 0 }).toEqual({ field, negative: false });
-        };
-        await round('first');
-        await kill(worker);
-        mutateFaultTree(src, random);
-        worker = launch('sync', join(dir, 'worker.yaml'));
-        await round('second');
-        await kill(worker);
-        await kill(gateway);
-        expect({ seed, tree: treeListing(join(dir, 'west/tree')) }).toEqual({ seed, tree: treeListing(src) });
-        expect({ seed, leftovers: leftovers(join(dir, 'west')) }).toEqual({ seed, leftovers: [] });
-      } finally {
-        await kill(worker);
-        await kill(gateway);
-        await proxy.close();
-      }
-    }, 400_000);
+            let status;
+            for (let i = 0; i < 240; i++) {
+              status = await workerStatus(statusPort!);
+              if (
+                status?.root &&
+                status.peers[0]?.root === status.root &&
+                status.root === (await workerStatus(statusPort!))?.root
+              )
+                break;
+              await sleep(500);
+            }
+            expect({ seed, name, peer: status?.peers[0]?.root, error: status?.peers[0]?.lastError }).toEqual({
+              seed,
+              name,
+              peer: status?.root,
+              error: undefined,
+            });
+            for (const [field, value] of Object.entries(status?.transfer ?? {}))
+              expect({ field, negative: value < 0 }).toEqual({ field, negative: false });
+          };
+          await round('first');
+          await kill(worker);
+          mutateFaultTree(src, random);
+          worker = launch('sync', join(dir, 'worker.yaml'));
+          await round('second');
+          await kill(worker);
+          await kill(gateway);
+          expect({ seed, tree: treeListing(join(dir, 'west/tree')) }).toEqual({ seed, tree: treeListing(src) });
+          expect({ seed, leftovers: leftovers(join(dir, 'west')) }).toEqual({ seed, leftovers: [] });
+        } finally {
+          await kill(worker);
+          await kill(gateway);
+          await proxy.close();
+        }
+      },
+      400_000,
+    );
   });
 });

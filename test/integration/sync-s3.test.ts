@@ -37,12 +37,21 @@ beforeEach(async () => {
 });
 afterEach(() => rmSync(top, { recursive: true, force: true }));
 
-const put = (key: string, body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+const put = (key: string, body: string | Buffer) =>
+  s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 const source = (over: Partial<NonNullable<WorkerSource['s3']>> = {}, schedule = 'once'): WorkerSource => ({
   name: 'uploads',
   schedule,
   writeBack: false,
-  s3: { endpoint: s3.endpoint, bucket, prefix: 'ingest/', region: 'us-east-1', forcePathStyle: true, credentialsDir: join(top, 'creds'), ...over },
+  s3: {
+    endpoint: s3.endpoint,
+    bucket,
+    prefix: 'ingest/',
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentialsDir: join(top, 'creds'),
+    ...over,
+  },
 });
 
 describe('S3 ingest', () => {
@@ -59,7 +68,13 @@ describe('S3 ingest', () => {
     expect(statSync(join(top, 'tree/uploads/day1/b.jpg')).size).toBe(300_000);
     expect(readdirSync(join(top, 'tree/uploads')).sort()).toEqual(['a.jpg', 'day1']);
     const status = worker.status();
-    expect(status.sources).toEqual([{ name: 'uploads', lastIngest: expect.any(String), result: { outcome: 'Succeeded', message: '2 new or changed, 0 removed', files: 2, bytes: 300_007 } }]);
+    expect(status.sources).toEqual([
+      {
+        name: 'uploads',
+        lastIngest: expect.any(String),
+        result: { outcome: 'Succeeded', message: '2 new or changed, 0 removed', files: 2, bytes: 300_007 },
+      },
+    ]);
     expect(status.transfer.files).toBe(2); // the scan after the ingest saw them
     await put('ingest/a.jpg', 'changed');
     await worker.pass(); // a `once` source is not ingested again
@@ -69,7 +84,12 @@ describe('S3 ingest', () => {
   it('on a schedule, fetches only what changed and removes what is gone', async () => {
     await put('ingest/a.jpg', 'v1');
     await put('ingest/b.jpg', 'keep');
-    const ingester = new SourceIngester([source({}, '0 * * * *')], join(top, 'tree'), join(top, 'state'), loggerFor('s3-test'));
+    const ingester = new SourceIngester(
+      [source({}, '0 * * * *')],
+      join(top, 'tree'),
+      join(top, 'state'),
+      loggerFor('s3-test'),
+    );
     const t0 = new Date('2026-11-21T10:05:00Z');
     expect(await ingester.run(t0)).toBe(true);
     expect(ingester.list()[0]).toMatchObject({ nextIngest: '2026-11-21T11:00:00.000Z', result: { files: 2 } });
@@ -80,14 +100,29 @@ describe('S3 ingest', () => {
     expect(await ingester.run(new Date('2026-11-21T11:00:00Z'))).toBe(true);
     expect(readFileSync(join(top, 'tree/uploads/a.jpg'), 'utf8')).toBe('v2');
     expect(readdirSync(join(top, 'tree/uploads'))).toEqual(['a.jpg']);
-    expect(ingester.list()[0]!.result).toEqual({ outcome: 'Succeeded', message: '1 new or changed, 1 removed', files: 1, bytes: 2 });
+    expect(ingester.list()[0]!.result).toEqual({
+      outcome: 'Succeeded',
+      message: '1 new or changed, 1 removed',
+      files: 1,
+      bytes: 2,
+    });
     expect(readdirSync(join(top, 'state/sources/uploads/tmp'))).toEqual([]); // no temp file left
   });
 
   it('honours the bandwidth limit while downloading', async () => {
     await put('ingest/big.bin', Buffer.alloc(2_000_000, 1));
-    const clock: Clock & { elapsedMs: number } = { elapsedMs: 0, now: () => clock.elapsedMs, sleep: (ms: number) => ((clock.elapsedMs += ms), Promise.resolve()) };
-    const ingester = new SourceIngester([source()], join(top, 'tree'), join(top, 'state'), loggerFor('s3-test'), new Bandwidth(1_000_000, clock));
+    const clock: Clock & { elapsedMs: number } = {
+      elapsedMs: 0,
+      now: () => clock.elapsedMs,
+      sleep: (ms: number) => ((clock.elapsedMs += ms), Promise.resolve()),
+    };
+    const ingester = new SourceIngester(
+      [source()],
+      join(top, 'tree'),
+      join(top, 'state'),
+      loggerFor('s3-test'),
+      new Bandwidth(1_000_000, clock),
+    );
     await ingester.run();
     expect(statSync(join(top, 'tree/uploads/big.bin')).size).toBe(2_000_000);
     expect(clock.elapsedMs).toBeGreaterThanOrEqual(1_700); // 2 MB at 1 MB/s, less the burst
@@ -97,7 +132,10 @@ describe('S3 ingest', () => {
     writeFileSync(join(top, 'creds/secretAccessKey'), 'wrong');
     const ingester = new SourceIngester([source()], join(top, 'tree'), join(top, 'state'), loggerFor('s3-test'));
     expect(await ingester.run()).toBe(false);
-    expect(ingester.list()[0]!.result).toMatchObject({ outcome: 'Failed', message: expect.stringMatching(/signature|credentials|access/i) });
+    expect(ingester.list()[0]!.result).toMatchObject({
+      outcome: 'Failed',
+      message: expect.stringMatching(/signature|credentials|access/i),
+    });
     expect(readdirSync(join(top, 'tree'))).toEqual([]);
   });
 });

@@ -5,7 +5,18 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +72,13 @@ describe('sync over mTLS (worker → gateway)', () => {
       encryption: 'aes-256-gcm',
       key: KEY,
     };
-    gateway = await startGateway({ host: '127.0.0.1', port: 0, tls: west, dataFlows: () => [served], log: loggerFor('test-gateway') });
+    gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      tls: west,
+      dataFlows: () => [served],
+      log: loggerFor('test-gateway'),
+    });
   });
 
   afterEach(async () => {
@@ -70,7 +87,14 @@ describe('sync over mTLS (worker → gateway)', () => {
   });
   afterAll(() => undefined);
 
-  const options = (over: Partial<SessionOptions> = {}): SessionOptions => ({ tls: east, site: 'east', policy: POLICY, parallelism: 4, windowBytes: 1024 * 1024, ...over });
+  const options = (over: Partial<SessionOptions> = {}): SessionOptions => ({
+    tls: east,
+    site: 'east',
+    policy: POLICY,
+    parallelism: 4,
+    windowBytes: 1024 * 1024,
+    ...over,
+  });
   const target = () => ({ name: 'west', endpoint: `127.0.0.1:${gateway.port}`, remoteDataFlow: 'team-a/shared' });
   const index = new TreeIndex();
 
@@ -124,15 +148,26 @@ describe('sync over mTLS (worker → gateway)', () => {
     const first = await syncOnce({}, ['/models', '/data/shared']);
     expect(first.bytesSent).toBe(0); // west holds every chunk already: only manifests changed
     const names = (listing: string[]) => listing.map((l) => l.split(' ').slice(0, 2).join(' '));
-    expect(names(treeListing(dst))).toEqual(['d data', 'd data/shared', 'f data/shared/a.csv', 'd models', 'd models/v1', 'f models/v1/weights.bin']);
-    expect(treeListing(dst).filter((l) => l.includes('models/'))).toEqual(treeListing(src).filter((l) => l.includes('models/')));
+    expect(names(treeListing(dst))).toEqual([
+      'd data',
+      'd data/shared',
+      'f data/shared/a.csv',
+      'd models',
+      'd models/v1',
+      'f models/v1/weights.bin',
+    ]);
+    expect(treeListing(dst).filter((l) => l.includes('models/'))).toEqual(
+      treeListing(src).filter((l) => l.includes('models/')),
+    );
 
     writeFileSync(join(src, 'data/private/secret.csv'), 'still not for west');
     expect((await syncOnce({}, ['/models', '/data/shared'])).unchanged).toBe(true);
     writeFileSync(join(src, 'data/shared/a.csv'), 'a,2');
     await syncOnce({}, ['/models', '/data/shared']);
     expect(readdirSync(join(dst, 'data'))).toEqual(['shared']);
-    expect(treeListing(dst).filter((l) => l.includes('a.csv'))).toEqual(treeListing(src).filter((l) => l.includes('a.csv')));
+    expect(treeListing(dst).filter((l) => l.includes('a.csv'))).toEqual(
+      treeListing(src).filter((l) => l.includes('a.csv')),
+    );
   });
 
   it('carries a 2 GiB sparse file as one zero chunk plus its data, and keeps it sparse', async () => {
@@ -146,18 +181,24 @@ describe('sync over mTLS (worker → gateway)', () => {
 
   it('refuses a sender whose key differs, before any data moves', async () => {
     writeFileSync(join(src, 'a'), 'x');
-    await expect(syncOnce({ policy: { ...POLICY, key: randomBytes(32) } })).rejects.toThrow(/key for dataflow team-a\/shared differs/);
+    await expect(syncOnce({ policy: { ...POLICY, key: randomBytes(32) } })).rejects.toThrow(
+      /key for dataflow team-a\/shared differs/,
+    );
     expect(readdirSync(dst)).toEqual([]);
   });
 
   it('refuses a sender using another encryption algorithm', async () => {
-    await expect(syncOnce({ policy: { compression: 'none', encryption: 'none' } })).rejects.toThrow(/sender uses none, dataflow team-a\/shared at this site uses aes-256-gcm/);
+    await expect(syncOnce({ policy: { compression: 'none', encryption: 'none' } })).rejects.toThrow(
+      /sender uses none, dataflow team-a\/shared at this site uses aes-256-gcm/,
+    );
   });
 
   it('refuses a certificate from an untrusted CA', async () => {
     const rogue = await siteTls(await CertificateAuthority.create('rogue-ca'), 'east');
     writeFileSync(join(src, 'a'), 'x');
-    await expect(syncOnce({ tls: { ...rogue, ca: east.ca } })).rejects.toThrow(/does not accept this site's certificate/);
+    await expect(syncOnce({ tls: { ...rogue, ca: east.ca } })).rejects.toThrow(
+      /does not accept this site's certificate/,
+    );
     expect(readdirSync(dst)).toEqual([]);
   });
 
@@ -176,7 +217,15 @@ describe('sync over mTLS (worker → gateway)', () => {
       const session = await WireSession.open(target(), options());
       const id = (session as unknown as { sessionId: string }).sessionId;
       session.close();
-      const socket = connect({ host: '127.0.0.1', port: gateway.port, ca: east.ca, cert: east.cert, key: east.key, ALPNProtocols: [BULK_ALPN], checkServerIdentity: () => undefined });
+      const socket = connect({
+        host: '127.0.0.1',
+        port: gateway.port,
+        ca: east.ca,
+        cert: east.cert,
+        key: east.key,
+        ALPNProtocols: [BULK_ALPN],
+        checkServerIdentity: () => undefined,
+      });
       await new Promise((resolve) => socket.once('secureConnect', resolve));
       const received: Buffer[] = [];
       socket.on('data', (d: Buffer) => received.push(d));

@@ -65,7 +65,19 @@ const kinds: Kind[] = [
       await s3.createBucket(bucket);
       writeFileSync(join(top, 'creds/accessKeyId'), S3_ACCESS_KEY);
       writeFileSync(join(top, 'creds/secretAccessKey'), S3_SECRET_KEY);
-      return { name: 'lab', schedule: 'once', writeBack: true, s3: { endpoint: s3.endpoint, bucket, prefix: 'results/', region: 'us-east-1', forcePathStyle: true, credentialsDir: join(top, 'creds') } };
+      return {
+        name: 'lab',
+        schedule: 'once',
+        writeBack: true,
+        s3: {
+          endpoint: s3.endpoint,
+          bucket,
+          prefix: 'results/',
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentialsDir: join(top, 'creds'),
+        },
+      };
     },
   },
   {
@@ -75,7 +87,18 @@ const kinds: Kind[] = [
       const container = `lab-${n++}`;
       await azurite.client.getContainerClient(container).create();
       writeFileSync(join(top, 'creds/accountKey'), AZURITE_KEY);
-      return { name: 'lab', schedule: 'once', writeBack: true, azureBlob: { endpoint: azurite.endpoint, account: AZURITE_ACCOUNT, container, prefix: 'results/', credentialsDir: join(top, 'creds') } };
+      return {
+        name: 'lab',
+        schedule: 'once',
+        writeBack: true,
+        azureBlob: {
+          endpoint: azurite.endpoint,
+          account: AZURITE_ACCOUNT,
+          container,
+          prefix: 'results/',
+          credentialsDir: join(top, 'creds'),
+        },
+      };
     },
   },
 ];
@@ -110,12 +133,17 @@ describe.each(kinds)('write-back to $name', (kind) => {
   let source: WorkerSource;
   let store: Store;
   let clock: Clock & { elapsedMs: number };
-  const ingester = (bandwidth?: Bandwidth) => new SourceIngester([source], join(top, 'tree'), join(top, 'state'), loggerFor('write-back-test'), bandwidth);
+  const ingester = (bandwidth?: Bandwidth) =>
+    new SourceIngester([source], join(top, 'tree'), join(top, 'state'), loggerFor('write-back-test'), bandwidth);
 
   beforeEach(async () => {
     source = await kind.source();
     store = await storeFor(source, 'sources[0]');
-    clock = { elapsedMs: 0, now: () => clock.elapsedMs, sleep: (ms: number) => ((clock.elapsedMs += ms), Promise.resolve()) };
+    clock = {
+      elapsedMs: 0,
+      now: () => clock.elapsedMs,
+      sleep: (ms: number) => ((clock.elapsedMs += ms), Promise.resolve()),
+    };
   });
 
   it('writes new, changed and removed files back, and nothing when nothing changed', async () => {
@@ -130,7 +158,15 @@ describe.each(kinds)('write-back to $name', (kind) => {
     writeLocal('2026/c.csv', 'c,3');
     expect(await lab.run()).toBe(false); // the tree did not change: nothing to rescan
     expect(await contents(store)).toEqual({ 'a.csv': 'a,1\na,2', '2026/c.csv': 'c,3' });
-    expect(lab.list()[0]!.writeBack).toMatchObject({ outcome: 'Succeeded', message: '2 written, 1 removed', files: 2, bytes: 10, removed: 1, conflicts: 0, lastWriteBack: expect.any(String) });
+    expect(lab.list()[0]!.writeBack).toMatchObject({
+      outcome: 'Succeeded',
+      message: '2 written, 1 removed',
+      files: 2,
+      bytes: 10,
+      removed: 1,
+      conflicts: 0,
+      lastWriteBack: expect.any(String),
+    });
 
     await lab.run();
     expect(lab.list()[0]!.writeBack).toMatchObject({ files: 2, removed: 1 }); // nothing written again
@@ -155,8 +191,18 @@ describe.each(kinds)('write-back to $name', (kind) => {
     expect(readFileSync(tree('a.csv'), 'utf8')).toBe('v2 from the store');
     expect(readFileSync(tree(aside), 'utf8')).toBe('v2 from the DataFlow');
     expect(readFileSync(tree('gone.csv'), 'utf8')).toBe('changed in the store');
-    expect(await contents(store)).toEqual({ 'a.csv': 'v2 from the store', [aside]: 'v2 from the DataFlow', 'gone.csv': 'changed in the store' });
-    expect(lab.list()[0]!.writeBack).toMatchObject({ outcome: 'Succeeded', files: 1, removed: 0, conflicts: 1, message: expect.stringContaining(`a.csv → ${aside}`) });
+    expect(await contents(store)).toEqual({
+      'a.csv': 'v2 from the store',
+      [aside]: 'v2 from the DataFlow',
+      'gone.csv': 'changed in the store',
+    });
+    expect(lab.list()[0]!.writeBack).toMatchObject({
+      outcome: 'Succeeded',
+      files: 1,
+      removed: 0,
+      conflicts: 1,
+      message: expect.stringContaining(`a.csv → ${aside}`),
+    });
   });
 
   it('an ingest leaves a local change that is not written back yet; without write-back the store wins', async () => {
@@ -169,7 +215,12 @@ describe.each(kinds)('write-back to $name', (kind) => {
     expect(await ingest(store, options)).toEqual({ files: 1, bytes: 1, removed: 0, refused: [] }); // new.csv only
     expect(readFileSync(tree('a.csv'), 'utf8')).toBe('v2 from the DataFlow');
     const wrote = await writeBack(store, options, new Date('2026-11-22T01:00:00Z'));
-    expect(wrote).toMatchObject({ conflicts: ['a.csv → a.csv.kmesh-conflict-20261122T010000Z'], fetched: 1, uploaded: 1, refused: [] });
+    expect(wrote).toMatchObject({
+      conflicts: ['a.csv → a.csv.kmesh-conflict-20261122T010000Z'],
+      fetched: 1,
+      uploaded: 1,
+      refused: [],
+    });
     expect(readFileSync(tree('a.csv'), 'utf8')).toBe('v2 from the store');
 
     writeLocal('a.csv', 'local edit');

@@ -105,7 +105,9 @@ const CASES: Record<string, Case> = {
   },
   'at-rest encryption on ldiskfs': {
     kind: 'KmeshInstance',
-    spec: withChanges(LUSTRE_INSTANCE, { backend: { lustre: { atRest: { encryption: { keySecretRef: { name: 'at-rest' } } } } } }),
+    spec: withChanges(LUSTRE_INSTANCE, {
+      backend: { lustre: { atRest: { encryption: { keySecretRef: { name: 'at-rest' } } } } },
+    }),
     field: 'spec.backend.lustre.atRest.encryption',
     says: 'needs backingFs zfs',
   },
@@ -135,7 +137,10 @@ const CASES: Record<string, Case> = {
   },
   'autoscale maxOss below oss.count': {
     kind: 'KmeshInstance',
-    spec: withChanges(LUSTRE_INSTANCE, { backend: { lustre: { oss: { count: 6 } } }, autoscale: { enabled: true, maxOss: 4 } }),
+    spec: withChanges(LUSTRE_INSTANCE, {
+      backend: { lustre: { oss: { count: 6 } } },
+      autoscale: { enabled: true, maxOss: 4 },
+    }),
     field: 'spec.autoscale.maxOss',
     says: 'must be at least backend.lustre.oss.count',
   },
@@ -484,7 +489,13 @@ const UPDATE_CASES: Record<string, [Case['kind'], Spec, Spec, string, string]> =
     'path cannot be set, changed or removed',
   ],
   'changing a Snapshot': ['Snapshot', SNAPSHOT, { dataFlowRef: { name: 'other' } }, 'spec', 'a Snapshot is immutable'],
-  'changing a VirtualCopy source': ['VirtualCopy', VIRTUAL_COPY, { source: { dataFlowRef: { name: 'other' } } }, 'spec.source', 'source cannot be changed'],
+  'changing a VirtualCopy source': [
+    'VirtualCopy',
+    VIRTUAL_COPY,
+    { source: { dataFlowRef: { name: 'other' } } },
+    'spec.source',
+    'source cannot be changed',
+  ],
   'changing a VirtualCopy path': [
     'VirtualCopy',
     withChanges(VIRTUAL_COPY, { path: '/virtualcopies/a' }),
@@ -492,7 +503,13 @@ const UPDATE_CASES: Record<string, [Case['kind'], Spec, Spec, string, string]> =
     'spec.path',
     'path cannot be set, changed or removed',
   ],
-  'moving a VirtualCopy to another instance': ['VirtualCopy', VIRTUAL_COPY, withChanges(VIRTUAL_COPY, { instanceRef: { name: 'other' } }), 'spec.instanceRef', 'instanceRef cannot be set, changed or removed'],
+  'moving a VirtualCopy to another instance': [
+    'VirtualCopy',
+    VIRTUAL_COPY,
+    withChanges(VIRTUAL_COPY, { instanceRef: { name: 'other' } }),
+    'spec.instanceRef',
+    'instanceRef cannot be set, changed or removed',
+  ],
   'lowering refreshRequest': [
     'VirtualCopy',
     withChanges(VIRTUAL_COPY, { refreshRequest: 3 }),
@@ -512,11 +529,14 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
     (e: unknown) => e,
   );
   if (error === undefined) throw new Error('the API server accepted it');
-  if (!(error instanceof KubeApiError) || !error.status) throw error instanceof Error ? error : new Error('the request failed without an API status', { cause: error });
+  if (!(error instanceof KubeApiError) || !error.status)
+    throw error instanceof Error ? error : new Error('the request failed without an API status', { cause: error });
   const status = error.status;
   expect([status.code, status.reason]).toEqual([422, 'Invalid']);
   // After a schema error the server adds a note that it skipped the CEL rules; that is not a cause.
-  const causes = (status.details?.causes ?? []).filter((c) => !c.message?.includes('some validation rules were not checked'));
+  const causes = (status.details?.causes ?? []).filter(
+    (c) => !c.message?.includes('some validation rules were not checked'),
+  );
   expect(causes.map((c) => `${c.field}: ${c.message}`)).toHaveLength(1);
   return status.message ?? '';
 }
@@ -542,31 +562,53 @@ describe('the API server rejects invalid Kmesh objects, for the intended reason'
     const bases: Array<[Case['kind'], Spec]> = [
       ['KmeshInstance', LOCAL_INSTANCE],
       ['KmeshInstance', LUSTRE_INSTANCE],
-      ['DataFlow', withChanges(DATAFLOW, { peers: [{ ...PEER, paths: ['/models'] }], sources: [{ name: 'raw', s3: S3 }] })],
+      [
+        'DataFlow',
+        withChanges(DATAFLOW, { peers: [{ ...PEER, paths: ['/models'] }], sources: [{ name: 'raw', s3: S3 }] }),
+      ],
       ['Snapshot', withChanges(SNAPSHOT, { hooks: { pre: HOOK } })],
       ['VirtualCopy', VIRTUAL_COPY],
     ];
-    for (const [kind, spec] of bases) await client.create(typeOf(kind), inNamespace(manifest(kind, spec)), { dryRun: true });
+    for (const [kind, spec] of bases)
+      await client.create(typeOf(kind), inNamespace(manifest(kind, spec)), { dryRun: true });
   });
 
   // The worker reads bandwidthLimit with lib/quantity.ts: it must take every value the API server
   // takes, and refuse what the server refuses, or a stored DataFlow would stop its worker.
-  it.each(['1e9', '2Pi', '500M', '100Mi', '1.5G', '500m', '1E3', '.5Ki', '+12', '0', '.', 1_000_000])('accepts bandwidthLimit %s, and the worker reads it', async (limit) => {
-    await client.create(typeOf('DataFlow'), inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))), { dryRun: true });
-    expect(parseBandwidth(limit, 'policy.bandwidthLimit')).toBeGreaterThanOrEqual(0);
-  });
-  it.each(['1K', '1 Mi', '1MB', '-1M', '1e', '1Mi1', 'fast'])('refuses bandwidthLimit %j, and so does the worker', async (limit) => {
-    const message = await rejection(client.create(typeOf('DataFlow'), inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))), { dryRun: true }));
-    expect(message).toContain('spec.policy.bandwidthLimit: ');
-    expect(() => parseBandwidth(limit, 'policy.bandwidthLimit')).toThrow(/^policy\.bandwidthLimit: /);
-  });
+  it.each(['1e9', '2Pi', '500M', '100Mi', '1.5G', '500m', '1E3', '.5Ki', '+12', '0', '.', 1_000_000])(
+    'accepts bandwidthLimit %s, and the worker reads it',
+    async (limit) => {
+      await client.create(
+        typeOf('DataFlow'),
+        inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))),
+        { dryRun: true },
+      );
+      expect(parseBandwidth(limit, 'policy.bandwidthLimit')).toBeGreaterThanOrEqual(0);
+    },
+  );
+  it.each(['1K', '1 Mi', '1MB', '-1M', '1e', '1Mi1', 'fast'])(
+    'refuses bandwidthLimit %j, and so does the worker',
+    async (limit) => {
+      const message = await rejection(
+        client.create(
+          typeOf('DataFlow'),
+          inNamespace(manifest('DataFlow', withChanges(DATAFLOW, { policy: { bandwidthLimit: limit } }))),
+          { dryRun: true },
+        ),
+      );
+      expect(message).toContain('spec.policy.bandwidthLimit: ');
+      expect(() => parseBandwidth(limit, 'policy.bandwidthLimit')).toThrow(/^policy\.bandwidthLimit: /);
+    },
+  );
 
   it(`has at least 30 invalid manifests (${Object.keys(CASES).length})`, () => {
     expect(Object.keys(CASES).length).toBeGreaterThanOrEqual(30);
   });
 
   it.each(Object.entries(CASES))('rejects %s', async (_title, c) => {
-    const message = await rejection(client.create(typeOf(c.kind), inNamespace(manifest(c.kind, c.spec)), { dryRun: true }));
+    const message = await rejection(
+      client.create(typeOf(c.kind), inNamespace(manifest(c.kind, c.spec)), { dryRun: true }),
+    );
     expect(message).toContain(`${c.field}: `);
     expect(message).toContain(c.says);
   });

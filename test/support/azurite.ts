@@ -23,9 +23,25 @@ export interface TestAzurite {
 export async function startTestAzurite(): Promise<TestAzurite> {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-azurite-'));
   const [port] = (await freePorts(1)) as [number];
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js'), '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--disableProductStyleUrl', '--disableTelemetry'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js'),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(port),
+      '--location',
+      dir,
+      '--silent',
+      '--skipApiVersionCheck',
+      '--disableProductStyleUrl',
+      '--disableTelemetry',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`Azurite did not start within 30 s: ${output.join('')}`)), 30_000);

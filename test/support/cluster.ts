@@ -16,7 +16,10 @@ const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
 /** The kubeconfig of the control plane the global setup started (KUBECONFIG), read as a person's is. */
 export function testKubeConfig(): CredentialSource {
   const path = process.env['KUBECONFIG'];
-  if (!path) throw new Error('KUBECONFIG is not set: run integration tests through jest (its global setup starts a control plane)');
+  if (!path)
+    throw new Error(
+      'KUBECONFIG is not set: run integration tests through jest (its global setup starts a control plane)',
+    );
   return kubeconfigCredentials(path);
 }
 
@@ -29,7 +32,11 @@ export function testClient(): KubeClient {
 export async function installCrds(client: KubeClient): Promise<ServedCrd[]> {
   const crds = (await readManifestDir(join(REPO_ROOT, 'crds'))).flatMap((f) => f.objects);
   await applyObjects(client, crds, TEST_FIELD_MANAGER);
-  return waitForCrdsEstablished(client, crds.map((c) => c.metadata!.name!), CRD_ESTABLISH_TIMEOUT_MS);
+  return waitForCrdsEstablished(
+    client,
+    crds.map((c) => c.metadata!.name!),
+    CRD_ESTABLISH_TIMEOUT_MS,
+  );
 }
 
 /** Creates a namespace with a unique name; delete it with `deleteNamespace` in afterAll. */

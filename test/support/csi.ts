@@ -33,14 +33,22 @@ export async function startTestController(admin: KubeClient): Promise<TestContro
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-csi-ctl-'));
   const proto = loadCsi();
   const endpoint = `unix://${join(dir, 'csi.sock')}`;
-  const identity = impersonating(await bindClusterRole(admin, 'kmesh-csi-controller', join(REPO_ROOT, 'csi/rbac/controller-cluster-role.yaml')));
+  const identity = impersonating(
+    await bindClusterRole(admin, 'kmesh-csi-controller', join(REPO_ROOT, 'csi/rbac/controller-cluster-role.yaml')),
+  );
   const system = new RecordingSystem();
   const quotas = new FilesystemQuotas(system.runner, system.table, join(dir, 'mounts'));
   const handlers = new ControllerServer({ client: identity, quotas, log: loggerFor('csi-controller-test') }).handlers();
-  const server = await serveCsi(endpoint, [{ definition: proto.services.Controller, handlers }], loggerFor('csi-controller-test'));
+  const server = await serveCsi(
+    endpoint,
+    [{ definition: proto.services.Controller, handlers }],
+    loggerFor('csi-controller-test'),
+  );
   const client = new proto.clients.Controller(endpoint, credentials.createInsecure()) as Client & Record<string, Rpc>;
   const call = (method: string, request: object): Promise<Record<string, unknown>> =>
-    new Promise((resolve, reject) => client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))));
+    new Promise((resolve, reject) =>
+      client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))),
+    );
   return {
     call,
     codeOf: (method, request) =>

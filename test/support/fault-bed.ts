@@ -41,7 +41,14 @@ export class FaultBed {
       metricsPort,
       tlsDir: join(this.top, 'tls/west'),
       dataFlows: [
-        { name: 'ns/flow', treeDir: join(dir, 'west/tree'), stateDir: join(dir, 'west/state'), deletedRetention: '1h', peers: [{ name: 'east', direction: 'pull' }], encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') } },
+        {
+          name: 'ns/flow',
+          treeDir: join(dir, 'west/tree'),
+          stateDir: join(dir, 'west/state'),
+          deletedRetention: '1h',
+          peers: [{ name: 'east', direction: 'pull' }],
+          encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') },
+        },
       ],
     } satisfies GatewayConfigDocument);
   }
@@ -55,18 +62,34 @@ export class FaultBed {
       stateDir: join(dir, 'east/state'),
       interval: '1s',
       statusPort,
-      policy: { compression: 'lz4', encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') }, parallelism },
-      peers: [{ name: 'west', endpoint: `127.0.0.1:${port}`, remoteDataFlow: 'ns/flow', direction: 'push', tlsDir: join(this.top, 'tls/east') }],
+      policy: {
+        compression: 'lz4',
+        encryption: { algorithm: 'aes-256-gcm', keyFile: join(this.top, 'key') },
+        parallelism,
+      },
+      peers: [
+        {
+          name: 'west',
+          endpoint: `127.0.0.1:${port}`,
+          remoteDataFlow: 'ns/flow',
+          direction: 'push',
+          tlsDir: join(this.top, 'tls/east'),
+        },
+      ],
     } satisfies WorkerConfigDocument);
   }
 
   /** Runs `kmesh <command> --config <config>` as a process of its own. */
   launch(command: 'sync' | 'gateway', config: string): ChildProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), command, '--config', config], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), command, '--config', config],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
@@ -112,6 +135,7 @@ export function leftovers(west: string): string[] {
     }
   };
   visit(join(west, 'tree'));
-  for (const name of ['tmp', 'journal.json']) if (existsSync(join(west, 'state', name))) found.push(join(west, 'state', name));
+  for (const name of ['tmp', 'journal.json'])
+    if (existsSync(join(west, 'state', name))) found.push(join(west, 'state', name));
   return found;
 }

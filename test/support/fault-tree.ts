@@ -6,7 +6,21 @@
  * turns files into directories and back, the second round a sync must also survive.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { chmodSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** A deterministic source of numbers and bytes (AES-CTR keystream keyed by the seed). */
@@ -42,7 +56,18 @@ export class SeededRandom {
 
 const MiB = 1024 * 1024;
 const REGION_BYTES = 8 * MiB;
-const NAME_PARTS = ['plain', 'with space', 'ünïcödé', '数据', 'emoji-🚀', 'dots.in.name', "quote'd", 'semi;colon', '#hash', '-dash'];
+const NAME_PARTS = [
+  'plain',
+  'with space',
+  'ünïcödé',
+  '数据',
+  'emoji-🚀',
+  'dots.in.name',
+  "quote'd",
+  'semi;colon',
+  '#hash',
+  '-dash',
+];
 
 export interface FaultTreeOptions {
   /** Bytes of big files (made of repeated regions); the unique data is about half of it. */
@@ -55,7 +80,9 @@ export interface FaultTreeOptions {
 /** Writes the tree under `dir` (created); returns the unique bytes it holds, roughly. */
 export function populateFaultTree(dir: string, random: SeededRandom, options: FaultTreeOptions): number {
   mkdirSync(dir, { recursive: true });
-  const regions = Array.from({ length: Math.max(2, Math.ceil(options.bigBytes / REGION_BYTES / 2)) }, () => random.bytes(REGION_BYTES));
+  const regions = Array.from({ length: Math.max(2, Math.ceil(options.bigBytes / REGION_BYTES / 2)) }, () =>
+    random.bytes(REGION_BYTES),
+  );
   let unique = regions.length * REGION_BYTES;
   // Big files: sequences of shared regions, some cut at odd offsets so chunk boundaries differ.
   let left = options.bigBytes;
@@ -63,7 +90,7 @@ export function populateFaultTree(dir: string, random: SeededRandom, options: Fa
     const size = Math.min(left, random.int(REGION_BYTES, 3 * REGION_BYTES));
     const fd = openSync(join(dir, `big ${i}.bin`), 'w');
     try {
-      for (let done = 0; done < size; ) {
+      for (let done = 0; done < size;) {
         const region = random.pick(regions);
         const skew = random.int(0, 4096);
         const n = Math.min(size - done, REGION_BYTES - skew);
@@ -88,7 +115,15 @@ export function populateFaultTree(dir: string, random: SeededRandom, options: Fa
     closeSync(sparse);
   }
   // Small files in nested directories with awkward names.
-  const dirs = ['', 'a', 'a/b c', 'a/b c/ünï', 'deep/er/and/deeper/still', 'x'.repeat(200), `${'y'.repeat(120)}/数据 ${'z'.repeat(60)}`];
+  const dirs = [
+    '',
+    'a',
+    'a/b c',
+    'a/b c/ünï',
+    'deep/er/and/deeper/still',
+    'x'.repeat(200),
+    `${'y'.repeat(120)}/数据 ${'z'.repeat(60)}`,
+  ];
   for (const d of dirs) mkdirSync(join(dir, d), { recursive: true });
   for (let i = 0; i < options.smallFiles; i++) {
     const size = random.int(0, 10) === 0 ? 0 : random.int(1, random.int(0, 4) === 0 ? 300 * 1024 : 4096);
@@ -125,7 +160,9 @@ function filesUnder(dir: string, rel = ''): string[] {
 export function mutateFaultTree(dir: string, random: SeededRandom): string[] {
   const done: string[] = [];
   // The fixed changes below own these paths; the random ones take from the rest.
-  const files = filesUnder(dir).filter((p) => p !== 'sparse.img' && p !== 'big 0.bin' && !p.startsWith('deep/er/') && !p.startsWith('a/empty too'));
+  const files = filesUnder(dir).filter(
+    (p) => p !== 'sparse.img' && p !== 'big 0.bin' && !p.startsWith('deep/er/') && !p.startsWith('a/empty too'),
+  );
   const take = () => files.splice(random.int(0, files.length), 1)[0]!;
   for (let i = 0; i < 5 && files.length > 8; i++) {
     const path = take();

@@ -38,7 +38,11 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
 export async function startTestS3(): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-s3-'));
   const [port] = (await freePorts(1)) as [number];
-  const child = spawn(toolPath('versitygw'), ['--access', S3_ACCESS_KEY, '--secret', S3_SECRET_KEY, '--port', `127.0.0.1:${port}`, 'posix', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    toolPath('versitygw'),
+    ['--access', S3_ACCESS_KEY, '--secret', S3_SECRET_KEY, '--port', `127.0.0.1:${port}`, 'posix', dir],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const stderr: string[] = [];
   child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
   try {
@@ -48,7 +52,12 @@ export async function startTestS3(): Promise<TestS3> {
     throw new Error(`${(error as Error).message}: ${stderr.join('')}`, { cause: error });
   }
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY } });
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY },
+  });
   return {
     endpoint,
     client,

@@ -9,7 +9,12 @@ import type { TlsMaterial } from '../../sync/wire/tls.js';
 
 /** Server-and-client certificate for a site, named by CN and DNS SAN, plus the CA. */
 export async function siteTls(ca: CertificateAuthority, name: string): Promise<TlsMaterial> {
-  const { certPem, keyPem } = await ca.issue({ commonName: name, dnsNames: [name], ipAddresses: ['127.0.0.1'], usage: 'both' });
+  const { certPem, keyPem } = await ca.issue({
+    commonName: name,
+    dnsNames: [name],
+    ipAddresses: ['127.0.0.1'],
+    usage: 'both',
+  });
   return { ca: Buffer.from(ca.certPem), cert: Buffer.from(certPem), key: Buffer.from(keyPem) };
 }
 

@@ -25,7 +25,12 @@ export interface TaskKubelet {
   stop(): Promise<void>;
 }
 
-export function startTaskKubelet(client: KubeClient, namespace: string, dataRoot: string, retryMs = 1_000): TaskKubelet {
+export function startTaskKubelet(
+  client: KubeClient,
+  namespace: string,
+  dataRoot: string,
+  retryMs = 1_000,
+): TaskKubelet {
   const scratch = mkdtempSync(join(tmpdir(), 'kmesh-task-kubelet-'));
   const runs = new Map<string, number>();
   const failedAt = new Map<string, number>(); // pod UID → when its last run failed
@@ -35,11 +40,16 @@ export function startTaskKubelet(client: KubeClient, namespace: string, dataRoot
     const name = pod.metadata!.name!;
     const container = pod.spec.containers[0]!;
     const result = join(scratch, `${name}.result`);
-    const args = container.args.map((a) => (a === '/dev/termination-log' ? result : a.replace(/^\/kmesh\/data(?=\/|$)/, dataRoot)));
+    const args = container.args.map((a) =>
+      a === '/dev/termination-log' ? result : a.replace(/^\/kmesh\/data(?=\/|$)/, dataRoot),
+    );
     rmSync(result, { force: true });
     let exitCode = 0;
     try {
-      await run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), ...args], { cwd: REPO_ROOT, env: { ...process.env, KMESH_LOG_LEVEL: 'warn' } });
+      await run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cmd', 'kmesh.ts'), ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KMESH_LOG_LEVEL: 'warn' },
+      });
     } catch (error) {
       exitCode = (error as { code?: number }).code ?? 1;
     }
@@ -50,11 +60,30 @@ export function startTaskKubelet(client: KubeClient, namespace: string, dataRoot
     } catch {
       // no result written: the message stays empty, as a kubelet's would
     }
-    const terminated = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() };
-    const containerStatus = { name: container.name, ready: false, restartCount: (runs.get(name) ?? 1) - 1, image: 'kmesh', imageID: '', state: { terminated } };
+    const terminated = {
+      exitCode,
+      reason: exitCode === 0 ? 'Completed' : 'Error',
+      message,
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+    const containerStatus = {
+      name: container.name,
+      ready: false,
+      restartCount: (runs.get(name) ?? 1) - 1,
+      image: 'kmesh',
+      imageID: '',
+      state: { terminated },
+    };
     if (exitCode === 0) failedAt.delete(pod.metadata!.uid!);
     else failedAt.set(pod.metadata!.uid!, Date.now());
-    await client.mergePatch(RESOURCES.pod, namespace, name, { status: { phase: exitCode === 0 ? 'Succeeded' : 'Running', containerStatuses: [containerStatus] } }, 'status');
+    await client.mergePatch(
+      RESOURCES.pod,
+      namespace,
+      name,
+      { status: { phase: exitCode === 0 ? 'Succeeded' : 'Running', containerStatuses: [containerStatus] } },
+      'status',
+    );
   };
 
   const loop = (async () => {
@@ -63,7 +92,10 @@ export function startTaskKubelet(client: KubeClient, namespace: string, dataRoot
       for (const pod of pods) {
         if (stopped || pod.metadata?.deletionTimestamp) continue;
         const failed = failedAt.get(pod.metadata!.uid!);
-        const due = failed === undefined ? pod.status?.phase === undefined || pod.status.phase === 'Pending' : Date.now() - failed >= retryMs;
+        const due =
+          failed === undefined
+            ? pod.status?.phase === undefined || pod.status.phase === 'Pending'
+            : Date.now() - failed >= retryMs;
         if (due) await runPod(pod).catch(() => undefined); // a pod deleted meanwhile
       }
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -13,7 +13,8 @@ export type { WorkerStatus };
 export const PUBLICATIONS_SELECTOR = 'csi.kmesh.io/publications=true';
 
 /** The key CSI nodes count publications under (csi/publications.ts). */
-export const publicationKey = (dataFlow: DataFlow): string => `${dataFlow.metadata.namespace}/DataFlow/${dataFlow.metadata.name}`;
+export const publicationKey = (dataFlow: DataFlow): string =>
+  `${dataFlow.metadata.namespace}/DataFlow/${dataFlow.metadata.name}`;
 
 /** DataFlow keys (namespace/name) a publication report mentions. */
 export function dataFlowsIn(report: WireObject): string[] {
@@ -28,7 +29,9 @@ function countsOf(report: WireObject): Record<string, number> {
   if (!text) return {};
   try {
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] >= 0));
+    return Object.fromEntries(
+      Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] >= 0),
+    );
   } catch {
     return {};
   }

@@ -7,7 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import type { WorkerConfigDocument, WorkerPeerDocument, WorkerSourceDocument } from '../../../api/sync-config/worker.js';
+import type {
+  WorkerConfigDocument,
+  WorkerPeerDocument,
+  WorkerSourceDocument,
+} from '../../../api/sync-config/worker.js';
 import { DEFAULT_DATA_FLOW_MODE, DEFAULT_SOURCE_ACCESS } from '../../../api/v1alpha1/data-flow.js';
 import { actedOnPeers, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
@@ -26,7 +30,8 @@ export const SOURCE_DATA_MOUNT_PATH = '/var/lib/kmesh/sources';
 type Source = NonNullable<DataFlow['spec']['sources']>[number];
 
 /** Sources this release ingests: every kind with `access: copy`; `cache` is reported as not supported. */
-export const ingestedSources = (dataFlow: DataFlow) => (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? DEFAULT_SOURCE_ACCESS) === 'copy');
+export const ingestedSources = (dataFlow: DataFlow) =>
+  (dataFlow.spec.sources ?? []).filter((s) => (s.access ?? DEFAULT_SOURCE_ACCESS) === 'copy');
 
 /** The pod volume of an NFS or PVC source (the worker reads it as a directory). */
 function sourceVolume(source: Source): Record<string, unknown> | undefined {
@@ -83,16 +88,14 @@ export function workerConfig({ dataFlow, instance, settings, purgeRequestedAt }:
       parallelism: policy.parallelism,
       bandwidthLimit: policy.bandwidthLimit,
     },
-    peers: actedOnPeers(dataFlow.spec).map(
-      (p): WorkerPeerDocument => ({
-        name: p.name,
-        endpoint: p.endpoint,
-        remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
-        direction: p.direction,
-        tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
-        ...(p.paths?.length ? { paths: p.paths } : {}),
-      }),
-    ),
+    peers: actedOnPeers(dataFlow.spec).map((p): WorkerPeerDocument => ({
+      name: p.name,
+      endpoint: p.endpoint,
+      remoteDataFlow: remoteDataFlowOf(dataFlow, p.remoteDataFlow),
+      direction: p.direction,
+      tlsDir: `${PEERS_MOUNT_PATH}/${p.name}`,
+      ...(p.paths?.length ? { paths: p.paths } : {}),
+    })),
     sources: ingestedSources(dataFlow).map((src): WorkerSourceDocument => {
       const credentialsDir = credentialsOf(src) ? `${SOURCES_MOUNT_PATH}/${src.name}` : undefined;
       const common = { name: src.name, schedule: src.ingest?.schedule, writeBack: src.writeBack };
@@ -118,13 +121,22 @@ export function workerConfigMap(inputs: WorkerInputs): WireObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: workerName(inputs.dataFlow), namespace: inputs.dataFlow.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: workerName(inputs.dataFlow),
+      namespace: inputs.dataFlow.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     data: { 'config.yaml': workerConfigYaml(inputs) },
   };
 }
 
 export function workerSelector(dataFlow: DataFlow): Record<string, string> {
-  return { 'app.kubernetes.io/instance': dataFlow.metadata.name!, 'app.kubernetes.io/component': 'sync-worker', 'kmesh.io/owner-uid': dataFlow.metadata.uid! };
+  return {
+    'app.kubernetes.io/instance': dataFlow.metadata.name!,
+    'app.kubernetes.io/component': 'sync-worker',
+    'kmesh.io/owner-uid': dataFlow.metadata.uid!,
+  };
 }
 
 export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess): WireObject {
@@ -140,7 +152,12 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: workerName(dataFlow), namespace: dataFlow.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: workerName(dataFlow),
+      namespace: dataFlow.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       replicas: workerReplicas(dataFlow),
       strategy: { type: 'Recreate' },
@@ -158,14 +175,29 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
               readinessProbe: { httpGet: { path: '/readyz', port: 'status' }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'status' }, periodSeconds: 20, failureThreshold: 3 },
               ...shared.container,
-              resources: inputs.instance.spec.workers?.resources ?? { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+              resources: inputs.instance.spec.workers?.resources ?? {
+                requests: { cpu: '200m', memory: '256Mi' },
+                limits: { memory: '2Gi' },
+              },
               volumeMounts: [
                 ...access.volumeMounts,
                 { name: 'config', mountPath: CONFIG_MOUNT_PATH, readOnly: true },
                 ...(key ? [{ name: 'key', mountPath: KEYS_MOUNT_PATH, readOnly: true }] : []),
-                ...peers.map((p, i) => ({ name: `peer-${i}`, mountPath: `${PEERS_MOUNT_PATH}/${p.name}`, readOnly: true })),
-                ...credentials.map((src, i) => ({ name: `source-${i}`, mountPath: `${SOURCES_MOUNT_PATH}/${src.name}`, readOnly: true })),
-                ...mounted.map((src, i) => ({ name: `source-data-${i}`, mountPath: `${SOURCE_DATA_MOUNT_PATH}/${src.name}`, ...(src.writeBack ? {} : { readOnly: true }) })),
+                ...peers.map((p, i) => ({
+                  name: `peer-${i}`,
+                  mountPath: `${PEERS_MOUNT_PATH}/${p.name}`,
+                  readOnly: true,
+                })),
+                ...credentials.map((src, i) => ({
+                  name: `source-${i}`,
+                  mountPath: `${SOURCES_MOUNT_PATH}/${src.name}`,
+                  readOnly: true,
+                })),
+                ...mounted.map((src, i) => ({
+                  name: `source-data-${i}`,
+                  mountPath: `${SOURCE_DATA_MOUNT_PATH}/${src.name}`,
+                  ...(src.writeBack ? {} : { readOnly: true }),
+                })),
               ],
             },
           ],
@@ -173,8 +205,14 @@ export function workerDeployment(inputs: WorkerInputs, access: FilesystemAccess)
             ...access.volumes,
             { name: 'config', configMap: { name: workerName(dataFlow) } },
             ...(key ? [{ name: 'key', projected: { sources: [key], defaultMode: 0o440 } }] : []),
-            ...peers.map((p, i) => ({ name: `peer-${i}`, secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 } })),
-            ...credentials.map((src, i) => ({ name: `source-${i}`, secret: { secretName: credentialsOf(src)!.name, defaultMode: 0o440 } })),
+            ...peers.map((p, i) => ({
+              name: `peer-${i}`,
+              secret: { secretName: p.tlsSecretRef.name, defaultMode: 0o440 },
+            })),
+            ...credentials.map((src, i) => ({
+              name: `source-${i}`,
+              secret: { secretName: credentialsOf(src)!.name, defaultMode: 0o440 },
+            })),
             ...mounted.map((src, i) => ({ name: `source-data-${i}`, ...sourceVolume(src) })),
           ],
         },

@@ -24,7 +24,12 @@ export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
  */
 export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[]): DataFlow[] {
   return dataFlows
-    .filter((d) => d.metadata.namespace === instance.metadata.namespace && d.spec.instanceRef.name === instance.metadata.name && !d.metadata.deletionTimestamp)
+    .filter(
+      (d) =>
+        d.metadata.namespace === instance.metadata.namespace &&
+        d.spec.instanceRef.name === instance.metadata.name &&
+        !d.metadata.deletionTimestamp,
+    )
     .filter((d) => (d.spec.peers ?? []).some((p) => p.direction === 'pull'))
     .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
 }
@@ -37,26 +42,33 @@ export function gatewayConfig(dataFlows: DataFlow[], settings: OperatorSettings)
     metricsPort: settings.gatewayHealthPort,
     tlsDir: TLS_MOUNT_PATH,
     filesystem: DATA_MOUNT_PATH,
-    dataFlows: dataFlows.map(
-      (d): ServedDataFlowDocument => ({
-        name: `${d.metadata.namespace}/${d.metadata.name}`,
-        treeDir: treeDir(d),
-        stateDir: stateDir(d, 'gateway'),
-        deletedRetention: d.spec.policy?.deletedRetention,
-        peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction })),
-        encryption: encryptionConfig(d),
-      }),
-    ),
+    dataFlows: dataFlows.map((d): ServedDataFlowDocument => ({
+      name: `${d.metadata.namespace}/${d.metadata.name}`,
+      treeDir: treeDir(d),
+      stateDir: stateDir(d, 'gateway'),
+      deletedRetention: d.spec.policy?.deletedRetention,
+      peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction })),
+      encryption: encryptionConfig(d),
+    })),
   };
 }
 
 /** The gateway's ConfigMap, holding its configuration (api/sync-config/gateway.ts). */
-export function gatewayConfigMap(instance: KmeshInstance, dataFlows: DataFlow[], settings: OperatorSettings): WireObject {
+export function gatewayConfigMap(
+  instance: KmeshInstance,
+  dataFlows: DataFlow[],
+  settings: OperatorSettings,
+): WireObject {
   const owner = ownedBy(instance, 'gateway');
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: gatewayName(instance),
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     data: { 'config.yaml': stringify(gatewayConfig(dataFlows, settings)) },
   };
 }
@@ -69,10 +81,19 @@ export function gatewayReplicas(instance: KmeshInstance): number {
 export const gatewayName = (instance: KmeshInstance): string => childName(instance.metadata.name!, 'gateway');
 
 export function gatewaySelector(instance: KmeshInstance): Record<string, string> {
-  return { 'app.kubernetes.io/instance': instance.metadata.name!, 'app.kubernetes.io/component': 'gateway', 'kmesh.io/owner-uid': instance.metadata.uid! };
+  return {
+    'app.kubernetes.io/instance': instance.metadata.name!,
+    'app.kubernetes.io/component': 'gateway',
+    'kmesh.io/owner-uid': instance.metadata.uid!,
+  };
 }
 
-export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSettings, access: FilesystemAccess, dataFlows: DataFlow[]): WireObject {
+export function gatewayDeployment(
+  instance: KmeshInstance,
+  settings: OperatorSettings,
+  access: FilesystemAccess,
+  dataFlows: DataFlow[],
+): WireObject {
   const owner = ownedBy(instance, 'gateway');
   const selector = gatewaySelector(instance);
   const tlsSecret = instance.spec.gateway?.tlsSecretRef?.name;
@@ -81,7 +102,12 @@ export function gatewayDeployment(instance: KmeshInstance, settings: OperatorSet
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: gatewayName(instance),
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       replicas: gatewayReplicas(instance),
       selector: { matchLabels: selector },
@@ -129,7 +155,12 @@ export function gatewayService(instance: KmeshInstance): WireObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: gatewayName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: gatewayName(instance),
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     spec: {
       type: service?.type ?? 'ClusterIP',
       selector: gatewaySelector(instance),
@@ -147,17 +178,34 @@ export interface GatewayState {
   degraded?: string;
 }
 
-type ObservedDeployment = WireObject & { spec?: { replicas?: number }; status?: { availableReplicas?: number; observedGeneration?: number } };
+type ObservedDeployment = WireObject & {
+  spec?: { replicas?: number };
+  status?: { availableReplicas?: number; observedGeneration?: number };
+};
 type ObservedService = WireObject & {
   spec?: { type?: string; ports?: Array<{ port?: number; nodePort?: number }> };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
 };
 
 /** The gateway's state from its Deployment and Service as they are in the cluster. */
-export function observeGateway(instance: KmeshInstance, deployment: ObservedDeployment | undefined, service: ObservedService | undefined): GatewayState {
+export function observeGateway(
+  instance: KmeshInstance,
+  deployment: ObservedDeployment | undefined,
+  service: ObservedService | undefined,
+): GatewayState {
   const desired = gatewayReplicas(instance);
-  if (desired === 0) return { ready: true, reason: Reasons.GatewayDisabled, message: 'no gateway: this instance sends to other sites but does not receive' };
-  if (!deployment || !service) return { ready: false, reason: Reasons.GatewayUnavailable, message: 'gateway Deployment or Service not created yet' };
+  if (desired === 0)
+    return {
+      ready: true,
+      reason: Reasons.GatewayDisabled,
+      message: 'no gateway: this instance sends to other sites but does not receive',
+    };
+  if (!deployment || !service)
+    return {
+      ready: false,
+      reason: Reasons.GatewayUnavailable,
+      message: 'gateway Deployment or Service not created yet',
+    };
   const available = deployment.status?.availableReplicas ?? 0;
   const port = service.spec?.ports?.[0]?.port ?? GATEWAY_PORT;
   let endpoint: string | undefined = `${service.metadata?.name}.${service.metadata?.namespace}.svc:${port}`;
@@ -165,8 +213,19 @@ export function observeGateway(instance: KmeshInstance, deployment: ObservedDepl
     const ingress = service.status?.loadBalancer?.ingress?.[0];
     endpoint = ingress ? `${ingress.ip ?? ingress.hostname}:${port}` : undefined;
   }
-  if (available === 0) return { ready: false, reason: Reasons.GatewayUnavailable, message: `0/${desired} gateway pods available`, ...(endpoint ? { endpoint } : {}) };
-  if (!endpoint) return { ready: false, reason: Reasons.GatewayUnavailable, message: 'waiting for the load balancer to assign an address' };
+  if (available === 0)
+    return {
+      ready: false,
+      reason: Reasons.GatewayUnavailable,
+      message: `0/${desired} gateway pods available`,
+      ...(endpoint ? { endpoint } : {}),
+    };
+  if (!endpoint)
+    return {
+      ready: false,
+      reason: Reasons.GatewayUnavailable,
+      message: 'waiting for the load balancer to assign an address',
+    };
   return {
     ready: true,
     reason: Reasons.GatewayAvailable,

@@ -3,7 +3,14 @@
  * DataFlows or VirtualCopies use the instance) → finalizer → what the spec cannot have → one ensure
  * step per group of children (filesystem, gateway) → autoscale → one status write.
  */
-import { Conditions, EventReasons, Reasons, type DataFlow, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
+import {
+  Conditions,
+  EventReasons,
+  Reasons,
+  type DataFlow,
+  type KmeshInstance,
+  type KmeshInstanceStatus,
+} from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { isConflictError, type ResourceType, type WireObject } from '../../../lib/kube/rest.js';
 import type { BackendContext, Refusal } from '../../backends/backend.js';
@@ -16,10 +23,27 @@ import { announceUnsupported } from '../../runtime/supported.js';
 import { applyOwned, ensureFinalizer, removeFinalizer, writeStatus } from '../../runtime/writes.js';
 import type { OperatorSettings } from '../../settings.js';
 import { DATA_MOUNT_PATH } from '../../layout.js';
-import { gatewayConfigMap, gatewayDeployment, gatewayName, gatewayReplicas, gatewayService, observeGateway, receivingDataFlows } from './gateway.js';
+import {
+  gatewayConfigMap,
+  gatewayDeployment,
+  gatewayName,
+  gatewayReplicas,
+  gatewayService,
+  observeGateway,
+  receivingDataFlows,
+} from './gateway.js';
 import { readFromPod } from '../../runtime/pod-http.js';
 import { FIELD_MANAGER } from '../../runtime/writes.js';
-import { CAPACITY_REPORT_MAX_AGE_MS, capacityReportConfigMap, capacityReportName, computeStatus, readCapacityReport, reportDue, validCapacity, type CapacityReport } from './status.js';
+import {
+  CAPACITY_REPORT_MAX_AGE_MS,
+  capacityReportConfigMap,
+  capacityReportName,
+  computeStatus,
+  readCapacityReport,
+  reportDue,
+  validCapacity,
+  type CapacityReport,
+} from './status.js';
 
 export const FINALIZER = 'kmesh.io/kmeshinstance';
 /** How often to look again for a Secret the spec names but that does not exist. */
@@ -32,7 +56,8 @@ const GATEWAY_PODS_CACHE = 'gateway-pods';
 
 /** Measures the capacity of an instance's filesystem through its running gateway pod. */
 export type CapacityReader = (pods: WireObject[], port: number) => Promise<CapacityReport | undefined>;
-export const httpCapacity: CapacityReader = async (pods, port) => validCapacity(await readFromPod(pods, port, '/capacity'));
+export const httpCapacity: CapacityReader = async (pods, port) =>
+  validCapacity(await readFromPod(pods, port, '/capacity'));
 type Context = ReconcileContext<KmeshInstance>;
 
 const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =>
@@ -41,7 +66,10 @@ const instanceKeyOf = (object: WireObject, name: string | undefined): string[] =
 /** Objects that use an instance keep it from being deleted. */
 const dependentKinds = [RESOURCES.dataFlow, RESOURCES.virtualCopy];
 
-export function kmeshInstanceController(settings: OperatorSettings, capacityReader: CapacityReader = httpCapacity): ControllerDefinition<KmeshInstance> {
+export function kmeshInstanceController(
+  settings: OperatorSettings,
+  capacityReader: CapacityReader = httpCapacity,
+): ControllerDefinition<KmeshInstance> {
   const secrets = new SecretChecker();
   return {
     name: 'kmeshinstance',
@@ -52,7 +80,8 @@ export function kmeshInstanceController(settings: OperatorSettings, capacityRead
     watches: [
       ...dependentKinds.map((type) => ({
         type,
-        map: (object: WireObject) => instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
+        map: (object: WireObject) =>
+          instanceKeyOf(object, (object as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name),
       })),
       {
         type: RESOURCES.pod,
@@ -65,7 +94,13 @@ export function kmeshInstanceController(settings: OperatorSettings, capacityRead
   };
 }
 
-async function reconcile(key: string, context: Context, settings: OperatorSettings, secrets: SecretChecker, capacityReader: CapacityReader): Promise<Result> {
+async function reconcile(
+  key: string,
+  context: Context,
+  settings: OperatorSettings,
+  secrets: SecretChecker,
+  capacityReader: CapacityReader,
+): Promise<Result> {
   let instance = context.primary.get(key);
   if (!instance) return done();
   if (instance.metadata.deletionTimestamp) return finalize(instance, context);
@@ -74,7 +109,12 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const backend = backendFor(instance.spec.backend.type ?? 'local');
   const uid = instance.metadata.uid!;
   const owned = (type: ResourceType): WireObject[] => context.owned(type, uid);
-  const backendContext: BackendContext = { instance, settings, observed: owned, instances: () => context.primary.list() };
+  const backendContext: BackendContext = {
+    instance,
+    settings,
+    observed: owned,
+    instances: () => context.primary.list(),
+  };
   const unsafe = backend.unsafe(backendContext);
   if (unsafe) return refuseUnsafe(context, instance, unsafe);
   const refusals: Refusal[] = [];
@@ -91,28 +131,46 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   } catch (error) {
     if (isConflictError(error)) throw error;
     applyError = error;
-    refusals.unshift({ reason: Reasons.ApplyFailed, message: `applying a child object failed: ${(error as Error).message}` });
+    refusals.unshift({
+      reason: Reasons.ApplyFailed,
+      message: `applying a child object failed: ${(error as Error).message}`,
+    });
   }
 
-  const byName = (type: ResourceType, name: string): WireObject | undefined => owned(type).find((o) => o.metadata?.name === name);
+  const byName = (type: ResourceType, name: string): WireObject | undefined =>
+    owned(type).find((o) => o.metadata?.name === name);
   const filesystem = backend.observe(backendContext);
-  let gateway = observeGateway(instance, byName(RESOURCES.deployment, gatewayName(instance)), byName(RESOURCES.service, gatewayName(instance)));
-  if (gatewayRefusal && !gateway.ready) gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
+  let gateway = observeGateway(
+    instance,
+    byName(RESOURCES.deployment, gatewayName(instance)),
+    byName(RESOURCES.service, gatewayName(instance)),
+  );
+  if (gatewayRefusal && !gateway.ready)
+    gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
   const now = new Date();
   const kept = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
-  const pods = context.cache(GATEWAY_PODS_CACHE).list().filter((p) => p.metadata?.namespace === instance.metadata.namespace && p.metadata?.labels?.['kmesh.io/owner-uid'] === uid);
+  const pods = context
+    .cache(GATEWAY_PODS_CACHE)
+    .list()
+    .filter(
+      (p) =>
+        p.metadata?.namespace === instance.metadata.namespace && p.metadata?.labels?.['kmesh.io/owner-uid'] === uid,
+    );
   const gatewayServing = gatewayReplicas(instance) > 0 && gateway.ready;
   const measured = gatewayServing ? await capacityReader(pods, settings.gatewayHealthPort) : undefined;
   // The report is kept in a ConfigMap so it outlives this process; rewritten only when it moved.
-  if (measured && reportDue(kept, measured)) await context.client.apply(RESOURCES.configMap, capacityReportConfigMap(instance, measured), FIELD_MANAGER);
+  if (measured && reportDue(kept, measured))
+    await context.client.apply(RESOURCES.configMap, capacityReportConfigMap(instance, measured), FIELD_MANAGER);
   const capacity = measured ?? kept;
   const autoscale = await autoscaleStep(context, instance, capacity, filesystem.ossServers, now);
   const status = computeStatus(instance, { filesystem, gateway, refusals, capacity, now, autoscale });
   await reportTransitions(context, instance, status);
   await writeStatus(context.client, RESOURCES.kmeshInstance, instance, status);
-  if (applyError) throw new ReconcileError(Reasons.ApplyFailed, (applyError as Error).message, true, { cause: applyError });
+  if (applyError)
+    throw new ReconcileError(Reasons.ApplyFailed, (applyError as Error).message, true, { cause: applyError });
 
-  if (refusals.some((r) => r.reason === Reasons.SecretNotFound)) return requeueAfter(MISSING_SECRET_RETRY_MS, 'waiting for the gateway TLS Secret');
+  if (refusals.some((r) => r.reason === Reasons.SecretNotFound))
+    return requeueAfter(MISSING_SECRET_RETRY_MS, 'waiting for the gateway TLS Secret');
   if (gatewayServing) return requeueAfter(CAPACITY_POLL_MS, 'measure the capacity again');
   if (capacity) {
     // Come back when the report would turn stale, so CapacityReported follows without an event.
@@ -130,17 +188,31 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
 async function refuseUnsafe(context: Context, instance: KmeshInstance, refusal: Refusal): Promise<Result> {
   const filesystem = { ready: false, reason: refusal.reason, message: refusal.message };
   const gateway = { ready: false, reason: refusal.reason, message: 'not started: the filesystem is refused' };
-  const status = computeStatus(instance, { filesystem, gateway, refusals: [refusal], capacity: undefined, now: new Date(), autoscale: instance.status?.autoscale });
+  const status = computeStatus(instance, {
+    filesystem,
+    gateway,
+    refusals: [refusal],
+    capacity: undefined,
+    now: new Date(),
+    autoscale: instance.status?.autoscale,
+  });
   if (findCondition(instance.status?.conditions, Conditions.Reconciled)?.message !== refusal.message) {
     await context.events.warning(instance, EventReasons.PathRefused, refusal.message);
   }
   await writeStatus(context.client, RESOURCES.kmeshInstance, instance, status);
   // A spec change brings us back; the instance holding the directory going away does not, so look again.
-  return refusal.reason === Reasons.PathConflict ? requeueAfter(PATH_CONFLICT_RETRY_MS, 'the directory may be freed') : done();
+  return refusal.reason === Reasons.PathConflict
+    ? requeueAfter(PATH_CONFLICT_RETRY_MS, 'the directory may be freed')
+    : done();
 }
 
 /** Applies the children that are missing or differ from `desired`. */
-async function ensureChildren(context: Context, instance: KmeshInstance, desired: WireObject[], owned: (type: ResourceType) => WireObject[]): Promise<void> {
+async function ensureChildren(
+  context: Context,
+  instance: KmeshInstance,
+  desired: WireObject[],
+  owned: (type: ResourceType) => WireObject[],
+): Promise<void> {
   await applyOwned(context.client, context.events, instance, desired, owned);
 }
 
@@ -161,7 +233,11 @@ async function ensureGateway(
     for (const type of [RESOURCES.deployment, RESOURCES.service, RESOURCES.configMap]) {
       if (owned(type).some((o) => o.metadata?.name === name)) {
         await context.client.delete(type, instance.metadata.namespace, name);
-        await context.events.normal(instance, EventReasons.Deleted, `deleted ${type.kind} ${name}: the spec has no gateway`);
+        await context.events.normal(
+          instance,
+          EventReasons.Deleted,
+          `deleted ${type.kind} ${name}: the spec has no gateway`,
+        );
       }
     }
     return undefined;
@@ -183,7 +259,16 @@ async function ensureGateway(
   }
   const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
   const dataFlows = receivingDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
-  await ensureChildren(context, instance, [gatewayConfigMap(instance, dataFlows, settings), gatewayDeployment(instance, settings, access, dataFlows), gatewayService(instance)], owned);
+  await ensureChildren(
+    context,
+    instance,
+    [
+      gatewayConfigMap(instance, dataFlows, settings),
+      gatewayDeployment(instance, settings, access, dataFlows),
+      gatewayService(instance),
+    ],
+    owned,
+  );
   return undefined;
 }
 
@@ -227,9 +312,11 @@ async function reportTransitions(context: Context, instance: KmeshInstance, next
   const reconciled = findCondition(next.conditions, Conditions.Reconciled);
   if (reconciled?.status === 'False' && changed(Conditions.Reconciled)) {
     const reason =
-      reconciled.reason === Reasons.SecretNotFound ? EventReasons.MissingDependency
-      : reconciled.reason === Reasons.ApplyFailed ? EventReasons.ReconcileError
-      : EventReasons.SpecRefused;
+      reconciled.reason === Reasons.SecretNotFound
+        ? EventReasons.MissingDependency
+        : reconciled.reason === Reasons.ApplyFailed
+          ? EventReasons.ReconcileError
+          : EventReasons.SpecRefused;
     await context.events.warning(instance, reason, reconciled.message);
   }
   if (findCondition(next.conditions, Conditions.Ready)?.status === 'True' && changed(Conditions.Ready)) {
@@ -247,17 +334,32 @@ async function finalize(instance: KmeshInstance, context: Context): Promise<Resu
     context
       .cache(type)
       .list()
-      .filter((o) => o.metadata?.namespace === namespace && (o as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name === instance.metadata.name)
+      .filter(
+        (o) =>
+          o.metadata?.namespace === namespace &&
+          (o as { spec?: { instanceRef?: { name?: string } } }).spec?.instanceRef?.name === instance.metadata.name,
+      )
       .map((o) => `${type.kind} ${o.metadata?.name}`),
   );
   if (users.length) {
     const shown = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
     const message = `waiting for ${shown} to be deleted: they use this instance`;
-    const conditions = setCondition(instance.status?.conditions, Conditions.DeletionBlocked, 'True', Reasons.DependentsExist, message, instance.metadata.generation);
+    const conditions = setCondition(
+      instance.status?.conditions,
+      Conditions.DeletionBlocked,
+      'True',
+      Reasons.DependentsExist,
+      message,
+      instance.metadata.generation,
+    );
     if (findCondition(instance.status?.conditions, Conditions.DeletionBlocked)?.message !== message) {
       await context.events.warning(instance, EventReasons.DeletionBlocked, message);
     }
-    await writeStatus(context.client, RESOURCES.kmeshInstance, instance, { ...instance.status, phase: 'Deleting', conditions });
+    await writeStatus(context.client, RESOURCES.kmeshInstance, instance, {
+      ...instance.status,
+      phase: 'Deleting',
+      conditions,
+    });
     return done(); // a dependent's deletion requeues us through the watch
   }
   await removeFinalizer(context.client, RESOURCES.kmeshInstance, instance, FINALIZER);

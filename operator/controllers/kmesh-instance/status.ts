@@ -3,7 +3,13 @@
  * state (from its backend), the gateway's, what could not be applied, and the capacity the gateway
  * last reported. Nothing here remembers anything between reconciles.
  */
-import { Conditions, Reasons, unsupportedKmeshInstanceFields, type KmeshInstance, type KmeshInstanceStatus } from '../../../api/v1alpha1/index.js';
+import {
+  Conditions,
+  Reasons,
+  unsupportedKmeshInstanceFields,
+  type KmeshInstance,
+  type KmeshInstanceStatus,
+} from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
 import type { FilesystemState, Refusal } from '../../backends/backend.js';
 import { childName, ownedBy } from '../../runtime/children.js';
@@ -21,7 +27,12 @@ export type { CapacityReport };
 /** `value` if it is a valid capacity report. */
 export function validCapacity(value: unknown): CapacityReport | undefined {
   const report = value as Partial<CapacityReport> | undefined;
-  if (typeof report?.totalBytes !== 'number' || typeof report.usedBytes !== 'number' || typeof report.reportedAt !== 'string') return undefined;
+  if (
+    typeof report?.totalBytes !== 'number' ||
+    typeof report.usedBytes !== 'number' ||
+    typeof report.reportedAt !== 'string'
+  )
+    return undefined;
   if (report.totalBytes <= 0 || report.usedBytes < 0 || Number.isNaN(Date.parse(report.reportedAt))) return undefined;
   return report as CapacityReport;
 }
@@ -54,7 +65,12 @@ export function capacityReportConfigMap(instance: KmeshInstance, report: Capacit
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: capacityReportName(instance), namespace: instance.metadata.namespace, labels: owner.labels, ownerReferences: owner.ownerReferences },
+    metadata: {
+      name: capacityReportName(instance),
+      namespace: instance.metadata.namespace,
+      labels: owner.labels,
+      ownerReferences: owner.ownerReferences,
+    },
     data: { capacity: JSON.stringify(report) },
   };
 }
@@ -81,32 +97,72 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
   const { filesystem, gateway, refusals, capacity, now } = inputs;
   let conditions = instance.status?.conditions;
   const set = (type: string, ok: boolean | 'Unknown', reason: string, message: string): void => {
-    conditions = setCondition(conditions, type, ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False', reason, message, generation);
+    conditions = setCondition(
+      conditions,
+      type,
+      ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False',
+      reason,
+      message,
+      generation,
+    );
   };
 
   set(Conditions.FilesystemReady, filesystem.ready, filesystem.reason, filesystem.message);
   set(Conditions.GatewayReady, gateway.ready, gateway.reason, gateway.message);
   const refusal = refusals[0];
-  set(Conditions.Reconciled, !refusal, refusal?.reason ?? Reasons.Applied, refusal?.message ?? 'every child object matches the spec');
+  set(
+    Conditions.Reconciled,
+    !refusal,
+    refusal?.reason ?? Reasons.Applied,
+    refusal?.message ?? 'every child object matches the spec',
+  );
 
   const fresh = capacity && now.getTime() - Date.parse(capacity.reportedAt) <= CAPACITY_REPORT_MAX_AGE_MS;
   if (fresh) set(Conditions.CapacityReported, true, Reasons.Ready, `reported at ${capacity.reportedAt}`);
-  else if (capacity) set(Conditions.CapacityReported, 'Unknown', Reasons.AwaitingReport, `the last report (${capacity.reportedAt}) is older than ${CAPACITY_REPORT_MAX_AGE_MS / 60_000} minutes`);
-  else set(Conditions.CapacityReported, 'Unknown', Reasons.AwaitingReport, 'capacity is reported by a component that mounts the filesystem (the gateway); none has reported yet');
+  else if (capacity)
+    set(
+      Conditions.CapacityReported,
+      'Unknown',
+      Reasons.AwaitingReport,
+      `the last report (${capacity.reportedAt}) is older than ${CAPACITY_REPORT_MAX_AGE_MS / 60_000} minutes`,
+    );
+  else
+    set(
+      Conditions.CapacityReported,
+      'Unknown',
+      Reasons.AwaitingReport,
+      'capacity is reported by a component that mounts the filesystem (the gateway); none has reported yet',
+    );
 
   const unsupported = unsupportedKmeshInstanceFields(instance.spec);
   conditions = withSupported(conditions, unsupported, generation);
 
   const degraded = [filesystem.degraded, gateway.degraded].filter(Boolean).join('; ');
-  set(Conditions.Degraded, Boolean(degraded), degraded ? Reasons.ServersDegraded : Reasons.Healthy, degraded || 'every server and gateway pod is ready');
+  set(
+    Conditions.Degraded,
+    Boolean(degraded),
+    degraded ? Reasons.ServersDegraded : Reasons.Healthy,
+    degraded || 'every server and gateway pod is ready',
+  );
 
   // Ready means serving. A refused spec change (say, a scale-down) leaves the running servers as
   // they are: Reconciled says what was refused, and Ready stays true while they serve.
   const ready = filesystem.ready && gateway.ready;
-  const notReady = [...new Set([!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean))].join('; ');
-  const serving = refusal ? `the filesystem and the gateway are serving; the spec is not fully applied (see Reconciled): ${refusal.message}` : 'the filesystem and the gateway are serving';
+  const notReady = [
+    ...new Set(
+      [!filesystem.ready && filesystem.message, !gateway.ready && gateway.message, refusal?.message].filter(Boolean),
+    ),
+  ].join('; ');
+  const serving = refusal
+    ? `the filesystem and the gateway are serving; the spec is not fully applied (see Reconciled): ${refusal.message}`
+    : 'the filesystem and the gateway are serving';
   // An ignored field does not stop a serving instance from being Ready; the message says it is ignored.
-  set(Conditions.Ready, ready, ready ? Reasons.Ready : Reasons.NotReady, ready ? `${serving}${unsupportedNote(unsupported)}` : notReady);
+  set(
+    Conditions.Ready,
+    ready,
+    ready ? Reasons.Ready : Reasons.NotReady,
+    ready ? `${serving}${unsupportedNote(unsupported)}` : notReady,
+  );
 
   const status: KmeshInstanceStatus = {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -115,7 +171,13 @@ export function computeStatus(instance: KmeshInstance, inputs: StatusInputs): Km
     ...(filesystem.mountSource ? { mountSource: filesystem.mountSource } : {}),
     ...(gateway.endpoint ? { gatewayEndpoint: gateway.endpoint } : {}),
     ...(fresh
-      ? { capacity: { totalBytes: capacity.totalBytes, usedBytes: capacity.usedBytes, percent: Math.min(100, Math.round((capacity.usedBytes / capacity.totalBytes) * 100)) } }
+      ? {
+          capacity: {
+            totalBytes: capacity.totalBytes,
+            usedBytes: capacity.usedBytes,
+            percent: Math.min(100, Math.round((capacity.usedBytes / capacity.totalBytes) * 100)),
+          },
+        }
       : {}),
     ...(inputs.autoscale ? { autoscale: inputs.autoscale } : {}),
     ...(filesystem.servers ? { servers: filesystem.servers } : {}),

@@ -8,10 +8,29 @@
  * Not in this release, and said so in the Ready condition: a copy at another instance than its
  * source's, refresh, reverse sync, and lazy (`access: cache`) copies, which are made whole.
  */
-import { accessPointProblem, Conditions, EventReasons, overlaps, Reasons, unsupportedVirtualCopyFields, type DataFlow, type KmeshInstance, type Snapshot, type VirtualCopy, type VirtualCopyStatus } from '../../../api/v1alpha1/index.js';
+import {
+  accessPointProblem,
+  Conditions,
+  EventReasons,
+  overlaps,
+  Reasons,
+  unsupportedVirtualCopyFields,
+  type DataFlow,
+  type KmeshInstance,
+  type Snapshot,
+  type VirtualCopy,
+  type VirtualCopyStatus,
+} from '../../../api/v1alpha1/index.js';
 import { RESOURCES } from '../../../lib/kube/resources.js';
 import { snapshotTree } from '../../../sync/snapshots/store.js';
-import { accessPointPath, copyAccessPointPath, DATA_MOUNT_PATH, mountSourceOf, snapshotDir, treeDir } from '../../layout.js';
+import {
+  accessPointPath,
+  copyAccessPointPath,
+  DATA_MOUNT_PATH,
+  mountSourceOf,
+  snapshotDir,
+  treeDir,
+} from '../../layout.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { accessTo, dataFlowAndInstance, instanceRefusal } from '../../runtime/instance-access.js';
 import { References } from '../../runtime/references.js';
@@ -44,14 +63,39 @@ function sourceOf(context: Context, copy: VirtualCopy, settings: OperatorSetting
   const { snapshotRef, dataFlowRef } = copy.spec.source;
   let snapshot: Snapshot | undefined;
   if (snapshotRef) {
-    snapshot = context.cache(RESOURCES.snapshot).get(`${namespace}/${snapshotRef.name}`) as unknown as Snapshot | undefined;
-    if (!snapshot) return { ready: false, reason: Reasons.SnapshotNotFound, message: `Snapshot ${namespace}/${snapshotRef.name} does not exist`, phase: 'Pending' };
-    if (!snapshot.status?.readyToUse) return { ready: false, reason: Reasons.SnapshotNotReady, message: `waiting for Snapshot ${snapshotRef.name} to be ready to use`, phase: 'Pending' };
+    snapshot = context.cache(RESOURCES.snapshot).get(`${namespace}/${snapshotRef.name}`) as unknown as
+      Snapshot | undefined;
+    if (!snapshot)
+      return {
+        ready: false,
+        reason: Reasons.SnapshotNotFound,
+        message: `Snapshot ${namespace}/${snapshotRef.name} does not exist`,
+        phase: 'Pending',
+      };
+    if (!snapshot.status?.readyToUse)
+      return {
+        ready: false,
+        reason: Reasons.SnapshotNotReady,
+        message: `waiting for Snapshot ${snapshotRef.name} to be ready to use`,
+        phase: 'Pending',
+      };
   }
   const dataFlowName = snapshot?.spec.dataFlowRef.name ?? dataFlowRef!.name;
   const { dataFlow, instance } = dataFlowAndInstance(context, namespace, dataFlowName);
-  if (!dataFlow) return { ready: false, reason: Reasons.DataFlowNotFound, message: `DataFlow ${namespace}/${dataFlowName} of the source does not exist`, phase: 'Pending' };
-  if (!instance) return { ready: false, reason: Reasons.InstanceNotFound, message: `KmeshInstance ${namespace}/${dataFlow.spec.instanceRef.name} of the source does not exist`, phase: 'Pending' };
+  if (!dataFlow)
+    return {
+      ready: false,
+      reason: Reasons.DataFlowNotFound,
+      message: `DataFlow ${namespace}/${dataFlowName} of the source does not exist`,
+      phase: 'Pending',
+    };
+  if (!instance)
+    return {
+      ready: false,
+      reason: Reasons.InstanceNotFound,
+      message: `KmeshInstance ${namespace}/${dataFlow.spec.instanceRef.name} of the source does not exist`,
+      phase: 'Pending',
+    };
   if (copy.spec.instanceRef && copy.spec.instanceRef.name !== instance.metadata.name) {
     return {
       ready: false,
@@ -65,7 +109,13 @@ function sourceOf(context: Context, copy: VirtualCopy, settings: OperatorSetting
   const refused = instanceRefusal(context, instance, settings);
   if (refused) return { ready: false, ...refused, phase: 'Failed' };
   return snapshot
-    ? { ready: true, instance, snapshot, from: snapshotTree(snapshotDir(snapshot)), description: `Snapshot ${snapshot.metadata.name}` }
+    ? {
+        ready: true,
+        instance,
+        snapshot,
+        from: snapshotTree(snapshotDir(snapshot)),
+        description: `Snapshot ${snapshot.metadata.name}`,
+      }
     : { ready: true, instance, from: treeDir(dataFlow), description: `DataFlow ${dataFlow.metadata.name} as it was` };
 }
 
@@ -80,13 +130,23 @@ function overlapOf(context: Context, copy: VirtualCopy, instance: string): strin
   if (problem) return `spec.path ${JSON.stringify(path)} ${problem}; a copy needs a directory of its own`;
   const namespace = copy.metadata.namespace;
   for (const flow of context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]) {
-    if (flow.metadata.namespace === namespace && flow.spec.instanceRef.name === instance && overlaps(path, accessPointPath(flow))) {
+    if (
+      flow.metadata.namespace === namespace &&
+      flow.spec.instanceRef.name === instance &&
+      overlaps(path, accessPointPath(flow))
+    ) {
       return `spec.path ${path} overlaps the access point ${accessPointPath(flow)} of DataFlow ${flow.metadata.name}; a copy needs a directory of its own`;
     }
   }
   for (const other of context.primary.list()) {
-    if (other.metadata.namespace !== namespace || other.metadata.uid === copy.metadata.uid || other.metadata.annotations?.[INSTANCE_ANNOTATION] !== instance) continue;
-    if (overlaps(path, copyAccessPointPath(other))) return `spec.path ${path} overlaps the access point ${copyAccessPointPath(other)} of VirtualCopy ${other.metadata.name}; a copy needs a directory of its own`;
+    if (
+      other.metadata.namespace !== namespace ||
+      other.metadata.uid === copy.metadata.uid ||
+      other.metadata.annotations?.[INSTANCE_ANNOTATION] !== instance
+    )
+      continue;
+    if (overlaps(path, copyAccessPointPath(other)))
+      return `spec.path ${path} overlaps the access point ${copyAccessPointPath(other)} of VirtualCopy ${other.metadata.name}; a copy needs a directory of its own`;
   }
   return undefined;
 }
@@ -130,9 +190,17 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const source = sourceOf(context, copy, settings);
   if (!source.ready) return report(context, copy, source.phase, source.reason, source.message);
   if (copy.metadata.annotations?.[INSTANCE_ANNOTATION] !== source.instance.metadata.name) {
-    copy = await context.client.mergePatch<VirtualCopy>(RESOURCES.virtualCopy, copy.metadata.namespace, copy.metadata.name!, {
-      metadata: { annotations: { [INSTANCE_ANNOTATION]: source.instance.metadata.name }, resourceVersion: copy.metadata.resourceVersion },
-    });
+    copy = await context.client.mergePatch<VirtualCopy>(
+      RESOURCES.virtualCopy,
+      copy.metadata.namespace,
+      copy.metadata.name!,
+      {
+        metadata: {
+          annotations: { [INSTANCE_ANNOTATION]: source.instance.metadata.name },
+          resourceVersion: copy.metadata.resourceVersion,
+        },
+      },
+    );
   }
   const path = copyAccessPointPath(copy);
   const expectRoot = source.snapshot?.status?.rootHash;
@@ -142,9 +210,25 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
     component: COMPONENT,
     access: accessTo(source.instance, settings),
     settings,
-    args: ['snapshot', 'copy', '--from', source.from, '--into', `${DATA_MOUNT_PATH}${path}`, ...(expectRoot ? ['--expect-root', expectRoot] : [])],
+    args: [
+      'snapshot',
+      'copy',
+      '--from',
+      source.from,
+      '--into',
+      `${DATA_MOUNT_PATH}${path}`,
+      ...(expectRoot ? ['--expect-root', expectRoot] : []),
+    ],
   });
-  if (outcome.state !== 'succeeded') return report(context, copy, 'Provisioning', outcome.state === 'running' ? Reasons.Copying : Reasons.TaskFailed, outcome.message, outcome);
+  if (outcome.state !== 'succeeded')
+    return report(
+      context,
+      copy,
+      'Provisioning',
+      outcome.state === 'running' ? Reasons.Copying : Reasons.TaskFailed,
+      outcome.message,
+      outcome,
+    );
 
   const result = outcome.result as { rootHash: string; fileCount: number; logicalBytes: number };
   const lazy = copy.spec.access === 'cache' ? '; access cache is served as a whole copy in this release' : '';
@@ -153,7 +237,17 @@ async function reconcile(key: string, context: Context, settings: OperatorSettin
   const status: VirtualCopyStatus = {
     ...(copy.metadata.generation !== undefined ? { observedGeneration: copy.metadata.generation } : {}),
     phase: 'Ready',
-    conditions: reconciled(copy, setCondition(copy.status?.conditions, Conditions.Ready, 'True', Reasons.CopyMade, message, copy.metadata.generation)),
+    conditions: reconciled(
+      copy,
+      setCondition(
+        copy.status?.conditions,
+        Conditions.Ready,
+        'True',
+        Reasons.CopyMade,
+        message,
+        copy.metadata.generation,
+      ),
+    ),
     base: { ...(source.snapshot ? { snapshot: source.snapshot.metadata.name } : {}), rootHash: result.rootHash },
     accessPoint: { path, ...(mountSource ? { mountSource } : {}) },
   };
@@ -176,17 +270,47 @@ function reconciled(copy: VirtualCopy, given: VirtualCopyStatus['conditions']): 
     (copy.spec.reverseSync?.request ?? 0) > 0 ? 'spec.reverseSync.request' : '',
   ].filter(Boolean);
   return unsupported.length
-    ? setCondition(conditions, Conditions.Reconciled, 'False', Reasons.NotSupported, `${unsupported.join(', ')}: refreshing a copy and merging it back are not in this release`, copy.metadata.generation)
-    : setCondition(conditions, Conditions.Reconciled, 'True', Reasons.Applied, 'the copy is made as the spec asks', copy.metadata.generation);
+    ? setCondition(
+        conditions,
+        Conditions.Reconciled,
+        'False',
+        Reasons.NotSupported,
+        `${unsupported.join(', ')}: refreshing a copy and merging it back are not in this release`,
+        copy.metadata.generation,
+      )
+    : setCondition(
+        conditions,
+        Conditions.Reconciled,
+        'True',
+        Reasons.Applied,
+        'the copy is made as the spec asks',
+        copy.metadata.generation,
+      );
 }
 
 /** Not made yet: why, in the phase and Ready condition (and an Event when a task starts failing). */
-async function report(context: Context, copy: VirtualCopy, phase: VirtualCopyStatus['phase'], reason: string, message: string, outcome?: TaskOutcome): Promise<Result> {
+async function report(
+  context: Context,
+  copy: VirtualCopy,
+  phase: VirtualCopyStatus['phase'],
+  reason: string,
+  message: string,
+  outcome?: TaskOutcome,
+): Promise<Result> {
   const before = findCondition(copy.status?.conditions, Conditions.Ready);
   const changed = before?.reason !== reason || before.message !== message;
-  const eventReason = outcome ? EventReasons.TaskFailed : reason === Reasons.PathConflict || reason === Reasons.PathNotAllowed ? EventReasons.PathRefused : EventReasons.SpecRefused;
-  if (changed && (outcome?.state === 'failing' || phase === 'Failed')) await context.events.warning(copy, eventReason, message);
-  const conditions = withSupported(setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation), unsupportedVirtualCopyFields(copy.spec), copy.metadata.generation);
+  const eventReason = outcome
+    ? EventReasons.TaskFailed
+    : reason === Reasons.PathConflict || reason === Reasons.PathNotAllowed
+      ? EventReasons.PathRefused
+      : EventReasons.SpecRefused;
+  if (changed && (outcome?.state === 'failing' || phase === 'Failed'))
+    await context.events.warning(copy, eventReason, message);
+  const conditions = withSupported(
+    setCondition(copy.status?.conditions, Conditions.Ready, 'False', reason, message, copy.metadata.generation),
+    unsupportedVirtualCopyFields(copy.spec),
+    copy.metadata.generation,
+  );
   await announceUnsupported(context.events, copy, copy.status?.conditions, conditions);
   await writeStatus(context.client, RESOURCES.virtualCopy, copy, { ...copy.status, phase, conditions });
   return done(); // the pod and source watches bring us back
@@ -197,13 +321,28 @@ async function finalize(copy: VirtualCopy, context: Context, settings: OperatorS
   if (!copy.metadata.finalizers?.includes(FINALIZER)) return done();
   const path = copyAccessPointPath(copy);
   const instanceName = copy.metadata.annotations?.[INSTANCE_ANNOTATION];
-  const instance = instanceName ? (context.cache(RESOURCES.kmeshInstance).get(`${copy.metadata.namespace}/${instanceName}`) as unknown as KmeshInstance | undefined) : undefined;
+  const instance = instanceName
+    ? (context.cache(RESOURCES.kmeshInstance).get(`${copy.metadata.namespace}/${instanceName}`) as unknown as
+        KmeshInstance | undefined)
+    : undefined;
   const refused = instance && instanceRefusal(context, instance, settings);
   if (!instance || refused) {
     // No annotation: no copy task ever started, so there are no files.
-    if (instanceName) await context.events.warning(copy, EventReasons.DataRetained, `KmeshInstance ${instanceName} is ${refused ? 'refused' : 'gone'}, so the copy's files at ${path} could not be removed`);
+    if (instanceName)
+      await context.events.warning(
+        copy,
+        EventReasons.DataRetained,
+        `KmeshInstance ${instanceName} is ${refused ? 'refused' : 'gone'}, so the copy's files at ${path} could not be removed`,
+      );
   } else {
-    const outcome = await runTask(context, { owner: copy, role: REMOVE, component: COMPONENT, access: accessTo(instance, settings), settings, args: ['snapshot', 'remove', '--path', `${DATA_MOUNT_PATH}${path}`] });
+    const outcome = await runTask(context, {
+      owner: copy,
+      role: REMOVE,
+      component: COMPONENT,
+      access: accessTo(instance, settings),
+      settings,
+      args: ['snapshot', 'remove', '--path', `${DATA_MOUNT_PATH}${path}`],
+    });
     if (outcome.state !== 'succeeded') {
       if (outcome.state === 'failing') await context.events.warning(copy, EventReasons.TaskFailed, outcome.message);
       return done(); // the pod watch brings us back
