@@ -51,7 +51,7 @@ describe('ingest schedules', () => {
     expect(parseWorkerConfig(config('0 0 29 2 *')).sources[0]!.schedule).toBe('0 0 29 2 *');
     expect(() => parseWorkerConfig(config('0 0 31 2 *'))).toThrow(SyncConfigError);
     expect(() => parseWorkerConfig(config('0 0 31 2 *'))).toThrow(
-      /^config\.sources\[0\]\.schedule: schedule "0 0 31 2 \*": day of month and month never meet/,
+      /^sources\[0\]\.schedule: schedule "0 0 31 2 \*": day of month and month never meet/,
     );
   });
 });
