@@ -129,7 +129,7 @@ describe('kmesh certs site', () => {
     const { secret, tls } = await site('east', ['--namespace', 'ml', '--dns', 'gw.east.example.com', '--ip', '192.0.2.10']);
     expect(secret).toMatchObject({ kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'east-tls', namespace: 'ml', labels: { 'kmesh.io/site': 'east' } } });
     expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
-    expect(tls.ca.toString()).toBe(readFileSync(caCert, 'utf8'));
+    expect(tls.ca.toString().trim()).toBe(readFileSync(caCert, 'utf8').trim());
     const cert = new x509.X509Certificate(tls.cert.toString());
     expect(cert.subject).toBe('CN=east');
     expect(cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON()).toEqual([
@@ -163,6 +163,17 @@ describe('kmesh certs site', () => {
     const asGateway = await handshake(stranger, west, 'east');
     expect(asGateway.replied).toBe(false);
     expect(asGateway.clientError).toMatch(/self[- ]signed|unable to (get|verify)/i);
+  });
+
+  it('adds the CAs given with --trust to ca.crt, so sites of an old and a new CA trust each other while they change CAs', async () => {
+    const next = { cert: join(dir, 'other', 'ca.crt'), key: join(dir, 'other', 'ca.key') };
+    const east = (await site('east', ['--trust', next.cert])).tls; // still from the old CA
+    const west = (await site('west', ['--trust', caCert], next)).tls; // already from the new one
+    expect(east.ca.toString()).toBe(`${readFileSync(caCert, 'utf8').trim()}\n${readFileSync(next.cert, 'utf8').trim()}\n`);
+    expect(await handshake(west, east, 'west')).toEqual({ serverSaw: ['east'], replied: true });
+    expect(await handshake(east, west, 'east')).toEqual({ serverSaw: ['west'], replied: true });
+    // Giving the signing CA again changes nothing.
+    expect((await site('north', ['--trust', caCert])).tls.ca.toString().trim()).toBe(readFileSync(caCert, 'utf8').trim());
   });
 
   it('lets a worker refuse a gateway of the right CA but another site’s name', async () => {
@@ -221,6 +232,9 @@ describe('kmesh certs site', () => {
     [['site', 'east', '--ca-cert', '<K>', '--ca-key', '<K>'], '--ca-cert <K>: not a PEM certificate'],
     [['site', 'east', '--ca-cert', '<C>', '--ca-key', '<OTHER>'], '--ca-key <OTHER>: this key does not belong to the certificate in --ca-cert <C>'],
     [['site', 'east', '--ca-cert', '<LEAF>', '--ca-key', '<LEAFKEY>'], '--ca-cert <LEAF>: CN=east is not a CA certificate'],
+    [['site', 'east', '--ca-cert', '<C>', '--ca-key', '<K>', '--trust', '<K>'], '--trust <K>: holds no PEM certificate'],
+    [['site', 'east', '--ca-cert', '<C>', '--ca-key', '<K>', '--trust', '<LEAF>'], '--trust <LEAF>: CN=east is not a CA certificate'],
+    [['site', 'east', '--ca-cert', '<C>', '--ca-key', '<K>', '--trust', '<MISSING>'], '--trust <MISSING>: cannot read it (ENOENT)'],
     [['ca'], '--out is required'],
     [['ca', '--out', '<NEW>', '--ca-cert', '<C>'], 'unknown flag --ca-cert'],
     [['rotate'], 'unknown action "rotate"'],

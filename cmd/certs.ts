@@ -15,11 +15,11 @@ import { writeFileAtomic } from '../lib/durable.js';
 import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../lib/flags.js';
 
 const CA_USAGE = 'usage: kmesh certs ca --out <dir> [--name <common name>] [--days N]';
-const SITE_USAGE = 'usage: kmesh certs site <site> --ca-cert <file> --ca-key <file> [--namespace ns] [--secret-name name] [--dns name ...] [--ip addr ...] [--days N] [--out file]';
+const SITE_USAGE = 'usage: kmesh certs site <site> --ca-cert <file> --ca-key <file> [--namespace ns] [--secret-name name] [--dns name ...] [--ip addr ...] [--days N] [--trust ca.crt ...] [--out file]';
 const USAGE = `usage:
   kmesh certs ca   --out <dir> [--name <common name>] [--days N]
   kmesh certs site <site> --ca-cert <file> --ca-key <file> [--namespace ns] [--secret-name name]
-                   [--dns name ...] [--ip addr ...] [--days N] [--out file]
+                   [--dns name ...] [--ip addr ...] [--days N] [--trust ca.crt ...] [--out file]
 
 kmesh certs <action> --help lists an action's flags.`;
 
@@ -37,6 +37,7 @@ const SITE_FLAGS = {
   dns: { help: 'another DNS name for the certificate, e.g. the gateway’s public host name (repeatable or comma-separated)', multiple: true },
   ip: { help: 'an IP address for the certificate (repeatable or comma-separated)', multiple: true },
   days: { help: 'validity in days (at most until the CA expires)', default: String(DEFAULT_LEAF_VALIDITY_DAYS) },
+  trust: { help: 'more CA certificates (PEM) for ca.crt besides the signing CA, e.g. the next CA while sites change CAs (repeatable)', multiple: true },
   out: { help: 'write the Secret’s YAML to this file (mode 0600) instead of standard output' },
 } satisfies FlagSpecs;
 
@@ -80,6 +81,26 @@ function siteRequest(flags: ParsedFlags<typeof SITE_FLAGS>): SiteCertificateRequ
   return request;
 }
 
+/** ca.crt: the signing CA, then each `--trust` file's CA certificates; refuses a file holding anything else. */
+function trustBundle(caPem: string, files: string[]): string {
+  const pems = [caPem.trim()];
+  for (const file of files) {
+    const blocks = readInput('trust', file).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) throw new UsageError(`--trust ${file}: holds no PEM certificate`);
+    for (const block of blocks) {
+      let cert: Certificate;
+      try {
+        cert = new Certificate(block);
+      } catch (error) {
+        throw new UsageError(`--trust ${file}: not a PEM certificate (${(error as Error).message})`, { cause: error });
+      }
+      if (!cert.ca) throw new UsageError(`--trust ${file}: ${cert.subject.replace(/\n/g, ', ')} is not a CA certificate`);
+      if (!pems.includes(block)) pems.push(block);
+    }
+  }
+  return `${pems.join('\n')}\n`;
+}
+
 /** `kmesh certs site`: the Secret's YAML; returns it, or writes it to `--out` and returns a note. */
 async function makeSite(flags: ParsedFlags<typeof SITE_FLAGS>): Promise<{ yaml: string; out?: string }> {
   const request = siteRequest(flags);
@@ -97,8 +118,9 @@ async function makeSite(flags: ParsedFlags<typeof SITE_FLAGS>): Promise<{ yaml: 
   }
   const outlives = ca.validityProblem(request.validityDays);
   if (outlives) throw new UsageError(`--days ${request.validityDays}: ${outlives}`);
+  const trusted = trustBundle(ca.certPem, flags.values('trust'));
   const material = await issueSiteCertificate(ca, request);
-  const secret = siteSecret({ name: secretName, site: request.site, ...(namespace ? { namespace } : {}) }, material, ca.certPem);
+  const secret = siteSecret({ name: secretName, site: request.site, ...(namespace ? { namespace } : {}) }, material, trusted);
   const yaml = siteSecretYaml(secret, { site: request.site, issuer: ca.subject, notAfter: new Date(new Certificate(material.certPem).validTo) });
   const out = flags.value('out');
   return out ? { yaml, out: resolve(out) } : { yaml };

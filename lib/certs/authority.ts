@@ -60,9 +60,12 @@ function distinguishedName(commonName: string, organizations: string[] = []): st
   return [`CN=${escape(commonName)}`, ...organizations.map((o) => `O=${escape(o)}`)].join(', ');
 }
 
+/** PEM text ends with a newline, as files written by other tools do. */
+const withNewline = (pem: string): string => (pem.endsWith('\n') ? pem : `${pem}\n`);
+
 async function exportKey(key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return withNewline(x509.PemConverter.encode(der, 'PRIVATE KEY'));
 }
 
 /** The algorithm a CA key signs with, or an error naming what is supported. */
@@ -131,7 +134,7 @@ export class CertificateAuthority {
   }
 
   get certPem(): string {
-    return this.certificate.toString('pem');
+    return withNewline(this.certificate.toString('pem'));
   }
 
   /** When the CA itself expires: nothing it issues may outlive it. */
@@ -187,7 +190,7 @@ export class CertificateAuthority {
         await this.authorityKeyIdentifier(),
       ],
     });
-    return { certPem: certificate.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+    return { certPem: withNewline(certificate.toString('pem')), keyPem: await exportKey(keys.privateKey) };
   }
 
   /** The CA's own subject key identifier when it has one: verifiers match the two byte for byte. */
