@@ -32,6 +32,21 @@ describe('parseFlags', () => {
 
   it.each([['--help'], ['-h']])('sees %s', (arg) => expect(parseFlags(FLAGS, [arg]).help).toBe(true));
 
+  it.each([
+    [
+      ['--dns=a.example', '--dns', 'b.example'],
+      ['a.example', 'b.example'],
+    ],
+    [
+      ['--dns=a.example,b.example', '--dns=c.example'],
+      ['a.example', 'b.example', 'c.example'],
+    ],
+    [['--dns=a.example, ,'], ['a.example']],
+    [[], []],
+  ])('collects a repeatable flag %j as %j', (argv, expected) => {
+    expect(parseFlags({ dns: { help: 'extra names', multiple: true } }, argv).values('dns')).toEqual(expected);
+  });
+
   it('takes positionals only when the command has them', () => {
     expect(parseFlags(FLAGS, ['take', '--once'], { maxPositionals: 1 }).positionals).toEqual(['take']);
     expect(() => parseFlags(FLAGS, ['take', 'more'], { maxPositionals: 1 })).toThrow('unexpected arguments: more');

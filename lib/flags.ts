@@ -20,6 +20,8 @@ export interface FlagSpec {
   default?: string;
   /** One-letter alias, e.g. 'h'. */
   short?: string;
+  /** A string flag that may be given more than once; read it with `values`. */
+  multiple?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -27,6 +29,8 @@ export type FlagSpecs = Record<string, FlagSpec>;
 export interface ParsedFlags<F extends FlagSpecs> {
   /** A string flag's value: the command line's, else its environment variable's, else its default. */
   value: (name: keyof F & string) => string | undefined;
+  /** Every value of a `multiple` flag, in order; each may also be a comma-separated list. */
+  values: (name: keyof F & string) => string[];
   /** Whether a boolean flag was given. */
   given: (name: keyof F & string) => boolean;
   /** Arguments that are not flags, in order (only when the command takes any). */
@@ -85,10 +89,14 @@ export function parseFlags<F extends FlagSpecs>(
   const parseOptions = Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => [
       name,
-      { type: spec.type ?? 'string', ...(spec.short ? { short: spec.short } : {}) },
+      {
+        type: spec.type ?? 'string',
+        ...(spec.short ? { short: spec.short } : {}),
+        ...(spec.multiple ? { multiple: true } : {}),
+      },
     ]),
-  ) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  ) as Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
       args: [...argv],
@@ -109,6 +117,14 @@ export function parseFlags<F extends FlagSpecs>(
       const given = parsed.values[name];
       if (typeof given === 'string') return given;
       return (spec.env ? env[spec.env] : undefined) ?? spec.default;
+    },
+    values: (name) => {
+      const given = parsed.values[name];
+      const list = Array.isArray(given) ? given : typeof given === 'string' ? [given] : [];
+      return list
+        .flatMap((v) => String(v).split(','))
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
     },
     given: (name) => parsed.values[name] === true,
     positionals: parsed.positionals,

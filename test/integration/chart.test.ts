@@ -62,11 +62,22 @@ const find = <T extends Manifest>(manifests: Manifest[], kind: string, name: str
   return found as T;
 };
 
+/** Site certificates through cert-manager, for two sites. */
+const CERT_MANAGER = {
+  enabled: true,
+  issuerRef: { name: 'kmesh-sites-ca' },
+  sites: [
+    { site: 'east', namespace: 'ml', dnsNames: ['gw.east.example.com'], ipAddresses: ['192.0.2.10'] },
+    { site: 'west', secretName: 'site-west' },
+  ],
+};
+
 /** Everything optional switched on. */
 const FULL = {
   storageClasses: [{ name: 'kmesh-site-a', isDefault: true, parameters: { instance: 'site-a', mode: 'async' } }],
   volumeSnapshotClass: { create: true },
   metrics: { serviceMonitor: { enabled: true } },
+  certificates: { certManager: CERT_MANAGER },
 };
 
 beforeAll(async () => {
@@ -113,20 +124,20 @@ describe('the Helm chart', () => {
     expect(await writeKubeSchemas(client, schemas)).toBeGreaterThan(50);
     const rendered = join(dir, 'rendered.yaml');
     writeFileSync(rendered, (await render(FULL)).map((m) => stringify(m)).join('---\n'));
-    // ServiceMonitor and VolumeSnapshotClass belong to CRDs this API server does not have
-    // (Prometheus Operator, external-snapshotter); the next test checks their fields.
+    // ServiceMonitor, VolumeSnapshotClass and Certificate belong to CRDs this API server does not
+    // have (Prometheus Operator, external-snapshotter, cert-manager); other tests check their fields.
     const { stdout } = await run(toolPath('kubeconform'), [
       '-strict',
       '-summary',
       '-schema-location',
       join(schemas, SCHEMA_LOCATION_TEMPLATE),
       '-skip',
-      'ServiceMonitor,VolumeSnapshotClass',
+      'ServiceMonitor,VolumeSnapshotClass,Certificate',
       rendered,
     ]).catch((error: Error & { stdout?: string }) => {
       throw new Error(`kubeconform refused the chart:\n${error.stdout ?? error.message}`);
     });
-    expect(stdout).toMatch(/Summary: \d+ resources found in 1 file - Valid: \d+, Invalid: 0, Errors: 0, Skipped: 2/);
+    expect(stdout).toMatch(/Summary: \d+ resources found in 1 file - Valid: \d+, Invalid: 0, Errors: 0, Skipped: 4/);
   });
 
   it('grants exactly the RBAC rules the operator and CSI tests run under', async () => {
@@ -273,6 +284,57 @@ describe('the Helm chart', () => {
     await expect(render({ localRoots: ['var/lib'] })).rejects.toThrow(
       /localRoots: "var\/lib" must be an absolute directory/,
     );
+  });
+
+  it('renders no Certificate unless cert-manager is switched on', async () => {
+    expect((await render()).filter((m) => m.kind === 'Certificate')).toEqual([]);
+  });
+
+  it('asks cert-manager for each site’s certificate, its Secret the one KmeshInstances and DataFlows name', async () => {
+    const manifests = await render({ certificates: { certManager: CERT_MANAGER } });
+    const usages = ['digital signature', 'key encipherment', 'server auth', 'client auth'];
+    const issuerRef = { name: 'kmesh-sites-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' };
+    expect(find(manifests, 'Certificate', 'east-tls')).toMatchObject({
+      apiVersion: 'cert-manager.io/v1',
+      metadata: { namespace: 'ml', labels: { 'kmesh.io/site': 'east' } },
+      spec: {
+        secretName: 'east-tls',
+        secretTemplate: { labels: { 'kmesh.io/site': 'east' } },
+        commonName: 'east',
+        dnsNames: ['east', 'gw.east.example.com'],
+        ipAddresses: ['192.0.2.10'],
+        duration: '2160h',
+        renewBefore: '360h',
+        privateKey: { algorithm: 'ECDSA', size: 256, encoding: 'PKCS8', rotationPolicy: 'Always' },
+        usages,
+        issuerRef,
+      },
+    });
+    const west = find<Manifest & { spec: Record<string, unknown> }>(manifests, 'Certificate', 'site-west');
+    expect(west.metadata.namespace).toBe('kmesh-system');
+    expect(west.spec).toMatchObject({
+      secretName: 'site-west',
+      commonName: 'west',
+      dnsNames: ['west'],
+      usages,
+      issuerRef,
+    });
+    expect(west.spec).not.toHaveProperty('ipAddresses');
+  });
+
+  it.each([
+    [{ enabled: true, sites: CERT_MANAGER.sites }, /certificates\.certManager\.issuerRef\.name is required/],
+    [{ enabled: true, issuerRef: { name: 'ca' } }, /certificates\.certManager\.sites needs at least one site/],
+    [
+      { enabled: true, issuerRef: { name: 'ca' }, sites: [{ site: 'east' }, { site: 'West' }] },
+      /certificates\.certManager\.sites\[1\]\.site: "West" must be a DNS label/,
+    ],
+    [
+      { enabled: true, issuerRef: { name: 'ca' }, sites: [{ namespace: 'ml' }] },
+      /certificates\.certManager\.sites\[0\]\.site: "" must be a DNS label/,
+    ],
+  ])('refuses cert-manager values %j, naming the value', async (certManager, message) => {
+    await expect(render({ certificates: { certManager } })).rejects.toThrow(message);
   });
 
   it('refuses a StorageClass without a name, saying which value is missing', async () => {

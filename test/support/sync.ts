@@ -4,17 +4,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CertificateAuthority } from '../../hack/pki.js';
+import type { CertificateAuthority } from '../../lib/certs/authority.js';
+import { issueSiteCertificate } from '../../lib/certs/site.js';
 import type { TlsMaterial } from '../../sync/wire/tls.js';
 
-/** Server-and-client certificate for a site, named by CN and DNS SAN, plus the CA. */
+/** A site's certificate as `kmesh certs site` issues it (plus loopback's address), and the CA. */
 export async function siteTls(ca: CertificateAuthority, name: string): Promise<TlsMaterial> {
-  const { certPem, keyPem } = await ca.issue({
-    commonName: name,
-    dnsNames: [name],
-    ipAddresses: ['127.0.0.1'],
-    usage: 'both',
-  });
+  const { certPem, keyPem } = await issueSiteCertificate(ca, { site: name, ipAddresses: ['127.0.0.1'] });
   return { ca: Buffer.from(ca.certPem), cert: Buffer.from(certPem), key: Buffer.from(keyPem) };
 }
 
