@@ -13,7 +13,7 @@ import { parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config
 import { initCodecs } from './engine/seal.js';
 import { GatewayMetrics } from './gateway/metrics.js';
 import { startGateway } from './gateway/server.js';
-import { loadTlsDir } from './wire/tls.js';
+import { loadTlsDir, watchTlsDir } from './wire/tls.js';
 import { WorkerMetrics } from './worker/status.js';
 import { Worker } from './worker/worker.js';
 
@@ -117,6 +117,21 @@ export function gatewayMain(argv: string[]): Promise<number> {
       log,
       metrics,
     });
+    // A renewed certificate (kmesh certs site | kubectl apply, or cert-manager) reaches the mounted
+    // Secret in place; new connections get it without a restart.
+    const stopWatchingTls = watchTlsDir(
+      config.tlsDir,
+      'config.tlsDir',
+      (tls) => {
+        gateway.setTls(tls);
+        log.info({ tlsDir: config.tlsDir }, 'serving the renewed certificate');
+      },
+      (error) =>
+        log.error(
+          { err: error.message },
+          'the TLS Secret changed but cannot be used; keeping the previous certificate',
+        ),
+    );
     const filesystem = config.filesystem;
     const health = await startHealthServer({
       port: config.metricsPort,
@@ -126,6 +141,7 @@ export function gatewayMain(argv: string[]): Promise<number> {
     });
     const signal = stopSignal();
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    stopWatchingTls();
     await gateway.close();
     await health.close();
   });

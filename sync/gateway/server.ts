@@ -31,6 +31,8 @@ export interface GatewayOptions {
 export interface Gateway {
   port: number;
   sites: Sites;
+  /** Serves new connections with this certificate, key and CA (a rotated Secret); open ones keep theirs. */
+  setTls(tls: TlsMaterial): void;
   close(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     port,
     sites,
+    setTls: (tls) => server.setSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key }),
     close: async () => {
       clearInterval(sweep);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,9 +3,9 @@
  * (subject CN or a DNS SAN); a DataFlow's peer entry names the identity it expects, and each end
  * checks the other against it on top of the CA check.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 
 /** PEM material, as a kubernetes.io/tls Secret with a `ca.crt` key holds it. */
 export interface TlsMaterial {
@@ -14,16 +14,74 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
+/**
+ * The directory that holds a mounted Secret's current files: the kubelet keeps them in a versioned
+ * directory that `..data` links to and swaps that link on an update, so reading all three files
+ * through the resolved link gives one version, never an old certificate with a new key.
+ */
+function currentVersion(dir: string): string {
+  const data = join(dir, '..data');
+  return existsSync(data) ? realpathSync(data) : dir;
+}
+
 /** Reads `ca.crt`, `tls.crt` and `tls.key` from a mounted Secret; errors name the missing file. */
 export function loadTlsDir(dir: string, field: string): TlsMaterial {
+  const from = currentVersion(dir);
   const read = (name: string) => {
     try {
-      return readFileSync(join(dir, name));
+      return readFileSync(join(from, name));
     } catch (error) {
       throw new Error(`${field}: cannot read ${join(dir, name)}: ${(error as Error).message}`, { cause: error });
     }
   };
   return { ca: read('ca.crt'), cert: read('tls.crt'), key: read('tls.key') };
+}
+
+/** Throws (naming `field`) unless the key belongs to the certificate and every PEM parses. */
+export function checkTlsMaterial(tls: TlsMaterial, field: string): void {
+  try {
+    createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
+  } catch (error) {
+    throw new Error(`${field}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Calls `onChange` with the new material each time the mounted Secret in `dir` changes (checked
+ * every `intervalMs`): how a long-running server takes a renewed certificate without a restart.
+ * Material that does not load or whose key is not the certificate's is reported to `onError` and
+ * skipped; the previous stays in use. Returns the function that stops watching.
+ */
+export function watchTlsDir(
+  dir: string,
+  field: string,
+  onChange: (tls: TlsMaterial) => void,
+  onError: (error: Error) => void,
+  intervalMs = 5_000,
+): () => void {
+  const versionOf = () => {
+    const from = currentVersion(dir);
+    return [
+      from,
+      ...['ca.crt', 'tls.crt', 'tls.key'].map((name) => statSync(join(from, name), { throwIfNoEntry: false })?.mtimeMs),
+    ].join(' ');
+  };
+  let seen = versionOf();
+  const timer = setInterval(() => {
+    let version: string;
+    try {
+      version = versionOf();
+      if (version === seen) return;
+      const tls = loadTlsDir(dir, field);
+      checkTlsMaterial(tls, field);
+      seen = version;
+      onChange(tls);
+    } catch (error) {
+      onError(error as Error);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Every name a certificate answers to: its subject CN and its DNS SANs. */

@@ -1,8 +1,8 @@
 /**
  * Rotating a site's certificate in place, as the kubelet updates a mounted Secret after
  * `kmesh certs site … | kubectl apply` or a cert-manager renewal: the running sync worker uses the
- * new files from its next pass, with no restart. What the gateway does is in
- * lib/certs/README.md#rotation.
+ * new files from its next pass, and the running gateway serves them to new connections within
+ * seconds (it watches its Secret); neither restarts. See lib/certs/README.md#rotation.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
@@ -13,7 +13,7 @@ import { CertificateAuthority } from '../../lib/certs/authority.js';
 import { eventually } from '../support/eventually.js';
 import { FaultBed, workerStatus, type FaultWorkerStatus } from '../support/fault-bed.js';
 import { updateSecretVolume } from '../support/secret-volume.js';
-import { siteTls, writeTlsDir } from '../support/sync.js';
+import { siteTls } from '../support/sync.js';
 
 const SYNC_TIMEOUT_MS = 60_000;
 
@@ -21,9 +21,19 @@ describe('site certificate rotation', () => {
   let bed: FaultBed;
   let ca: CertificateAuthority;
   let worker: ChildProcess;
+  let gateway: ChildProcess;
   let statusPort: number;
   let dir: string;
 
+  /** West's mounted Secret (the gateway's tlsDir) now holds a certificate for west from `from`. */
+  const mountWest = async (from: CertificateAuthority) => {
+    const tls = await siteTls(from, 'west');
+    updateSecretVolume(join(bed.top, 'tls/west'), {
+      'ca.crt': Buffer.from(ca.certPem),
+      'tls.crt': tls.cert,
+      'tls.key': tls.key,
+    });
+  };
   /** East's mounted Secret now holds `tls` (the worker's peer tlsDir in the bed). */
   const mountEast = async (from: CertificateAuthority) => {
     const tls = await siteTls(from, 'east');
@@ -58,7 +68,8 @@ describe('site certificate rotation', () => {
   beforeAll(async () => {
     bed = await FaultBed.create('kmesh-rotation-');
     ca = await CertificateAuthority.create('kmesh-rotation-sites-ca');
-    writeTlsDir(join(bed.top, 'tls/west'), await siteTls(ca, 'west'));
+    rmSync(join(bed.top, 'tls/west'), { recursive: true, force: true });
+    await mountWest(ca);
     rmSync(join(bed.top, 'tls/east'), { recursive: true, force: true });
     await mountEast(ca);
     dir = join(bed.top, 'flow');
@@ -68,7 +79,7 @@ describe('site certificate rotation', () => {
     statusPort = workerStatusPort!;
     writeFileSync(join(dir, 'gateway.yaml'), bed.gatewayYaml(dir, gatewayPort!, gatewayMetrics!));
     writeFileSync(join(dir, 'worker.yaml'), bed.workerYaml(dir, gatewayPort!, statusPort, 2));
-    bed.launch('gateway', join(dir, 'gateway.yaml'));
+    gateway = bed.launch('gateway', join(dir, 'gateway.yaml'));
     worker = bed.launch('sync', join(dir, 'worker.yaml'));
   });
   afterAll(() => bed?.close());
@@ -91,5 +102,37 @@ describe('site certificate rotation', () => {
     await syncs('after-rotation.txt');
     expect(readFileSync(join(dir, 'west/tree/while-refused.txt'), 'utf8')).toBe('not yet');
     expect([worker.pid, worker.exitCode, worker.signalCode]).toEqual([pid, null, null]);
+  });
+
+  it('the gateway serves a renewed certificate to new connections without a restart, and one from another CA is refused by the worker', async () => {
+    await syncs('gateway-before.txt');
+    const pid = gateway.pid;
+    // A certificate from another CA at west: the gateway picks it up (it checks every few seconds),
+    // and east's worker, which trusts the sites' CA only, refuses to talk to it.
+    await mountWest(await CertificateAuthority.create('kmesh-rotation-rogue-ca'));
+    await eventually(
+      async () => expect((await status()).peers[0]?.lastError).toMatch(/certificate/i),
+      SYNC_TIMEOUT_MS,
+      250,
+    );
+    // A change made while refused stays at east: the worker has scanned it, the peer is behind.
+    writeFileSync(join(dir, 'east/tree/gateway-refused.txt'), 'not yet');
+    await eventually(
+      async () => {
+        const s = await status();
+        expect([s.peers[0]?.root === s.root, s.peers[0]?.lastError]).toEqual([
+          false,
+          expect.stringMatching(/certificate/i),
+        ]);
+      },
+      SYNC_TIMEOUT_MS,
+      250,
+    );
+    expect(() => readFileSync(join(dir, 'west/tree/gateway-refused.txt'))).toThrow(/ENOENT/);
+    // Renewed from the sites' CA: the same gateway process serves it and the flow goes on.
+    await mountWest(ca);
+    await syncs('gateway-after.txt');
+    expect(readFileSync(join(dir, 'west/tree/gateway-refused.txt'), 'utf8')).toBe('not yet');
+    expect([gateway.pid, gateway.exitCode, gateway.signalCode]).toEqual([pid, null, null]);
   });
 });
