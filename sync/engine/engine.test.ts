@@ -277,6 +277,38 @@ describe('sync engine (in-process)', () => {
     expect(treeListing(dst)).toEqual(treeListing(src));
   });
 
+  it('syncs odd names byte for byte, and leaves out (and reports) a name that is not UTF-8 while the rest syncs', async () => {
+    const odd = [
+      'new\nline',
+      'back\\slash',
+      'star*?',
+      'x'.repeat(255),
+      ' leading space',
+      'trailing space ',
+      '-dash',
+      'tab\there',
+      'e\u0301',
+      '\u00e9',
+      '.hidden',
+      '..dots',
+      '数据 🚀',
+    ];
+    for (const name of odd) writeFileSync(join(src, name), name);
+    symlinkSync('new\nline', join(src, 'link to odd'));
+    const bad = Buffer.concat([Buffer.from(`${src}/latin1-`), Buffer.from([0xe9, 0xff]), Buffer.from('.txt')]);
+    writeFileSync(bad, 'not UTF-8');
+    const { version } = await sync();
+    expect(version.stats.skippedNames).toBe(1);
+    expect(version.stats.skippedExamples).toEqual(['latin1-\\xe9\\xff.txt']);
+    const names = (dir: string) =>
+      readdirSync(dir, { encoding: 'buffer' })
+        .map((n) => n.toString('hex'))
+        .sort();
+    expect(names(dst)).toEqual(names(src).filter((n) => n !== bad.subarray(src.length + 1).toString('hex')));
+    rmSync(bad); // the listing below reads names as text
+    expect(treeListing(dst)).toEqual(treeListing(src));
+  });
+
   it('refuses a manifest node that does not match its hash, and changes nothing', () => {
     populate();
     const r = receiver();

@@ -50,6 +50,42 @@ export interface ScanStats {
   /** Files and bytes read because the index could not vouch for them. */
   readFiles: number;
   readBytes: number;
+  /**
+   * Entries left out because their name (or a symlink's target) is not valid UTF-8: manifests carry
+   * names as text. How many, and the first few, bad bytes shown as \xNN. The rest still syncs.
+   */
+  skippedNames: number;
+  skippedExamples: string[];
+}
+
+/** How many left-out names a scan lists by path (the count has them all). */
+const SKIPPED_EXAMPLES_MAX = 10;
+
+/** `name` as text, or undefined when its bytes are not UTF-8 (text would not name the same file). */
+function textName(name: Buffer): string | undefined {
+  const text = name.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(name) ? text : undefined;
+}
+
+/** A name's bytes for a person: printable ASCII as it is, every other byte as \xNN. */
+function shownName(name: Buffer): string {
+  let out = '';
+  for (const byte of name)
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
+/** What `read` returns, or undefined when the entry vanished meanwhile (ENOENT): deleted as we scan. */
+async function vanishedAsUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 export interface ScanOptions {
@@ -153,7 +189,15 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
   const nodes = new NodeSet();
   const locations = new Map<Hash, ChunkLocation>();
   const files: TreeVersion['files'] = new Map();
-  const stats: ScanStats = { files: 0, dirs: 0, logicalBytes: 0, readFiles: 0, readBytes: 0 };
+  const stats: ScanStats = {
+    files: 0,
+    dirs: 0,
+    logicalBytes: 0,
+    readFiles: 0,
+    readBytes: 0,
+    skippedNames: 0,
+    skippedExamples: [],
+  };
   const seen = new Set<string>();
   const buffer = Buffer.allocUnsafe(windowSize(chunker));
   const held = new Map<Hash, Buffer>();
@@ -186,11 +230,23 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
 
   const scanDir = async (relDir: string): Promise<Hash> => {
     const entries: Entry[] = [];
-    const names = readdirSync(relDir ? join(rootDir, relDir) : rootDir).sort();
+    const names: string[] = [];
+    const listed = await vanishedAsUndefined(() =>
+      Promise.resolve(readdirSync(relDir ? join(rootDir, relDir) : rootDir, { encoding: 'buffer' })),
+    );
+    for (const raw of listed ?? []) {
+      const name = textName(raw);
+      if (name !== undefined) names.push(name);
+      else if (stats.skippedNames++ < SKIPPED_EXAMPLES_MAX)
+        stats.skippedExamples.push(relDir ? `${relDir}/${shownName(raw)}` : shownName(raw));
+    }
+    names.sort();
     for (const name of names) {
       const rel = relDir ? `${relDir}/${name}` : name;
       if (options.exclude?.(rel)) continue;
-      const st = lstatSync(join(rootDir, rel));
+      // Gone since the listing (an application deleting as we scan): the next scan sees what is there.
+      const st = lstatSync(join(rootDir, rel), { throwIfNoEntry: false });
+      if (!st) continue;
       const previous = index.records.get(rel);
       if (st.isFile()) {
         let chunks: ChunkRef[];
@@ -199,13 +255,17 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
           chunks = previous.chunks;
         } else {
           let data: Buffer | undefined;
-          chunks = await chunkFile(
-            join(rootDir, rel),
-            chunker,
-            buffer,
-            st.size,
-            heldBytes + st.size <= HELD_BYTES_MAX ? (d) => (data = d) : undefined,
+          const read = await vanishedAsUndefined(() =>
+            chunkFile(
+              join(rootDir, rel),
+              chunker,
+              buffer,
+              st.size,
+              heldBytes + st.size <= HELD_BYTES_MAX ? (d) => (data = d) : undefined,
+            ),
           );
+          if (!read) continue;
+          chunks = read;
           if (data && data.length === st.size) {
             let at = 0;
             for (const [hash, size] of chunks) held.set(hash, data.subarray(at, (at += size)));
@@ -240,8 +300,17 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         stats.dirs++;
         entries.push({ type: 'dir', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), node, vv: rec.vv });
       } else if (st.isSymbolicLink()) {
-        const target =
-          unchanged(previous, st, 'symlink') && previous.target ? previous.target : readlinkSync(join(rootDir, rel));
+        const kept = unchanged(previous, st, 'symlink') && previous.target ? previous.target : undefined;
+        const raw =
+          kept === undefined
+            ? await vanishedAsUndefined(() => Promise.resolve(readlinkSync(join(rootDir, rel), { encoding: 'buffer' })))
+            : undefined;
+        if (kept === undefined && !raw) continue;
+        const target = kept ?? textName(raw!);
+        if (target === undefined) {
+          if (stats.skippedNames++ < SKIPPED_EXAMPLES_MAX) stats.skippedExamples.push(`${rel} -> ${shownName(raw!)}`);
+          continue;
+        }
         const rec = record(rel, st, 'symlink', { target }, previous?.target !== target);
         entries.push({ type: 'symlink', name, target, mtimeMs: Math.trunc(st.mtimeMs), vv: rec.vv });
       }

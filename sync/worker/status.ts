@@ -57,6 +57,8 @@ export interface WorkerStatus {
   progress: { bytesDone: number; bytesTotal: number; etaSeconds?: number; throughputBytesPerSecond: number };
   /** deleteAfterUse: the purge request (RFC 3339) whose deletion reached every peer. */
   purgedAt?: string;
+  /** Entries the last scan left out (a name or symlink target that is not UTF-8), and a few of them. */
+  skipped?: { entries: number; examples: string[] };
 }
 
 export class WorkerMetrics {
@@ -88,6 +90,11 @@ export class WorkerMetrics {
   readonly logicalBytes = new Gauge({
     name: 'kmesh_sync_logical_bytes',
     help: 'Bytes in the DataFlow at the last scan.',
+    registers: [this.registry],
+  });
+  readonly skipped = new Gauge({
+    name: 'kmesh_sync_skipped_entries',
+    help: 'Entries the last scan left out because their name or symlink target is not UTF-8.',
     registers: [this.registry],
   });
   readonly files = new Gauge({

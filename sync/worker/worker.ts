@@ -125,6 +125,9 @@ export class Worker {
       sources: this.sources.list(),
       transfer: { ...this.totals },
       ...(this.purgedAt ? { purgedAt: this.purgedAt } : {}),
+      ...(this.version?.stats.skippedNames
+        ? { skipped: { entries: this.version.stats.skippedNames, examples: this.version.stats.skippedExamples } }
+        : {}),
       progress: {
         bytesDone: this.progress.bytesDone,
         bytesTotal: this.progress.bytesTotal,
@@ -174,6 +177,14 @@ export class Worker {
       this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
       this.metrics?.logicalBytes.set(version.stats.logicalBytes);
       this.metrics?.files.set(version.stats.files);
+      this.metrics?.skipped.set(version.stats.skippedNames);
+      const { skippedNames, skippedExamples } = version.stats;
+      if (skippedNames && skippedNames !== this.version?.stats.skippedNames) {
+        this.log.warn(
+          { skipped: skippedNames, examples: skippedExamples },
+          'left out entries whose name or symlink target is not UTF-8; rename them to sync them',
+        );
+      }
       this.version = version;
       this.scannedAt = new Date().toISOString();
       this.totals.logicalBytes = version.stats.logicalBytes;

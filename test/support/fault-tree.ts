@@ -67,6 +67,11 @@ const NAME_PARTS = [
   'semi;colon',
   '#hash',
   '-dash',
+  'new\nline',
+  'back\\slash',
+  'e\u0301 (decomposed)',
+  '\u00e9 (composed)',
+  'tab\tand star*',
 ];
 
 export interface FaultTreeOptions {
