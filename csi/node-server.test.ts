@@ -51,7 +51,7 @@ const resolver: VolumeResolver = {
   instance(namespace: string, name: string) {
     if (namespace !== 'ml' || name !== 'dev')
       return Promise.reject(notFound(`KmeshInstance ${namespace}/${name} does not exist`));
-    return Promise.resolve({ backend: 'local' as const, mountSource: join(dir, 'instance') });
+    return Promise.resolve({ backend: 'local' as const, mountSource: join(dir, 'instance'), uid: 'uid-dev' });
   },
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {
     if (ref.dataFlow === 'slow') await new Promise<void>((resolve) => (release = resolve));
@@ -290,8 +290,12 @@ describe('Node service', () => {
     await call('NodePublishVolume', kubelet(inline('ml', 'dev', 'pod-b')));
     expect(readFileSync(path('pod-a/dataflows/ml-data/shared/model.bin'), 'utf8')).toBe('weights');
     writeFileSync(path('pod-b/written-by-gateway'), 'x');
+    // The kubelet asks for an inline volume's usage by its own volume ID.
+    const stats = await call('NodeGetVolumeStats', { volume_id: 'csi-3f2a9c', volume_path: path('pod-a') });
+    expect((stats['usage'] as { unit: string }[]).map((u) => u.unit)).toEqual(['BYTES', 'INODES']);
+    expect(stats['volume_condition']).toEqual({ abnormal: false, message: `${path('pod-a')} is mounted` });
     expect(readFileSync(path('instance/written-by-gateway'), 'utf8')).toBe('x');
-    expect(await procMountTable.isMountPoint(path('instances/ml/dev'))).toBe(true);
+    expect(await procMountTable.isMountPoint(path('instances/ml/dev/uid-dev'))).toBe(true);
     for (const target of ['pod-a', 'pod-b']) {
       await call('NodeUnpublishVolume', { volume_id: 'x', target_path: path(target) });
       expect(existsSync(path(target))).toBe(false);
@@ -356,7 +360,7 @@ describe('Node service on Lustre (the narrow recording runner: no test machine h
     const system = new RecordingSystem();
     const source = 'lus-mds-0.lus-mds.ml.svc.cluster.local@tcp:/lus';
     const lustre: VolumeResolver = {
-      instance: () => Promise.resolve({ backend: 'lustre', mountSource: source }),
+      instance: () => Promise.resolve({ backend: 'lustre', mountSource: source, uid: 'uid-lus' }),
       resolve: () => Promise.reject(new Error('not used')),
       condition: () => Promise.reject(new Error('not used')),
     };
@@ -388,9 +392,9 @@ describe('Node service on Lustre (the narrow recording runner: no test machine h
     for (const pod of ['gateway', 'worker'])
       await publish(request(pod) as unknown as Parameters<typeof publish>[0], undefined as never);
     expect(system.calls).toEqual([
-      `mount -t lustre -o flock,noatime ${source} ${instances}/ml/lus`,
-      `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/gateway`,
-      `mount --bind ${instances}/ml/lus ${dir}/lustre-pods/worker`,
+      `mount -t lustre -o flock,noatime ${source} ${instances}/ml/lus/uid-lus`,
+      `mount --bind ${instances}/ml/lus/uid-lus ${dir}/lustre-pods/gateway`,
+      `mount --bind ${instances}/ml/lus/uid-lus ${dir}/lustre-pods/worker`,
     ]);
   });
 });

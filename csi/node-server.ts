@@ -40,7 +40,7 @@ export interface NodeOptions {
   log: Logger;
   /** Host directories below which local instances may keep their data (--local-roots). */
   localRoots: readonly string[];
-  /** Where the node mounts instance filesystems for inline volumes, as `<dir>/<namespace>/<instance>`. */
+  /** Where the node mounts instance filesystems for inline volumes, as `<dir>/<namespace>/<instance>/<uid>`. */
   instanceMountDir: string;
 }
 
@@ -58,6 +58,17 @@ const NODE_CAPABILITIES = [
   'VOLUME_CONDITION',
   'SINGLE_NODE_MULTI_WRITER',
 ] as const;
+
+/** True when `volumeId` is one of ours (persistent volumes), not one the kubelet made for an inline volume. */
+function isKmeshVolumeId(volumeId: string): boolean {
+  try {
+    parseVolumeId(volumeId);
+    return true;
+  } catch (error) {
+    if (error instanceof InvalidVolumeId) return false;
+    throw error;
+  }
+}
 
 /** The parsed volume ID; an ID that cannot be ours names a volume that does not exist. */
 function volumeOf(request: { volume_id: string }): VolumeRef & { volumeId: string } {
@@ -133,7 +144,10 @@ export class NodeServer {
   }
 
   /** Mounts an instance's filesystem at `staging` (no-op when it is mounted there already). */
-  private async stageFilesystem(location: InstanceLocation, staging: string): Promise<void> {
+  private async stageFilesystem(
+    location: Pick<InstanceLocation, 'backend' | 'mountSource'>,
+    staging: string,
+  ): Promise<void> {
     await mkdir(staging, { recursive: true });
     if (location.backend !== 'local') return this.mounters[location.backend].stage(location.mountSource, staging);
     // The directory as the host resolves it, which must stay within the allowed roots; what is
@@ -154,7 +168,8 @@ export class NodeServer {
   ): Promise<Reply<'NodePublishVolume'>> {
     return this.locks.exclusive(`instance:${root.namespace}/${root.instance}`, async () => {
       const location = await this.options.resolver.instance(root.namespace, root.instance);
-      const staging = inside(this.options.instanceMountDir, root.namespace, root.instance);
+      // By UID: an instance made again under the same name (another mount source) gets a mount of its own.
+      const staging = inside(this.options.instanceMountDir, root.namespace, root.instance, location.uid);
       await this.stageFilesystem(location, staging);
       await mkdir(target, { recursive: true });
       // The staging directory is the plugin's own (no one else can plant a symlink there).
@@ -261,7 +276,10 @@ export class NodeServer {
   private async stats(request: Received<'NodeGetVolumeStats'>): Promise<Reply<'NodeGetVolumeStats'>> {
     requiredString(request, 'volume_id');
     const path = requiredString(request, 'volume_path');
-    const volume = volumeOf(request);
+    // An inline volume of a Kmesh pod has an ID the kubelet made (not one of ours): its usage is
+    // the instance's filesystem, and it is healthy while mounted.
+    const inline = !isKmeshVolumeId(request.volume_id) && (await this.options.table.isMountPoint(path));
+    const volume = inline ? undefined : volumeOf(request);
     let fs;
     try {
       fs = await statfs(path);
@@ -271,8 +289,12 @@ export class NodeServer {
       // A Lustre client whose servers went away answers ESTALE or ENOTCONN: report, don't fail.
       return { usage: [], volume_condition: { abnormal: true, message: `${path}: ${code ?? String(error)}` } };
     }
-    const mounted = await this.options.table.isMountPoint(path);
-    const held = mounted ? await this.options.resolver.condition(volume) : undefined;
+    const mounted = inline || (await this.options.table.isMountPoint(path));
+    const held = !mounted
+      ? undefined
+      : volume
+        ? await this.options.resolver.condition(volume)
+        : { abnormal: false, message: `${path} is mounted` };
     return {
       usage: [
         {

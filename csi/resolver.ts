@@ -21,7 +21,10 @@ export interface VolumeLocation {
 }
 
 /** Where an instance's filesystem is: what the node mounts to reach its root. */
-export type InstanceLocation = Pick<VolumeLocation, 'backend' | 'mountSource'>;
+export type InstanceLocation = Pick<VolumeLocation, 'backend' | 'mountSource'> & {
+  /** The KmeshInstance's UID: an instance deleted and made again under its name is another filesystem. */
+  uid: string;
+};
 
 export interface VolumeResolver {
   /**
@@ -98,7 +101,7 @@ export class ApiVolumeResolver implements VolumeResolver {
     const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
     if (!mountSource) throw unavailable(`KmeshInstance ${namespace}/${name} reports no mount source yet`);
     if (backend === 'local') await this.checkLocalPath(instance, mountSource);
-    return { backend, mountSource };
+    return { backend, mountSource, uid: instance.metadata.uid ?? '' };
   }
 
   async resolve(ref: VolumeRef): Promise<VolumeLocation> {

@@ -27,7 +27,10 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
   let current: Session | undefined;
   let acks: Buffer[] = [];
   let flushScheduled = false;
+  /** Set once the stream is refused: nothing that arrives after that is handled. */
+  let failed = false;
   const fail = (message: string) => {
+    failed = true;
     log.warn({ peer: peer.identities[0], session: current?.id, reason: message }, 'bulk stream rejected');
     metrics?.rejectedStreams.inc();
     socket.end(encodeFrame({ error: { message } }));
@@ -40,6 +43,7 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
     acks = [];
   };
   socket.on('data', (data: Buffer) => {
+    if (failed || socket.destroyed) return;
     let frames: Buffer[];
     try {
       frames = reader.push(data);
@@ -47,7 +51,13 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
       return fail((error as Error).message);
     }
     for (const body of frames) {
-      const frame = decodeFrame(body);
+      let frame: ReturnType<typeof decodeFrame>;
+      try {
+        frame = decodeFrame(body);
+      } catch (error) {
+        // A peer's malformed frame ends its stream, never the gateway.
+        return fail(`malformed frame: ${(error as Error).message}`);
+      }
       if (frame.open) {
         try {
           current = sessions.claim(frame.open.session_id, peer.fingerprint);

@@ -266,6 +266,20 @@ describe('sync over mTLS (worker → gateway)', () => {
       expect(gateway.sites.has(other)).toBe(false);
     });
 
+    it('ends the stream of a peer that sends a malformed frame, and goes on serving others', async () => {
+      // A well-framed body that is not a BulkFrame: field 1 announced as 100 bytes long, 3 given.
+      const garbage = Buffer.from([0x0a, 0x64, 1, 2, 3]);
+      const framed = Buffer.concat([Buffer.from([0, 0, 0, garbage.length]), garbage]);
+      expect(await rawBulk([framed], 'whole')).toContain('malformed frame');
+      const data = randomBytes(1000);
+      const hash = chunkHash(data);
+      const { codec, payload } = sealChunk(data, hash, POLICY);
+      expect(await rawBulk([encodeFrame({ chunk: { hash: raw(hash), codec, payload } })], 'whole')).not.toContain(
+        'error',
+      );
+      expect(gateway.sites.has(hash)).toBe(true);
+    });
+
     it('discards a frame cut short by the end of the stream', async () => {
       const data = randomBytes(100_000);
       const hash = chunkHash(data);
