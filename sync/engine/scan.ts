@@ -3,10 +3,11 @@
  * The result also says where every chunk lives (path and offset), which is how a sender serves
  * chunks without a second copy and how a receiver dedups against what it already holds.
  */
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { splitChunks, windowSize, type Chunker } from './chunker.js';
+import { listNames, shownName, textOf } from './names.js';
 import {
   fileChunks,
   NodeSet,
@@ -60,23 +61,6 @@ export interface ScanStats {
 
 /** How many left-out names a scan lists by path (the count has them all). */
 const SKIPPED_EXAMPLES_MAX = 10;
-
-/** `name` as text, or undefined when its bytes are not UTF-8 (text would not name the same file). */
-function textName(name: Buffer): string | undefined {
-  const text = name.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(name) ? text : undefined;
-}
-
-/** A name's bytes for a person: printable ASCII as it is, every other byte as \xNN. */
-function shownName(name: Buffer): string {
-  let out = '';
-  for (const byte of name)
-    out +=
-      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
-        ? String.fromCharCode(byte)
-        : `\\x${byte.toString(16).padStart(2, '0')}`;
-  return out;
-}
 
 /** What `read` returns, or undefined when the entry vanished meanwhile (ENOENT): deleted as we scan. */
 async function vanishedAsUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -228,18 +212,27 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
     return next;
   };
 
+  const skip = (shown: string) => {
+    if (stats.skippedNames++ < SKIPPED_EXAMPLES_MAX) stats.skippedExamples.push(shown);
+  };
+  /** A symlink's target as text; undefined (and reported) when it is not UTF-8 or the link is gone. */
+  const readTarget = (rel: string): string | undefined => {
+    let raw: Buffer;
+    try {
+      raw = readlinkSync(join(rootDir, rel), { encoding: 'buffer' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const target = textOf(raw);
+    if (target === undefined) skip(`${rel} -> ${shownName(raw)}`);
+    return target;
+  };
+
   const scanDir = async (relDir: string): Promise<Hash> => {
     const entries: Entry[] = [];
-    const names: string[] = [];
-    const listed = await vanishedAsUndefined(() =>
-      Promise.resolve(readdirSync(relDir ? join(rootDir, relDir) : rootDir, { encoding: 'buffer' })),
-    );
-    for (const raw of listed ?? []) {
-      const name = textName(raw);
-      if (name !== undefined) names.push(name);
-      else if (stats.skippedNames++ < SKIPPED_EXAMPLES_MAX)
-        stats.skippedExamples.push(relDir ? `${relDir}/${shownName(raw)}` : shownName(raw));
-    }
+    const { names, skipped } = listNames(relDir ? join(rootDir, relDir) : rootDir);
+    for (const raw of skipped) skip(relDir ? `${relDir}/${shownName(raw)}` : shownName(raw));
     names.sort();
     for (const name of names) {
       const rel = relDir ? `${relDir}/${name}` : name;
@@ -300,17 +293,8 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
         stats.dirs++;
         entries.push({ type: 'dir', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), node, vv: rec.vv });
       } else if (st.isSymbolicLink()) {
-        const kept = unchanged(previous, st, 'symlink') && previous.target ? previous.target : undefined;
-        const raw =
-          kept === undefined
-            ? await vanishedAsUndefined(() => Promise.resolve(readlinkSync(join(rootDir, rel), { encoding: 'buffer' })))
-            : undefined;
-        if (kept === undefined && !raw) continue;
-        const target = kept ?? textName(raw!);
-        if (target === undefined) {
-          if (stats.skippedNames++ < SKIPPED_EXAMPLES_MAX) stats.skippedExamples.push(`${rel} -> ${shownName(raw!)}`);
-          continue;
-        }
+        const target = unchanged(previous, st, 'symlink') && previous.target ? previous.target : readTarget(rel);
+        if (target === undefined) continue;
         const rec = record(rel, st, 'symlink', { target }, previous?.target !== target);
         entries.push({ type: 'symlink', name, target, mtimeMs: Math.trunc(st.mtimeMs), vv: rec.vv });
       }

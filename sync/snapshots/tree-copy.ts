@@ -15,13 +15,13 @@ import {
   lstatSync,
   lutimesSync,
   mkdirSync,
-  readdirSync,
   readlinkSync,
   symlinkSync,
   utimesSync,
   chmodSync,
   type Stats,
 } from 'node:fs';
+import { listNames } from '../engine/names.js';
 import { join } from 'node:path';
 import { fsyncPath } from '../../lib/durable.js';
 import { timeOf } from '../engine/staging.js';
@@ -68,7 +68,8 @@ export function copyTree(from: string, to: string, options: CopyOptions = {}): C
   const copyDir = (rel: string, st: Stats): void => {
     const target = join(to, rel);
     mkdirSync(target);
-    for (const name of readdirSync(join(from, rel)).sort()) {
+    // Names that are not UTF-8 are in no manifest, so no snapshot or copy holds them (sync/engine/names.ts).
+    for (const name of listNames(join(from, rel)).names.sort()) {
       const child = rel ? `${rel}/${name}` : name;
       const source = join(from, child);
       const dest = join(to, child);

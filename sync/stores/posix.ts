@@ -13,7 +13,8 @@ import {
   statSync,
   type BigIntStats,
 } from 'node:fs';
-import { open, readdir, rm, stat as statAsync } from 'node:fs/promises';
+import { open, rm, stat as statAsync } from 'node:fs/promises';
+import { listEntries } from '../engine/names.js';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,11 +31,12 @@ let temps = 0;
 const etagOf = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}`;
 
 async function* files(root: string, prefix = ''): AsyncGenerator<string> {
-  for (const entry of await readdir(join(root, prefix), { withFileTypes: true })) {
+  // Names that are not UTF-8 cannot be keys (sync/engine/names.ts): left out.
+  for (const entry of listEntries(join(root, prefix))) {
     if (entry.name.startsWith(TEMP_PREFIX)) continue;
     const key = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) yield* files(root, key);
-    else if (entry.isFile()) yield key; // symlinks and devices are not objects
+    if (entry.isDirectory) yield* files(root, key);
+    else if (entry.isFile) yield key; // symlinks and devices are not objects
   }
 }
 

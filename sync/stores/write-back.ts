@@ -6,7 +6,8 @@
  * fetched at once) and the local version is kept beside it as `<name>.kmesh-conflict-<time>`,
  * which is written back like any new file.
  */
-import { readdirSync, renameSync } from 'node:fs';
+import { renameSync } from 'node:fs';
+import { listEntries } from '../engine/names.js';
 import { join } from 'node:path';
 import { changedLocally, loadRecord, localStat, saveRecord } from './source-record.js';
 import { fetchObject, type ExchangeOptions } from './ingest.js';
@@ -30,15 +31,15 @@ export const CONFLICT_MARK = '.kmesh-conflict-';
 function* localFiles(dir: string, prefix = ''): Generator<string> {
   let entries;
   try {
-    entries = readdirSync(join(dir, prefix), { withFileTypes: true });
+    entries = listEntries(join(dir, prefix)); // names that are not UTF-8 cannot be keys: left out
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
   for (const entry of entries) {
     const key = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) yield* localFiles(dir, key);
-    else if (entry.isFile()) yield key;
+    if (entry.isDirectory) yield* localFiles(dir, key);
+    else if (entry.isFile) yield key;
   }
 }
 

@@ -150,8 +150,10 @@ export class Worker {
   private purgeIfRequested(): string | undefined {
     const requested = this.config.purgeRequestedAt;
     if (!requested || this.purgedAt === requested) return undefined;
-    for (const name of readdirSync(this.config.treeDir))
-      rmSync(join(this.config.treeDir, name), { recursive: true, force: true });
+    // By bytes: a name that is not UTF-8 (which no manifest holds) goes too.
+    const top = Buffer.from(`${this.config.treeDir}/`);
+    for (const name of readdirSync(this.config.treeDir, { encoding: 'buffer' }))
+      rmSync(Buffer.concat([top, name]), { recursive: true, force: true });
     // The sources keep their data: without the records, write-back sees nothing to remove.
     rmSync(this.file('sources'), { recursive: true, force: true });
     this.log.info({ requested }, 'deleteAfterUse: deleted the data; the next pass deletes it at the peers');
