@@ -1,5 +1,5 @@
 /** `kmesh csi`: serve the CSI driver on its unix socket until SIGTERM or SIGINT. */
-import { localRootsProblem } from '../api/v1alpha1/paths.js';
+import { parseLocalRoots } from '../api/v1alpha1/paths.js';
 import { StatusError } from '../lib/errors.js';
 import { loggerFor } from '../lib/logging.js';
 import { kmeshVersion } from '../lib/version.js';
@@ -115,15 +115,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { value, controller, healthPort } = flags;
-  const localRoots = value('local-roots')
-    .split(',')
-    .map((r) => r.trim())
-    .filter(Boolean);
-  const rootsProblem = localRootsProblem(localRoots);
-  if (rootsProblem) {
-    console.error(
-      `kmesh csi: --local-roots: ${rootsProblem}; each root must be a normalised absolute path other than /`,
-    );
+  let localRoots: string[];
+  try {
+    localRoots = parseLocalRoots('local-roots', value('local-roots'));
+  } catch (error) {
+    console.error(`kmesh csi: ${(error as Error).message}`);
     return 2;
   }
   const { services } = loadCsi();

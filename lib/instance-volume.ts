@@ -10,16 +10,17 @@
  * pod can only ever mount the root of an instance of its namespace (docs/security.md).
  */
 import { isDnsSubdomain } from '../api/v1alpha1/index.js';
+import type { WireObject } from './kube/rest.js';
 
 /** volumeAttributes key naming the KmeshInstance. */
-export const INSTANCE_ATTRIBUTE = 'kmesh.io/instance';
+const INSTANCE_ATTRIBUTE = 'kmesh.io/instance';
 /** Set by the kubelet on NodePublishVolume of an inline volume. */
 const EPHEMERAL_KEY = 'csi.storage.k8s.io/ephemeral';
 /** Set by the kubelet when the CSIDriver has podInfoOnMount. */
 const POD_NAMESPACE_KEY = 'csi.storage.k8s.io/pod.namespace';
 
 /** The pod volume that mounts `instance`'s filesystem root. */
-export function instanceRootVolume(name: string, driverName: string, instance: string): Record<string, unknown> {
+export function instanceRootVolume(name: string, driverName: string, instance: string): WireObject {
   return { name, csi: { driver: driverName, volumeAttributes: { [INSTANCE_ATTRIBUTE]: instance } } };
 }
 

@@ -4,7 +4,7 @@
  */
 import { DEFAULT_SYNC_INTERVAL, DEFAULT_WORKER_STATUS_PORT } from '../api/sync-config/worker.js';
 import { hostname } from 'node:os';
-import { localRootsProblem } from '../api/v1alpha1/paths.js';
+import { parseLocalRoots } from '../api/v1alpha1/paths.js';
 import { parseDuration } from '../lib/duration.js';
 import { booleanFlag, integerFlag, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../lib/flags.js';
 import type { OperatorSettings } from './settings.js';
@@ -91,24 +91,18 @@ export const FLAGS = {
   },
 } satisfies FlagSpecs;
 
-function durationFlag(flag: string, text: string): string {
+/** What `read` returns; its error (which names the flag) becomes a UsageError. */
+function usage<T>(read: () => T): T {
   try {
-    parseDuration(text, `--${flag}`);
+    return read();
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  return text;
 }
 
-/** A comma-separated list of allowed host roots (empty: no local instance is allowed). */
-export function parseLocalRoots(flag: string, text: string): string[] {
-  const roots = text
-    .split(',')
-    .map((r) => r.trim())
-    .filter(Boolean);
-  const problem = localRootsProblem(roots);
-  if (problem) throw new UsageError(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
-  return roots;
+function durationFlag(flag: string, text: string): string {
+  usage(() => parseDuration(text, `--${flag}`));
+  return text;
 }
 
 /** Parses `argv` (after the subcommand) with `env` as fallback. */
@@ -133,7 +127,7 @@ export function operatorConfig(flags: ParsedFlags<typeof FLAGS>): OperatorConfig
       workerStatusPort: integerFlag('worker-status-port', value('worker-status-port'), 1, 65535),
       gatewayHealthPort: integerFlag('gateway-health-port', value('gateway-health-port'), 1, 65535),
       syncInterval: durationFlag('sync-interval', value('sync-interval')!),
-      localRoots: parseLocalRoots('local-roots', value('local-roots')!),
+      localRoots: usage(() => parseLocalRoots('local-roots', value('local-roots')!)),
       csiNamespace: value('csi-namespace')!,
       csiDriverName: value('csi-driver-name')!,
     },

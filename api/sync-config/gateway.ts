@@ -11,7 +11,7 @@ import { durationMs, encryption, namespacedName, port, text } from './fields.js'
 import { peerDirection } from './worker.js';
 
 /** Port of the gateway's /capacity, /metrics and health endpoints when the document does not say. */
-export const DEFAULT_GATEWAY_METRICS_PORT = 8080;
+const DEFAULT_GATEWAY_METRICS_PORT = 8080;
 
 const servedDataFlow = z.strictObject({
   /** `<namespace>/<name>` of the DataFlow. */

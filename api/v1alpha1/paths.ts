@@ -69,6 +69,21 @@ export function localRootsProblem(roots: readonly string[]): string | undefined 
   return undefined;
 }
 
+/**
+ * The allowed roots from a comma-separated flag value (the chart's localRoots, as the operator and
+ * the CSI node plugin take it); throws naming `flag` when one is not a normalised absolute path
+ * other than `/`.
+ */
+export function parseLocalRoots(flag: string, text: string): string[] {
+  const roots = text
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  const problem = localRootsProblem(roots);
+  if (problem) throw new Error(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
+  return roots;
+}
+
 const localPath = (instance: KmeshInstance): string | undefined =>
   (instance.spec.backend.type ?? 'local') === 'local' ? instance.spec.backend.local?.path : undefined;
 

@@ -11,7 +11,7 @@ import { isDnsLabel, isDnsSubdomain } from '../../api/v1alpha1/index.js';
 import type { CertificateAndKey, CertificateAuthority } from './authority.js';
 
 /** Label on every site Secret: which site's identity it holds. */
-export const SITE_LABEL = 'kmesh.io/site';
+const SITE_LABEL = 'kmesh.io/site';
 
 export interface SiteCertificateRequest {
   /** The site's name: what peers put in their DataFlow `peers[].name` for it. */

@@ -38,7 +38,7 @@ export function loadTlsDir(dir: string, field: string): TlsMaterial {
 }
 
 /** Throws (naming `field`) unless the key belongs to the certificate and every PEM parses. */
-export function checkTlsMaterial(tls: TlsMaterial, field: string): void {
+function checkTlsMaterial(tls: TlsMaterial, field: string): void {
   try {
     createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
   } catch (error) {
@@ -67,16 +67,19 @@ export function watchTlsDir(
     ].join(' ');
   };
   let seen = versionOf();
+  /** A version that could not be used: reported once, not every interval. */
+  let refused: string | undefined;
   const timer = setInterval(() => {
-    let version: string;
+    let version: string | undefined;
     try {
       version = versionOf();
-      if (version === seen) return;
+      if (version === seen || version === refused) return;
       const tls = loadTlsDir(dir, field);
       checkTlsMaterial(tls, field);
       seen = version;
       onChange(tls);
     } catch (error) {
+      refused = version;
       onError(error as Error);
     }
   }, intervalMs);

@@ -436,7 +436,7 @@ describe('hostile inputs are refused and nothing is created', () => {
     ))!;
     expect(worker.spec.template.spec.volumes).toContainEqual({
       name: 'data',
-      csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': expect.any(String) } },
+      csi: { driver: 'csi.kmesh.io', volumeAttributes: { 'kmesh.io/instance': 'good' } },
     });
   });
 });
