@@ -5,7 +5,7 @@
  */
 import type { DataFlow, KmeshInstance, VirtualCopy } from '../api/v1alpha1/index.js';
 import { Conditions } from '../api/v1alpha1/conditions.js';
-import { localPathConflict, placeLocalPath } from '../api/v1alpha1/paths.js';
+import { localPathRefusal } from '../api/v1alpha1/paths.js';
 import { failedPrecondition, notFound, unavailable } from '../lib/errors.js';
 import { RESOURCES } from '../lib/kube/resources.js';
 import type { KubeClient } from '../lib/kube/rest.js';
@@ -75,16 +75,13 @@ export class ApiVolumeResolver implements VolumeResolver {
   ) {}
 
   /** Refuses a local instance's directory the operator refuses too; checked here, as the operator's verdict may not be written yet. */
-  private async checkLocalPath(instance: KmeshInstance, path: string): Promise<void> {
-    const placed = placeLocalPath(path, this.localRoots);
-    if ('problem' in placed)
-      throw failedPrecondition(
-        `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${placed.problem}`,
-      );
+  private async checkLocalPath(instance: KmeshInstance): Promise<void> {
     const all = await this.client.list<KmeshInstance>(RESOURCES.kmeshInstance);
-    const conflict = localPathConflict(instance, all.items, this.localRoots);
-    if (conflict)
-      throw failedPrecondition(`KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${conflict}`);
+    const refused = localPathRefusal(instance, all.items, this.localRoots);
+    if (refused)
+      throw failedPrecondition(
+        `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name}: ${refused.message}`,
+      );
   }
 
   async instance(namespace: string, name: string): Promise<InstanceLocation> {
@@ -100,7 +97,7 @@ export class ApiVolumeResolver implements VolumeResolver {
     const backend = instance.spec.backend.type ?? 'local';
     const mountSource = backend === 'local' ? instance.spec.backend.local?.path : instance.status?.mountSource;
     if (!mountSource) throw unavailable(`KmeshInstance ${namespace}/${name} reports no mount source yet`);
-    if (backend === 'local') await this.checkLocalPath(instance, mountSource);
+    if (backend === 'local') await this.checkLocalPath(instance);
     return { backend, mountSource, uid: instance.metadata.uid ?? '' };
   }
 

@@ -6,6 +6,7 @@
  * checks are lexical; what a host's symlinks make of a path is checked where the path is resolved
  * (docs/security.md says where).
  */
+import { Reasons } from './conditions.js';
 import type { KmeshInstance } from './generated/types.js';
 
 /** Kmesh's own state inside an instance's filesystem (sync state, snapshots); no access point may touch it. */
@@ -82,6 +83,22 @@ export function parseLocalRoots(flag: string, text: string): string[] {
   const problem = localRootsProblem(roots);
   if (problem) throw new Error(`--${flag}: ${problem}; each root must be a normalised absolute path other than /`);
   return roots;
+}
+
+/**
+ * Why a local instance's directory may not be used: not below an allowed root (`PathNotAllowed`)
+ * or an older instance's (`PathConflict`); undefined when it may. What the operator refuses and the
+ * CSI node plugin refuses again.
+ */
+export function localPathRefusal(
+  instance: KmeshInstance,
+  all: readonly KmeshInstance[],
+  roots: readonly string[],
+): { reason: string; message: string } | undefined {
+  const placed = placeLocalPath(instance.spec.backend.local?.path ?? '', roots);
+  if ('problem' in placed) return { reason: Reasons.PathNotAllowed, message: placed.problem };
+  const conflict = localPathConflict(instance, all, roots);
+  return conflict ? { reason: Reasons.PathConflict, message: conflict } : undefined;
 }
 
 const localPath = (instance: KmeshInstance): string | undefined =>

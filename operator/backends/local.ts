@@ -6,7 +6,7 @@
  * instance's. The operator checks that lexically; it cannot see the node, so the node plugin,
  * which mounts it, checks again with symlinks resolved (docs/security.md).
  */
-import { localPathConflict, placeLocalPath, Reasons } from '../../api/v1alpha1/index.js';
+import { localPathRefusal, Reasons } from '../../api/v1alpha1/index.js';
 import type { BackendContext, FilesystemBackend, FilesystemState, Refusal } from './backend.js';
 
 function localSpec(context: BackendContext): { path: string; nodeName?: string } {
@@ -19,12 +19,8 @@ export const localBackend: FilesystemBackend = {
   type: 'local',
   childTypes: [],
 
-  unsafe(context): Refusal | undefined {
-    const placed = placeLocalPath(localSpec(context).path, context.settings.localRoots);
-    if ('problem' in placed) return { reason: Reasons.PathNotAllowed, message: placed.problem };
-    const conflict = localPathConflict(context.instance, context.instances(), context.settings.localRoots);
-    return conflict ? { reason: Reasons.PathConflict, message: conflict } : undefined;
-  },
+  unsafe: (context): Refusal | undefined =>
+    localPathRefusal(context.instance, context.instances(), context.settings.localRoots),
 
   refuse: () => undefined,
 

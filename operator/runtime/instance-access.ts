@@ -33,6 +33,7 @@ export function instanceRefusal(
   context: Pick<ReconcileContext<never>, 'cache'>,
   instance: KmeshInstance,
   settings: OperatorSettings,
+  who = 'task pod',
 ): { reason: string; message: string } | undefined {
   const refused = filesystemRefusal(
     instance,
@@ -42,7 +43,7 @@ export function instanceRefusal(
   return (
     refused && {
       reason: refused.reason,
-      message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no task pod mounts it: ${refused.message}`,
+      message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no ${who} mounts it: ${refused.message}`,
     }
   );
 }

@@ -4,6 +4,7 @@
  * (ConfigMap + Deployment) → status from the worker's report and the CSI nodes' publication counts.
  * While the worker runs, it comes back every few seconds to refresh the status from /status.
  */
+import { instanceRefusal } from '../../runtime/instance-access.js';
 import {
   Conditions,
   EventReasons,
@@ -17,7 +18,7 @@ import type { ResourceType, WireObject } from '../../../lib/kube/rest.js';
 import { accessPointProblem } from '../../../api/v1alpha1/index.js';
 import { parseSchedule } from '../../../sync/stores/schedule.js';
 import { DEFAULT_ENCRYPTION_ALGORITHM } from '../../../api/v1alpha1/data-flow.js';
-import { filesystemAccess, filesystemRefusal } from '../../backends/index.js';
+import { filesystemAccess } from '../../backends/index.js';
 import { findCondition, setCondition } from '../../runtime/conditions.js';
 import { References } from '../../runtime/references.js';
 import type { ControllerDefinition, ReconcileContext } from '../../runtime/controller.js';
@@ -173,14 +174,8 @@ function pathProblems(
       reason: Reasons.PathConflict,
       message: `spec.path ${JSON.stringify(path)} ${problem}; a DataFlow needs a directory of its own`,
     });
-  const refused =
-    instance &&
-    filesystemRefusal(instance, settings, context.cache(RESOURCES.kmeshInstance).list() as unknown as KmeshInstance[]);
-  if (refused)
-    problems.push({
-      reason: refused.reason,
-      message: `KmeshInstance ${instance.metadata.namespace}/${instance.metadata.name} is refused, so no worker mounts it: ${refused.message}`,
-    });
+  const refused = instance && instanceRefusal(context, instance, settings, 'worker');
+  if (refused) problems.push(refused);
   return problems;
 }
 
