@@ -116,9 +116,10 @@ export class ApiVolumeResolver implements VolumeResolver {
           `VirtualCopy ${ref.namespace}/${ref.virtualCopy} is not ready yet (${ready?.message ?? 'the Kmesh operator has not made the copy yet'}); the kubelet retries`,
         );
     }
-    const location = await this.locate(instance, ref.namespace, ref.instance);
+    const { backend, mountSource } = await this.locate(instance, ref.namespace, ref.instance);
     return {
-      ...location,
+      backend,
+      mountSource,
       accessPoint: owner.kind === 'DataFlow' ? accessPointOf(owner.object) : copyAccessPointOf(owner.object),
     };
   }
