@@ -267,8 +267,8 @@ export class NodeServer {
       await rmdir(target).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
-      await this.options.publications.remove(target);
-      this.scheduleReport();
+      // Only a counted publication changes the report (not an inline volume of a Kmesh pod).
+      if (await this.options.publications.remove(target)) this.scheduleReport();
       return {};
     });
   }

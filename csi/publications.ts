@@ -44,8 +44,15 @@ export class PublicationLog {
     await rename(`${file}.tmp`, file);
   }
 
-  async remove(target: string): Promise<void> {
-    await rm(this.fileOf(target), { force: true });
+  /** Forgets `target`; false when it was not recorded (an inline volume, or removed before). */
+  async remove(target: string): Promise<boolean> {
+    try {
+      await rm(this.fileOf(target));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
   }
 
   /** Counts per owner of the targets still mounted; forgets the others. */
