@@ -9,12 +9,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePorts } from '../../hack/control-plane/process.js';
-import { loggerFor } from '../../lib/logging.js';
-import { parseGatewayConfig, parseWorkerConfig } from '../../sync/config.js';
 import { DEFAULT_CHUNKING } from '../../sync/engine/chunker.js';
-import { startGateway, type Gateway } from '../../sync/gateway/server.js';
-import { loadTlsDir } from '../../sync/wire/tls.js';
-import { Worker } from '../../sync/worker/worker.js';
 import { FaultBed, leftovers, workerStatus } from '../support/fault-bed.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { treeListing } from '../support/tree-hash.js';
@@ -37,26 +32,15 @@ describe('sync under faults', () => {
   });
   afterAll(() => bed.close());
 
-  const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
-  const workerYaml = (dir: string, port: number, statusPort: number) =>
-    bed.workerYaml(dir, port, statusPort, PARALLELISM);
-
   it('converges after the link is cut at 50 random points, re-sending at most one window per stream per cut', async () => {
     const dir = join(top, 'cuts');
     const src = join(dir, 'east/tree');
     populate(src, 64);
     mkdirSync(join(dir, 'west/tree'), { recursive: true });
-    const gwConfig = parseGatewayConfig(gatewayYaml(dir, 0, 0));
-    const gateway: Gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      tls: loadTlsDir(gwConfig.tlsDir, 'tls'),
-      dataFlows: () => gwConfig.dataFlows,
-      log: loggerFor('fault-gateway'),
-    });
+    const gateway = await bed.startGateway(dir, 'fault-gateway');
     const proxy = await TcpProxy.start({ targetPort: gateway.port });
     try {
-      const worker = new Worker(parseWorkerConfig(workerYaml(dir, proxy.port, 0)), loggerFor('fault-worker'));
+      const worker = bed.worker(dir, proxy.port, PARALLELISM, 'fault-worker');
       const uniqueBytes = 64 * 1024 * 1024 + 200 * 20_000; // upper bound of the data to move
       // 50 distinct points, at least 256 KiB apart so each is its own cut.
       const gap = 256 * 1024;
@@ -96,8 +80,8 @@ describe('sync under faults', () => {
       populate(src, 128);
       mkdirSync(join(dir, 'west/tree'), { recursive: true });
       const [gwPort, gwMetrics, statusPort] = await freePorts(3);
-      writeFileSync(join(dir, 'gateway.yaml'), gatewayYaml(dir, gwPort!, gwMetrics!));
-      writeFileSync(join(dir, 'worker.yaml'), workerYaml(dir, gwPort!, statusPort!));
+      writeFileSync(join(dir, 'gateway.yaml'), bed.gatewayYaml(dir, gwPort!, gwMetrics!));
+      writeFileSync(join(dir, 'worker.yaml'), bed.workerYaml(dir, gwPort!, statusPort!, PARALLELISM));
       let gateway = launch('gateway', join(dir, 'gateway.yaml'));
       let worker = launch('sync', join(dir, 'worker.yaml'));
       for (let i = 0; i < 10; i++) {

@@ -15,12 +15,7 @@ import { randomInt } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePorts } from '../../hack/control-plane/process.js';
-import { loggerFor } from '../../lib/logging.js';
-import { parseGatewayConfig, parseWorkerConfig } from '../../sync/config.js';
-import { startGateway, type Gateway } from '../../sync/gateway/server.js';
-import { loadTlsDir } from '../../sync/wire/tls.js';
 import { WorkerMetrics } from '../../sync/worker/status.js';
-import { Worker } from '../../sync/worker/worker.js';
 import { FaultBed, leftovers, workerStatus } from '../support/fault-bed.js';
 import { mutateFaultTree, populateFaultTree, SeededRandom } from '../support/fault-tree.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -60,10 +55,6 @@ describe('sync interrupted at random points, many seeds', () => {
   });
   afterAll(() => bed.close());
 
-  const gatewayYaml = (dir: string, port: number, metricsPort: number) => bed.gatewayYaml(dir, port, metricsPort);
-  const workerYaml = (dir: string, port: number, statusPort: number) =>
-    bed.workerYaml(dir, port, statusPort, PARALLELISM);
-
   describe.each(seeds())('seed %i: cut links', (seed) => {
     it('converges after every round of cuts, then after a second round of changes', async () => {
       const random = new SeededRandom(seed);
@@ -71,22 +62,11 @@ describe('sync interrupted at random points, many seeds', () => {
       const src = join(dir, 'east/tree');
       populateFaultTree(src, random, TREE);
       mkdirSync(join(dir, 'west/tree'), { recursive: true });
-      const gwConfig = parseGatewayConfig(gatewayYaml(dir, 0, 0));
-      const gateway: Gateway = await startGateway({
-        host: '127.0.0.1',
-        port: 0,
-        tls: loadTlsDir(gwConfig.tlsDir, 'tls'),
-        dataFlows: () => gwConfig.dataFlows,
-        log: loggerFor('interrupt-gateway'),
-      });
+      const gateway = await bed.startGateway(dir, 'interrupt-gateway');
       const proxy = await TcpProxy.start({ targetPort: gateway.port });
       const metrics = new WorkerMetrics();
       try {
-        const worker = new Worker(
-          parseWorkerConfig(workerYaml(dir, proxy.port, 0)),
-          loggerFor('interrupt-worker'),
-          metrics,
-        );
+        const worker = bed.worker(dir, proxy.port, PARALLELISM, 'interrupt-worker', metrics);
         const converge = async (round: string) => {
           let passes = 0;
           let afterLastCut = 0;
@@ -146,8 +126,8 @@ describe('sync interrupted at random points, many seeds', () => {
         mkdirSync(join(dir, 'west/tree'), { recursive: true });
         const [gwPort, gwMetrics, statusPort] = await freePorts(3);
         const proxy = await TcpProxy.start({ targetPort: gwPort! });
-        writeFileSync(join(dir, 'gateway.yaml'), gatewayYaml(dir, gwPort!, gwMetrics!));
-        writeFileSync(join(dir, 'worker.yaml'), workerYaml(dir, proxy.port, statusPort!));
+        writeFileSync(join(dir, 'gateway.yaml'), bed.gatewayYaml(dir, gwPort!, gwMetrics!));
+        writeFileSync(join(dir, 'worker.yaml'), bed.workerYaml(dir, proxy.port, statusPort!, PARALLELISM));
         let gateway = launch('gateway', join(dir, 'gateway.yaml'));
         let worker = launch('sync', join(dir, 'worker.yaml'));
         try {

@@ -14,7 +14,13 @@ import type { GatewayConfigDocument } from '../../api/sync-config/gateway.js';
 import type { WorkerConfigDocument } from '../../api/sync-config/worker.js';
 import { CertificateAuthority } from '../../hack/pki.js';
 import { REPO_ROOT } from '../../hack/tools.js';
+import { loggerFor } from '../../lib/logging.js';
+import { parseGatewayConfig, parseWorkerConfig } from '../../sync/config.js';
 import { initCodecs } from '../../sync/engine/seal.js';
+import { startGateway, type Gateway } from '../../sync/gateway/server.js';
+import { loadTlsDir } from '../../sync/wire/tls.js';
+import type { WorkerMetrics } from '../../sync/worker/status.js';
+import { Worker } from '../../sync/worker/worker.js';
 import { siteTls, writeTlsDir } from './sync.js';
 
 export class FaultBed {
@@ -77,6 +83,23 @@ export class FaultBed {
         },
       ],
     } satisfies WorkerConfigDocument);
+  }
+
+  /** West's gateway in this process, on a free loopback port, serving `<dir>/west`. */
+  startGateway(dir: string, component: string): Promise<Gateway> {
+    const config = parseGatewayConfig(this.gatewayYaml(dir, 0, 0));
+    return startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      tls: loadTlsDir(config.tlsDir, 'tls'),
+      dataFlows: () => config.dataFlows,
+      log: loggerFor(component),
+    });
+  }
+
+  /** East's worker in this process, pushing to `port`. */
+  worker(dir: string, port: number, parallelism: number, component: string, metrics?: WorkerMetrics): Worker {
+    return new Worker(parseWorkerConfig(this.workerYaml(dir, port, 0, parallelism)), loggerFor(component), metrics);
   }
 
   /** Runs `kmesh <command> --config <config>` as a process of its own. */
