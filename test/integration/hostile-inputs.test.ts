@@ -23,7 +23,13 @@ import { PublicationLog } from '../../csi/publications.js';
 import { ApiVolumeResolver } from '../../csi/resolver.js';
 import { serveCsi, type CsiServer } from '../../csi/server.js';
 import { REPO_ROOT } from '../../hack/tools.js';
-import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  testClient,
+  eventReasons as eventReasonsOf,
+} from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import {
   bindClusterRole,
@@ -67,12 +73,7 @@ async function childrenOf(name: string, uid?: string): Promise<string[]> {
   return found;
 }
 
-async function eventReasons(name: string): Promise<string[]> {
-  const list = await client.list<WireObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.event, {
-    namespace,
-  });
-  return list.items.filter((e) => e.regarding?.name === name).map((e) => e.reason ?? '');
-}
+const eventReasons = (name: string): Promise<string[]> => eventReasonsOf(client, namespace, name);
 
 beforeAll(async () => {
   client = testClient();

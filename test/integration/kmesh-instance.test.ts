@@ -15,7 +15,13 @@ import { join } from 'node:path';
 import { freePorts } from '../../hack/control-plane/process.js';
 import { startHealthServer } from '../../lib/health-server.js';
 import { filesystemCapacity } from '../../sync/gateway/capacity.js';
-import { createNamespace, deleteNamespace, installCrds, testClient } from '../support/cluster.js';
+import {
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  testClient,
+  eventReasons as eventReasonsOf,
+} from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import { installOperatorRbac, startTestOperator, testOperatorConfig, type TestOperator } from '../support/operator.js';
 
@@ -115,12 +121,7 @@ async function markStatefulSetReady(name: string, ready?: number): Promise<void>
   );
 }
 
-async function eventReasons(name: string): Promise<string[]> {
-  const list = await client.list<WireObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.event, {
-    namespace,
-  });
-  return list.items.filter((e) => e.regarding?.name === name).map((e) => e.reason ?? '');
-}
+const eventReasons = (name: string): Promise<string[]> => eventReasonsOf(client, namespace, name);
 
 beforeAll(async () => {
   client = testClient();

@@ -7,7 +7,7 @@ import { readManifestDir } from '../../lib/kube/manifests.js';
 import { RESOURCES } from '../../lib/kube/resources.js';
 import type { CredentialSource } from '../../lib/kube/credentials.js';
 import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
-import { KubeClient } from '../../lib/kube/rest.js';
+import { KubeClient, type WireObject } from '../../lib/kube/rest.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 
 export const TEST_FIELD_MANAGER = 'kmesh-tests';
@@ -40,6 +40,14 @@ export async function installCrds(client: KubeClient): Promise<ServedCrd[]> {
 }
 
 /** Creates a namespace with a unique name; delete it with `deleteNamespace` in afterAll. */
+/** The reasons of the Events recorded in `namespace` about the object named `name`, oldest first. */
+export async function eventReasons(client: KubeClient, namespace: string, name: string): Promise<string[]> {
+  const list = await client.list<WireObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.event, {
+    namespace,
+  });
+  return list.items.filter((e) => e.regarding?.name === name).map((e) => e.reason ?? '');
+}
+
 export async function createNamespace(client: KubeClient, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await client.create(RESOURCES.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
