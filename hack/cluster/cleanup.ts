@@ -2,80 +2,20 @@
  * What stopping processes does not undo: pod processes (they outlive containerd, reparented to
  * init by their shims), the shims themselves, mounts under the cluster root (pod volumes, container
  * root filesystems, network namespaces) and the kubelet's cgroups. Each step is idempotent, so
- * `down` also cleans up after a cluster whose processes were killed.
+ * `down` also cleans up after a cluster whose processes were killed. (Pod processes and cgroups:
+ * cgroups.ts.)
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const CGROUP_ROOT = '/sys/fs/cgroup';
-/** The kubelet puts every pod under this cgroup (cgroupsPerQOS with the default cgroupRoot). */
-const KUBEPODS = 'kubepods';
-
-/** Every `kubepods` cgroup directory: one per v1 hierarchy, or the one of a v2 mount. */
-function kubepodsCgroups(): string[] {
-  if (existsSync(join(CGROUP_ROOT, KUBEPODS))) return [join(CGROUP_ROOT, KUBEPODS)];
-  const dirs: string[] = [];
-  for (const hierarchy of existsSync(CGROUP_ROOT) ? readdirSync(CGROUP_ROOT) : []) {
-    const dir = join(CGROUP_ROOT, hierarchy, KUBEPODS);
-    if (existsSync(dir)) dirs.push(dir);
-  }
-  return dirs;
-}
-
-/** Directories under `dir` (itself included), deepest first. */
-function treeDeepestFirst(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (current: string): void => {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(current, { withFileTypes: true })
-        .filter((e) => e.isDirectory())
-        .map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const entry of entries) walk(join(current, entry));
-    out.push(current);
-  };
-  walk(dir);
-  return out;
-}
-
-function pidsIn(cgroup: string): number[] {
-  try {
-    return readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function kill(pid: number): void {
+/** SIGKILL, if the process still exists. */
+export function sigkill(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
-  }
-}
-
-/** SIGKILLs every process in the kubelet's pod cgroups, then removes those cgroups. */
-export async function killPods(): Promise<void> {
-  const cgroups = kubepodsCgroups().flatMap(treeDeepestFirst);
-  for (let round = 0; round < 100; round++) {
-    const pids = cgroups.flatMap(pidsIn);
-    if (pids.length === 0) break;
-    pids.forEach(kill);
-    await sleep(100);
-  }
-  for (const cgroup of cgroups) {
-    try {
-      rmdirSync(cgroup);
-    } catch {
-      // still busy or already removed; the next `down` tries again
-    }
   }
 }
 
@@ -102,7 +42,7 @@ export function killShims(socket: string): void {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.includes('containerd-shim') && argv.includes(socket)) kill(Number(entry));
+      if (argv[0]?.includes('containerd-shim') && argv.includes(socket)) sigkill(Number(entry));
     } catch {
       // exited meanwhile
     }

@@ -4,7 +4,9 @@
  * kube-proxy, with the Kmesh images built and loaded. Needs root. Everything lives under one root
  * directory (`cluster.json` there records it), pods only get addresses on a bridge inside the
  * machine, and `stopCluster` leaves nothing behind: processes, pods, mounts, cgroups, the bridge and
- * kube-proxy's rules.
+ * kube-proxy's rules. A `ClusterSite` says what sets one cluster apart from another: the default is
+ * the single-node cluster in this machine's network; sites.ts starts several, each in a network
+ * namespace of its own.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,21 +29,52 @@ import {
 } from '../control-plane/process.js';
 import { buildImages, imageRef, loadImages, type BuiltImage } from '../images/images.js';
 import { toolPath, type Tool } from '../tools.js';
-import { deleteTasks, killPods, killShims, makeSharedMount, removeKubeChains, unmountAll } from './cleanup.js';
-import { bridgeExists, cniConfig, createPodNetwork, NODE_ADDRESS, removePodNetwork } from './network.js';
-import { containerdConfig, kubeletConfig, kubeProxyConfig, NodeLayout } from './node.js';
+import { createCgroupRoot, killPods } from './cgroups.js';
+import { deleteTasks, killShims, makeSharedMount, removeKubeChains, unmountAll } from './cleanup.js';
+import {
+  cniConfig,
+  createPodNetwork,
+  podNetworkExists,
+  removePodNetwork,
+  SINGLE_NODE_NETWORK,
+  type NodeNetwork,
+} from './network.js';
+import { containerdConfig, kubeletConfig, kubeProxyConfig, localAddress, NodeLayout } from './node.js';
 
 const run = promisify(execFile);
 
-export const NODE_NAME = 'kmesh-node';
-/** The node's topology labels, as a cloud provider sets them; the CSI node plugin reports them. */
-export const NODE_LOCATION = { region: 'lab', zone: 'lab-a' };
 const NODE_READY_TIMEOUT_MS = 180_000;
 const STARTUP_TIMEOUT_MS = 60_000;
 
-/** The cluster's root: one at a time per machine (the bridge and its subnet are fixed). */
+/** What sets one cluster of this machine apart from another. */
+export interface ClusterSite {
+  /** `kmesh` for the single-node cluster, else the site's name (east, west). */
+  name: string;
+  /** Directory holding everything of the cluster. */
+  root: string;
+  nodeName: string;
+  /** The node's topology labels, as a cloud provider sets them; the CSI node plugin reports them. */
+  location: { region: string; zone: string };
+  network: NodeNetwork;
+  /** The kubelet's cgroupRoot (`/`: the machine's). */
+  cgroupRoot: string;
+}
+
+/** The single-node cluster's root: one at a time per machine (its bridge and subnet are fixed). */
 export function clusterRoot(): string {
   return process.env['KMESH_CLUSTER_DIR'] ?? join(tmpdir(), 'kmesh-cluster');
+}
+
+/** The single-node cluster (`npm run cluster:up`). */
+export function singleNodeSite(): ClusterSite {
+  return {
+    name: 'kmesh',
+    root: clusterRoot(),
+    nodeName: 'kmesh-node',
+    location: { region: 'lab', zone: 'lab-a' },
+    network: SINGLE_NODE_NETWORK,
+    cgroupRoot: '/',
+  };
 }
 
 export interface ClusterTimings {
@@ -53,6 +86,7 @@ export interface ClusterTimings {
 }
 
 export interface ClusterState {
+  site: ClusterSite;
   root: string;
   kubeconfigPath: string;
   apiServerUrl: string;
@@ -88,12 +122,19 @@ export function isClusterUp(state: ClusterState | undefined): state is ClusterSt
 }
 
 export interface StartClusterOptions {
+  /** Which cluster; default the single-node one. */
+  site?: ClusterSite;
   /** Keep running after this process exits (`npm run cluster:up`). Default false. */
   detached?: boolean;
   log?: (line: string) => void;
 }
 
-async function waitNodeReady(client: KubeClient, processes: ProcessRecord[], timeoutMs: number): Promise<void> {
+async function waitNodeReady(
+  client: KubeClient,
+  nodeName: string,
+  processes: ProcessRecord[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'not registered';
   while (Date.now() < deadline) {
@@ -102,7 +143,7 @@ async function waitNodeReady(client: KubeClient, processes: ProcessRecord[], tim
     const node = await client
       .request<{ status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }>(
         'GET',
-        `/api/v1/nodes/${NODE_NAME}`,
+        `/api/v1/nodes/${nodeName}`,
       )
       .catch(() => undefined);
     const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
@@ -112,19 +153,20 @@ async function waitNodeReady(client: KubeClient, processes: ProcessRecord[], tim
   }
   const kubelet = processes.find((p) => p.name === 'kubelet');
   throw new Error(
-    `node ${NODE_NAME} not Ready after ${timeoutMs} ms (last: ${last})${kubelet ? `; the kubelet's log ends:\n${logTail(kubelet)}` : ''}`,
+    `node ${nodeName} not Ready after ${timeoutMs} ms (last: ${last})${kubelet ? `; the kubelet's log ends:\n${logTail(kubelet)}` : ''}`,
   );
 }
 
 /** Starts the cluster (or returns the running one) once its node is Ready and the images are loaded. */
 export async function startCluster(options: StartClusterOptions = {}): Promise<ClusterState> {
-  const root = clusterRoot();
+  const site = options.site ?? singleNodeSite();
+  const { root, network } = site;
   const log = options.log ?? ((): void => undefined);
   const existing = readClusterState(root);
   if (isClusterUp(existing)) return refreshImages(existing, log);
-  if (existing || bridgeExists()) {
+  if (existing || podNetworkExists(network)) {
     log('cleaning up what a previous cluster left');
-    await stopCluster(root);
+    await stopCluster(root, site);
   }
   const started = Date.now();
   const detached = options.detached ?? false;
@@ -132,30 +174,40 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   for (const dir of ['logs', 'containerd', 'cni/net.d', 'cni/ipam', 'kubelet', 'kmesh-data', 'pod-logs'])
     mkdirSync(layout.path(dir), { recursive: true });
   const state: ClusterState = {
+    site,
     root,
     kubeconfigPath: '',
     apiServerUrl: '',
-    nodeName: NODE_NAME,
+    nodeName: site.nodeName,
     processes: [],
     images: [],
   };
   saveState(state);
   const launch = (name: Tool | 'containerd', executable: string, args: string[]): ProcessRecord => {
-    const record = startProcess({ name, executable, args, logPath: layout.path('logs', `${name}.log`), detached });
+    const record = startProcess({
+      name,
+      executable,
+      args,
+      logPath: layout.path('logs', `${name}.log`),
+      detached,
+      ...(network.netns ? { netns: network.netns } : {}),
+    });
     state.processes.push(record);
     saveState(state);
     return record;
   };
   try {
     await makeSharedMount(root);
-    state.previousIpForward = await createPodNetwork();
+    const previousIpForward = await createPodNetwork(network);
+    if (previousIpForward !== undefined) state.previousIpForward = previousIpForward;
     saveState(state);
+    createCgroupRoot(site.cgroupRoot);
 
-    log(`control plane starting on ${NODE_ADDRESS}`);
+    log(`control plane starting on ${network.nodeAddress}`);
     const plane = await startControlPlane({
       workDir: controlPlaneDir(root),
       detached,
-      node: { name: NODE_NAME, address: NODE_ADDRESS },
+      node: { name: site.nodeName, address: network.nodeAddress, ...(network.netns ? { netns: network.netns } : {}) },
       log: (line) => log(`  ${line}`),
     });
     Object.assign(state, { kubeconfigPath: plane.kubeconfigPath, apiServerUrl: plane.apiServerUrl });
@@ -164,7 +216,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     const pki = (name: string): string => join(plane.workDir, 'pki', name);
 
     log('containerd starting');
-    writeFileSync(join(layout.cniConfDir, '10-kmesh.conflist'), cniConfig(layout.path('cni', 'ipam')));
+    writeFileSync(join(layout.cniConfDir, '10-kmesh.conflist'), cniConfig(network, layout.path('cni', 'ipam')));
     writeFileSync(layout.path('containerd', 'config.toml'), containerdConfig(layout, imageRef('pause')));
     const containerd = launch('containerd', '/usr/bin/containerd', [
       '--config',
@@ -190,34 +242,38 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     );
     writeFileSync(
       layout.path('kubelet-config.yaml'),
-      kubeletConfig(layout, pki, { kubelet: kubeletPort!, healthz: kubeletHealthz! }),
+      kubeletConfig(layout, pki, { kubelet: kubeletPort!, healthz: kubeletHealthz! }, site),
     );
     const kubelet = launch('kubelet', toolPath('kubelet'), [
       `--config=${layout.path('kubelet-config.yaml')}`,
       `--kubeconfig=${kubeletKubeconfig}`,
       `--root-dir=${layout.kubeletDir}`,
-      `--hostname-override=${NODE_NAME}`,
-      `--node-ip=${NODE_ADDRESS}`,
-      `--node-labels=topology.kubernetes.io/region=${NODE_LOCATION.region},topology.kubernetes.io/zone=${NODE_LOCATION.zone}`,
+      `--hostname-override=${site.nodeName}`,
+      `--node-ip=${network.nodeAddress}`,
+      `--node-labels=topology.kubernetes.io/region=${site.location.region},topology.kubernetes.io/zone=${site.location.zone}`,
       '--v=1',
     ]);
-    await waitHealthy(kubelet, `http://127.0.0.1:${kubeletHealthz}/healthz`, STARTUP_TIMEOUT_MS);
+    await waitHealthy(kubelet, `http://${localAddress(network)}:${kubeletHealthz}/healthz`, STARTUP_TIMEOUT_MS);
 
     log('kube-proxy starting');
     writeFileSync(
       layout.path('kube-proxy.yaml'),
-      kubeProxyConfig(plane.kubeconfigPath, NODE_NAME, { healthz: proxyHealthz!, metrics: proxyMetrics! }),
+      kubeProxyConfig(
+        plane.kubeconfigPath,
+        { name: site.nodeName, network },
+        { healthz: proxyHealthz!, metrics: proxyMetrics! },
+      ),
     );
     launch('kube-proxy', toolPath('kube-proxy'), [`--config=${layout.path('kube-proxy.yaml')}`, '--v=1']);
 
     const client = new KubeClient(kubeconfigCredentials(plane.kubeconfigPath));
     try {
-      await waitNodeReady(client, state.processes, NODE_READY_TIMEOUT_MS);
+      await waitNodeReady(client, site.nodeName, state.processes, NODE_READY_TIMEOUT_MS);
     } finally {
       client.close();
     }
     const nodeReadyMs = Date.now() - started;
-    log(`node ${NODE_NAME} Ready after ${(nodeReadyMs / 1000).toFixed(1)} s`);
+    log(`node ${site.nodeName} Ready after ${(nodeReadyMs / 1000).toFixed(1)} s`);
 
     const imagesStarted = Date.now();
     state.images = await buildImages((line) => log(`  ${line}`));
@@ -232,7 +288,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     return state;
   } catch (error) {
     if (process.env['KMESH_KEEP_FAILED_CLUSTER']) throw error; // logs kept for a post-mortem; `down` cleans up
-    await stopCluster(root).catch(() => undefined);
+    await stopCluster(root, site).catch(() => undefined);
     throw error;
   }
 }
@@ -265,23 +321,26 @@ async function waitContainerd(record: ProcessRecord, socket: string): Promise<vo
 
 /**
  * Stops the cluster at `root` and removes everything it made. Idempotent, and works from whatever
- * a crashed or killed cluster left.
+ * a crashed or killed cluster left (`site` says what it was when no state file is left).
  */
-export async function stopCluster(root = clusterRoot()): Promise<void> {
+export async function stopCluster(root = clusterRoot(), site = singleNodeSite()): Promise<void> {
   const state = readClusterState(root);
+  const { network, cgroupRoot } = state?.site ?? site;
   const layout = new NodeLayout(root);
   const byName = (name: string): ProcessRecord[] => state?.processes.filter((p) => p.name === name) ?? [];
   // The kubelet first, so nothing restarts what follows stops.
   for (const record of byName('kubelet')) await stopProcess(record);
   if (byName('containerd').some(isRunning)) await deleteTasks(layout.containerdSocket);
-  await killPods();
+  await killPods(cgroupRoot);
   killShims(layout.containerdSocket);
   for (const name of ['kube-proxy', 'containerd']) for (const record of byName(name)) await stopProcess(record);
   await stopControlPlane(controlPlaneDir(root));
-  // kube-proxy's Service rules stay in the machine's tables until removed.
-  await run(toolPath('kube-proxy'), ['--cleanup'], { timeout: 60_000 }).catch(() => undefined);
-  await removeKubeChains();
+  if (!network.netns) {
+    // kube-proxy's Service rules stay in the machine's tables until removed (a namespace's go with it).
+    await run(toolPath('kube-proxy'), ['--cleanup'], { timeout: 60_000 }).catch(() => undefined);
+    await removeKubeChains();
+  }
   await unmountAll(root);
-  await removePodNetwork(state?.previousIpForward);
+  await removePodNetwork(network, state?.previousIpForward);
   rmSync(root, { recursive: true, force: true });
 }

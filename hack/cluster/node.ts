@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CNI_BIN_DIR, NODE_ADDRESS, POD_SUBNET } from './network.js';
+import { CNI_BIN_DIR, type NodeNetwork } from './network.js';
 
 /** Where the node's files live; every path is inside `root`. */
 export class NodeLayout {
@@ -69,15 +69,28 @@ export interface KubeletPorts {
   healthz: number;
 }
 
+/**
+ * Where the node's health and metrics endpoints listen: loopback, unless the node has a network
+ * namespace of its own (then its address, which this machine reaches over the uplink).
+ */
+export function localAddress(network: NodeNetwork): string {
+  return network.netns ? network.nodeAddress : '127.0.0.1';
+}
+
 /** KubeletConfiguration: cgroupfs (no systemd here), no swap check, evictions only when truly full. */
-export function kubeletConfig(layout: NodeLayout, pki: (name: string) => string, ports: KubeletPorts): string {
+export function kubeletConfig(
+  layout: NodeLayout,
+  pki: (name: string) => string,
+  ports: KubeletPorts,
+  node: { network: NodeNetwork; cgroupRoot: string },
+): string {
   return stringify({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
-    address: NODE_ADDRESS,
+    address: node.network.nodeAddress,
     port: ports.kubelet,
     readOnlyPort: 0,
-    healthzBindAddress: '127.0.0.1',
+    healthzBindAddress: localAddress(node.network),
     healthzPort: ports.healthz,
     tlsCertFile: pki('kubelet.crt'),
     tlsPrivateKeyFile: pki('kubelet.key'),
@@ -89,6 +102,7 @@ export function kubeletConfig(layout: NodeLayout, pki: (name: string) => string,
     authorization: { mode: 'Webhook' },
     containerRuntimeEndpoint: `unix://${layout.containerdSocket}`,
     cgroupDriver: 'cgroupfs',
+    cgroupRoot: node.cgroupRoot,
     failSwapOn: false,
     // A shared test machine's disk may be well used; the cluster must not taint itself for that.
     evictionHard: {
@@ -113,23 +127,24 @@ export function kubeletConfig(layout: NodeLayout, pki: (name: string) => string,
 /** KubeProxyConfiguration: iptables, masquerading all Service traffic (pods share one bridge). */
 export function kubeProxyConfig(
   kubeconfig: string,
-  nodeName: string,
+  node: { name: string; network: NodeNetwork },
   ports: { healthz: number; metrics: number },
 ): string {
+  const local = localAddress(node.network);
   return stringify({
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
     clientConnection: { kubeconfig },
     mode: 'iptables',
-    hostnameOverride: nodeName,
-    clusterCIDR: POD_SUBNET,
-    healthzBindAddress: `127.0.0.1:${ports.healthz}`,
-    metricsBindAddress: `127.0.0.1:${ports.metrics}`,
+    hostnameOverride: node.name,
+    clusterCIDR: node.network.podSubnet,
+    healthzBindAddress: `${local}:${ports.healthz}`,
+    metricsBindAddress: `${local}:${ports.metrics}`,
     // Leave the machine's conntrack table size alone.
     conntrack: { maxPerCore: 0, min: 0 },
     // Without br_netfilter tricks, a reply from a pod to a pod on the same bridge bypasses the
     // node's NAT; masquerading sends it back through the node.
     iptables: { masqueradeAll: true },
-    nodePortAddresses: [`${NODE_ADDRESS}/32`],
+    nodePortAddresses: [`${node.network.nodeAddress}/32`],
   });
 }

@@ -6,7 +6,7 @@
  * restored from it.
  */
 import { imageRef } from '../images/images.js';
-import { NODE_LOCATION, type ClusterState } from './cluster.js';
+import type { ClusterState } from './cluster.js';
 import { COPY_STORAGE_CLASS, localDataPath, SNAPSHOT_CLASS, STORAGE_CLASS } from './kmesh-release.js';
 
 export const APP_NAMESPACE = 'e2e-apps';
@@ -25,7 +25,7 @@ export function kmeshInstance(state: ClusterState): object {
     kind: 'KmeshInstance',
     metadata: { name: INSTANCE, namespace: APP_NAMESPACE },
     spec: {
-      location: { cloud: 'onprem', ...NODE_LOCATION },
+      location: { cloud: 'onprem', ...state.site.location },
       backend: { type: 'local', local: { path: localDataPath(state, INSTANCE) } },
     },
   };

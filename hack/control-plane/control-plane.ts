@@ -31,6 +31,11 @@ const WORKLOAD_CONTROLLERS = [
 export interface NodeIdentity {
   name: string;
   address: string;
+  /**
+   * The network namespace the node lives in (a site of a multi-site bed). The control plane runs
+   * there too, and what would listen on loopback listens on `address`, where this machine reaches it.
+   */
+  netns?: string;
 }
 
 export interface ControlPlaneOptions {
@@ -204,12 +209,12 @@ function apiServerArgs(layout: Layout, etcdUrl: string, port: number, node?: Nod
 }
 
 /** What kube-controller-manager and kube-scheduler share: the admin's kubeconfig, a loopback health port, one instance. */
-function clientComponentArgs(layout: Layout, port: number): string[] {
+function clientComponentArgs(layout: Layout, port: number, local: string): string[] {
   return [
     `--kubeconfig=${layout.kubeconfig}`,
     `--authentication-kubeconfig=${layout.kubeconfig}`,
     `--authorization-kubeconfig=${layout.kubeconfig}`,
-    '--bind-address=127.0.0.1',
+    `--bind-address=${local}`,
     `--secure-port=${port}`,
     '--leader-elect=false',
     '--profiling=false',
@@ -217,9 +222,9 @@ function clientComponentArgs(layout: Layout, port: number): string[] {
   ];
 }
 
-function controllerManagerArgs(layout: Layout, port: number, withNode: boolean): string[] {
+function controllerManagerArgs(layout: Layout, port: number, local: string, withNode: boolean): string[] {
   return [
-    ...clientComponentArgs(layout, port),
+    ...clientComponentArgs(layout, port, local),
     `--cert-dir=${layout.path('pki', 'kcm')}`,
     `--service-account-private-key-file=${layout.pki('sa.key')}`,
     `--root-ca-file=${layout.pki('ca.crt')}`,
@@ -247,20 +252,29 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const admin = await writePki(layout, options.node);
     const [etcdClientPort, etcdPeerPort, apiPort, kcmPort, schedulerPort] = await freePorts(5);
     const apiServerUrl = `https://${options.node?.address ?? '127.0.0.1'}:${apiPort}`;
-    const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+    // Loopback, unless the node has a network namespace of its own: probes come from this one.
+    const local = options.node?.netns ? options.node.address : '127.0.0.1';
+    const etcdUrl = `http://${local}:${etcdClientPort}`;
     writeFileSync(layout.kubeconfig, renderKubeconfig({ name: 'kmesh-test', server: apiServerUrl, ...admin }), {
       mode: 0o600,
     });
     // Recorded after every start, so a failure at any point can still be cleaned up from the file.
     const launch = (name: Tool, args: string[]): ProcessRecord => {
-      const record = startProcess({ name, executable: toolPath(name), args, logPath: layout.log(name), detached });
+      const record = startProcess({
+        name,
+        executable: toolPath(name),
+        args,
+        logPath: layout.log(name),
+        detached,
+        ...(options.node?.netns ? { netns: options.node.netns } : {}),
+      });
       processes.push(record);
       saveState(layout.workDir, { kubeconfigPath: layout.kubeconfig, apiServerUrl, etcdUrl, processes, timings });
       return record;
     };
 
     log(`etcd starting on ${etcdUrl}`);
-    const etcd = launch('etcd', etcdArgs(layout, etcdUrl, `http://127.0.0.1:${etcdPeerPort}`));
+    const etcd = launch('etcd', etcdArgs(layout, etcdUrl, `http://${local}:${etcdPeerPort}`));
     await waitHealthy(etcd, `${etcdUrl}/health`, STARTUP_TIMEOUT_MS);
     timings.etcdReadyMs = elapsed();
 
@@ -280,16 +294,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       log('kube-controller-manager starting');
       const kcm = launch(
         'kube-controller-manager',
-        controllerManagerArgs(layout, kcmPort!, options.node !== undefined),
+        controllerManagerArgs(layout, kcmPort!, local, options.node !== undefined),
       );
       // Its serving certificate is self-signed; the probe only asks whether it is up.
-      await waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
+      await waitHealthy(kcm, `https://${local}:${kcmPort}/healthz`, STARTUP_TIMEOUT_MS, { insecure: true });
       timings.controllerManagerReadyMs = elapsed();
     }
     if (options.node) {
       log('kube-scheduler starting');
-      const scheduler = launch('kube-scheduler', clientComponentArgs(layout, schedulerPort!));
-      await waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, {
+      const scheduler = launch('kube-scheduler', clientComponentArgs(layout, schedulerPort!, local));
+      await waitHealthy(scheduler, `https://${local}:${schedulerPort}/healthz`, STARTUP_TIMEOUT_MS, {
         insecure: true,
       });
       timings.schedulerReadyMs = elapsed();

@@ -55,15 +55,20 @@ export interface StartOptions {
    * false: the kernel kills it if our process dies (tests), via setpriv's parent-death signal.
    */
   detached: boolean;
+  /** Network namespace (a name under /run/netns) to run in; unset: this process's own. */
+  netns?: string;
 }
 
 export function startProcess(options: StartOptions): ProcessRecord {
   const log = openSync(options.logPath, 'a');
   const usePdeathsig = !options.detached && existsSync('/usr/bin/setpriv');
-  const [command, args] = usePdeathsig
-    ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', options.executable, ...options.args]]
-    : [options.executable, options.args];
-  const child = spawn(command, args, { stdio: ['ignore', log, log], detached: options.detached });
+  // nsenter switches only the network namespace (not mounts, unlike `ip netns exec`), then execs:
+  // the recorded pid is the program's own.
+  const inNetns = options.netns
+    ? ['/usr/bin/nsenter', `--net=/run/netns/${options.netns}`, '--', options.executable, ...options.args]
+    : [options.executable, ...options.args];
+  const [command, ...args] = usePdeathsig ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', ...inNetns] : inNetns;
+  const child = spawn(command!, args, { stdio: ['ignore', log, log], detached: options.detached });
   closeSync(log);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${options.name} (${options.executable})`);
