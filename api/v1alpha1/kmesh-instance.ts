@@ -254,8 +254,20 @@ const spec = object(
               default: 'ClusterIP',
             }),
             port: port('Port the gateway Service listens on.', GATEWAY_PORT),
+            nodePort: port(
+              'With type NodePort or LoadBalancer: the port every node opens for the gateway (within the cluster’s node port range, 30000-32767 by default). Unset: Kubernetes picks one; status.gatewayEndpoint shows it.',
+            ),
           },
-          { default: {} },
+          {
+            default: {},
+            rules: [
+              {
+                rule: "!has(self.nodePort) || (has(self.type) && self.type != 'ClusterIP')",
+                message: 'nodePort needs type NodePort or LoadBalancer',
+                fieldPath: '.nodePort',
+              },
+            ],
+          },
         ),
         tlsSecretRef: secretRef('Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt for mutual TLS.'),
       },

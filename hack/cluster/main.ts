@@ -42,8 +42,7 @@ async function linkCommand(
     const applied = await setLink(site, { state, delayMs: number('delay-ms'), rateMbit: number('rate-mbit') });
     if (applied.state === 'shaped' && applied.delayMs === 0)
       console.log('this kernel has no netem: the rate is held, packets are not delayed');
-  }
-  else throw new UsageError(`link state "${state ?? ''}": use up, cut or shaped`);
+  } else throw new UsageError(`link state "${state ?? ''}": use up, cut or shaped`);
   console.log(`site ${site.name}: link ${state}`);
 }
 

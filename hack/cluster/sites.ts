@@ -203,3 +203,10 @@ export async function setLink(site: ClusterSite, link: LinkState): Promise<LinkS
   }
   return applied;
 }
+
+/** Bytes a site has sent and received over its WAN link (its veth's counters). */
+export async function linkCounters(site: ClusterSite): Promise<{ txBytes: number; rxBytes: number }> {
+  const out = await runTool('ip', ['-n', site.network.netns!, '-j', '-s', 'link', 'show', SITE_WAN_INTERFACE]);
+  const [link] = JSON.parse(out) as Array<{ stats64: { tx: { bytes: number }; rx: { bytes: number } } }>;
+  return { txBytes: link!.stats64.tx.bytes, rxBytes: link!.stats64.rx.bytes };
+}

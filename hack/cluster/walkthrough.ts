@@ -73,11 +73,11 @@ export function restoredClaim(): object {
 }
 
 /** A pod that runs `script` with Node.js on the PVC `claim` at /data, then idles. Root: the volume's directory is root's. */
-export function nodePod(name: string, script: string, claim = PVC): object {
+export function nodePod(name: string, script: string, claim = PVC, namespace = APP_NAMESPACE): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: APP_NAMESPACE },
+    metadata: { name, namespace },
     spec: {
       terminationGracePeriodSeconds: 1,
       containers: [

@@ -240,6 +240,12 @@ export interface KmeshInstanceGatewayService {
   type?: "ClusterIP" | "NodePort" | "LoadBalancer";
   /** Port the gateway Service listens on. */
   port?: number;
+  /**
+   * With type NodePort or LoadBalancer: the port every node opens for the gateway (within the
+   * cluster’s node port range, 30000-32767 by default). Unset: Kubernetes picks one;
+   * status.gatewayEndpoint shows it.
+   */
+  nodePort?: number;
 }
 
 export interface KmeshInstanceWorkers {

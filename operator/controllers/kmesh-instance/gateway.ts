@@ -164,7 +164,15 @@ export function gatewayService(instance: KmeshInstance): WireObject {
     spec: {
       type: service?.type ?? 'ClusterIP',
       selector: gatewaySelector(instance),
-      ports: [{ name: 'sync', port: service?.port ?? GATEWAY_PORT, targetPort: 'sync', protocol: 'TCP' }],
+      ports: [
+        {
+          name: 'sync',
+          port: service?.port ?? GATEWAY_PORT,
+          targetPort: 'sync',
+          protocol: 'TCP',
+          ...(service?.nodePort ? { nodePort: service.nodePort } : {}),
+        },
+      ],
     },
   };
 }
@@ -187,11 +195,35 @@ type ObservedService = WireObject & {
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
 };
 
-/** The gateway's state from its Deployment and Service as they are in the cluster. */
+type ObservedPod = WireObject & { status?: { phase?: string; hostIP?: string } };
+
+/**
+ * Where other sites reach the gateway: the cluster DNS name (ClusterIP: reachable only from inside,
+ * or through what the user puts in front), the load balancer's address, or, for NodePort, the
+ * address of the node a gateway pod runs on with the node port.
+ */
+function gatewayEndpoint(service: ObservedService, pods: ObservedPod[]): string | undefined {
+  const port = service.spec?.ports?.[0];
+  switch (service.spec?.type) {
+    case 'LoadBalancer': {
+      const ingress = service.status?.loadBalancer?.ingress?.[0];
+      return ingress ? `${ingress.ip ?? ingress.hostname}:${port?.port ?? GATEWAY_PORT}` : undefined;
+    }
+    case 'NodePort': {
+      const hostIP = pods.find((pod) => pod.status?.phase === 'Running' && pod.status.hostIP)?.status?.hostIP;
+      return hostIP && port?.nodePort ? `${hostIP}:${port.nodePort}` : undefined;
+    }
+    default:
+      return `${service.metadata?.name}.${service.metadata?.namespace}.svc:${port?.port ?? GATEWAY_PORT}`;
+  }
+}
+
+/** The gateway's state from its Deployment, Service and pods as they are in the cluster. */
 export function observeGateway(
   instance: KmeshInstance,
   deployment: ObservedDeployment | undefined,
   service: ObservedService | undefined,
+  pods: ObservedPod[] = [],
 ): GatewayState {
   const desired = gatewayReplicas(instance);
   if (desired === 0)
@@ -207,12 +239,7 @@ export function observeGateway(
       message: 'gateway Deployment or Service not created yet',
     };
   const available = deployment.status?.availableReplicas ?? 0;
-  const port = service.spec?.ports?.[0]?.port ?? GATEWAY_PORT;
-  let endpoint: string | undefined = `${service.metadata?.name}.${service.metadata?.namespace}.svc:${port}`;
-  if (service.spec?.type === 'LoadBalancer') {
-    const ingress = service.status?.loadBalancer?.ingress?.[0];
-    endpoint = ingress ? `${ingress.ip ?? ingress.hostname}:${port}` : undefined;
-  }
+  const endpoint = gatewayEndpoint(service, pods);
   if (available === 0)
     return {
       ready: false,
@@ -224,7 +251,10 @@ export function observeGateway(
     return {
       ready: false,
       reason: Reasons.GatewayUnavailable,
-      message: 'waiting for the load balancer to assign an address',
+      message:
+        service.spec?.type === 'NodePort'
+          ? 'waiting for a running gateway pod on a node (its address and the node port are the endpoint)'
+          : 'waiting for the load balancer to assign an address',
     };
   return {
     ready: true,

@@ -140,15 +140,6 @@ async function reconcile(
   const byName = (type: ResourceType, name: string): WireObject | undefined =>
     owned(type).find((o) => o.metadata?.name === name);
   const filesystem = backend.observe(backendContext);
-  let gateway = observeGateway(
-    instance,
-    byName(RESOURCES.deployment, gatewayName(instance)),
-    byName(RESOURCES.service, gatewayName(instance)),
-  );
-  if (gatewayRefusal && !gateway.ready)
-    gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
-  const now = new Date();
-  const kept = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
   const pods = context
     .cache(GATEWAY_PODS_CACHE)
     .list()
@@ -156,6 +147,16 @@ async function reconcile(
       (p) =>
         p.metadata?.namespace === instance.metadata.namespace && p.metadata?.labels?.['kmesh.io/owner-uid'] === uid,
     );
+  let gateway = observeGateway(
+    instance,
+    byName(RESOURCES.deployment, gatewayName(instance)),
+    byName(RESOURCES.service, gatewayName(instance)),
+    pods,
+  );
+  if (gatewayRefusal && !gateway.ready)
+    gateway = { ready: false, reason: gatewayRefusal.reason, message: gatewayRefusal.message };
+  const now = new Date();
+  const kept = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
   const gatewayServing = gatewayReplicas(instance) > 0 && gateway.ready;
   const measured = gatewayServing ? await capacityReader(pods, settings.gatewayHealthPort) : undefined;
   // The report is kept in a ConfigMap so it outlives this process; rewritten only when it moved.
