@@ -13,6 +13,7 @@ import { RESOURCES } from '../lib/kube/resources.js';
 import { applyObjects } from '../lib/kube/apply.js';
 import type { KubeObject } from '../api/meta.js';
 import { startCluster } from './cluster/cluster.js';
+import { show as showIn, step, until } from './tour.js';
 import { describeCluster } from './cluster/describe.js';
 import { clusterValues, installChart, kubectl, RELEASE, RELEASE_NAMESPACE } from './cluster/kmesh-release.js';
 import { installSnapshotController } from './cluster/snapshot-controller.js';
@@ -32,23 +33,7 @@ import {
 
 const FIELD_MANAGER = 'kmesh-demo';
 
-function step(title: string, what: string): void {
-  console.log(`\n\x1b[1m== ${title}\x1b[0m\n${what}\n`);
-}
-
-async function show(...args: string[]): Promise<void> {
-  console.log(`$ kubectl ${args.join(' ')}`);
-  console.log((await kubectl(state, ...args)).trimEnd());
-}
-
-/** Polls until `done` (bounded: the demo must never hang). */
-async function until(what: string, done: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
-    await sleep(1000);
-  }
-}
+const show = (...args: string[]): Promise<void> => showIn(state, ...args);
 
 step(
   '1. A real single-node cluster',

@@ -20,6 +20,12 @@ import { bytes, durationMs, encryption, hostPort, integer, namespacedName, port,
 
 /** How often the worker scans when the document does not say (the operator's --sync-interval default). */
 export const DEFAULT_SYNC_INTERVAL = '10s';
+/**
+ * How long a pass waits for a peer's gateway to answer, and for a bulk stream's acknowledgements,
+ * before it fails and is retried: a cut link drops packets silently, and TCP alone would wait minutes.
+ */
+export const DEFAULT_CONNECT_TIMEOUT = '15s';
+export const DEFAULT_STALL_TIMEOUT = '30s';
 /** Port of the worker's /status, /metrics and health endpoints when the document does not say. */
 export const DEFAULT_WORKER_STATUS_PORT = 8080;
 
@@ -134,6 +140,10 @@ export const workerConfigSchema = z.strictObject({
   stateDir: text(),
   /** How often to scan for changes. */
   interval: durationMs().prefault(DEFAULT_SYNC_INTERVAL),
+  /** A peer's gateway that does not answer within this fails the pass. */
+  connectTimeout: durationMs().prefault(DEFAULT_CONNECT_TIMEOUT),
+  /** A bulk stream with chunks unacknowledged for this long fails the pass. */
+  stallTimeout: durationMs().prefault(DEFAULT_STALL_TIMEOUT),
   statusPort: port().default(DEFAULT_WORKER_STATUS_PORT),
   policy: policy.prefault({}),
   peers: z.array(peer).default([]),

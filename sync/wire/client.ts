@@ -56,7 +56,15 @@ export interface SessionOptions {
   /** Called with the bytes of every chunk frame written (sealed size). */
   onWire?: (bytes: number, plainBytes: number) => void;
   callTimeoutMs?: number;
+  /** The gateway must accept a connection (TCP and TLS) within this. Default 15 s. */
+  connectTimeoutMs?: number;
+  /** A bulk stream with chunks unacknowledged and no acknowledgement for this long fails. Default 30 s. */
+  stallTimeoutMs?: number;
 }
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+const seconds = (ms: number): string => `${+(ms / 1000).toFixed(1)} s`;
 
 const NOT_RETRYABLE = new Set([
   status.PERMISSION_DENIED,
@@ -92,6 +100,22 @@ export class WireSession implements PeerSession {
       'grpc.max_send_message_length': 256 * 1024 * 1024,
     });
     try {
+      // A cut link drops packets without a word: without this, the Hello would wait for its deadline.
+      const connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      await new Promise<void>((resolve, reject) =>
+        client.waitForReady(Date.now() + connectMs, (error) =>
+          error
+            ? reject(
+                new TransferError(
+                  `peer ${target.name} at ${target.endpoint} did not answer within ${seconds(connectMs)} (unreachable: a cut link, no route, or packets dropped on the way)`,
+                  true,
+                  undefined,
+                  { cause: error },
+                ),
+              )
+            : resolve(),
+        ),
+      );
       const hello = await call(
         client,
         'Hello',
@@ -193,7 +217,24 @@ export class WireSession implements PeerSession {
       w?.();
     };
     const reader = new FrameReader();
+    // A stream waiting for acknowledgements that do not come (a cut link, a frozen gateway) fails
+    // after stallMs without one, instead of after TCP's retransmissions give up (many minutes).
+    const stallMs = this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    let lastProgress = Date.now();
+    const stallCheck = setInterval(
+      () => {
+        if (unacked.size === 0 || Date.now() - lastProgress < stallMs) return;
+        failure ??= new TransferError(
+          `no acknowledgement from ${this.target.name} for ${seconds(stallMs)} with ${unacked.size} chunks sent: the link is down or stalled`,
+          true,
+        );
+        socket.destroy();
+        poke();
+      },
+      Math.min(1000, Math.max(10, stallMs / 4)),
+    );
     socket.on('data', (data: Buffer) => {
+      lastProgress = Date.now();
       try {
         for (const body of reader.push(data)) {
           const frame = decodeFrame(body);
@@ -239,6 +280,7 @@ export class WireSession implements PeerSession {
         const frameBytes = header.length + length;
         await waitUntil(() => inflight === 0 || inflight + frameBytes <= this.options.windowBytes);
         await this.options.bandwidth?.take(frameBytes);
+        if (unacked.size === 0) lastProgress = Date.now(); // the wait for an acknowledgement starts now
         unacked.set(hash, frameBytes);
         inflight += frameBytes;
         socket.cork();
@@ -251,6 +293,7 @@ export class WireSession implements PeerSession {
       }
       await waitUntil(() => unacked.size === 0);
     } finally {
+      clearInterval(stallCheck);
       socket.destroy();
     }
   }
@@ -269,7 +312,14 @@ export class WireSession implements PeerSession {
         servername: this.target.name,
       });
       socket.setNoDelay(true);
+      const connectMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      socket.setTimeout(connectMs, () =>
+        socket.destroy(
+          new Error(`no answer within ${seconds(connectMs)} (unreachable: a cut link or packets dropped)`),
+        ),
+      );
       socket.once('secureConnect', () => {
+        socket.setTimeout(0); // from here on, the stall check watches the stream
         if (socket.alpnProtocol !== BULK_ALPN) {
           socket.destroy();
           reject(

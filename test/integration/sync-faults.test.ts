@@ -70,6 +70,36 @@ describe('sync under faults', () => {
     }
   });
 
+  it('a link that silently drops everything fails the pass within the timeouts, and the trees converge once it returns', async () => {
+    const dir = join(top, 'held');
+    const src = join(dir, 'east/tree');
+    populate(src, 32);
+    mkdirSync(join(dir, 'west/tree'), { recursive: true });
+    const gateway = await bed.startGateway(dir, 'held-gateway');
+    const proxy = await TcpProxy.start({ targetPort: gateway.port });
+    try {
+      const worker = bed.worker(dir, proxy.port, PARALLELISM, 'held-worker', undefined, {
+        connectTimeout: '500ms',
+        stallTimeout: '1s',
+      });
+      // Mid-transfer the link starts dropping everything: the streams wait for acknowledgements.
+      proxy.hold(8 * 1024 * 1024);
+      expect(await worker.pass()).toBe(false);
+      expect(proxy.held).toBe(true);
+      expect(worker.status().peers[0]).toMatchObject({ name: 'west', connected: false });
+      // While it lasts, a pass fails at the hello instead of waiting for the call's deadline.
+      expect(await worker.pass()).toBe(false);
+      proxy.release();
+      let passes = 0;
+      while (!(await worker.pass())) expect(++passes).toBeLessThan(20);
+      expect(treeListing(join(dir, 'west/tree'))).toEqual(treeListing(src));
+      expect(worker.status().peers[0]).toMatchObject({ name: 'west', connected: true, pendingBytes: 0 });
+    } finally {
+      await proxy.close();
+      await gateway.close();
+    }
+  });
+
   describe('kill -9', () => {
     const launch = (command: 'sync' | 'gateway', config: string) => bed.launch(command, config);
     const kill = (child: ReturnType<typeof launch>) => bed.kill(child);

@@ -60,8 +60,15 @@ export class FaultBed {
   }
 
   /** East's worker pushing `<dir>/east/tree` to the gateway at `port` (lz4, AES-256-GCM). */
-  workerYaml(dir: string, port: number, statusPort: number, parallelism: number): string {
+  workerYaml(
+    dir: string,
+    port: number,
+    statusPort: number,
+    parallelism: number,
+    extra: Partial<WorkerConfigDocument> = {},
+  ): string {
     return stringify({
+      ...extra,
       dataFlow: 'ns/flow',
       site: 'east',
       treeDir: join(dir, 'east/tree'),
@@ -98,8 +105,19 @@ export class FaultBed {
   }
 
   /** East's worker in this process, pushing to `port`. */
-  worker(dir: string, port: number, parallelism: number, component: string, metrics?: WorkerMetrics): Worker {
-    return new Worker(parseWorkerConfig(this.workerYaml(dir, port, 0, parallelism)), loggerFor(component), metrics);
+  worker(
+    dir: string,
+    port: number,
+    parallelism: number,
+    component: string,
+    metrics?: WorkerMetrics,
+    extra: Partial<WorkerConfigDocument> = {},
+  ): Worker {
+    return new Worker(
+      parseWorkerConfig(this.workerYaml(dir, port, 0, parallelism, extra)),
+      loggerFor(component),
+      metrics,
+    );
   }
 
   /** Runs `kmesh <command> --config <config>` as a process of its own. */

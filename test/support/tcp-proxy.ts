@@ -1,7 +1,8 @@
 /**
  * A loopback TCP proxy a test controls: forwards to a target, counts the bytes going each way,
- * cuts every connection when the client→server byte count crosses a chosen point, and can delay
- * each direction (a long link on one machine). Used by the sync fault tests and bench:sync.
+ * cuts every connection when the client→server byte count crosses a chosen point, can hold every
+ * byte without closing anything (a link that drops all packets), and can delay each direction (a
+ * long link on one machine). Used by the sync fault tests and bench:sync.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ export class TcpProxy {
   downBytes = 0;
   cuts = 0;
   private cutPoints: number[] = [];
+  private holding = false;
+  private holdPoint: number | undefined;
 
   private constructor(private readonly options: ProxyOptions) {}
 
@@ -43,6 +46,36 @@ export class TcpProxy {
     return this.cutPoints.length;
   }
 
+  /**
+   * From now on (or once upBytes reaches `atUpBytes`), forwards nothing and closes nothing: new
+   * connections are accepted and left silent, as when a link drops every packet. `release` ends it.
+   */
+  hold(atUpBytes?: number): void {
+    if (atUpBytes !== undefined && this.upBytes < atUpBytes) {
+      this.holdPoint = atUpBytes;
+      return;
+    }
+    this.holding = true;
+    for (const [a, b] of this.pairs) {
+      a.pause();
+      b.pause();
+    }
+  }
+
+  get held(): boolean {
+    return this.holding;
+  }
+
+  /** Forwards again what `hold` stopped. */
+  release(): void {
+    this.holding = false;
+    this.holdPoint = undefined;
+    for (const [a, b] of this.pairs) {
+      a.resume();
+      b.resume();
+    }
+  }
+
   /** Destroys every open connection, like a link going down. */
   cutAll(): void {
     this.cuts++;
@@ -61,6 +94,7 @@ export class TcpProxy {
       from.on('data', (data: Buffer) => {
         if (up) {
           this.upBytes += data.length;
+          if (this.holdPoint !== undefined && this.upBytes >= this.holdPoint) this.hold();
           if (this.cutPoints.length && this.upBytes >= this.cutPoints[0]!) {
             while (this.cutPoints.length && this.upBytes >= this.cutPoints[0]!) this.cutPoints.shift();
             this.cutAll();
@@ -76,7 +110,9 @@ export class TcpProxy {
         if (this.options.delayMs) setTimeout(send, this.options.delayMs);
         else send();
       });
-      to.on('drain', () => from.resume());
+      to.on('drain', () => {
+        if (!this.holding) from.resume();
+      });
       from.on('end', () => (this.options.delayMs ? setTimeout(() => to.end(), this.options.delayMs) : to.end()));
       from.on('error', () => to.destroy());
       from.on('close', () => {
@@ -86,6 +122,10 @@ export class TcpProxy {
     };
     forward(client, upstream, true);
     forward(upstream, client, false);
+    if (this.holding) {
+      client.pause();
+      upstream.pause();
+    }
   }
 
   async close(): Promise<void> {
