@@ -75,7 +75,7 @@ export function readSites(): ClusterSite[] {
 export function runningSites(): ClusterState[] | undefined {
   const sites = readSites();
   const states = sites.map((site) => readClusterState(site.root));
-  return sites.length > 0 && states.every(isClusterUp) ? (states as ClusterState[]) : undefined;
+  return sites.length > 0 && states.every(isClusterUp) ? states : undefined;
 }
 
 /**
