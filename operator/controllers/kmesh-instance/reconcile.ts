@@ -35,7 +35,9 @@ import {
 import { readFromPod } from '../../runtime/pod-http.js';
 import { FIELD_MANAGER } from '../../runtime/writes.js';
 import {
+  CAPACITY_POLL_MS,
   CAPACITY_REPORT_MAX_AGE_MS,
+  capacityDue,
   capacityReportConfigMap,
   capacityReportName,
   computeStatus,
@@ -50,8 +52,6 @@ export const FINALIZER = 'kmesh.io/kmeshinstance';
 const MISSING_SECRET_RETRY_MS = 10_000;
 /** How often to look again whether the instance holding a conflicting directory is gone. */
 const PATH_CONFLICT_RETRY_MS = 30_000;
-/** How often a running gateway is asked for the filesystem's capacity. */
-export const CAPACITY_POLL_MS = 60_000;
 const GATEWAY_PODS_CACHE = 'gateway-pods';
 
 /** Measures the capacity of an instance's filesystem through its running gateway pod. */
@@ -158,11 +158,13 @@ async function reconcile(
   const now = new Date();
   const kept = readCapacityReport(byName(RESOURCES.configMap, capacityReportName(instance)));
   const gatewayServing = gatewayReplicas(instance) > 0 && gateway.ready;
-  const measured = gatewayServing ? await capacityReader(pods, settings.gatewayHealthPort) : undefined;
-  // The report is kept in a ConfigMap so it outlives this process; rewritten only when it moved.
-  if (measured && reportDue(kept, measured))
-    await context.client.apply(RESOURCES.configMap, capacityReportConfigMap(instance, measured), FIELD_MANAGER);
-  const capacity = measured ?? kept;
+  const measured =
+    gatewayServing && capacityDue(kept, now) ? await capacityReader(pods, settings.gatewayHealthPort) : undefined;
+  // The report is kept in a ConfigMap so it outlives this process; rewritten only when it moved, and
+  // the status shows the kept one, so a measurement that changed little writes nothing.
+  const fresh = measured && reportDue(kept, measured) ? measured : undefined;
+  if (fresh) await context.client.apply(RESOURCES.configMap, capacityReportConfigMap(instance, fresh), FIELD_MANAGER);
+  const capacity = fresh ?? kept;
   const autoscale = await autoscaleStep(context, instance, capacity, filesystem.ossServers, now);
   const status = computeStatus(instance, { filesystem, gateway, refusals, capacity, now, autoscale });
   await reportTransitions(context, instance, status);

@@ -48,6 +48,18 @@ export function readCapacityReport(configMap: WireObject | undefined): CapacityR
   }
 }
 
+/** How often a running gateway is asked for the filesystem's capacity. */
+export const CAPACITY_POLL_MS = 60_000;
+
+/**
+ * Whether to measure the capacity again: no report is kept, or the kept one is a poll period old.
+ * Measuring on every reconcile would change the status (used bytes, report time) on every
+ * reconcile, and each status write starts another reconcile: a loop of writes.
+ */
+export function capacityDue(kept: CapacityReport | undefined, now: Date): boolean {
+  return !kept || now.getTime() - Date.parse(kept.reportedAt) >= CAPACITY_POLL_MS;
+}
+
 /**
  * Whether a new measurement should replace the kept report: there is none, the size or use moved
  * by 0.1% of the total or more, or the kept one is half-way to stale. Otherwise the ConfigMap is
