@@ -100,7 +100,7 @@ export async function startSites(
       log(`site ${site.name}: pods in ${site.network.podSubnet}, namespace ${site.network.netns}`);
       states.push(await startCluster({ ...options, site, log: (line) => log(`[${site.name}] ${line}`) }));
     }
-    if (!existsSync(`/run/netns/${WAN_NETNS}`)) await connectSites(sites);
+    await connectSites(sites);
     return states;
   } catch (error) {
     if (!process.env['KMESH_KEEP_FAILED_CLUSTER']) await stopSites().catch(() => undefined);
@@ -108,13 +108,26 @@ export async function startSites(
   }
 }
 
-/** The WAN: a bridge every site plugs into, and routes to each other site's pods through it. */
+/**
+ * The WAN: a bridge every site plugs into, and routes to each other site's pods through it.
+ * Idempotent: what exists is kept (sites already up), what is missing is made (a site restarted,
+ * or a WAN namespace left by a crash).
+ */
 async function connectSites(sites: ClusterSite[]): Promise<void> {
-  await runTool('ip', ['netns', 'add', WAN_NETNS]);
-  await runTool('ip', ['-n', WAN_NETNS, 'link', 'add', WAN_BRIDGE, 'type', 'bridge']);
-  await runTool('ip', ['-n', WAN_NETNS, 'link', 'set', WAN_BRIDGE, 'up']);
+  if (!existsSync(`/run/netns/${WAN_NETNS}`)) await runTool('ip', ['netns', 'add', WAN_NETNS]);
+  const wan = (...args: string[]): Promise<string> => runTool('ip', ['-n', WAN_NETNS, ...args]);
+  const hasLink = (netns: string, name: string): Promise<boolean> =>
+    runTool('ip', ['-n', netns, 'link', 'show', name]).then(
+      () => true,
+      () => false,
+    );
+  if (!(await hasLink(WAN_NETNS, WAN_BRIDGE))) await wan('link', 'add', WAN_BRIDGE, 'type', 'bridge');
+  await wan('link', 'set', WAN_BRIDGE, 'up');
   for (const site of sites) {
     const network = site.network;
+    if (await hasLink(network.netns!, SITE_WAN_INTERFACE)) continue;
+    // A stale end left in the WAN (its site's namespace was remade) goes first.
+    if (await hasLink(WAN_NETNS, site.name)) await wan('link', 'delete', site.name);
     await ipIn(
       network,
       'link',
@@ -130,11 +143,11 @@ async function connectSites(sites: ClusterSite[]): Promise<void> {
     );
     await ipIn(network, 'addr', 'add', `${wanAddress(site)}/24`, 'dev', SITE_WAN_INTERFACE);
     await ipIn(network, 'link', 'set', SITE_WAN_INTERFACE, 'up');
-    await runTool('ip', ['-n', WAN_NETNS, 'link', 'set', site.name, 'master', WAN_BRIDGE, 'up']);
+    await wan('link', 'set', site.name, 'master', WAN_BRIDGE, 'up');
   }
   for (const site of sites)
     for (const other of sites.filter((s) => s !== site))
-      await ipIn(site.network, 'route', 'add', other.network.podSubnet, 'via', wanAddress(other));
+      await ipIn(site.network, 'route', 'replace', other.network.podSubnet, 'via', wanAddress(other));
 }
 
 /** Stops every site and removes the WAN. Idempotent. */
