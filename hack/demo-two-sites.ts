@@ -108,6 +108,11 @@ await exec(
   `const fs = require('fs'); fs.mkdirSync('/data${SHARED_SUBTREE}/reports', { recursive: true }); fs.writeFileSync('/data${SHARED_SUBTREE}/reports/q4.txt', 'written at east'); fs.mkdirSync('/data/private', { recursive: true }); fs.writeFileSync('/data/private/keys', 'east only')`,
 );
 await until('the file at west', async () => (await exec(west, 'reader', listing)).includes('q4.txt'));
+const peersConnected = (): Promise<string> =>
+  jsonpath(east, 'dataflow', SOURCE_FLOW, '.status.conditions[?(@.type=="PeersConnected")].status');
+// The status follows the worker's report: the first passes may have found west's gateway not yet
+// serving the DataFlow (its configuration reaches the pod within a minute).
+await until('east to report west connected', async () => (await peersConnected()) === 'True');
 console.log('at east:\n' + (await exec(east, 'app', listing)));
 console.log('at west (only the shared subtree):\n' + (await exec(west, 'reader', listing)));
 await show(east, 'get', 'dataflow', SOURCE_FLOW, '-n', NS, '-o', 'jsonpath={.status.peers}');
@@ -115,17 +120,13 @@ console.log();
 
 step('7. The link is cut', 'East keeps serving writes, west keeps serving reads; east reports the peer down.');
 await setLink(east.site, { state: 'cut' });
+const duringCut = `during-cut-${new Date().toISOString().replace(/[:.]/g, '-')}.txt`; // new on every run
 await exec(
   east,
   'app',
-  `require('fs').writeFileSync('/data${SHARED_SUBTREE}/reports/during-cut.txt', 'written while cut')`,
+  `require('fs').writeFileSync('/data${SHARED_SUBTREE}/reports/${duringCut}', 'written while cut')`,
 );
-await until(
-  'east to see the peer down',
-  async () =>
-    (await jsonpath(east, 'dataflow', SOURCE_FLOW, '.status.conditions[?(@.type=="PeersConnected")].status')) ===
-    'False',
-);
+await until('east to see the peer down', async () => (await peersConnected()) === 'False');
 await show(
   east,
   'get',
@@ -141,7 +142,7 @@ await show(east, 'get', 'events', '-n', NS, '--field-selector', `involvedObject.
 
 step('8. The link returns', 'No one does anything: the next pass delivers what west missed.');
 await setLink(east.site, { state: 'up' });
-await until('the change to reach west', async () => (await exec(west, 'reader', listing)).includes('during-cut.txt'));
+await until('the change to reach west', async () => (await exec(west, 'reader', listing)).includes(duringCut));
 console.log('at west:\n' + (await exec(west, 'reader', listing)));
 
 step(

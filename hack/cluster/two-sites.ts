@@ -28,6 +28,11 @@ export const SHARED_SUBTREE = '/projects';
 export const PARALLELISM = 8;
 
 const tlsSecret = (state: ClusterState): string => `${state.site.name}-tls`;
+
+/** For creates that may find the object made by an earlier run (the demo runs again on the same sites). */
+function alreadyExists(error: unknown): void {
+  if (!/AlreadyExists|already exists/.test(String(error))) throw error;
+}
 const encryption = { algorithm: 'aes-256-gcm', keySecretRef: { name: KEY_SECRET } };
 
 /** Chart values for a site: its StorageClass binds every volume to the root of the site's DataFlow. */
@@ -75,8 +80,10 @@ export async function createSiteSecrets(sites: ClusterState[], certDir: string):
       '--out',
       file,
     );
-    await kubectl(state, 'create', 'namespace', TWO_SITES_NAMESPACE);
-    await kubectl(state, 'apply', '-f', file);
+    await kubectl(state, 'create', 'namespace', TWO_SITES_NAMESPACE).catch(alreadyExists);
+    // Server-side: a client-side apply would keep a copy of the private key in an annotation.
+    await kubectl(state, 'apply', '--server-side', '-f', file);
+    // Kept when it exists: the key must stay the same at both sites.
     await kubectl(
       state,
       'create',
@@ -86,7 +93,7 @@ export async function createSiteSecrets(sites: ClusterState[], certDir: string):
       '-n',
       TWO_SITES_NAMESPACE,
       `--from-file=key=${keyFile}`,
-    );
+    ).catch(alreadyExists);
   }
 }
 
