@@ -324,7 +324,7 @@ describe('two sites: one dataset live in both, a cut link survived', () => {
           // Until the change set went out and the link is quiet again. Only then are the trees
           // compared: hashing them in the pods meanwhile would take the CPU the transfer needs.
           await eventually(
-            async () => {
+            () => {
               const last = samples[samples.length - 1]!;
               const threeSecondsBefore = samples.find((s) => s.at >= last.at - 3000)!;
               expect(last.bytes - samples[0]!.bytes).toBeGreaterThan(256 * MiB);
