@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../tools.js';
 import type { ClusterState } from './cluster.js';
-import { clusterValues, kubectl, localDataPath, STORAGE_CLASS } from './kmesh-release.js';
+import { clusterValues, kubectl, localDataPath } from './kmesh-release.js';
+import { persistentVolumeClaim } from './walkthrough.js';
 
 const run = promisify(execFile);
 
@@ -160,14 +161,5 @@ export function replicaDataFlow(east: ClusterState, west: ClusterState): object 
 
 /** A PVC of the site's StorageClass: the root of the site's DataFlow. */
 export function siteClaim(): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name: SITE_PVC, namespace: TWO_SITES_NAMESPACE },
-    spec: {
-      storageClassName: STORAGE_CLASS,
-      accessModes: ['ReadWriteMany'],
-      resources: { requests: { storage: '1Gi' } },
-    },
-  };
+  return persistentVolumeClaim(SITE_PVC, TWO_SITES_NAMESPACE);
 }

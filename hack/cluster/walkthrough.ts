@@ -40,11 +40,12 @@ export function dataFlow(): object {
   };
 }
 
-export function persistentVolumeClaim(): object {
+/** A PVC of the chart's StorageClass (by default the walkthrough's). */
+export function persistentVolumeClaim(name = PVC, namespace = APP_NAMESPACE): object {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: PVC, namespace: APP_NAMESPACE },
+    metadata: { name, namespace },
     spec: {
       storageClassName: STORAGE_CLASS,
       accessModes: ['ReadWriteMany'],

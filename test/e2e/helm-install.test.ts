@@ -40,8 +40,7 @@ import {
   VOLUME_SNAPSHOT,
   volumeSnapshot,
 } from '../../hack/cluster/walkthrough.js';
-import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
-import { KubeClient } from '../../lib/kube/rest.js';
+import { ClusterApi, condition, type Obj, type Pod } from '../support/cluster-api.js';
 import { eventually } from '../support/eventually.js';
 
 const NAMESPACE = APP_NAMESPACE;
@@ -49,63 +48,18 @@ const MESSAGE = 'written through the Kmesh CSI driver';
 const MINUTE = 60_000;
 
 let state: ClusterState;
-let client: KubeClient;
+let api: ClusterApi;
 /** Whether this test started the cluster (and so must stop it). */
 let startedCluster = false;
 
-type Obj = {
-  metadata: { name: string; uid?: string; generation?: number; labels?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
-};
-type Pod = Obj & {
-  status?: {
-    phase?: string;
-    conditions?: Array<{ type: string; status: string }>;
-    containerStatuses?: Array<{ restartCount: number; ready: boolean }>;
-  };
-};
-type Condition = { type: string; status: string; reason?: string; message?: string };
-
-const get = <T = Obj>(path: string): Promise<T> => client.request<T>('GET', path);
-const post = (path: string, body: object): Promise<unknown> => client.request('POST', path, { body });
-const del = (path: string): Promise<unknown> => client.request('DELETE', path).catch(() => undefined);
-const exists = (path: string): Promise<boolean> =>
-  get(path).then(
-    () => true,
-    () => false,
-  );
-const ns = (resource: string, name = ''): string =>
-  `/api/v1/namespaces/${NAMESPACE}/${resource}${name ? `/${name}` : ''}`;
-const kmesh = (resource: string, name = ''): string =>
-  `/apis/kmesh.io/v1alpha1/namespaces/${NAMESPACE}/${resource}${name ? `/${name}` : ''}`;
-
-async function podLog(name: string): Promise<string> {
-  return String(await client.request<unknown>('GET', `${ns('pods', name)}/log`));
-}
-
-async function waitPodRunning(name: string, timeoutMs = 3 * MINUTE): Promise<Pod> {
-  return eventually(
-    async () => {
-      const pod = await get<Pod>(ns('pods', name));
-      if (pod.status?.phase !== 'Running') {
-        const events = await get<{ items: Array<{ reason: string; message: string }> }>(
-          `${ns('events')}?fieldSelector=involvedObject.name=${name}`,
-        );
-        throw new Error(
-          `pod ${name} is ${pod.status?.phase}; events: ${events.items.map((e) => `${e.reason}: ${e.message}`).join(' | ')}`,
-        );
-      }
-      return pod;
-    },
-    timeoutMs,
-    1000,
-  );
-}
-
-function condition(object: Obj, type: string): Condition | undefined {
-  return ((object.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === type);
-}
+const get = <T = Obj>(path: string): Promise<T> => api.get<T>(path);
+const post = (path: string, body: object): Promise<unknown> => api.post(path, body);
+const del = (path: string): Promise<unknown> => api.del(path);
+const exists = (path: string): Promise<boolean> => api.exists(path);
+const ns = (resource: string, name = ''): string => api.ns(resource, name);
+const kmesh = (resource: string, name = ''): string => api.kmesh(resource, name);
+const podLog = (name: string): Promise<string> => api.podLog(name);
+const waitPodRunning = (name: string, timeoutMs?: number): Promise<Pod> => api.waitPodRunning(name, timeoutMs);
 
 beforeAll(async () => {
   // The test installs, upgrades and uninstalls the release and owns its namespaces: it never runs
@@ -117,12 +71,12 @@ beforeAll(async () => {
     );
   startedCluster = true;
   state = await startCluster({ log: (line) => process.stdout.write(`[cluster] ${line}\n`) });
-  client = new KubeClient(kubeconfigCredentials(state.kubeconfigPath));
-  await installSnapshotController(client);
+  api = new ClusterApi(state, NAMESPACE);
+  await installSnapshotController(api.client);
 }, 30 * MINUTE);
 
 afterAll(async () => {
-  client?.close();
+  api?.close();
   if (startedCluster) await stopCluster();
 }, 5 * MINUTE);
 
