@@ -50,6 +50,8 @@ type DataFlowObj = Obj & {
 let east: ClusterApi;
 let west: ClusterApi;
 let certDir: string;
+/** Whether this test started the sites (and so must stop them). */
+let startedSites = false;
 
 /** Prints the tree under `root` as one hash (names, types, sizes, contents, link targets) and a count. */
 const TREE_HASH = (root: string): string => `
@@ -118,6 +120,7 @@ const peer = async (name: string): Promise<PeerStatus | undefined> =>
 beforeAll(async () => {
   if (runningSites())
     throw new Error('sites are already up; stop them with `npm run cluster:down` (this test starts its own)');
+  startedSites = true;
   const [eastState, westState] = await startSites(parseSites('east,west'), {
     log: (line) => process.stdout.write(`[sites] ${line}\n`),
   });
@@ -130,7 +133,7 @@ afterAll(async () => {
   east?.close();
   west?.close();
   if (certDir) rmSync(certDir, { recursive: true, force: true });
-  await stopSites();
+  if (startedSites) await stopSites();
 }, 5 * MINUTE);
 
 describe('two sites: one dataset live in both, a cut link survived', () => {
