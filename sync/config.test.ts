@@ -26,6 +26,8 @@ describe('parseWorkerConfig', () => {
       treeDir: '/t',
       stateDir: '/s',
       intervalMs: 10_000,
+      connectTimeoutMs: 15_000,
+      stallTimeoutMs: 30_000,
       statusPort: 8080,
       policy: { compression: 'none', encryption: 'none' },
       parallelism: 16,

@@ -27,8 +27,13 @@ export type WorkerPeer = Omit<WorkerConfigFields['peers'][number], 'remoteDataFl
 export type WorkerSource = WorkerConfigFields['sources'][number];
 
 /** The worker's configuration as it runs: the document resolved (see parseWorkerConfig). */
-export interface WorkerConfig extends Omit<WorkerConfigFields, 'interval' | 'policy' | 'peers'> {
+export interface WorkerConfig extends Omit<
+  WorkerConfigFields,
+  'interval' | 'connectTimeout' | 'stallTimeout' | 'policy' | 'peers'
+> {
   intervalMs: number;
+  connectTimeoutMs: number;
+  stallTimeoutMs: number;
   policy: SealPolicy;
   parallelism: number;
   /** 0: unlimited. */
@@ -73,11 +78,13 @@ function sealPolicy(encryption: EncryptionFields, compression: Compression, fiel
 }
 
 export function parseWorkerConfig(text: string): WorkerConfig {
-  const { interval, policy, peers, ...rest } = read(text, workerConfigSchema);
+  const { interval, connectTimeout, stallTimeout, policy, peers, ...rest } = read(text, workerConfigSchema);
   rest.sources.forEach((source, i) => at(`sources[${i}].schedule`, () => parseSchedule(source.schedule)));
   return {
     ...rest,
     intervalMs: interval,
+    connectTimeoutMs: connectTimeout,
+    stallTimeoutMs: stallTimeout,
     policy: sealPolicy(policy.encryption, policy.compression, 'policy.encryption'),
     parallelism: policy.parallelism,
     bandwidthBytesPerSecond: policy.bandwidthLimit ?? 0,

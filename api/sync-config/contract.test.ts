@@ -132,6 +132,8 @@ describe('the worker config', () => {
       treeDir: '/kmesh/data/teams/ml/models',
       stateDir: '/kmesh/data/.kmesh/worker/ml/models',
       intervalMs: 45_000,
+      connectTimeoutMs: 15_000,
+      stallTimeoutMs: 30_000,
       statusPort: 9090,
       policy: { compression: 'zstd', encryption: 'aes-256-gcm', key },
       parallelism: 8,

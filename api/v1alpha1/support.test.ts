@@ -66,6 +66,7 @@ const COVERAGE: Record<string, Record<string, Coverage>> = {
     'spec.gateway.replicas': { provenBy: KMI },
     'spec.gateway.service.type': { provenBy: KMI },
     'spec.gateway.service.port': { provenBy: KMI },
+    'spec.gateway.service.nodePort': { provenBy: 'operator/controllers/kmesh-instance/gateway.test.ts' },
     'spec.gateway.tlsSecretRef': { provenBy: KMI },
     'spec.workers.resources': { provenBy: DF },
     'spec.workers.maxConcurrentFlows': { notSupported: NOT_SUPPORTED, example: 4 },

@@ -222,8 +222,8 @@ export class Worker {
         policy: this.config.policy,
         parallelism: this.config.parallelism,
         windowBytes: WINDOW_BYTES,
-        connectTimeoutMs: this.config.connectTimeout,
-        stallTimeoutMs: this.config.stallTimeout,
+        connectTimeoutMs: this.config.connectTimeoutMs,
+        stallTimeoutMs: this.config.stallTimeoutMs,
         bandwidth: this.bandwidth,
         onWire: (wire, plain) => {
           this.totals.wireBytes += wire;
