@@ -5,10 +5,12 @@
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import {
+  connectivityState,
   credentials,
   Metadata,
   status,
   type CallOptions,
+  type Client,
   type ClientUnaryCall,
   type requestCallback,
   type ServiceError,
@@ -101,21 +103,7 @@ export class WireSession implements PeerSession {
     });
     try {
       // A cut link drops packets without a word: without this, the Hello would wait for its deadline.
-      const connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      await new Promise<void>((resolve, reject) =>
-        client.waitForReady(Date.now() + connectMs, (error) =>
-          error
-            ? reject(
-                new TransferError(
-                  `peer ${target.name} at ${target.endpoint} did not answer within ${seconds(connectMs)} (unreachable: a cut link, no route, or packets dropped on the way)`,
-                  true,
-                  undefined,
-                  { cause: error },
-                ),
-              )
-            : resolve(),
-        ),
-      );
+      await connected(client, target, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
       const hello = await call(
         client,
         'Hello',
@@ -342,6 +330,29 @@ export class WireSession implements PeerSession {
 
   close(): void {
     this.client.close();
+  }
+}
+
+/**
+ * Waits until the channel to the gateway is up, or has failed (the Hello then fails at once and
+ * says why: a refused certificate, a refused connection). Throws when it is still connecting after
+ * `timeoutMs`: nothing answered at all.
+ */
+async function connected(client: Client, target: PeerTarget, timeoutMs: number): Promise<void> {
+  const channel = client.getChannel();
+  const deadline = Date.now() + timeoutMs;
+  let state = channel.getConnectivityState(true);
+  while (state === connectivityState.IDLE || state === connectivityState.CONNECTING) {
+    const from = state;
+    const changed = await new Promise<boolean>((resolve) =>
+      channel.watchConnectivityState(from, deadline, (error) => resolve(!error)),
+    );
+    if (!changed)
+      throw new TransferError(
+        `peer ${target.name} at ${target.endpoint} did not answer within ${seconds(timeoutMs)} (unreachable: a cut link, no route, or packets dropped on the way)`,
+        true,
+      );
+    state = channel.getConnectivityState(true);
   }
 }
 

@@ -80,6 +80,27 @@ const tlsSecret = (name: string): WireObject => ({
 });
 
 /** Plays the Deployment controller and kubelet: every replica is up. */
+/** Plays the scheduler and kubelet for one pod of a gateway Deployment: Running on a node at `hostIP`. */
+async function runGatewayPod(deploymentName: string, hostIP: string): Promise<void> {
+  const deployment = await get<Workload & { spec: { template: { metadata: { labels: Record<string, string> } } } }>(
+    RESOURCES.deployment,
+    deploymentName,
+  );
+  const pod = await client.create(RESOURCES.pod, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `${deploymentName}-pod`, namespace, labels: deployment.spec.template.metadata.labels },
+    spec: { automountServiceAccountToken: false, containers: [{ name: 'gateway', image: 'kmesh.test/kmesh:dev' }] },
+  });
+  await client.mergePatch(
+    RESOURCES.pod,
+    namespace,
+    pod.metadata.name,
+    { status: { phase: 'Running', hostIP } },
+    'status',
+  );
+}
+
 async function markAvailable(name: string): Promise<void> {
   const deployment = await get<Workload>(RESOURCES.deployment, name);
   const replicas = deployment.spec.replicas ?? 1;
@@ -199,12 +220,24 @@ describe('KmeshInstance with the local backend', () => {
     expect(current.status?.capacity).toBeUndefined();
 
     await markAvailable('site-a-gateway');
+    // A NodePort gateway is reached at a node's address: none until a gateway pod runs on a node.
+    await eventually(async () => {
+      const waiting = condition(await getInstance('site-a'), 'GatewayReady');
+      expect([waiting?.status, waiting?.reason, waiting?.message]).toEqual([
+        'False',
+        'GatewayUnavailable',
+        expect.stringMatching(/running gateway pod on a node/),
+      ]);
+    });
+    await runGatewayPod('site-a-gateway', '10.0.0.5');
     current = await expectCondition('site-a', 'Ready', 'True', 'Ready');
+    const nodePort = (service.spec.ports[0] as { nodePort?: number }).nodePort;
+    expect(nodePort).toBeGreaterThan(0);
     expect(current.status).toMatchObject({
       phase: 'Ready',
       observedGeneration: current.metadata.generation,
       mountSource: 'node-1:/var/lib/kmesh/site-a',
-      gatewayEndpoint: `site-a-gateway.${namespace}.svc:7443`,
+      gatewayEndpoint: `10.0.0.5:${nodePort}`,
     });
     expect(current.metadata.finalizers).toEqual(['kmesh.io/kmeshinstance']);
     await eventually(async () =>
