@@ -60,7 +60,10 @@ export interface SessionOptions {
   callTimeoutMs?: number;
   /** The gateway must accept a connection (TCP and TLS) within this. Default 15 s. */
   connectTimeoutMs?: number;
-  /** A bulk stream with chunks unacknowledged and no acknowledgement for this long fails. Default 30 s. */
+  /**
+   * A bulk stream with chunks unacknowledged and no acknowledgement for this long fails, and so does
+   * a call whose connection stops answering pings. Default 30 s.
+   */
   stallTimeoutMs?: number;
 }
 
@@ -96,7 +99,12 @@ export class WireSession implements PeerSession {
     const creds = credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert, {
       checkServerIdentity: expectIdentity(target.name),
     });
+    // While a call is open, a ping every half stall timeout: a cut link fails the call within the
+    // stall timeout instead of at the call's deadline.
+    const keepaliveMs = Math.max(500, Math.round((options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 2));
     const client = new Ctor(target.endpoint, creds, {
+      'grpc.keepalive_time_ms': keepaliveMs,
+      'grpc.keepalive_timeout_ms': keepaliveMs,
       'grpc.ssl_target_name_override': target.name,
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.max_send_message_length': 256 * 1024 * 1024,

@@ -33,6 +33,7 @@ import type { ServedDataFlow } from '../../sync/gateway/sites.js';
 import { WireSession, type SessionOptions } from '../../sync/wire/client.js';
 import { BULK_ALPN, encodeFrame, raw } from '../../sync/wire/protocol.js';
 import type { TlsMaterial } from '../../sync/wire/tls.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { treeListing } from '../support/tree-hash.js';
 import { siteTls } from '../support/sync.js';
 
@@ -205,6 +206,27 @@ describe('sync over mTLS (worker → gateway)', () => {
   it('refuses a trusted site that is not a peer of the DataFlow', async () => {
     const north = await siteTls(ca, 'north');
     await expect(syncOnce({ tls: north })).rejects.toThrow(/north is not a peer of dataflow team-a\/shared/);
+  });
+
+  it('a call on a connection that stops answering fails within the stall timeout, not at its deadline', async () => {
+    const proxy = await TcpProxy.start({ targetPort: gateway.port });
+    const session = await WireSession.open(
+      { ...target(), endpoint: `127.0.0.1:${proxy.port}` },
+      options({ stallTimeoutMs: 1000, callTimeoutMs: 30_000 }),
+    );
+    try {
+      proxy.freezeOpen(); // the link drops everything from now on, silently
+      const failure = await session.missingNodes([chunkHash(Buffer.from('anything'))]).then(
+        () => new Error('the call succeeded'),
+        (error: Error) => error,
+      );
+      // The keepalive ping went unanswered: UNAVAILABLE, not DEADLINE_EXCEEDED 30 s later.
+      expect(failure.message).not.toMatch(/deadline|succeeded/i);
+      expect(failure.message).toMatch(/MissingNodes/);
+    } finally {
+      session.close();
+      await proxy.close();
+    }
   });
 
   it('refuses to talk to a gateway that is not the expected peer', async () => {

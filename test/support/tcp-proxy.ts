@@ -22,6 +22,7 @@ export class TcpProxy {
   cuts = 0;
   private cutPoints: number[] = [];
   private holding = false;
+  private readonly frozen = new Set<[Socket, Socket]>();
   private holdPoint: number | undefined;
 
   private constructor(private readonly options: ProxyOptions) {}
@@ -59,6 +60,15 @@ export class TcpProxy {
     for (const [a, b] of this.pairs) {
       a.pause();
       b.pause();
+    }
+  }
+
+  /** Stops forwarding on the connections open now, closing nothing; new ones pass. */
+  freezeOpen(): void {
+    for (const pair of this.pairs) {
+      this.frozen.add(pair);
+      pair[0].pause();
+      pair[1].pause();
     }
   }
 
@@ -111,7 +121,7 @@ export class TcpProxy {
         else send();
       });
       to.on('drain', () => {
-        if (!this.holding) from.resume();
+        if (!this.holding && !this.frozen.has(pair)) from.resume();
       });
       from.on('end', () => (this.options.delayMs ? setTimeout(() => to.end(), this.options.delayMs) : to.end()));
       from.on('error', () => to.destroy());
