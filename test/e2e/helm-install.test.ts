@@ -19,7 +19,6 @@ import {
   clusterValues,
   helm,
   installChart,
-  kubectl,
   localDataPath,
   RELEASE,
   RELEASE_NAMESPACE,
@@ -260,15 +259,8 @@ describe('Kmesh installed with helm on a real single-node cluster', () => {
         base: { snapshot: snapshot.metadata.name, rootHash: snapshot.status!['rootHash'] },
       });
       // The copy's write did not reach the source volume.
-      const read = await kubectl(
-        state,
-        '-n',
-        NAMESPACE,
-        'exec',
+      const read = await api.execNode(
         'writer',
-        '--',
-        'node',
-        '-e',
         "process.stdout.write(require('fs').readFileSync('/data/hello.txt', 'utf8'))",
       );
       expect(read).toBe(MESSAGE);
@@ -315,15 +307,8 @@ describe('Kmesh installed with helm on a real single-node cluster', () => {
       const writerAfter = await get<Pod>(ns('pods', 'writer'));
       expect(writerAfter.metadata.uid).toBe(writer.metadata.uid);
       expect(writerAfter.status?.containerStatuses?.[0]?.restartCount).toBe(0);
-      const read = await kubectl(
-        state,
-        '-n',
-        NAMESPACE,
-        'exec',
+      const read = await api.execNode(
         'writer',
-        '--',
-        'node',
-        '-e',
         "process.stdout.write(require('fs').readFileSync('/data/hello.txt', 'utf8'))",
       );
       expect(read).toBe(MESSAGE);

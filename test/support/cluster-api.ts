@@ -6,6 +6,7 @@ import type { ClusterState } from '../../hack/cluster/cluster.js';
 import { kubectl } from '../../hack/cluster/kmesh-release.js';
 import { kubeconfigCredentials } from '../../lib/kube/kubeconfig.js';
 import { KubeClient } from '../../lib/kube/rest.js';
+import { eventReasons } from './cluster.js';
 import { eventually } from './eventually.js';
 
 export type Obj = {
@@ -67,11 +68,8 @@ export class ClusterApi {
   }
 
   /** Reasons of the Events recorded for the object `name` in the namespace. */
-  async eventReasons(name: string): Promise<string[]> {
-    const events = await this.get<{ items: Array<{ reason: string }> }>(
-      `${this.ns('events')}?fieldSelector=involvedObject.name=${name}`,
-    );
-    return events.items.map((e) => e.reason);
+  eventReasons(name: string): Promise<string[]> {
+    return eventReasons(this.client, this.namespace, name);
   }
 
   waitPodRunning(name: string, timeoutMs = 3 * 60_000): Promise<Pod> {
