@@ -12,6 +12,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY api api
 COPY cmd cmd
 COPY lib lib
+COPY fs fs
 COPY operator operator
 COPY csi csi
 COPY sync sync

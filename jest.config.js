@@ -17,7 +17,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{api,lib,cmd,operator,csi,sync,hack}/**/*.test.ts'],
+      testMatch: ['<rootDir>/{api,lib,cmd,fs,operator,csi,sync,hack}/**/*.test.ts'],
     },
     {
       ...common,

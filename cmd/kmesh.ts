@@ -33,6 +33,10 @@ const commands: Record<string, Command> = {
     summary: 'take, copy or remove a snapshot on an instance filesystem (run by the operator; kmesh snapshot --help)',
     run: async (args) => (await import('../sync/snapshots/main.js')).snapshotMain(args),
   },
+  fs: {
+    summary: 'serve a directory through the Kmesh filesystem (FUSE) on a mount point (kmesh fs mount --help)',
+    run: async (args) => (await import('../fs/main.js')).fsMain(args),
+  },
   certs: {
     summary: 'make a CA the sites share and issue site certificates as kubernetes.io/tls Secrets (kmesh certs --help)',
     run: async (args) => (await import('./certs.js')).certsMain(args),

@@ -5,8 +5,9 @@
 #   ${KMESH_TOOLS_DIR:-~/.cache/kmesh/tools}/<tool>-<version>/<binary>
 #
 # and links every binary into hack/bin/ (git-ignored), where the tests look for them.
-# A binary is rebuilt only when its tool's go.mod/go.sum, the Go version or this script's build flags
-# change (each binary has its own stamp, so adding one builds only that one); a warm run takes seconds.
+# A binary is rebuilt only when its tool's go.mod/go.sum (or the wrapper's own Go files), the Go version
+# or this script's build flags change (each binary has its own stamp, so adding one builds only that
+# one); a warm run takes seconds.
 #
 # Usage: hack/build-tools.sh [tool...]     (default: every tool)
 set -euo pipefail
@@ -19,7 +20,8 @@ bin_links="$repo/hack/bin"
 die() { printf 'build-tools: %s\n' "$*" >&2; exit 1; }
 say() { printf '[build-tools] %s\n' "$*"; }
 
-# tool | main module (its version names the cache dir) | binaries as name=package
+# tool | main module (its version names the cache dir) | binaries as name=package, or name=test:package
+# for a test binary (`go test -c`; `.` is the wrapper module's own tests)
 TOOLS=(
   "etcd|go.etcd.io/etcd/server/v3|etcd=go.etcd.io/etcd/server/v3"
   "kubernetes|k8s.io/kubernetes|kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kubectl=k8s.io/kubernetes/cmd/kubectl kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kubelet=k8s.io/kubernetes/cmd/kubelet kube-proxy=k8s.io/kubernetes/cmd/kube-proxy"
@@ -31,6 +33,9 @@ TOOLS=(
   "csi-provisioner|github.com/kubernetes-csi/external-provisioner/v6|csi-provisioner=github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner"
   "csi-snapshotter|github.com/kubernetes-csi/external-snapshotter/v8|csi-snapshotter=github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter snapshot-controller=github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller"
   "csi-resizer|github.com/kubernetes-csi/external-resizer/v2|csi-resizer=github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer"
+  # The reference FUSE file system of the benchmarks, and go-fuse's POSIX tests against a mounted
+  # directory (hack/tools/go-fuse/posixtest_test.go).
+  "go-fuse|github.com/hanwen/go-fuse/v2|go-fuse-loopback=github.com/hanwen/go-fuse/v2/example/loopback fuse-posixtest=test:."
 )
 
 # Version stamps the binaries carry; without them kube-apiserver reports v0.0.0 and helm "v3.x-dev".
@@ -90,10 +95,15 @@ build_tool() {
   local out="$cache_root/$tool-$version"
   local inputs
   local cgo; cgo=$(cgo_for "$tool")
-  inputs=$( { cat "$dir/go.mod" "$dir/go.sum"; go env GOVERSION; echo "$flags cgo=$cgo"; } | sha256sum | cut -c1-16)
+  # The wrapper's own Go files (a test binary's sources) count too; the other wrappers have none.
+  inputs=$( {
+    cat "$dir/go.mod" "$dir/go.sum"
+    find "$dir" -maxdepth 1 -name '*.go' -print0 | sort -z | xargs -0r cat
+    go env GOVERSION; echo "$flags cgo=$cgo"
+  } | sha256sum | cut -c1-16)
 
   mkdir -p "$bin_links" "$out"
-  local pair name pkg stamp started downloaded=0
+  local pair name pkg stamp started downloaded=0 build
   for pair in $binaries; do
     name=${pair%%=*}; pkg=${pair#*=}
     stamp=$(echo "$inputs $pair" | sha256sum | cut -c1-16)
@@ -109,7 +119,9 @@ build_tool() {
     rm -f "$out/.stamp-$name"
     started=$SECONDS
     say "[$index/$total] $tool $version: building $name (a first build takes minutes)"
-    (cd "$dir" && CGO_ENABLED=$cgo go build -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg") ||
+    build=(go build)
+    if [[ $pkg == test:* ]]; then build=(go test -c); pkg=${pkg#test:}; fi
+    (cd "$dir" && CGO_ENABLED=$cgo "${build[@]}" -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg") ||
       die "building $name from $pkg failed (see the compiler output above)"
     mv -f "$out/$name.tmp" "$out/$name"
     echo "$stamp" >"$out/.stamp-$name"

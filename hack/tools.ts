@@ -25,7 +25,9 @@ export type Tool =
   | 'csi-provisioner'
   | 'csi-snapshotter'
   | 'snapshot-controller'
-  | 'csi-resizer';
+  | 'csi-resizer'
+  | 'go-fuse-loopback'
+  | 'fuse-posixtest';
 
 export function toolsBinDir(): string {
   return process.env['KMESH_TOOLS_BIN'] ?? join(REPO_ROOT, 'hack', 'bin');

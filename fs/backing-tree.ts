@@ -1,0 +1,551 @@
+/**
+ * The Kmesh filesystem over a backing tree: every name and byte lives in a directory of the instance
+ * filesystem (a local directory or Lustre), and this serves it through FUSE. Files whose bytes are
+ * local open with kernel passthrough, so reads and writes run at the backing filesystem's speed and
+ * only metadata comes here. Every change is appended to the change journal before it is answered.
+ *
+ * Paths are latin1 strings (fs/operations.ts); `bytes()` turns one into what node:fs takes.
+ */
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statfsSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+  type BigIntStats,
+} from 'node:fs';
+import {
+  OpenFlag,
+  RENAME_EXCHANGE,
+  direntPlusSize,
+  direntSize,
+  writeDirent,
+  writeDirentPlus,
+  type Attr,
+  type StatfsOut,
+} from './abi.js';
+import type { ChangeJournal } from './journal.js';
+import * as libc from './libc.js';
+import { ErrnoError } from './libc.js';
+import { NodeTable, type FsNode } from './nodes.js';
+import type { Caller, Connection, Entry, FileSystem, Opened, SetattrRequest } from './operations.js';
+import { DEFAULT_TTL_MS } from './session.js';
+import type { Logger } from '../lib/logging.js';
+
+const EBADF = 9;
+const { O_CREAT, O_DIRECT, O_EXCL, O_NOCTTY, O_RDWR, O_TRUNC, O_WRONLY, S_IFMT, S_IFREG } = constants;
+// Not exported by node:fs constants.
+const O_ACCMODE = 3;
+const S_ISGID = 0o2000;
+
+const bytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
+
+function toAttr(s: BigIntStats): Attr {
+  return {
+    ino: s.ino,
+    size: s.size,
+    blocks: s.blocks,
+    atimeNs: s.atimeNs,
+    mtimeNs: s.mtimeNs,
+    ctimeNs: s.ctimeNs,
+    mode: Number(s.mode),
+    nlink: Number(s.nlink),
+    uid: Number(s.uid),
+    gid: Number(s.gid),
+    rdev: Number(s.rdev),
+    blksize: Number(s.blksize),
+  };
+}
+
+const inoKey = (s: BigIntStats): string => `${s.dev}:${s.ino}`;
+const lstat = (path: string): BigIntStats => lstatSync(bytes(path), { bigint: true });
+
+interface FileHandle {
+  kind: 'file';
+  node: FsNode;
+  fd: number;
+  writable: boolean;
+  passthrough: boolean;
+  /** Byte ranges written through us since the last flush, merged when sequential. */
+  ranges: [number, number][];
+  /** A write record for this handle is already in the journal. */
+  journaled: boolean;
+}
+
+interface DirEntry {
+  name: Buffer;
+}
+
+interface DirHandle {
+  kind: 'dir';
+  node: FsNode;
+  entries: DirEntry[];
+}
+
+export interface BackingTreeOptions {
+  /** The directory served as the filesystem's root. */
+  root: string;
+  /** Where changes are recorded; none for a read-only or unsynced tree. */
+  journal?: ChangeJournal;
+  log: Logger;
+}
+
+export class BackingTree implements FileSystem {
+  readonly nodes: NodeTable;
+  private connection: Connection | undefined;
+  private readonly handles = new Map<number, FileHandle | DirHandle>();
+  private nextFh = 1;
+  private readonly journal: ChangeJournal | undefined;
+  private readonly rootPath: string;
+
+  constructor(private readonly options: BackingTreeOptions) {
+    this.rootPath = Buffer.from(options.root).toString('latin1');
+    this.nodes = new NodeTable(this.rootPath, inoKey(lstat(this.rootPath)));
+    this.journal = options.journal;
+  }
+
+  init(connection: Connection): void {
+    this.connection = connection;
+  }
+
+  /** Open handles (files and directories), for tests and metrics. */
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  private rel(path: string): string {
+    return path.slice(this.rootPath.length + 1);
+  }
+
+  private record(...args: Parameters<ChangeJournal['record']>): void {
+    this.journal?.record(...args);
+  }
+
+  private entry(parent: FsNode, name: string, stats?: BigIntStats): Entry {
+    const s = stats ?? lstat(this.nodes.childPath(parent, name));
+    const node = this.nodes.remember(parent, name, inoKey(s));
+    return { nodeId: node.id, attr: toAttr(s) };
+  }
+
+  /**
+   * New files belong to the caller, not to us (we run as root): the caller's uid, and the caller's
+   * gid unless the directory is setgid (then the backing filesystem already gave it the directory's).
+   */
+  private own(caller: Caller, parent: FsNode, path: string, mode: number): BigIntStats {
+    const s = lstat(path);
+    const parentStats = lstat(this.nodes.path(parent));
+    const gid = Number(parentStats.mode) & S_ISGID ? Number(parentStats.gid) : caller.gid;
+    if (Number(s.uid) === caller.uid && Number(s.gid) === gid) return s;
+    lchownSync(bytes(path), caller.uid, gid);
+    // chown clears set-user-ID and set-group-ID on files, even for root; the caller asked for them.
+    if ((mode & 0o6000) !== 0 && (Number(s.mode) & S_IFMT) !== constants.S_IFLNK) chmodSync(bytes(path), mode & 0o7777);
+    return lstat(path);
+  }
+
+  private handle(fh: number): FileHandle | DirHandle {
+    const handle = this.handles.get(fh);
+    if (!handle) throw new ErrnoError(EBADF, `no open handle ${fh}`);
+    return handle;
+  }
+
+  private file(fh: number): FileHandle {
+    const handle = this.handle(fh);
+    if (handle.kind !== 'file') throw new ErrnoError(EBADF, `handle ${fh} is a directory`);
+    return handle;
+  }
+
+  private addHandle(handle: FileHandle | DirHandle): number {
+    const fh = this.nextFh++;
+    this.handles.set(fh, handle);
+    return fh;
+  }
+
+  lookup(_caller: Caller, parent: number, name: string): Entry {
+    return this.entry(this.nodes.get(parent), name);
+  }
+
+  forget(nodeId: number, nlookup: number): void {
+    this.nodes.forget(nodeId, nlookup);
+  }
+
+  getattr(nodeId: number, fh: number | undefined): Attr {
+    const handle = fh !== undefined ? this.handles.get(fh) : undefined;
+    if (handle?.kind === 'file') return toAttr(fstatSync(handle.fd, { bigint: true }));
+    const node = this.nodes.get(nodeId);
+    // fstat() of an open file whose last name is gone: any open descriptor of it answers.
+    const [fd] = node.links.length === 0 && node !== this.nodes.root ? node.openFds : [];
+    if (fd !== undefined) return toAttr(fstatSync(fd, { bigint: true }));
+    return toAttr(lstat(this.nodes.path(node)));
+  }
+
+  setattr(_caller: Caller, nodeId: number, request: SetattrRequest): Attr {
+    const node = this.nodes.get(nodeId);
+    const handle = request.fh !== undefined ? this.handles.get(request.fh) : undefined;
+    const fd = handle?.kind === 'file' ? handle.fd : undefined;
+    const path = this.nodes.path(node);
+    if (request.mode !== undefined) {
+      if (fd !== undefined) fchmodSync(fd, request.mode & 0o7777);
+      else chmodSync(bytes(path), request.mode & 0o7777);
+    }
+    if (request.uid !== undefined || request.gid !== undefined) {
+      const [uid, gid] = [request.uid ?? -1, request.gid ?? -1];
+      if (fd !== undefined) fchownSync(fd, uid, gid);
+      else lchownSync(bytes(path), uid, gid);
+    }
+    if (request.size !== undefined) {
+      if (fd !== undefined) ftruncateSync(fd, Number(request.size));
+      else truncateSync(bytes(path), Number(request.size));
+      this.record('truncate', this.rel(path), { size: Number(request.size) });
+    }
+    if (request.atimeNs !== undefined || request.mtimeNs !== undefined) {
+      if (fd !== undefined) libc.futimens(fd, request.atimeNs, request.mtimeNs);
+      else libc.utimens(path, request.atimeNs, request.mtimeNs);
+    }
+    if (
+      request.mode !== undefined ||
+      request.uid !== undefined ||
+      request.gid !== undefined ||
+      request.mtimeNs !== undefined
+    ) {
+      this.record('attr', this.rel(path));
+    }
+    return fd !== undefined ? toAttr(fstatSync(fd, { bigint: true })) : toAttr(lstat(path));
+  }
+
+  readlink(nodeId: number): Buffer {
+    return readlinkSync(bytes(this.nodes.path(this.nodes.get(nodeId))), { encoding: 'buffer' });
+  }
+
+  symlink(caller: Caller, parent: number, name: string, target: Buffer): Entry {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    symlinkSync(target, bytes(path));
+    this.record('symlink', this.rel(path));
+    return this.entry(dir, name, this.own(caller, dir, path, 0));
+  }
+
+  mknod(caller: Caller, parent: number, name: string, mode: number, rdev: number): Entry {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    if ((mode & S_IFMT) === S_IFREG) closeSync(openSync(bytes(path), O_CREAT | O_EXCL | O_WRONLY, mode & 0o7777));
+    else libc.mknod(path, mode, rdev);
+    this.record('mknod', this.rel(path));
+    return this.entry(dir, name, this.own(caller, dir, path, mode));
+  }
+
+  mkdir(caller: Caller, parent: number, name: string, mode: number): Entry {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    mkdirSync(bytes(path), mode & 0o7777);
+    this.record('mkdir', this.rel(path));
+    return this.entry(dir, name, this.own(caller, dir, path, mode));
+  }
+
+  unlink(parent: number, name: string): void {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    const lastLink = lstat(path).nlink <= 1n;
+    unlinkSync(bytes(path));
+    this.nodes.unlinked(dir, name, lastLink);
+    this.record('unlink', this.rel(path));
+  }
+
+  rmdir(parent: number, name: string): void {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    rmdirSync(bytes(path));
+    this.nodes.unlinked(dir, name, true);
+    this.record('rmdir', this.rel(path));
+  }
+
+  rename(parent: number, name: string, newParent: number, newName: string, flags: number): void {
+    const [from, to] = [this.nodes.get(parent), this.nodes.get(newParent)];
+    const [fromPath, toPath] = [this.nodes.childPath(from, name), this.nodes.childPath(to, newName)];
+    let replacedLastLink = true;
+    try {
+      replacedLastLink = lstat(toPath).nlink <= 1n;
+    } catch {
+      // nothing there to replace
+    }
+    if (flags === 0) renameSync(bytes(fromPath), bytes(toPath));
+    else libc.renameat2(fromPath, toPath, flags);
+    if (flags & RENAME_EXCHANGE) {
+      this.nodes.exchanged(from, name, to, newName);
+      this.record('exchange', this.rel(fromPath), { to: this.rel(toPath) });
+    } else {
+      this.nodes.renamed(from, name, to, newName, replacedLastLink);
+      this.record('rename', this.rel(fromPath), { to: this.rel(toPath) });
+    }
+  }
+
+  link(nodeId: number, newParent: number, newName: string): Entry {
+    const node = this.nodes.get(nodeId);
+    const dir = this.nodes.get(newParent);
+    const [source, path] = [this.nodes.path(node), this.nodes.childPath(dir, newName)];
+    linkSync(bytes(source), bytes(path));
+    this.record('link', this.rel(source), { to: this.rel(path) });
+    return this.entry(dir, newName);
+  }
+
+  /**
+   * Opens a backing descriptor for a handle and, where the kernel allows, registers the file for
+   * passthrough. One backing file serves every open of an inode (the kernel refuses a second), so it
+   * is opened read-write: the kernel has already checked the caller's access on the FUSE file.
+   */
+  private openFile(node: FsNode, path: string, flags: number, created?: number): FileHandle & { backingId?: number } {
+    // Without O_DIRECT: reads and writes that reach us use Node's unaligned buffers; the kernel
+    // already gave the application direct I/O semantics on the FUSE side.
+    const fd = created ?? openSync(bytes(path), flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
+    const writable = (flags & O_ACCMODE) !== constants.O_RDONLY;
+    const handle: FileHandle & { backingId?: number } = {
+      kind: 'file',
+      node,
+      fd,
+      writable,
+      passthrough: false,
+      ranges: [],
+      journaled: false,
+    };
+    node.openFds.add(fd);
+    const connection = this.connection;
+    if (connection?.passthrough && fstatSync(fd).isFile()) {
+      try {
+        if (!node.backing) {
+          let backingFd: number;
+          try {
+            backingFd = openSync(bytes(path), O_RDWR);
+          } catch {
+            backingFd = openSync(bytes(path), flags & O_ACCMODE);
+          }
+          try {
+            node.backing = { id: connection.backingOpen(backingFd), refs: 0 };
+          } finally {
+            closeSync(backingFd);
+          }
+        }
+        node.backing.refs++;
+        handle.passthrough = true;
+        handle.backingId = node.backing.id;
+      } catch (err) {
+        this.options.log.debug({ err, path: this.rel(path) }, 'passthrough refused; serving reads and writes');
+      }
+    }
+    if (flags & O_TRUNC && created === undefined) this.record('truncate', this.rel(path), { size: 0 });
+    if (writable && handle.passthrough) {
+      // Passthrough writes never reach us: record that this file may change before the app can write.
+      this.record('write', this.rel(path));
+      handle.journaled = true;
+    }
+    return handle;
+  }
+
+  private opened(handle: FileHandle & { backingId?: number }): Opened {
+    const fh = this.addHandle(handle);
+    if (handle.passthrough) return { fh, openFlags: OpenFlag.PASSTHROUGH, backingId: handle.backingId ?? 0 };
+    return { fh, openFlags: 0 };
+  }
+
+  open(_caller: Caller, nodeId: number, flags: number): Opened {
+    const node = this.nodes.get(nodeId);
+    return this.opened(this.openFile(node, this.nodes.path(node), flags));
+  }
+
+  create(caller: Caller, parent: number, name: string, flags: number, mode: number): Entry & Opened {
+    const dir = this.nodes.get(parent);
+    const path = this.nodes.childPath(dir, name);
+    // Opened once, with the caller's flags (O_TRUNC included), so the attributes returned are final.
+    const fd = openSync(bytes(path), (flags & ~(O_NOCTTY | O_DIRECT)) | O_CREAT, mode & 0o7777);
+    let entry: Entry;
+    try {
+      this.record('create', this.rel(path));
+      entry = this.entry(dir, name, this.own(caller, dir, path, mode));
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    const handle = this.openFile(this.nodes.get(entry.nodeId), path, flags, fd);
+    return { ...entry, ...this.opened(handle) };
+  }
+
+  read(_nodeId: number, fh: number, offset: bigint, size: number): Buffer {
+    const handle = this.file(fh);
+    const data = Buffer.allocUnsafe(size);
+    const n = readSync(handle.fd, data, 0, size, offset);
+    return data.subarray(0, n);
+  }
+
+  write(_nodeId: number, fh: number, offset: bigint, data: Buffer): number {
+    const handle = this.file(fh);
+    if (!handle.journaled) {
+      this.record('write', this.rel(this.nodes.path(handle.node)));
+      handle.journaled = true;
+    }
+    const n = writeSync(handle.fd, data, 0, data.length, Number(offset));
+    const last = handle.ranges.at(-1);
+    const start = Number(offset);
+    if (last && last[0] + last[1] === start) last[1] += n;
+    else handle.ranges.push([start, n]);
+    return n;
+  }
+
+  /** Puts the ranges written through this handle in the journal. */
+  private flushRanges(handle: FileHandle): void {
+    if (handle.ranges.length === 0) return;
+    try {
+      this.record('write', this.rel(this.nodes.path(handle.node)), { ranges: handle.ranges });
+    } catch {
+      // The file has no name left: nothing to sync.
+    }
+    handle.ranges = [];
+  }
+
+  flush(_nodeId: number, fh: number): void {
+    this.flushRanges(this.file(fh));
+  }
+
+  fsync(_nodeId: number, fh: number, datasync: boolean): void {
+    const handle = this.file(fh);
+    this.flushRanges(handle);
+    if (datasync) fdatasyncSync(handle.fd);
+    else fsyncSync(handle.fd);
+    this.journal?.sync();
+  }
+
+  release(_nodeId: number, fh: number): void {
+    const handle = this.file(fh);
+    this.handles.delete(fh);
+    this.flushRanges(handle);
+    closeSync(handle.fd);
+    const node = handle.node;
+    node.openFds.delete(handle.fd);
+    if (handle.passthrough && node.backing && --node.backing.refs === 0) {
+      const id = node.backing.id;
+      node.backing = undefined;
+      try {
+        this.connection?.backingClose(id);
+      } catch (err) {
+        this.options.log.warn({ err, id }, 'could not close a passthrough backing file');
+      }
+    }
+  }
+
+  fallocate(_nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): void {
+    const handle = this.file(fh);
+    libc.fallocate(handle.fd, mode, offset, length);
+    this.record('write', this.rel(this.nodes.path(handle.node)), { ranges: [[Number(offset), Number(length)]] });
+  }
+
+  lseek(_nodeId: number, fh: number, offset: bigint, whence: number): bigint {
+    return libc.lseek(this.file(fh).fd, offset, whence);
+  }
+
+  opendir(nodeId: number): Opened {
+    const node = this.nodes.get(nodeId);
+    const handle: DirHandle = { kind: 'dir', node, entries: this.list(node) };
+    return { fh: this.addHandle(handle), openFlags: 0 };
+  }
+
+  private list(node: FsNode): DirEntry[] {
+    const names = readdirSync(bytes(this.nodes.path(node)), { encoding: 'buffer' });
+    return [{ name: Buffer.from('.') }, { name: Buffer.from('..') }, ...names.map((name) => ({ name }))];
+  }
+
+  readdir(_nodeId: number, fh: number, offset: number, size: number, plus: boolean): Buffer {
+    const handle = this.handle(fh);
+    if (handle.kind !== 'dir') throw new ErrnoError(EBADF, `handle ${fh} is a file`);
+    // A read from the start (rewinddir) sees the directory as it is now.
+    if (offset === 0) handle.entries = this.list(handle.node);
+    const dir = handle.node;
+    const out = Buffer.alloc(size);
+    let used = 0;
+    const valid = { entryMs: DEFAULT_TTL_MS, attrMs: DEFAULT_TTL_MS };
+    for (let i = offset; i < handle.entries.length; i++) {
+      const { name } = handle.entries[i]!;
+      const need = plus ? direntPlusSize(name.length) : direntSize(name.length);
+      if (used + need > size) break;
+      const latin1 = name.toString('latin1');
+      const dots = latin1 === '.' || latin1 === '..';
+      let stats: BigIntStats;
+      try {
+        const target = dots ? (latin1 === '.' || dir === this.nodes.root ? dir : dir.links[0]?.parent) : undefined;
+        stats = target ? lstat(this.nodes.path(target)) : lstat(this.nodes.childPath(dir, latin1));
+      } catch {
+        continue; // removed since the listing was taken
+      }
+      if (plus) {
+        const nodeId = dots ? 0 : this.nodes.remember(dir, latin1, inoKey(stats)).id;
+        used = writeDirentPlus(out, used, nodeId, toAttr(stats), valid, i + 1, name);
+      } else {
+        used = writeDirent(out, used, stats.ino, i + 1, (Number(stats.mode) >>> 12) & 0xf, name);
+      }
+    }
+    return out.subarray(0, used);
+  }
+
+  releasedir(_nodeId: number, fh: number): void {
+    this.handles.delete(fh);
+  }
+
+  fsyncdir(nodeId: number): void {
+    const fd = openSync(bytes(this.nodes.path(this.nodes.get(nodeId))), constants.O_RDONLY);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.journal?.sync();
+  }
+
+  statfs(): StatfsOut {
+    const s = statfsSync(bytes(this.rootPath), { bigint: true });
+    return {
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      bsize: Number(s.bsize),
+      namelen: 255,
+      frsize: Number(s.bsize),
+    };
+  }
+
+  getxattr(nodeId: number, name: string, size: number): Buffer | number {
+    return libc.getxattr(this.nodes.path(this.nodes.get(nodeId)), name, size);
+  }
+
+  listxattr(nodeId: number, size: number): Buffer | number {
+    return libc.listxattr(this.nodes.path(this.nodes.get(nodeId)), size);
+  }
+
+  setxattr(nodeId: number, name: string, value: Buffer, flags: number): void {
+    const path = this.nodes.path(this.nodes.get(nodeId));
+    libc.setxattr(path, name, value, flags);
+    this.record('xattr', this.rel(path));
+  }
+
+  removexattr(nodeId: number, name: string): void {
+    const path = this.nodes.path(this.nodes.get(nodeId));
+    libc.removexattr(path, name);
+    this.record('xattr', this.rel(path));
+  }
+}
