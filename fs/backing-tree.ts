@@ -87,8 +87,6 @@ interface FileHandle {
   passthrough: boolean;
   /** Byte ranges written through us since the last flush, merged when sequential. */
   ranges: [number, number][];
-  /** A write record for this handle is already in the journal. */
-  journaled: boolean;
 }
 
 interface DirEntry {
@@ -125,6 +123,8 @@ export class BackingTree implements FileSystem {
 
   init(connection: Connection): void {
     this.connection = connection;
+    // Whatever happened while nothing served the tree is unknown to the journal's readers.
+    this.record('mount', '');
   }
 
   /** Open handles (files and directories), for tests and metrics. */
@@ -282,7 +282,9 @@ export class BackingTree implements FileSystem {
     const [fromPath, toPath] = [this.nodes.childPath(from, name), this.nodes.childPath(to, newName)];
     let replacedLastLink = true;
     try {
-      replacedLastLink = lstat(toPath).nlink <= 1n;
+      const replaced = lstat(toPath);
+      // A directory replaced by a rename is empty (nlink 2) and gone.
+      replacedLastLink = replaced.isDirectory() || replaced.nlink <= 1n;
     } catch {
       // nothing there to replace
     }
@@ -323,7 +325,6 @@ export class BackingTree implements FileSystem {
       writable,
       passthrough: false,
       ranges: [],
-      journaled: false,
     };
     node.openFds.add(fd);
     const connection = this.connection;
@@ -350,23 +351,21 @@ export class BackingTree implements FileSystem {
       }
     }
     if (flags & O_TRUNC && created === undefined) this.record('truncate', this.rel(path), { size: 0 });
-    if (writable && handle.passthrough) {
-      // Passthrough writes never reach us: record that this file may change before the app can write.
-      this.record('write', this.rel(path));
-      handle.journaled = true;
-    }
     return handle;
   }
 
-  private opened(handle: FileHandle & { backingId?: number }): Opened {
+  private opened(handle: FileHandle & { backingId?: number }, path: string): Opened {
     const fh = this.addHandle(handle);
+    // Passthrough writes never reach us: the file may change from now until it is closed.
+    if (handle.writable) this.record('open', this.rel(path), { handle: fh });
     if (handle.passthrough) return { fh, openFlags: OpenFlag.PASSTHROUGH, backingId: handle.backingId ?? 0 };
     return { fh, openFlags: 0 };
   }
 
   open(_caller: Caller, nodeId: number, flags: number): Opened {
     const node = this.nodes.get(nodeId);
-    return this.opened(this.openFile(node, this.nodes.path(node), flags));
+    const path = this.nodes.path(node);
+    return this.opened(this.openFile(node, path, flags), path);
   }
 
   create(caller: Caller, parent: number, name: string, flags: number, mode: number): Entry & Opened {
@@ -383,7 +382,7 @@ export class BackingTree implements FileSystem {
       throw err;
     }
     const handle = this.openFile(this.nodes.get(entry.nodeId), path, flags, fd);
-    return { ...entry, ...this.opened(handle) };
+    return { ...entry, ...this.opened(handle, path) };
   }
 
   read(_nodeId: number, fh: number, offset: bigint, size: number): Buffer {
@@ -395,10 +394,6 @@ export class BackingTree implements FileSystem {
 
   write(_nodeId: number, fh: number, offset: bigint, data: Buffer): number {
     const handle = this.file(fh);
-    if (!handle.journaled) {
-      this.record('write', this.rel(this.nodes.path(handle.node)));
-      handle.journaled = true;
-    }
     const n = writeSync(handle.fd, data, 0, data.length, Number(offset));
     const last = handle.ranges.at(-1);
     const start = Number(offset);
@@ -407,24 +402,29 @@ export class BackingTree implements FileSystem {
     return n;
   }
 
-  /** Puts the ranges written through this handle in the journal. */
-  private flushRanges(handle: FileHandle): void {
-    if (handle.ranges.length === 0) return;
-    try {
-      this.record('write', this.rel(this.nodes.path(handle.node)), { ranges: handle.ranges });
-    } catch {
-      // The file has no name left: nothing to sync.
-    }
+  /** Puts the ranges written through this handle in the journal (`close`: and that it is closed). */
+  private flushRanges(handle: FileHandle, fh: number, close = false): void {
+    if (handle.ranges.length === 0 && !(close && handle.writable)) return;
+    const ranges = handle.ranges.length ? { ranges: handle.ranges } : {};
     handle.ranges = [];
+    let path: string;
+    try {
+      path = this.rel(this.nodes.path(handle.node));
+    } catch {
+      // The file has no name left: its content matters to no one, but an open record is owed a close.
+      if (close) this.record('close', '', { handle: fh });
+      return;
+    }
+    this.record(close ? 'close' : 'write', path, close ? { handle: fh, ...ranges } : ranges);
   }
 
   flush(_nodeId: number, fh: number): void {
-    this.flushRanges(this.file(fh));
+    this.flushRanges(this.file(fh), fh);
   }
 
   fsync(_nodeId: number, fh: number, datasync: boolean): void {
     const handle = this.file(fh);
-    this.flushRanges(handle);
+    this.flushRanges(handle, fh);
     if (datasync) fdatasyncSync(handle.fd);
     else fsyncSync(handle.fd);
     this.journal?.sync();
@@ -433,7 +433,7 @@ export class BackingTree implements FileSystem {
   release(_nodeId: number, fh: number): void {
     const handle = this.file(fh);
     this.handles.delete(fh);
-    this.flushRanges(handle);
+    this.flushRanges(handle, fh, true);
     closeSync(handle.fd);
     const node = handle.node;
     node.openFds.delete(handle.fd);

@@ -6,10 +6,18 @@
  * application made durable is known to have changed after a machine crash too.
  * docs/architecture.md#the-change-journal describes the records and how they are consumed.
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
-/** What happened to a path. `write` with no ranges means "may have changed anywhere". */
+/**
+ * What happened to a path. `open` (for writing) means the file may change anywhere until the
+ * `close` with the same handle: writes through kernel passthrough never reach the daemon. `mount`
+ * starts a new serving of the tree: handles of an earlier one are gone, and changes made while
+ * nothing served it are unknown.
+ */
 export type ChangeOp =
+  | 'mount'
+  | 'open'
+  | 'close'
   | 'create'
   | 'mkdir'
   | 'symlink'
@@ -32,8 +40,10 @@ export interface ChangeRecord {
   path: string;
   /** rename/exchange/link: the other path (the destination, or for link the new name). */
   to?: string;
-  /** write: byte ranges [offset, length] written, when known. */
+  /** write/close: byte ranges [offset, length] written through the daemon, when known. */
   ranges?: [number, number][];
+  /** open/close: the handle, unique within one mount. */
+  handle?: number;
   /** truncate: the new size. */
   size?: number;
 }
@@ -41,20 +51,41 @@ export interface ChangeRecord {
 /** Names are latin1 inside fs/; the journal speaks UTF-8 like the rest of Kmesh. */
 const utf8 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('utf8');
 
+/** A journal past this size starts over (its readers then scan once). */
+export const DEFAULT_JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
+
 export class ChangeJournal {
-  private readonly fd: number;
+  private fd: number;
+  private bytes: number;
   private appended = 0;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    private readonly maxBytes = DEFAULT_JOURNAL_MAX_BYTES,
+  ) {
     this.fd = openSync(file, 'a');
+    this.bytes = fstatSync(this.fd).size;
   }
 
   /** Appends one record (paths as fs/ keeps them, latin1). */
   record(op: ChangeOp, path: string, extra: Omit<ChangeRecord, 't' | 'op' | 'path'> = {}): void {
     const record: ChangeRecord = { t: Date.now(), op, path: utf8(path), ...extra };
     if (record.to !== undefined) record.to = utf8(record.to);
-    writeSync(this.fd, JSON.stringify(record) + '\n');
+    const line = JSON.stringify(record) + '\n';
+    if (this.bytes > 0 && this.bytes + Buffer.byteLength(line) > this.maxBytes) this.rotate();
+    this.bytes += writeSync(this.fd, line);
     this.appended++;
+  }
+
+  /**
+   * Starts a new file; the old one is kept as `<file>.1` until the next rotation. A reader notices
+   * the new inode and scans once, so nothing is lost even if it had not read the old file to the end.
+   */
+  private rotate(): void {
+    renameSync(this.file, `${this.file}.1`);
+    closeSync(this.fd);
+    this.fd = openSync(this.file, 'a');
+    this.bytes = 0;
   }
 
   /** Records appended by this process. */
@@ -72,12 +103,15 @@ export class ChangeJournal {
   }
 }
 
-/** Reads the records after byte `offset` of a journal; returns them and the offset to resume from. */
-export function readJournal(file: string, offset: number): { records: ChangeRecord[]; next: number } {
+/**
+ * Reads the records after byte `offset` of a journal; returns them, the offset to resume from and
+ * the file's inode (a different inode than last time: the journal was rotated or replaced).
+ */
+export function readJournal(file: string, offset: number): { records: ChangeRecord[]; next: number; ino: number } {
   const fd = openSync(file, 'r');
   try {
-    const size = fstatSync(fd).size;
-    if (size <= offset) return { records: [], next: offset };
+    const { size, ino } = fstatSync(fd);
+    if (size <= offset) return { records: [], next: offset, ino };
     const buf = Buffer.alloc(size - offset);
     readSync(fd, buf, 0, buf.length, offset);
     // A line still being written has no newline yet: leave it for the next read.
@@ -87,7 +121,7 @@ export function readJournal(file: string, offset: number): { records: ChangeReco
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as ChangeRecord);
-    return { records, next: offset + end };
+    return { records, next: offset + end, ino };
   } finally {
     closeSync(fd);
   }

@@ -120,7 +120,7 @@ const policy = z.strictObject({
 });
 
 /** Lustre: read the MDT changelogs instead of scanning every pass. */
-const changeFeed = z.strictObject({
+const lustreFeed = z.strictObject({
   type: z.literal('lustre').default('lustre'),
   mount: text(),
   mdts: z
@@ -129,6 +129,15 @@ const changeFeed = z.strictObject({
   user: text(),
   treePrefix: text(),
 });
+
+/** The Kmesh filesystem: read the change journals of the mounts serving the tree (fs/journal.ts). */
+const journalFeed = z.strictObject({
+  type: z.literal('journal'),
+  /** The directory the mounts write their journals in. */
+  dir: text(),
+});
+
+const changeFeed = z.union([journalFeed, lustreFeed]);
 
 export const workerConfigSchema = z.strictObject({
   /** `<namespace>/<name>` of the DataFlow. */

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { splitChunks, windowSize, type Chunker } from './chunker.js';
 import { listNames, shownName, textOf } from './names.js';
 import {
+  entryChunks,
   fileChunks,
   NodeSet,
+  walk,
   sortEntries,
   type ChunkRef,
   type Entry,
@@ -79,6 +81,22 @@ export interface ScanOptions {
   site: string;
   /** Relative paths (and everything below) left out, e.g. a state directory inside the tree. */
   exclude?: (relPath: string) => boolean;
+  /**
+   * An incremental scan: the version of the last scan, and every path that may have changed since
+   * (from a change feed; a rename names both paths). Directories with no such path at or below
+   * them are taken from `previous` without touching the filesystem; a listed path is scanned with
+   * everything below it.
+   */
+  since?: { previous: TreeVersion; changed: Set<string> };
+}
+
+/** Every directory leading to a changed path (the root as ''): these are listed again. */
+function ancestorsOf(changed: Set<string>): Set<string> {
+  const out = new Set<string>(['']);
+  for (const path of changed) {
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) out.add(path.slice(0, i));
+  }
+  return out;
 }
 
 function unchanged(record: IndexRecord | undefined, st: Stats, type: IndexRecord['type']): record is IndexRecord {
@@ -229,8 +247,48 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
     return target;
   };
 
-  const scanDir = async (relDir: string): Promise<Hash> => {
+  const since = options.since;
+  const onPath = since ? ancestorsOf(since.changed) : new Set<string>();
+
+  /** Takes the unchanged subtree `hash` at `relDir` from the previous version, as a scan would have seen it. */
+  const reuse = (relDir: string, hash: Hash, previous: TreeVersion): void => {
+    const copy = (h: Hash): void => {
+      const bytes = previous.nodes.bytes.get(h);
+      if (bytes) nodes.addEncoded(bytes, h);
+    };
+    copy(hash);
+    for (const { path, entry } of walk(previous.nodes, hash, relDir)) {
+      seen.add(path);
+      if (entry.type === 'dir') {
+        copy(entry.node);
+        stats.dirs++;
+      } else if (entry.type === 'file') {
+        for (const [h] of entry.blocks ?? []) copy(h);
+        const file = previous.files.get(path);
+        if (file) files.set(path, file);
+        let offset = 0;
+        for (const [h, sizeBytes] of entryChunks(entry, previous.nodes)) {
+          if (!locations.has(h)) locations.set(h, { path, offset, sizeBytes });
+          offset += sizeBytes;
+        }
+        stats.files++;
+        stats.logicalBytes += entry.sizeBytes;
+      }
+    }
+  };
+
+  /** The subdirectories of directory node `dirNode` of the previous version, by name. */
+  const previousDirs = (dirNode: Hash | undefined): Map<string, Hash> => {
+    const out = new Map<string, Hash>();
+    const node = dirNode && since ? since.previous.nodes.get(dirNode) : undefined;
+    if (node?.type === 'dir') for (const e of node.entries) if (e.type === 'dir') out.set(e.name, e.node);
+    return out;
+  };
+
+  /** `previousNode`: this directory in the previous version, while no changed path is at or above it. */
+  const scanDir = async (relDir: string, previousNode?: Hash): Promise<Hash> => {
     const entries: Entry[] = [];
+    const priorDirs = previousDirs(previousNode);
     const { names, skipped } = listNames(relDir ? join(rootDir, relDir) : rootDir);
     for (const raw of skipped) skip(relDir ? `${relDir}/${shownName(raw)}` : shownName(raw));
     names.sort();
@@ -288,7 +346,14 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
           vv: rec.vv,
         });
       } else if (st.isDirectory()) {
-        const node = await scanDir(rel);
+        const prior = since && !since.changed.has(rel) ? priorDirs.get(name) : undefined;
+        let node: Hash;
+        if (prior && !onPath.has(rel)) {
+          reuse(rel, prior, since!.previous);
+          node = prior;
+        } else {
+          node = await scanDir(rel, prior);
+        }
         const rec = record(rel, st, 'dir', {}, previous?.type !== 'dir' || previous.mode !== (st.mode & 0o7777));
         stats.dirs++;
         entries.push({ type: 'dir', name, mode: rec.mode, mtimeMs: Math.trunc(st.mtimeMs), node, vv: rec.vv });
@@ -303,7 +368,7 @@ export async function scanTree(rootDir: string, options: ScanOptions): Promise<T
     return nodes.add({ v: 1, type: 'dir', entries: sortEntries(entries) });
   };
 
-  const root = await scanDir('');
+  const root = await scanDir('', since && !since.changed.has('') ? since.previous.root : undefined);
   for (const path of [...index.records.keys()]) {
     if (seen.has(path)) continue;
     index.records.delete(path);

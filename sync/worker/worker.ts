@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../../lib/durable.js';
 import type { Logger } from '../../lib/logging.js';
 import { systemRunner } from '../../lib/command.js';
 import { LustreChangelogFeed, scanEveryPass, type ChangeFeed } from '../engine/change-feed.js';
+import { JournalFeed } from '../engine/journal-feed.js';
 import { Chunker } from '../engine/chunker.js';
 import { chunkReader, pushVersion, TransferError, type ChunkReader } from '../engine/push.js';
 import { scanTree, type TreeVersion } from '../engine/scan.js';
@@ -70,13 +71,20 @@ export class Worker {
     );
     this.totals = this.loadTotals();
     this.purgedAt = this.loadPurgedAt();
-    const lustre = config.changeFeed;
     this.sources = new SourceIngester(config.sources, config.treeDir, config.stateDir, log, this.bandwidth);
-    this.feed =
-      feed ??
-      (lustre
-        ? new LustreChangelogFeed({ ...lustre, runner: systemRunner, cursorFile: this.file('changelog-cursors.json') })
-        : scanEveryPass);
+    this.feed = feed ?? this.changeFeed();
+  }
+
+  private changeFeed(): ChangeFeed {
+    const feed = this.config.changeFeed;
+    if (feed?.type === 'journal') return new JournalFeed({ dir: feed.dir, stateFile: this.file('journal-feed.json') });
+    if (feed?.type === 'lustre')
+      return new LustreChangelogFeed({
+        ...feed,
+        runner: systemRunner,
+        cursorFile: this.file('changelog-cursors.json'),
+      });
+    return scanEveryPass;
   }
 
   private file(name: string): string {
@@ -170,10 +178,13 @@ export class Worker {
     if (!version || purge || ingested || changes.rescan || changes.paths.size) {
       this.phase = 'scanning';
       const started = performance.now();
+      // A feed that vouches for every change lets the scan list only the directories leading to them.
+      const previous = !purge && !ingested && !changes.rescan ? version : undefined;
       version = await scanTree(this.config.treeDir, {
         index: this.index,
         chunker: this.chunker,
         site: this.config.site,
+        ...(previous ? { since: { previous, changed: changes.paths } } : {}),
       });
       if (this.index.dirty) this.index.save(this.file('index.json'));
       this.metrics?.scanSeconds.observe((performance.now() - started) / 1000);
