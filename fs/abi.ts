@@ -123,6 +123,8 @@ export enum Notify {
   INVAL_INODE = 2,
   INVAL_ENTRY = 3,
   DELETE = 6,
+  /** Requeue every request a server read but did not answer (a server taking over after a crash). */
+  RESEND = 7,
 }
 
 /** ioctls on the /dev/fuse fd that register and drop a passthrough backing file. */

@@ -46,7 +46,7 @@ import {
 import type { ChangeJournal } from './journal.js';
 import * as libc from './libc.js';
 import { ErrnoError } from './libc.js';
-import { NodeTable, type FsNode } from './nodes.js';
+import { NodeTable, type FsNode, type NodeLog, type NodeRecord } from './nodes.js';
 import type { Caller, Connection, Entry, FileSystem, Opened, SetattrRequest } from './operations.js';
 import { DEFAULT_TTL_MS } from './session.js';
 import type { Logger } from '../lib/logging.js';
@@ -104,6 +104,13 @@ export interface BackingTreeOptions {
   root: string;
   /** Where changes are recorded; none for a read-only or unsynced tree. */
   journal?: ChangeJournal;
+  /** Where the node table's changes go, for a server that takes over the connection (fs/node-log.ts). */
+  nodeLog?: NodeLog;
+  /**
+   * Taking over a connection from a server that died: its node table (from its log) and how many
+   * servers came before (handle numbers of each start in a range of their own).
+   */
+  resume?: { records: NodeRecord[]; generation: number };
   log: Logger;
 }
 
@@ -114,17 +121,48 @@ export class BackingTree implements FileSystem {
   private nextFh = 1;
   private readonly journal: ChangeJournal | undefined;
   private readonly rootPath: string;
+  /** Another server served this connection before: handles and backing files may be its. */
+  private readonly resumed: boolean;
 
   constructor(private readonly options: BackingTreeOptions) {
     this.rootPath = Buffer.from(options.root).toString('latin1');
     this.nodes = new NodeTable(this.rootPath, inoKey(lstat(this.rootPath)));
     this.journal = options.journal;
+    this.resumed = options.resume !== undefined;
+    if (options.resume) {
+      this.nodes.replay(options.resume.records);
+      this.nextFh = options.resume.generation * 2 ** 32 + 1;
+    }
+    this.nodes.log = options.nodeLog;
   }
 
   init(connection: Connection): void {
     this.connection = connection;
     // Whatever happened while nothing served the tree is unknown to the journal's readers.
     this.record('mount', '');
+    // Files the server before this one opened with passthrough may still be written to.
+    for (const node of this.nodes.withBacking()) this.recordLegacy('open', node);
+  }
+
+  private recordLegacy(op: 'open' | 'close', node: FsNode): void {
+    try {
+      this.record(op, this.rel(this.nodes.path(node)), { handle: -node.id });
+    } catch {
+      if (op === 'close') this.record('close', '', { handle: -node.id });
+    }
+  }
+
+  /** The release of a handle the server before this one opened. */
+  private releaseLegacy(nodeId: number): void {
+    let node: FsNode;
+    try {
+      node = this.nodes.get(nodeId);
+    } catch {
+      return;
+    }
+    if (!node.backing) return;
+    this.releaseBacking(node);
+    if (!node.backing) this.recordLegacy('close', node);
   }
 
   /** Open handles (files and directories), for tests and metrics. */
@@ -161,15 +199,45 @@ export class BackingTree implements FileSystem {
     return lstat(path);
   }
 
-  private handle(fh: number): FileHandle | DirHandle {
-    const handle = this.handles.get(fh);
+  private dir(fh: number, nodeId: number): DirHandle {
+    let handle = this.handles.get(fh);
+    if (!handle && this.resumed) {
+      // Opened by the server before this one: list the directory again.
+      const node = this.nodes.get(nodeId);
+      handle = { kind: 'dir', node, entries: this.list(node) };
+      this.handles.set(fh, handle);
+    }
     if (!handle) throw new ErrnoError(EBADF, `no open handle ${fh}`);
+    if (handle.kind !== 'dir') throw new ErrnoError(EBADF, `handle ${fh} is a file`);
     return handle;
   }
 
-  private file(fh: number): FileHandle {
-    const handle = this.handle(fh);
+  private file(fh: number, nodeId: number): FileHandle {
+    let handle = this.handles.get(fh);
+    if (!handle && this.resumed) handle = this.adopt(fh, this.nodes.get(nodeId));
+    if (!handle) throw new ErrnoError(EBADF, `no open handle ${fh}`);
     if (handle.kind !== 'file') throw new ErrnoError(EBADF, `handle ${fh} is a directory`);
+    return handle;
+  }
+
+  /**
+   * A handle the server before this one opened (the kernel keeps using it): open the file again.
+   * Its access mode is unknown, so read-write where the file allows it; the kernel has checked the
+   * caller's access when the handle was opened.
+   */
+  private adopt(fh: number, node: FsNode): FileHandle {
+    const path = bytes(this.nodes.path(node));
+    let fd: number;
+    let writable = true;
+    try {
+      fd = openSync(path, O_RDWR);
+    } catch {
+      fd = openSync(path, constants.O_RDONLY);
+      writable = false;
+    }
+    const handle: FileHandle = { kind: 'file', node, fd, writable, passthrough: false, ranges: [] };
+    node.openFds.add(fd);
+    this.handles.set(fh, handle);
     return handle;
   }
 
@@ -330,7 +398,8 @@ export class BackingTree implements FileSystem {
     const connection = this.connection;
     if (connection?.passthrough && fstatSync(fd).isFile()) {
       try {
-        if (!node.backing) {
+        let id = node.backing?.id;
+        if (id === undefined) {
           let backingFd: number;
           try {
             backingFd = openSync(bytes(path), O_RDWR);
@@ -338,14 +407,14 @@ export class BackingTree implements FileSystem {
             backingFd = openSync(bytes(path), flags & O_ACCMODE);
           }
           try {
-            node.backing = { id: connection.backingOpen(backingFd), refs: 0 };
+            id = connection.backingOpen(backingFd);
           } finally {
             closeSync(backingFd);
           }
         }
-        node.backing.refs++;
+        this.nodes.backingOpened(node, id);
         handle.passthrough = true;
-        handle.backingId = node.backing.id;
+        handle.backingId = id;
       } catch (err) {
         this.options.log.debug({ err, path: this.rel(path) }, 'passthrough refused; serving reads and writes');
       }
@@ -385,15 +454,15 @@ export class BackingTree implements FileSystem {
     return { ...entry, ...this.opened(handle, path) };
   }
 
-  read(_nodeId: number, fh: number, offset: bigint, size: number): Buffer {
-    const handle = this.file(fh);
+  read(nodeId: number, fh: number, offset: bigint, size: number): Buffer {
+    const handle = this.file(fh, nodeId);
     const data = Buffer.allocUnsafe(size);
     const n = readSync(handle.fd, data, 0, size, offset);
     return data.subarray(0, n);
   }
 
-  write(_nodeId: number, fh: number, offset: bigint, data: Buffer): number {
-    const handle = this.file(fh);
+  write(nodeId: number, fh: number, offset: bigint, data: Buffer): number {
+    const handle = this.file(fh, nodeId);
     const n = writeSync(handle.fd, data, 0, data.length, Number(offset));
     const last = handle.ranges.at(-1);
     const start = Number(offset);
@@ -419,43 +488,52 @@ export class BackingTree implements FileSystem {
   }
 
   flush(_nodeId: number, fh: number): void {
-    this.flushRanges(this.file(fh), fh);
+    const handle = this.handles.get(fh);
+    // A handle of the server before this one has nothing of ours to flush.
+    if (handle?.kind === 'file') this.flushRanges(handle, fh);
   }
 
-  fsync(_nodeId: number, fh: number, datasync: boolean): void {
-    const handle = this.file(fh);
+  fsync(nodeId: number, fh: number, datasync: boolean): void {
+    const handle = this.file(fh, nodeId);
     this.flushRanges(handle, fh);
     if (datasync) fdatasyncSync(handle.fd);
     else fsyncSync(handle.fd);
     this.journal?.sync();
   }
 
-  release(_nodeId: number, fh: number): void {
-    const handle = this.file(fh);
+  release(nodeId: number, fh: number): void {
+    const handle = this.handles.get(fh);
+    if (!handle && this.resumed) {
+      this.releaseLegacy(nodeId);
+      return;
+    }
+    if (handle?.kind !== 'file') throw new ErrnoError(EBADF, `no open file handle ${fh}`);
     this.handles.delete(fh);
     this.flushRanges(handle, fh, true);
     closeSync(handle.fd);
     const node = handle.node;
     node.openFds.delete(handle.fd);
-    if (handle.passthrough && node.backing && --node.backing.refs === 0) {
-      const id = node.backing.id;
-      node.backing = undefined;
-      try {
-        this.connection?.backingClose(id);
-      } catch (err) {
-        this.options.log.warn({ err, id }, 'could not close a passthrough backing file');
-      }
+    if (handle.passthrough) this.releaseBacking(node);
+  }
+
+  private releaseBacking(node: FsNode): void {
+    const id = this.nodes.backingReleased(node);
+    if (id === undefined) return;
+    try {
+      this.connection?.backingClose(id);
+    } catch (err) {
+      this.options.log.warn({ err, id }, 'could not close a passthrough backing file');
     }
   }
 
-  fallocate(_nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): void {
-    const handle = this.file(fh);
+  fallocate(nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): void {
+    const handle = this.file(fh, nodeId);
     libc.fallocate(handle.fd, mode, offset, length);
     this.record('write', this.rel(this.nodes.path(handle.node)), { ranges: [[Number(offset), Number(length)]] });
   }
 
-  lseek(_nodeId: number, fh: number, offset: bigint, whence: number): bigint {
-    return libc.lseek(this.file(fh).fd, offset, whence);
+  lseek(nodeId: number, fh: number, offset: bigint, whence: number): bigint {
+    return libc.lseek(this.file(fh, nodeId).fd, offset, whence);
   }
 
   opendir(nodeId: number): Opened {
@@ -469,9 +547,8 @@ export class BackingTree implements FileSystem {
     return [{ name: Buffer.from('.') }, { name: Buffer.from('..') }, ...names.map((name) => ({ name }))];
   }
 
-  readdir(_nodeId: number, fh: number, offset: number, size: number, plus: boolean): Buffer {
-    const handle = this.handle(fh);
-    if (handle.kind !== 'dir') throw new ErrnoError(EBADF, `handle ${fh} is a file`);
+  readdir(nodeId: number, fh: number, offset: number, size: number, plus: boolean): Buffer {
+    const handle = this.dir(fh, nodeId);
     // A read from the start (rewinddir) sees the directory as it is now.
     if (offset === 0) handle.entries = this.list(handle.node);
     const dir = handle.node;

@@ -1,54 +1,85 @@
 /**
- * `kmesh fs mount --root <dir> --mountpoint <dir> [--journal <file>]`: serves a backing tree
- * through the Kmesh filesystem until the mount goes away or the process gets SIGTERM/SIGINT
- * (then it detaches the mount). For tests, benchmarks and by hand; the CSI node plugin mounts
- * the same way.
+ * `kmesh fs mount --root <dir> --mountpoint <dir> [--journal <file>]`: mounts a backing tree through
+ * the Kmesh filesystem and supervises its server (fs/supervisor.ts) until the mount goes away; on
+ * SIGTERM/SIGINT it detaches the mount. `kmesh fs serve` is that server, started by the supervisor
+ * with the /dev/fuse descriptor as fd 3.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loggerFor } from '../lib/logging.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
-import { mountBackingTree } from './mount.js';
+import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
+import { serveConnection } from './serve.js';
+import { superviseMount } from './supervisor.js';
 
-const MOUNT_FLAGS = {
+const COMMON = {
   root: { help: 'the directory to serve' },
-  mountpoint: { help: 'where to mount it (an existing directory)' },
   journal: { help: 'append every change to this file (the change journal)' },
+  'state-dir': {
+    help: "the servers' state: node log, what INIT settled (default: a directory under the system temp dir)",
+  },
   'no-passthrough': { type: 'boolean', help: 'serve every read and write here instead of through kernel passthrough' },
 } satisfies FlagSpecs;
 
-const USAGE = 'usage: kmesh fs mount --root <dir> --mountpoint <dir> [--journal <file>]';
+const MOUNT_FLAGS = {
+  ...COMMON,
+  mountpoint: { help: 'where to mount it (an existing directory)' },
+} satisfies FlagSpecs;
+
+const SERVE_FLAGS = {
+  ...COMMON,
+  fd: { help: 'the /dev/fuse descriptor of the mounted connection' },
+  resume: { type: 'boolean', help: 'take over from a server that died on this connection' },
+} satisfies FlagSpecs;
+
+const USAGE = 'usage: kmesh fs mount --root <dir> --mountpoint <dir> [--journal <file>] [--state-dir <dir>]';
+
+function required(value: string | undefined, flag: string): string {
+  if (!value) throw new UsageError(`--${flag} is required (${USAGE})`);
+  return value;
+}
 
 export async function fsMain(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'mount') {
-    console.error(sub === undefined || sub === '--help' ? USAGE : `kmesh fs: unknown subcommand ${sub}; ${USAGE}`);
-    return sub === '--help' ? 0 : 2;
-  }
   try {
-    const flags = parseFlags(MOUNT_FLAGS, rest);
-    if (flags.help) {
-      console.log(flagHelp(USAGE, MOUNT_FLAGS));
+    if (sub === 'mount') {
+      const flags = parseFlags(MOUNT_FLAGS, rest);
+      if (flags.help) {
+        console.log(flagHelp(USAGE, MOUNT_FLAGS));
+        return 0;
+      }
+      const root = required(flags.value('root'), 'root');
+      const mountpoint = required(flags.value('mountpoint'), 'mountpoint');
+      const journal = flags.value('journal');
+      return await superviseMount({
+        root,
+        mountpoint,
+        stateDir: flags.value('state-dir') ?? join(tmpdir(), `kmesh-fs-${process.pid}`),
+        ...(journal ? { journal } : {}),
+        passthrough: !flags.given('no-passthrough'),
+        log: loggerFor('kmesh-fs', { mountpoint }),
+        command: [process.execPath, ...process.execArgv, process.argv[1]!],
+      });
+    }
+    if (sub === 'serve') {
+      const flags = parseFlags(SERVE_FLAGS, rest);
+      const journal = flags.value('journal');
+      const session = serveConnection({
+        fd: integerFlag('fd', required(flags.value('fd'), 'fd'), 0, 1_000_000),
+        root: required(flags.value('root'), 'root'),
+        stateDir: required(flags.value('state-dir'), 'state-dir'),
+        ...(journal ? { journal } : {}),
+        passthrough: !flags.given('no-passthrough'),
+        resume: flags.given('resume'),
+        log: loggerFor('kmesh-fs-server'),
+      });
+      await session.closed;
       return 0;
     }
-    const root = flags.value('root');
-    const mountpoint = flags.value('mountpoint');
-    if (!root) throw new UsageError(`--root is required (${USAGE})`);
-    if (!mountpoint) throw new UsageError(`--mountpoint is required (${USAGE})`);
-    const log = loggerFor('kmesh-fs', { mountpoint });
-    const mounted = await mountBackingTree({
-      root,
-      mountpoint,
-      journal: flags.value('journal'),
-      passthrough: !flags.given('no-passthrough'),
-      log,
-    });
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(signal, () => void mounted.unmount().catch((err) => log.error({ err }, 'unmount failed')));
-    }
-    log.info({ root }, 'serving');
-    await mounted.session.closed;
-    return 0;
+    const help = sub === undefined || sub === '--help' || sub === '-h';
+    console.error(help ? USAGE : `kmesh fs: unknown subcommand ${sub}; ${USAGE}`);
+    return help ? 0 : 2;
   } catch (error) {
-    console.error(`kmesh fs mount: ${(error as Error).message}`);
+    console.error(`kmesh fs ${sub}: ${(error as Error).message}`);
     return error instanceof UsageError ? 2 : 1;
   }
 }

@@ -10,6 +10,30 @@ import { ROOT_ID } from './abi.js';
 
 const ENOENT = 2;
 
+/**
+ * A change to the table's structure, as the node log keeps it (lookup counts are not logged):
+ * r: name `name` in `parent` is node `id` (new node or new link); o: node `id` exists with no name;
+ * f: node dropped; u: name removed; m: name moved; x: names swapped; b/c: a passthrough open of
+ * node `id` with backing file `backingId` began / ended.
+ */
+export type NodeRecord =
+  | ['r', parent: number, name: string, inoKey: string, id: number]
+  | ['o', id: number, inoKey: string]
+  | ['f', id: number]
+  | ['u', parent: number, name: string, lastLink: boolean]
+  | ['m', parent: number, name: string, newParent: number, newName: string, replacedLastLink: boolean]
+  | ['x', parent: number, name: string, newParent: number, newName: string]
+  | ['b', id: number, backingId: number]
+  | ['c', id: number];
+
+/** Where the table's changes go, so a server started again on the same connection can rebuild it. */
+export interface NodeLog {
+  write(record: NodeRecord): void;
+}
+
+/** Lookup count given to nodes rebuilt from a log: the real counts are unknown, so they are never dropped. */
+const REBUILT_LOOKUPS = 2 ** 30;
+
 export interface Link {
   parent: FsNode;
   name: string;
@@ -38,6 +62,8 @@ export class NodeTable {
   private readonly byId = new Map<number, FsNode>();
   private readonly byIno = new Map<string, FsNode>();
   readonly root: FsNode;
+  /** Receives every structural change (fs/node-log.ts); none while replaying. */
+  log: NodeLog | undefined;
 
   constructor(
     private readonly rootPath: string,
@@ -88,20 +114,27 @@ export class NodeTable {
    * Records that the kernel now holds one more reference to `name` in `parent`, whose backing
    * identity is `inoKey`; returns its node (the existing one for a known inode).
    */
-  remember(parent: FsNode, name: string, inoKey: string): FsNode {
+  remember(parent: FsNode, name: string, inoKey: string, id?: number): FsNode {
     const named = parent.children.get(name);
     let node = this.byIno.get(inoKey);
     if (named && named !== node) this.detach(named, parent, name);
     if (!node) {
-      node = new FsNode(this.nextId++, inoKey);
-      this.byId.set(node.id, node);
-      this.byIno.set(inoKey, node);
+      node = this.create(inoKey, id);
     }
     if (!node.links.some((l) => l.parent === parent && l.name === name)) {
       node.links.push({ parent, name });
       parent.children.set(name, node);
+      this.log?.write(['r', parent.id, name, inoKey, node.id]);
     }
     node.lookups++;
+    return node;
+  }
+
+  private create(inoKey: string, id?: number): FsNode {
+    const node = new FsNode(id ?? this.nextId++, inoKey);
+    this.nextId = Math.max(this.nextId, node.id + 1);
+    this.byId.set(node.id, node);
+    this.byIno.set(inoKey, node);
     return node;
   }
 
@@ -114,6 +147,7 @@ export class NodeTable {
     for (const link of [...node.links]) this.detach(node, link.parent, link.name);
     this.byId.delete(nodeId);
     if (this.byIno.get(node.inoKey) === node) this.byIno.delete(node.inoKey);
+    this.log?.write(['f', nodeId]);
     return node;
   }
 
@@ -124,6 +158,7 @@ export class NodeTable {
   unlinked(parent: FsNode, name: string, lastLink: boolean): void {
     const node = parent.children.get(name);
     if (!node) return;
+    this.log?.write(['u', parent.id, name, lastLink]);
     this.detach(node, parent, name);
     if (lastLink && this.byIno.get(node.inoKey) === node) this.byIno.delete(node.inoKey);
   }
@@ -131,7 +166,14 @@ export class NodeTable {
   /** `name` in `parent` is now `newName` in `newParent` (replacing whatever was there). */
   renamed(parent: FsNode, name: string, newParent: FsNode, newName: string, replacedLastLink: boolean): void {
     const node = parent.children.get(name);
-    this.unlinked(newParent, newName, replacedLastLink);
+    const log = this.log;
+    this.log = undefined; // one record for the whole move
+    try {
+      this.unlinked(newParent, newName, replacedLastLink);
+    } finally {
+      this.log = log;
+    }
+    log?.write(['m', parent.id, name, newParent.id, newName, replacedLastLink]);
     if (!node) return;
     const link = node.links.find((l) => l.parent === parent && l.name === name);
     parent.children.delete(name);
@@ -144,6 +186,7 @@ export class NodeTable {
 
   /** Two names swapped (RENAME_EXCHANGE). */
   exchanged(parent: FsNode, name: string, newParent: FsNode, newName: string): void {
+    this.log?.write(['x', parent.id, name, newParent.id, newName]);
     const a = parent.children.get(name);
     const b = newParent.children.get(newName);
     parent.children.delete(name);
@@ -156,6 +199,106 @@ export class NodeTable {
     };
     relink(a, [parent, name], [newParent, newName]);
     relink(b, [newParent, newName], [parent, name]);
+  }
+
+  /** Nodes with a passthrough backing file open. */
+  *withBacking(): Generator<FsNode> {
+    for (const node of this.byId.values()) if (node.backing) yield node;
+  }
+
+  /** A passthrough open of `node` with backing file `id` began. */
+  backingOpened(node: FsNode, id: number): void {
+    if (node.backing) node.backing.refs++;
+    else node.backing = { id, refs: 1 };
+    this.log?.write(['b', node.id, id]);
+  }
+
+  /** A passthrough open ended; returns the backing id to close when it was the last. */
+  backingReleased(node: FsNode): number | undefined {
+    if (!node.backing) return undefined;
+    this.log?.write(['c', node.id]);
+    if (--node.backing.refs > 0) return undefined;
+    const id = node.backing.id;
+    node.backing = undefined;
+    return id;
+  }
+
+  /**
+   * Rebuilds the table from a log written by an earlier server on the same connection. Nodes
+   * keep their ids; since their lookup counts are unknown they are kept for good.
+   */
+  replay(records: Iterable<NodeRecord>): void {
+    const log = this.log;
+    this.log = undefined;
+    try {
+      for (const r of records) this.apply(r);
+    } finally {
+      this.log = log;
+    }
+    for (const node of this.byId.values()) node.lookups = REBUILT_LOOKUPS;
+  }
+
+  private apply(r: NodeRecord): void {
+    const node = (id: number): FsNode | undefined => this.byId.get(id);
+    switch (r[0]) {
+      case 'r': {
+        const parent = node(r[1]);
+        if (parent) this.remember(parent, r[2], r[3], this.byId.has(r[4]) ? undefined : r[4]);
+        return;
+      }
+      case 'o':
+        if (!this.byId.has(r[1])) this.create(r[2], r[1]);
+        return;
+      case 'f':
+        this.forget(r[1], Infinity);
+        return;
+      case 'u': {
+        const parent = node(r[1]);
+        if (parent) this.unlinked(parent, r[2], r[3]);
+        return;
+      }
+      case 'm': {
+        const [from, to] = [node(r[1]), node(r[3])];
+        if (from && to) this.renamed(from, r[2], to, r[4], r[5]);
+        return;
+      }
+      case 'x': {
+        const [from, to] = [node(r[1]), node(r[3])];
+        if (from && to) this.exchanged(from, r[2], to, r[4]);
+        return;
+      }
+      case 'b': {
+        const n = node(r[1]);
+        if (n) this.backingOpened(n, r[2]);
+        return;
+      }
+      case 'c': {
+        const n = node(r[1]);
+        if (n) this.backingReleased(n);
+        return;
+      }
+    }
+  }
+
+  /** The records that rebuild the table as it is now (to compact a log). */
+  snapshot(): NodeRecord[] {
+    const out: NodeRecord[] = [];
+    const written = new Set<FsNode>([this.root]);
+    const queue: FsNode[] = [this.root];
+    for (let dir = queue.shift(); dir; dir = queue.shift()) {
+      for (const [name, child] of dir.children) {
+        out.push(['r', dir.id, name, child.inoKey, child.id]);
+        if (!written.has(child)) {
+          written.add(child);
+          queue.push(child);
+        }
+      }
+    }
+    for (const node of this.byId.values()) {
+      if (!written.has(node)) out.push(['o', node.id, node.inoKey]);
+      for (let i = 0; i < (node.backing?.refs ?? 0); i++) out.push(['b', node.id, node.backing!.id]);
+    }
+    return out;
   }
 
   private detach(node: FsNode, parent: FsNode, name: string): void {

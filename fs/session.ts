@@ -30,7 +30,7 @@ import {
   statfsOut,
 } from './abi.js';
 import { backingClose, backingOpen, ErrnoError } from './libc.js';
-import type { Caller, FileSystem, SetattrRequest } from './operations.js';
+import type { Caller, Connection, FileSystem, SetattrRequest } from './operations.js';
 import type { Logger } from '../lib/logging.js';
 
 const ENOSYS = 38;
@@ -72,11 +72,20 @@ for (;;) {
 }
 `;
 
+/** What INIT settled, which a server taking over the connection needs (there is no second INIT). */
+export interface Negotiated {
+  passthrough: boolean;
+}
+
 export interface SessionOptions {
   /** Reader threads blocked in read(); more lets the kernel hand out requests while we work. */
   readers?: number;
   /** Offer kernel passthrough for files whose bytes are local (default: when the kernel has it). */
   passthrough?: boolean;
+  /** Take over a connection another server initialised (and maybe died holding requests). */
+  resume?: Negotiated;
+  /** Told what INIT settled, before the INIT reply is sent. */
+  onInit?: (negotiated: Negotiated) => void;
 }
 
 /** Counters a session keeps, for metrics and tests. */
@@ -119,6 +128,10 @@ export class FuseSession {
 
   /** Starts serving; call once the mount has completed. */
   start(): void {
+    if (this.options.resume) {
+      this.passthrough = this.options.resume.passthrough;
+      this.fs.init(this.connection());
+    }
     const count = this.options.readers ?? 2;
     for (let i = 0; i < count; i++) {
       const worker = new Worker(READER, { eval: true, workerData: { fd: this.fd, size: REQUEST_BUFFER_SIZE } });
@@ -132,6 +145,17 @@ export class FuseSession {
       worker.on('error', (err) => this.log.error({ err }, 'FUSE reader thread failed'));
       this.readers.push(worker);
     }
+    // Requests the server before us read but never answered come back to us.
+    if (this.options.resume) this.notify(Notify.RESEND, Buffer.alloc(0));
+  }
+
+  private connection(): Connection {
+    const fd = this.fd;
+    return {
+      passthrough: this.passthrough,
+      backingOpen: (backingFd) => backingOpen(fd, backingFd, FUSE_DEV_IOC_BACKING_OPEN),
+      backingClose: (id) => backingClose(fd, id, FUSE_DEV_IOC_BACKING_CLOSE),
+    };
   }
 
   private end(reason: string): void {
@@ -400,12 +424,8 @@ export class FuseSession {
     // Backing files may sit on overlayfs (a container's root), one level deeper than a plain fs.
     out.writeUInt32LE(this.passthrough ? 2 : 0, 36);
     this.log.info({ minor, passthrough: this.passthrough, maxReadahead }, 'FUSE connection initialised');
-    const fd = this.fd;
-    this.fs.init({
-      passthrough: this.passthrough,
-      backingOpen: (backingFd) => backingOpen(fd, backingFd, FUSE_DEV_IOC_BACKING_OPEN),
-      backingClose: (id) => backingClose(fd, id, FUSE_DEV_IOC_BACKING_CLOSE),
-    });
+    this.options.onInit?.({ passthrough: this.passthrough });
+    this.fs.init(this.connection());
     return out;
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * One server of a mounted connection: serves a backing tree on the /dev/fuse descriptor it was
+ * handed (fs/supervisor.ts holds the mount and starts servers). A server that finds state in its
+ * state directory takes over from one that died: it rebuilds the node table from the node log and
+ * asks the kernel to resend what the dead one left unanswered.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/durable.js';
+import type { Logger } from '../lib/logging.js';
+import { BackingTree } from './backing-tree.js';
+import { ChangeJournal } from './journal.js';
+import { NodeLogFile, readNodeLog } from './node-log.js';
+import { FuseSession, type Negotiated } from './session.js';
+
+export interface ServeOptions {
+  fd: number;
+  root: string;
+  /** The supervisor's directory for this mount: node log and what INIT settled. */
+  stateDir: string;
+  journal?: string;
+  passthrough: boolean;
+  /** A server ran on this connection before (the supervisor started this one after a crash). */
+  resume: boolean;
+  log: Logger;
+}
+
+interface ServerState {
+  negotiated?: Negotiated;
+  /** Servers started on this connection so far. */
+  generation: number;
+}
+
+export function serveConnection(options: ServeOptions): FuseSession {
+  mkdirSync(options.stateDir, { recursive: true });
+  const stateFile = join(options.stateDir, 'server.json');
+  const previous: ServerState = options.resume
+    ? (JSON.parse(readFileSync(stateFile, 'utf8')) as ServerState)
+    : { generation: 0 };
+  const state: ServerState = { ...previous, generation: previous.generation + 1 };
+  writeFileAtomic(stateFile, JSON.stringify(state));
+  // The kernel has applied the caller's umask to every mode it sends; ours must not apply twice.
+  process.umask(0);
+  const journal = options.journal ? new ChangeJournal(options.journal) : undefined;
+  const logFile = join(options.stateDir, 'nodes.log');
+  const records = options.resume ? readNodeLog(logFile) : [];
+  const tree = new BackingTree({
+    root: options.root,
+    journal,
+    log: options.log,
+    ...(options.resume ? { resume: { records, generation: previous.generation } } : {}),
+  });
+  const nodeLog = new NodeLogFile(logFile, tree.nodes);
+  nodeLog.compact(); // a fresh log for a fresh connection, the rebuilt table for a resumed one
+  tree.nodes.log = nodeLog;
+  const resume = options.resume ? previous.negotiated : undefined;
+  if (options.resume && !resume) throw new Error(`no INIT was recorded in ${stateFile}: cannot take over`);
+  const session = new FuseSession(options.fd, tree, options.log, {
+    passthrough: options.passthrough,
+    ...(resume ? { resume } : {}),
+    onInit: (negotiated) => writeFileAtomic(stateFile, JSON.stringify({ ...state, negotiated })),
+  });
+  session.start();
+  void session.closed.then(() => {
+    journal?.close();
+    nodeLog.close();
+  });
+  options.log.info(
+    { generation: state.generation, nodes: tree.nodes.size },
+    options.resume ? 'took over the connection' : 'serving',
+  );
+  return session;
+}
