@@ -48,37 +48,40 @@ export interface Connection {
   backingClose(id: number): void;
 }
 
+/** A method may answer at once or later (data fetched from another site). */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface FileSystem {
   init(connection: Connection): void;
-  lookup(caller: Caller, parent: number, name: string): Entry | Promise<Entry>;
+  lookup(caller: Caller, parent: number, name: string): MaybePromise<Entry>;
   forget(nodeId: number, nlookup: number): void;
-  getattr(nodeId: number, fh: number | undefined): Attr | Promise<Attr>;
-  setattr(caller: Caller, nodeId: number, request: SetattrRequest): Attr | Promise<Attr>;
-  readlink(nodeId: number): Buffer;
-  symlink(caller: Caller, parent: number, name: string, target: Buffer): Entry;
-  mknod(caller: Caller, parent: number, name: string, mode: number, rdev: number): Entry;
-  mkdir(caller: Caller, parent: number, name: string, mode: number): Entry;
-  unlink(parent: number, name: string): void;
-  rmdir(parent: number, name: string): void;
-  rename(parent: number, name: string, newParent: number, newName: string, flags: number): void;
-  link(nodeId: number, newParent: number, newName: string): Entry;
-  open(caller: Caller, nodeId: number, flags: number): Opened | Promise<Opened>;
-  create(caller: Caller, parent: number, name: string, flags: number, mode: number): Entry & Opened;
-  read(nodeId: number, fh: number, offset: bigint, size: number): Buffer | Promise<Buffer>;
-  write(nodeId: number, fh: number, offset: bigint, data: Buffer): number;
-  flush(nodeId: number, fh: number): void;
-  fsync(nodeId: number, fh: number, datasync: boolean): void | Promise<void>;
-  release(nodeId: number, fh: number): void;
-  fallocate(nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): void;
-  lseek(nodeId: number, fh: number, offset: bigint, whence: number): bigint;
-  opendir(nodeId: number): Opened;
+  getattr(nodeId: number, fh: number | undefined): MaybePromise<Attr>;
+  setattr(caller: Caller, nodeId: number, request: SetattrRequest): MaybePromise<Attr>;
+  readlink(nodeId: number): MaybePromise<Buffer>;
+  symlink(caller: Caller, parent: number, name: string, target: Buffer): MaybePromise<Entry>;
+  mknod(caller: Caller, parent: number, name: string, mode: number, rdev: number): MaybePromise<Entry>;
+  mkdir(caller: Caller, parent: number, name: string, mode: number): MaybePromise<Entry>;
+  unlink(parent: number, name: string): MaybePromise<void>;
+  rmdir(parent: number, name: string): MaybePromise<void>;
+  rename(parent: number, name: string, newParent: number, newName: string, flags: number): MaybePromise<void>;
+  link(nodeId: number, newParent: number, newName: string): MaybePromise<Entry>;
+  open(caller: Caller, nodeId: number, flags: number): MaybePromise<Opened>;
+  create(caller: Caller, parent: number, name: string, flags: number, mode: number): MaybePromise<Entry & Opened>;
+  read(nodeId: number, fh: number, offset: bigint, size: number): MaybePromise<Buffer>;
+  write(nodeId: number, fh: number, offset: bigint, data: Buffer): MaybePromise<number>;
+  flush(nodeId: number, fh: number): MaybePromise<void>;
+  fsync(nodeId: number, fh: number, datasync: boolean): MaybePromise<void>;
+  release(nodeId: number, fh: number): MaybePromise<void>;
+  fallocate(nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): MaybePromise<void>;
+  lseek(nodeId: number, fh: number, offset: bigint, whence: number): MaybePromise<bigint>;
+  opendir(nodeId: number): MaybePromise<Opened>;
   /** Whole records that fit in `size` bytes, resuming after cookie `offset`; READDIRPLUS when `plus`. */
-  readdir(nodeId: number, fh: number, offset: number, size: number, plus: boolean): Buffer;
-  releasedir(nodeId: number, fh: number): void;
-  fsyncdir(nodeId: number, fh: number): void;
-  statfs(nodeId: number): StatfsOut;
-  getxattr(nodeId: number, name: string, size: number): Buffer | number;
-  listxattr(nodeId: number, size: number): Buffer | number;
-  setxattr(nodeId: number, name: string, value: Buffer, flags: number): void;
-  removexattr(nodeId: number, name: string): void;
+  readdir(nodeId: number, fh: number, offset: number, size: number, plus: boolean): MaybePromise<Buffer>;
+  releasedir(nodeId: number, fh: number): MaybePromise<void>;
+  fsyncdir(nodeId: number, fh: number): MaybePromise<void>;
+  statfs(nodeId: number): MaybePromise<StatfsOut>;
+  getxattr(nodeId: number, name: string, size: number): MaybePromise<Buffer | number>;
+  listxattr(nodeId: number, size: number): MaybePromise<Buffer | number>;
+  setxattr(nodeId: number, name: string, value: Buffer, flags: number): MaybePromise<void>;
+  removexattr(nodeId: number, name: string): MaybePromise<void>;
 }

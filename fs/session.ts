@@ -24,13 +24,14 @@ import {
   FUSE_DEV_IOC_BACKING_CLOSE,
   FUSE_DEV_IOC_BACKING_OPEN,
   attrOut,
+  type Attr,
   entryOut,
   openOut,
   outHeader,
   statfsOut,
 } from './abi.js';
 import { backingClose, backingOpen, ErrnoError } from './libc.js';
-import type { Caller, Connection, FileSystem, SetattrRequest } from './operations.js';
+import type { Caller, Connection, Entry, FileSystem, Opened, SetattrRequest } from './operations.js';
 import type { Logger } from '../lib/logging.js';
 
 const ENOSYS = 38;
@@ -251,139 +252,112 @@ export class FuseSession {
     args: Buffer,
   ): Buffer[] | void | Promise<Buffer[] | void> {
     const fs = this.fs;
+    const fh = (offset = 0): number => Number(args.readBigUInt64LE(offset));
     switch (opcode) {
       case Opcode.INIT:
         return [this.init(args)];
       case Opcode.LOOKUP:
-        return entry(fs.lookup(caller, nodeId, name(args, 0)));
+        return then(fs.lookup(caller, nodeId, name(args, 0)), entry);
       case Opcode.FORGET:
-        fs.forget(nodeId, Number(args.readBigUInt64LE(0)));
+        fs.forget(nodeId, fh(0));
         return;
       case Opcode.BATCH_FORGET: {
         const count = args.readUInt32LE(0);
-        for (let i = 0; i < count; i++) {
-          fs.forget(Number(args.readBigUInt64LE(8 + i * 16)), Number(args.readBigUInt64LE(16 + i * 16)));
-        }
+        for (let i = 0; i < count; i++) fs.forget(fh(8 + i * 16), fh(16 + i * 16));
         return;
       }
-      case Opcode.GETATTR: {
-        const fh = args.readUInt32LE(0) & GETATTR_FH ? Number(args.readBigUInt64LE(8)) : undefined;
-        return attr(fs.getattr(nodeId, fh));
-      }
+      case Opcode.GETATTR:
+        return then(fs.getattr(nodeId, args.readUInt32LE(0) & GETATTR_FH ? fh(8) : undefined), attr);
       case Opcode.SETATTR:
-        return attr(fs.setattr(caller, nodeId, setattrRequest(args)));
+        return then(fs.setattr(caller, nodeId, setattrRequest(args)), attr);
       case Opcode.READLINK:
-        return [fs.readlink(nodeId)];
+        return then(fs.readlink(nodeId), (target) => [target]);
       case Opcode.SYMLINK: {
         const [linkName, next] = cstring(args, 0);
-        return entry(fs.symlink(caller, nodeId, linkName, args.subarray(next, args.indexOf(0, next))));
+        return then(fs.symlink(caller, nodeId, linkName, args.subarray(next, args.indexOf(0, next))), entry);
       }
       case Opcode.MKNOD:
-        return entry(fs.mknod(caller, nodeId, name(args, 16), args.readUInt32LE(0), args.readUInt32LE(4)));
+        return then(fs.mknod(caller, nodeId, name(args, 16), args.readUInt32LE(0), args.readUInt32LE(4)), entry);
       case Opcode.MKDIR:
         // The kernel has applied the umask already (we do not ask for DONT_MASK).
-        return entry(fs.mkdir(caller, nodeId, name(args, 8), args.readUInt32LE(0)));
+        return then(fs.mkdir(caller, nodeId, name(args, 8), args.readUInt32LE(0)), entry);
       case Opcode.UNLINK:
-        fs.unlink(nodeId, name(args, 0));
-        return [];
+        return then(fs.unlink(nodeId, name(args, 0)), empty);
       case Opcode.RMDIR:
-        fs.rmdir(nodeId, name(args, 0));
-        return [];
+        return then(fs.rmdir(nodeId, name(args, 0)), empty);
       case Opcode.RENAME: {
         const [from, next] = cstring(args, 8);
-        fs.rename(nodeId, from, Number(args.readBigUInt64LE(0)), name(args, next), 0);
-        return [];
+        return then(fs.rename(nodeId, from, fh(0), name(args, next), 0), empty);
       }
       case Opcode.RENAME2: {
         const [from, next] = cstring(args, 16);
-        fs.rename(nodeId, from, Number(args.readBigUInt64LE(0)), name(args, next), args.readUInt32LE(8));
-        return [];
+        return then(fs.rename(nodeId, from, fh(0), name(args, next), args.readUInt32LE(8)), empty);
       }
       case Opcode.LINK:
-        return entry(fs.link(Number(args.readBigUInt64LE(0)), nodeId, name(args, 8)));
+        return then(fs.link(fh(0), nodeId, name(args, 8)), entry);
       case Opcode.OPEN:
-        return opened(fs.open(caller, nodeId, args.readUInt32LE(0)));
-      case Opcode.CREATE: {
-        const created = fs.create(caller, nodeId, name(args, 16), args.readUInt32LE(0), args.readUInt32LE(4));
-        return [entryOut(created.nodeId, created.attr, ttl), openOut(created.fh, created.openFlags, created.backingId)];
-      }
-      case Opcode.READ: {
-        const data = fs.read(nodeId, Number(args.readBigUInt64LE(0)), args.readBigUInt64LE(8), args.readUInt32LE(16));
-        return data instanceof Promise ? data.then((d) => [d]) : [data];
-      }
+        return then(fs.open(caller, nodeId, args.readUInt32LE(0)), opened);
+      case Opcode.CREATE:
+        return then(fs.create(caller, nodeId, name(args, 16), args.readUInt32LE(0), args.readUInt32LE(4)), (c) => [
+          ...entry(c),
+          ...opened(c),
+        ]);
+      case Opcode.READ:
+        return then(fs.read(nodeId, fh(0), args.readBigUInt64LE(8), args.readUInt32LE(16)), (data) => [data]);
       case Opcode.WRITE: {
         const size = args.readUInt32LE(16);
-        const written = fs.write(
-          nodeId,
-          Number(args.readBigUInt64LE(0)),
-          args.readBigUInt64LE(8),
-          args.subarray(40, 40 + size),
-        );
-        const out = Buffer.alloc(8);
-        out.writeUInt32LE(written, 0);
-        return [out];
+        return then(fs.write(nodeId, fh(0), args.readBigUInt64LE(8), args.subarray(40, 40 + size)), (written) => {
+          const out = Buffer.alloc(8);
+          out.writeUInt32LE(written, 0);
+          return [out];
+        });
       }
       case Opcode.FLUSH:
-        fs.flush(nodeId, Number(args.readBigUInt64LE(0)));
-        return [];
-      case Opcode.FSYNC: {
-        const done = fs.fsync(nodeId, Number(args.readBigUInt64LE(0)), (args.readUInt32LE(8) & FSYNC_DATASYNC) !== 0);
-        return done instanceof Promise ? done.then(() => []) : [];
-      }
+        return then(fs.flush(nodeId, fh(0)), empty);
+      case Opcode.FSYNC:
+        return then(fs.fsync(nodeId, fh(0), (args.readUInt32LE(8) & FSYNC_DATASYNC) !== 0), empty);
       case Opcode.RELEASE:
-        fs.release(nodeId, Number(args.readBigUInt64LE(0)));
-        return [];
+        return then(fs.release(nodeId, fh(0)), empty);
       case Opcode.FALLOCATE:
-        fs.fallocate(
-          nodeId,
-          Number(args.readBigUInt64LE(0)),
-          args.readBigUInt64LE(8),
-          args.readBigUInt64LE(16),
-          args.readUInt32LE(24),
+        return then(
+          fs.fallocate(nodeId, fh(0), args.readBigUInt64LE(8), args.readBigUInt64LE(16), args.readUInt32LE(24)),
+          empty,
         );
-        return [];
-      case Opcode.LSEEK: {
-        const out = Buffer.alloc(8);
-        out.writeBigUInt64LE(
-          fs.lseek(nodeId, Number(args.readBigUInt64LE(0)), args.readBigUInt64LE(8), args.readUInt32LE(16)),
-        );
-        return [out];
-      }
+      case Opcode.LSEEK:
+        return then(fs.lseek(nodeId, fh(0), args.readBigUInt64LE(8), args.readUInt32LE(16)), (position) => {
+          const out = Buffer.alloc(8);
+          out.writeBigUInt64LE(position);
+          return [out];
+        });
       case Opcode.OPENDIR:
-        return opened(fs.opendir(nodeId));
+        return then(fs.opendir(nodeId), opened);
       case Opcode.READDIR:
-      case Opcode.READDIRPLUS:
-        return [
-          fs.readdir(
-            nodeId,
-            Number(args.readBigUInt64LE(0)),
-            Number(args.readBigUInt64LE(8)),
-            args.readUInt32LE(16),
-            opcode === Opcode.READDIRPLUS,
-          ),
-        ];
+      case Opcode.READDIRPLUS: {
+        const records = fs.readdir(nodeId, fh(0), fh(8), args.readUInt32LE(16), opcode === Opcode.READDIRPLUS);
+        return then(records, (r) => [r]);
+      }
       case Opcode.RELEASEDIR:
-        fs.releasedir(nodeId, Number(args.readBigUInt64LE(0)));
-        return [];
+        return then(fs.releasedir(nodeId, fh(0)), empty);
       case Opcode.FSYNCDIR:
-        fs.fsyncdir(nodeId, Number(args.readBigUInt64LE(0)));
-        return [];
+        return then(fs.fsyncdir(nodeId, fh(0)), empty);
       case Opcode.STATFS:
-        return [statfsOut(fs.statfs(nodeId))];
-      case Opcode.GETXATTR:
-        return [xattrReply(fs.getxattr(nodeId, name(args, 8), args.readUInt32LE(0)), args.readUInt32LE(0))];
-      case Opcode.LISTXATTR:
-        return [xattrReply(fs.listxattr(nodeId, args.readUInt32LE(0)), args.readUInt32LE(0))];
+        return then(fs.statfs(nodeId), (s) => [statfsOut(s)]);
+      case Opcode.GETXATTR: {
+        const size = args.readUInt32LE(0);
+        return then(fs.getxattr(nodeId, name(args, 8), size), (v) => [xattrReply(v, size)]);
+      }
+      case Opcode.LISTXATTR: {
+        const size = args.readUInt32LE(0);
+        return then(fs.listxattr(nodeId, size), (v) => [xattrReply(v, size)]);
+      }
       case Opcode.SETXATTR: {
         // Without FUSE_SETXATTR_EXT the struct is 8 bytes: size, flags.
         const size = args.readUInt32LE(0);
         const [xname, next] = cstring(args, 8);
-        fs.setxattr(nodeId, xname, args.subarray(next, next + size), args.readUInt32LE(4));
-        return [];
+        return then(fs.setxattr(nodeId, xname, args.subarray(next, next + size), args.readUInt32LE(4)), empty);
       }
       case Opcode.REMOVEXATTR:
-        fs.removexattr(nodeId, name(args, 0));
-        return [];
+        return then(fs.removexattr(nodeId, name(args, 0)), empty);
       case Opcode.INTERRUPT:
         // Requests are short and always answered; ENOSYS tells the kernel to stop sending these.
         this.reply(unique, ENOSYS);
@@ -432,18 +406,15 @@ export class FuseSession {
 
 const ttl = { entryMs: DEFAULT_TTL_MS, attrMs: DEFAULT_TTL_MS };
 
-function entry(e: ReturnType<FileSystem['lookup']>): Buffer[] | Promise<Buffer[]> {
-  return e instanceof Promise ? e.then((v) => [entryOut(v.nodeId, v.attr, ttl)]) : [entryOut(e.nodeId, e.attr, ttl)];
+/** Encodes a result now, or when it arrives. */
+function then<T>(result: T | Promise<T>, encode: (value: T) => Buffer[]): Buffer[] | Promise<Buffer[]> {
+  return result instanceof Promise ? result.then(encode) : encode(result);
 }
 
-function attr(a: ReturnType<FileSystem['getattr']>): Buffer[] | Promise<Buffer[]> {
-  return a instanceof Promise ? a.then((v) => [attrOut(v, DEFAULT_TTL_MS)]) : [attrOut(a, DEFAULT_TTL_MS)];
-}
-
-function opened(o: ReturnType<FileSystem['open']>): Buffer[] | Promise<Buffer[]> {
-  const encode = (v: Awaited<typeof o>): Buffer[] => [openOut(v.fh, v.openFlags, v.backingId)];
-  return o instanceof Promise ? o.then(encode) : encode(o);
-}
+const empty = (): Buffer[] => [];
+const entry = (e: Entry): Buffer[] => [entryOut(e.nodeId, e.attr, ttl)];
+const attr = (a: Attr): Buffer[] => [attrOut(a, DEFAULT_TTL_MS)];
+const opened = (o: Opened): Buffer[] => [openOut(o.fh, o.openFlags, o.backingId)];
 
 /** A size-0 probe gets getxattr_out with the length; otherwise the data (ERANGE if it did not fit). */
 function xattrReply(value: Buffer | number, size: number): Buffer {
