@@ -47,11 +47,16 @@ import type { ChangeJournal } from './journal.js';
 import * as libc from './libc.js';
 import { ErrnoError } from './libc.js';
 import { NodeTable, type FsNode, type NodeLog, type NodeRecord } from './nodes.js';
-import type { Caller, Connection, Entry, FileSystem, Opened, SetattrRequest } from './operations.js';
+import type { Caller, Connection, Entry, FileSystem, MaybePromise, Opened, SetattrRequest } from './operations.js';
 import { DEFAULT_TTL_MS } from './session.js';
 import type { Logger } from '../lib/logging.js';
 
+const EPERM = 1;
 const EBADF = 9;
+const ERANGE = 34;
+const ENODATA = 61;
+/** Extended attributes Kmesh keeps on backing files (lazy data); invisible and untouchable through the mount. */
+export const KMESH_XATTR_PREFIX = 'trusted.kmesh.';
 const { O_CREAT, O_DIRECT, O_EXCL, O_NOCTTY, O_RDWR, O_TRUNC, O_WRONLY, S_IFMT, S_IFREG } = constants;
 // Not exported by node:fs constants.
 const O_ACCMODE = 3;
@@ -79,7 +84,7 @@ function toAttr(s: BigIntStats): Attr {
 const inoKey = (s: BigIntStats): string => `${s.dev}:${s.ino}`;
 const lstat = (path: string): BigIntStats => lstatSync(bytes(path), { bigint: true });
 
-interface FileHandle {
+export interface FileHandle {
   kind: 'file';
   node: FsNode;
   fd: number;
@@ -117,14 +122,14 @@ export interface BackingTreeOptions {
 export class BackingTree implements FileSystem {
   readonly nodes: NodeTable;
   private connection: Connection | undefined;
-  private readonly handles = new Map<number, FileHandle | DirHandle>();
+  protected readonly handles = new Map<number, FileHandle | DirHandle>();
   private nextFh = 1;
   private readonly journal: ChangeJournal | undefined;
-  private readonly rootPath: string;
+  protected readonly rootPath: string;
   /** Another server served this connection before: handles and backing files may be its. */
   private readonly resumed: boolean;
 
-  constructor(private readonly options: BackingTreeOptions) {
+  constructor(protected readonly options: BackingTreeOptions) {
     this.rootPath = Buffer.from(options.root).toString('latin1');
     this.nodes = new NodeTable(this.rootPath, inoKey(lstat(this.rootPath)));
     this.journal = options.journal;
@@ -170,7 +175,7 @@ export class BackingTree implements FileSystem {
     return this.handles.size;
   }
 
-  private rel(path: string): string {
+  protected rel(path: string): string {
     return path.slice(this.rootPath.length + 1);
   }
 
@@ -237,6 +242,7 @@ export class BackingTree implements FileSystem {
     }
     const handle: FileHandle = { kind: 'file', node, fd, writable, passthrough: false, ranges: [] };
     node.openFds.add(fd);
+    node.directOpens++;
     this.handles.set(fh, handle);
     return handle;
   }
@@ -247,7 +253,7 @@ export class BackingTree implements FileSystem {
     return fh;
   }
 
-  lookup(_caller: Caller, parent: number, name: string): Entry {
+  lookup(_caller: Caller, parent: number, name: string): MaybePromise<Entry> {
     return this.entry(this.nodes.get(parent), name);
   }
 
@@ -265,7 +271,7 @@ export class BackingTree implements FileSystem {
     return toAttr(lstat(this.nodes.path(node)));
   }
 
-  setattr(_caller: Caller, nodeId: number, request: SetattrRequest): Attr {
+  setattr(_caller: Caller, nodeId: number, request: SetattrRequest): MaybePromise<Attr> {
     const node = this.nodes.get(nodeId);
     const handle = request.fh !== undefined ? this.handles.get(request.fh) : undefined;
     const fd = handle?.kind === 'file' ? handle.fd : undefined;
@@ -303,7 +309,7 @@ export class BackingTree implements FileSystem {
     return readlinkSync(bytes(this.nodes.path(this.nodes.get(nodeId))), { encoding: 'buffer' });
   }
 
-  symlink(caller: Caller, parent: number, name: string, target: Buffer): Entry {
+  symlink(caller: Caller, parent: number, name: string, target: Buffer): MaybePromise<Entry> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     symlinkSync(target, bytes(path));
@@ -311,7 +317,7 @@ export class BackingTree implements FileSystem {
     return this.entry(dir, name, this.own(caller, dir, path, 0));
   }
 
-  mknod(caller: Caller, parent: number, name: string, mode: number, rdev: number): Entry {
+  mknod(caller: Caller, parent: number, name: string, mode: number, rdev: number): MaybePromise<Entry> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     if ((mode & S_IFMT) === S_IFREG) closeSync(openSync(bytes(path), O_CREAT | O_EXCL | O_WRONLY, mode & 0o7777));
@@ -320,7 +326,7 @@ export class BackingTree implements FileSystem {
     return this.entry(dir, name, this.own(caller, dir, path, mode));
   }
 
-  mkdir(caller: Caller, parent: number, name: string, mode: number): Entry {
+  mkdir(caller: Caller, parent: number, name: string, mode: number): MaybePromise<Entry> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     mkdirSync(bytes(path), mode & 0o7777);
@@ -328,7 +334,7 @@ export class BackingTree implements FileSystem {
     return this.entry(dir, name, this.own(caller, dir, path, mode));
   }
 
-  unlink(parent: number, name: string): void {
+  unlink(parent: number, name: string): MaybePromise<void> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     const lastLink = lstat(path).nlink <= 1n;
@@ -337,7 +343,7 @@ export class BackingTree implements FileSystem {
     this.record('unlink', this.rel(path));
   }
 
-  rmdir(parent: number, name: string): void {
+  rmdir(parent: number, name: string): MaybePromise<void> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     rmdirSync(bytes(path));
@@ -345,7 +351,7 @@ export class BackingTree implements FileSystem {
     this.record('rmdir', this.rel(path));
   }
 
-  rename(parent: number, name: string, newParent: number, newName: string, flags: number): void {
+  rename(parent: number, name: string, newParent: number, newName: string, flags: number): MaybePromise<void> {
     const [from, to] = [this.nodes.get(parent), this.nodes.get(newParent)];
     const [fromPath, toPath] = [this.nodes.childPath(from, name), this.nodes.childPath(to, newName)];
     let replacedLastLink = true;
@@ -367,7 +373,7 @@ export class BackingTree implements FileSystem {
     }
   }
 
-  link(nodeId: number, newParent: number, newName: string): Entry {
+  link(nodeId: number, newParent: number, newName: string): MaybePromise<Entry> {
     const node = this.nodes.get(nodeId);
     const dir = this.nodes.get(newParent);
     const [source, path] = [this.nodes.path(node), this.nodes.childPath(dir, newName)];
@@ -396,7 +402,7 @@ export class BackingTree implements FileSystem {
     };
     node.openFds.add(fd);
     const connection = this.connection;
-    if (connection?.passthrough && fstatSync(fd).isFile()) {
+    if (connection?.passthrough && fstatSync(fd).isFile() && node.directOpens === 0 && this.passthroughAllowed(path)) {
       try {
         let id = node.backing?.id;
         if (id === undefined) {
@@ -419,8 +425,14 @@ export class BackingTree implements FileSystem {
         this.options.log.debug({ err, path: this.rel(path) }, 'passthrough refused; serving reads and writes');
       }
     }
+    if (!handle.passthrough) node.directOpens++;
     if (flags & O_TRUNC && created === undefined) this.record('truncate', this.rel(path), { size: 0 });
     return handle;
+  }
+
+  /** Whether a file may open with passthrough (a subclass says no for files whose bytes are not all local). */
+  protected passthroughAllowed(_path: string): boolean {
+    return true;
   }
 
   private opened(handle: FileHandle & { backingId?: number }, path: string): Opened {
@@ -431,13 +443,13 @@ export class BackingTree implements FileSystem {
     return { fh, openFlags: 0 };
   }
 
-  open(_caller: Caller, nodeId: number, flags: number): Opened {
+  open(_caller: Caller, nodeId: number, flags: number): MaybePromise<Opened> {
     const node = this.nodes.get(nodeId);
     const path = this.nodes.path(node);
     return this.opened(this.openFile(node, path, flags), path);
   }
 
-  create(caller: Caller, parent: number, name: string, flags: number, mode: number): Entry & Opened {
+  create(caller: Caller, parent: number, name: string, flags: number, mode: number): MaybePromise<Entry & Opened> {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     // Opened once, with the caller's flags (O_TRUNC included), so the attributes returned are final.
@@ -454,7 +466,7 @@ export class BackingTree implements FileSystem {
     return { ...entry, ...this.opened(handle, path) };
   }
 
-  read(nodeId: number, fh: number, offset: bigint, size: number): Buffer {
+  read(nodeId: number, fh: number, offset: bigint, size: number): MaybePromise<Buffer> {
     const handle = this.file(fh, nodeId);
     const data = Buffer.allocUnsafe(size);
     const n = readSync(handle.fd, data, 0, size, offset);
@@ -514,6 +526,7 @@ export class BackingTree implements FileSystem {
     const node = handle.node;
     node.openFds.delete(handle.fd);
     if (handle.passthrough) this.releaseBacking(node);
+    else node.directOpens--;
   }
 
   private releaseBacking(node: FsNode): void {
@@ -536,7 +549,7 @@ export class BackingTree implements FileSystem {
     return libc.lseek(this.file(fh, nodeId).fd, offset, whence);
   }
 
-  opendir(nodeId: number): Opened {
+  opendir(nodeId: number): MaybePromise<Opened> {
     const node = this.nodes.get(nodeId);
     const handle: DirHandle = { kind: 'dir', node, entries: this.list(node) };
     return { fh: this.addHandle(handle), openFlags: 0 };
@@ -607,20 +620,33 @@ export class BackingTree implements FileSystem {
   }
 
   getxattr(nodeId: number, name: string, size: number): Buffer | number {
+    if (name.startsWith(KMESH_XATTR_PREFIX)) throw new ErrnoError(ENODATA, 'getxattr');
     return libc.getxattr(this.nodes.path(this.nodes.get(nodeId)), name, size);
   }
 
   listxattr(nodeId: number, size: number): Buffer | number {
-    return libc.listxattr(this.nodes.path(this.nodes.get(nodeId)), size);
+    const path = this.nodes.path(this.nodes.get(nodeId));
+    const length = libc.listxattr(path, 0) as number;
+    const all = length === 0 ? Buffer.alloc(0) : (libc.listxattr(path, length) as Buffer);
+    const names = all
+      .toString('latin1')
+      .split('\0')
+      .filter((n) => n !== '' && !n.startsWith(KMESH_XATTR_PREFIX));
+    const list = Buffer.from(names.map((n) => n + '\0').join(''), 'latin1');
+    if (size === 0) return list.length;
+    if (list.length > size) throw new ErrnoError(ERANGE, 'listxattr');
+    return list;
   }
 
   setxattr(nodeId: number, name: string, value: Buffer, flags: number): void {
+    if (name.startsWith(KMESH_XATTR_PREFIX)) throw new ErrnoError(EPERM, 'setxattr');
     const path = this.nodes.path(this.nodes.get(nodeId));
     libc.setxattr(path, name, value, flags);
     this.record('xattr', this.rel(path));
   }
 
   removexattr(nodeId: number, name: string): void {
+    if (name.startsWith(KMESH_XATTR_PREFIX)) throw new ErrnoError(EPERM, 'removexattr');
     const path = this.nodes.path(this.nodes.get(nodeId));
     libc.removexattr(path, name);
     this.record('xattr', this.rel(path));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loggerFor } from '../lib/logging.js';
 import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
+import { LocalOrigin } from './cache/origin.js';
 import { serveConnection } from './serve.js';
 import { superviseMount } from './supervisor.js';
 
@@ -18,6 +19,9 @@ const COMMON = {
     help: "the servers' state: node log, what INIT settled (default: a directory under the system temp dir)",
   },
   'no-passthrough': { type: 'boolean', help: 'serve every read and write here instead of through kernel passthrough' },
+  'cache-of': {
+    help: 'serve a cached copy of this directory: names at once, bytes fetched on first read (for trying the cache on one machine)',
+  },
 } satisfies FlagSpecs;
 
 const MOUNT_FLAGS = {
@@ -55,6 +59,7 @@ export async function fsMain(argv: string[]): Promise<number> {
         mountpoint,
         stateDir: flags.value('state-dir') ?? join(tmpdir(), `kmesh-fs-${process.pid}`),
         ...(journal ? { journal } : {}),
+        ...(flags.value('cache-of') ? { cacheOf: flags.value('cache-of') } : {}),
         passthrough: !flags.given('no-passthrough'),
         log: loggerFor('kmesh-fs', { mountpoint }),
         command: [process.execPath, ...process.execArgv, process.argv[1]!],
@@ -63,7 +68,9 @@ export async function fsMain(argv: string[]): Promise<number> {
     if (sub === 'serve') {
       const flags = parseFlags(SERVE_FLAGS, rest);
       const journal = flags.value('journal');
-      const session = serveConnection({
+      const cacheOf = flags.value('cache-of');
+      const session = await serveConnection({
+        ...(cacheOf ? { origin: new LocalOrigin(cacheOf) } : {}),
         fd: integerFlag('fd', required(flags.value('fd'), 'fd'), 0, 1_000_000),
         root: required(flags.value('root'), 'root'),
         stateDir: required(flags.value('state-dir'), 'state-dir'),

@@ -47,6 +47,8 @@ export class FsNode {
   readonly children = new Map<string, FsNode>();
   /** Backing descriptors of the open file handles on this node (they outlive its names). */
   readonly openFds = new Set<number>();
+  /** Open handles served without passthrough: while any is open, no open may use passthrough (the kernel refuses to mix). */
+  directOpens = 0;
   /** Its passthrough backing file while any handle is open. */
   backing: { id: number; refs: number } | undefined;
 

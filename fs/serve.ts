@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/durable.js';
 import type { Logger } from '../lib/logging.js';
 import { BackingTree } from './backing-tree.js';
+import { CacheTree } from './cache/cache-tree.js';
+import type { Origin } from './cache/origin.js';
 import { ChangeJournal } from './journal.js';
 import { NodeLogFile, readNodeLog } from './node-log.js';
 import { FuseSession, type Negotiated } from './session.js';
@@ -22,6 +24,8 @@ export interface ServeOptions {
   passthrough: boolean;
   /** A server ran on this connection before (the supervisor started this one after a crash). */
   resume: boolean;
+  /** Serve a cached tree of this origin instead of a plain one (fs/cache/). */
+  origin?: Origin;
   log: Logger;
 }
 
@@ -31,7 +35,7 @@ interface ServerState {
   generation: number;
 }
 
-export function serveConnection(options: ServeOptions): FuseSession {
+export async function serveConnection(options: ServeOptions): Promise<FuseSession> {
   mkdirSync(options.stateDir, { recursive: true });
   const stateFile = join(options.stateDir, 'server.json');
   const previous: ServerState = options.resume
@@ -44,12 +48,16 @@ export function serveConnection(options: ServeOptions): FuseSession {
   const journal = options.journal ? new ChangeJournal(options.journal) : undefined;
   const logFile = join(options.stateDir, 'nodes.log');
   const records = options.resume ? readNodeLog(logFile) : [];
-  const tree = new BackingTree({
+  const treeOptions = {
     root: options.root,
     journal,
     log: options.log,
     ...(options.resume ? { resume: { records, generation: previous.generation } } : {}),
-  });
+  };
+  const tree = options.origin
+    ? new CacheTree({ ...treeOptions, origin: options.origin, stateDir: join(options.stateDir, 'cache') })
+    : new BackingTree(treeOptions);
+  if (tree instanceof CacheTree) await tree.start();
   const nodeLog = new NodeLogFile(logFile, tree.nodes);
   nodeLog.compact(); // a fresh log for a fresh connection, the rebuilt table for a resumed one
   tree.nodes.log = nodeLog;
@@ -60,6 +68,16 @@ export function serveConnection(options: ServeOptions): FuseSession {
     ...(resume ? { resume } : {}),
     onInit: (negotiated) => writeFileAtomic(stateFile, JSON.stringify({ ...state, negotiated })),
   });
+  if (tree instanceof CacheTree) {
+    tree.invalidator = session;
+    const statsFile = join(options.stateDir, 'cache-stats.json');
+    const timer = setInterval(() => writeFileAtomic(statsFile, JSON.stringify(tree.stats)), 1000);
+    timer.unref();
+    void session.closed.then(() => {
+      clearInterval(timer);
+      tree.stop();
+    });
+  }
   session.start();
   void session.closed.then(() => {
     journal?.close();

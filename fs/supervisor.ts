@@ -18,6 +18,8 @@ export interface SuperviseOptions {
   /** The servers' state (node log, what INIT settled); emptied at mount. */
   stateDir: string;
   journal?: string;
+  /** Serve a cached copy of this directory (`--cache-of`). */
+  cacheOf?: string;
   passthrough: boolean;
   source?: string;
   log: Logger;
@@ -76,6 +78,7 @@ function runServer(options: SuperviseOptions, fd: number, resume: boolean): Prom
     `--root=${options.root}`,
     `--state-dir=${options.stateDir}`,
     ...(options.journal ? [`--journal=${options.journal}`] : []),
+    ...(options.cacheOf ? [`--cache-of=${options.cacheOf}`] : []),
     ...(options.passthrough ? [] : ['--no-passthrough']),
     ...(resume ? ['--resume'] : []),
   ];
