@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loggerFor } from '../lib/logging.js';
 import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
 import { LocalOrigin } from './cache/origin.js';
+import { parseByteQuantity } from '../lib/quantity.js';
 import { serveConnection } from './serve.js';
 import { superviseMount } from './supervisor.js';
 
@@ -22,6 +23,10 @@ const COMMON = {
   'cache-of': {
     help: 'serve a cached copy of this directory: names at once, bytes fetched on first read (for trying the cache on one machine)',
   },
+  'cache-size': {
+    help: 'with --cache-of: bytes of fetched data to keep (e.g. 10Gi); least recently used files go first',
+  },
+  'cache-min-free': { help: 'with --cache-of: evict while the backing filesystem has less free space than this' },
 } satisfies FlagSpecs;
 
 const MOUNT_FLAGS = {
@@ -53,6 +58,17 @@ export async function fsMain(argv: string[]): Promise<number> {
       }
       const root = required(flags.value('root'), 'root');
       const mountpoint = required(flags.value('mountpoint'), 'mountpoint');
+      // Checked here, where a mistake is a usage error, rather than in every server the supervisor starts.
+      for (const flag of ['cache-size', 'cache-min-free'] as const) {
+        const value = flags.value(flag);
+        if (value === undefined) continue;
+        if (!flags.value('cache-of')) throw new UsageError(`--${flag} needs --cache-of`);
+        try {
+          parseByteQuantity(value, `--${flag}`);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+      }
       const journal = flags.value('journal');
       return await superviseMount({
         root,
@@ -60,6 +76,10 @@ export async function fsMain(argv: string[]): Promise<number> {
         stateDir: flags.value('state-dir') ?? join(tmpdir(), `kmesh-fs-${process.pid}`),
         ...(journal ? { journal } : {}),
         ...(flags.value('cache-of') ? { cacheOf: flags.value('cache-of') } : {}),
+        cacheArgs: [
+          ...(flags.value('cache-size') ? [`--cache-size=${flags.value('cache-size')}`] : []),
+          ...(flags.value('cache-min-free') ? [`--cache-min-free=${flags.value('cache-min-free')}`] : []),
+        ],
         passthrough: !flags.given('no-passthrough'),
         log: loggerFor('kmesh-fs', { mountpoint }),
         command: [process.execPath, ...process.execArgv, process.argv[1]!],
@@ -69,8 +89,12 @@ export async function fsMain(argv: string[]): Promise<number> {
       const flags = parseFlags(SERVE_FLAGS, rest);
       const journal = flags.value('journal');
       const cacheOf = flags.value('cache-of');
+      const size = flags.value('cache-size');
+      const minFree = flags.value('cache-min-free');
       const session = await serveConnection({
         ...(cacheOf ? { origin: new LocalOrigin(cacheOf) } : {}),
+        ...(size ? { cacheSizeBytes: parseByteQuantity(size, '--cache-size') } : {}),
+        ...(minFree ? { cacheMinFreeBytes: parseByteQuantity(minFree, '--cache-min-free') } : {}),
         fd: integerFlag('fd', required(flags.value('fd'), 'fd'), 0, 1_000_000),
         root: required(flags.value('root'), 'root'),
         stateDir: required(flags.value('state-dir'), 'state-dir'),

@@ -26,6 +26,9 @@ export interface ServeOptions {
   resume: boolean;
   /** Serve a cached tree of this origin instead of a plain one (fs/cache/). */
   origin?: Origin;
+  /** Cache limits (fs/cache/cache-tree.ts). */
+  cacheSizeBytes?: number;
+  cacheMinFreeBytes?: number;
   log: Logger;
 }
 
@@ -55,7 +58,13 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
     ...(options.resume ? { resume: { records, generation: previous.generation } } : {}),
   };
   const tree = options.origin
-    ? new CacheTree({ ...treeOptions, origin: options.origin, stateDir: join(options.stateDir, 'cache') })
+    ? new CacheTree({
+        ...treeOptions,
+        origin: options.origin,
+        stateDir: join(options.stateDir, 'cache'),
+        ...(options.cacheSizeBytes !== undefined ? { sizeBytes: options.cacheSizeBytes } : {}),
+        ...(options.cacheMinFreeBytes !== undefined ? { minFreeBytes: options.cacheMinFreeBytes } : {}),
+      })
     : new BackingTree(treeOptions);
   if (tree instanceof CacheTree) await tree.start();
   const nodeLog = new NodeLogFile(logFile, tree.nodes);
@@ -71,7 +80,10 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
   if (tree instanceof CacheTree) {
     tree.invalidator = session;
     const statsFile = join(options.stateDir, 'cache-stats.json');
-    const timer = setInterval(() => writeFileAtomic(statsFile, JSON.stringify(tree.stats)), 1000);
+    const timer = setInterval(() => {
+      writeFileAtomic(statsFile, JSON.stringify(tree.stats));
+      tree.saveIndex();
+    }, 1000);
     timer.unref();
     void session.closed.then(() => {
       clearInterval(timer);

@@ -18,8 +18,9 @@ export interface SuperviseOptions {
   /** The servers' state (node log, what INIT settled); emptied at mount. */
   stateDir: string;
   journal?: string;
-  /** Serve a cached copy of this directory (`--cache-of`). */
+  /** Serve a cached copy of this directory (`--cache-of`), with these `--cache-*` flags. */
   cacheOf?: string;
+  cacheArgs?: string[];
   passthrough: boolean;
   source?: string;
   log: Logger;
@@ -78,7 +79,7 @@ function runServer(options: SuperviseOptions, fd: number, resume: boolean): Prom
     `--root=${options.root}`,
     `--state-dir=${options.stateDir}`,
     ...(options.journal ? [`--journal=${options.journal}`] : []),
-    ...(options.cacheOf ? [`--cache-of=${options.cacheOf}`] : []),
+    ...(options.cacheOf ? [`--cache-of=${options.cacheOf}`, ...(options.cacheArgs ?? [])] : []),
     ...(options.passthrough ? [] : ['--no-passthrough']),
     ...(resume ? ['--resume'] : []),
   ];

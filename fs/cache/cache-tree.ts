@@ -4,9 +4,10 @@
  * from the manifest when first looked into; a file starts as a sparse placeholder of the right size,
  * mode and mtime, and each read fetches the content-defined chunks it touches (checked against
  * their hashes), writes them into the placeholder, and serves from there. Sequential reads fetch
- * ahead, with a window that grows. A file whose chunks are all here is an ordinary file again and
- * opens with kernel passthrough. Writes go to the local copy (a file is completed before it is
- * opened for writing). When the origin's version changes, directories already filled are brought
+ * ahead, with a window that grows. A file whose chunks are all here opens with kernel passthrough.
+ * Past the cache's size (or below a free-space floor) the least recently used files not in use
+ * give their fetched bytes back (holes again). Writes go to the local copy (a file is completed
+ * before it is opened for writing, and is local data from then on, never evicted). When the origin's version changes, directories already filled are brought
  * up to date and the kernel's caches of what changed are dropped.
  * docs/architecture.md#cross-site-caching describes the design and its limits.
  */
@@ -20,13 +21,15 @@ import {
   openSync,
   readFileSync,
   rmSync,
+  statfsSync,
   symlinkSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { BackingTree, type BackingTreeOptions, type FileHandle } from '../backing-tree.js';
-import { ErrnoError, futimens, utimens } from '../libc.js';
+import { ErrnoError, fallocate, futimens, utimens } from '../libc.js';
+import { writeFileAtomic } from '../../lib/durable.js';
 import type { FsNode } from '../nodes.js';
 import type { Caller, Entry, Opened, SetattrRequest } from '../operations.js';
 import { Chunker } from '../../sync/engine/chunker.js';
@@ -35,6 +38,7 @@ import { ManifestStore } from './manifest-store.js';
 import {
   readDirMark,
   readLazyMark,
+  readLazyMarkQuietly,
   removeLazyMark,
   writeDirMark,
   writeLazyMark,
@@ -44,6 +48,8 @@ import {
 import { sha256, type Origin } from './origin.js';
 
 const EIO = 5;
+const FALLOC_FL_KEEP_SIZE = 1;
+const FALLOC_FL_PUNCH_HOLE = 2;
 const { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY } = { ...constants, O_ACCMODE: 3 };
 /** The hash of the chunk a run of zeros is cut into: a hole already holds it. */
 const ZERO_CHUNK = new Chunker().zeroChunk.hash;
@@ -68,6 +74,11 @@ export interface CacheStats {
   filesCompleted: number;
   /** Directories filled from the manifest. */
   dirsFilled: number;
+  /** Bytes of the origin's files held here now (fetched, not evicted, not rewritten locally). */
+  cachedBytes: number;
+  /** Files whose fetched bytes were given back, and how many bytes. */
+  evictions: number;
+  evictedBytes: number;
 }
 
 export interface CacheTreeOptions extends BackingTreeOptions {
@@ -80,6 +91,17 @@ export interface CacheTreeOptions extends BackingTreeOptions {
   prefetchMaxBytes?: number;
   /** Chunks asked for in one request. Default 16. */
   fetchBatch?: number;
+  /** Bytes of fetched data to keep; past it the least recently used files not in use are evicted. Default: no limit. */
+  sizeBytes?: number;
+  /** Evict while the backing filesystem has less free space than this. Default 0. */
+  minFreeBytes?: number;
+}
+
+/** A file holding fetched bytes, for eviction (least recently used first). */
+interface Cached {
+  path: string;
+  bytes: number;
+  lastUsed: number;
 }
 
 /** What the kernel must be told when the origin changed names or files. */
@@ -161,6 +183,9 @@ export class CacheTree extends BackingTree {
     prefetchedBytes: 0,
     filesCompleted: 0,
     dirsFilled: 0,
+    cachedBytes: 0,
+    evictions: 0,
+    evictedBytes: 0,
   };
   /** Set by whoever serves the tree, to drop the kernel's caches of what the origin changed. */
   invalidator: Invalidator | undefined;
@@ -171,12 +196,94 @@ export class CacheTree extends BackingTree {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private readonly lazyDir: string;
+  /** Files holding fetched bytes, by their mark's key; kept in `<state>/cached.json`. */
+  private readonly cached = new Map<string, Cached>();
+  private evicting: Promise<void> | undefined;
 
   constructor(private readonly cache: CacheTreeOptions) {
     super(cache);
     this.store = new ManifestStore(join(cache.stateDir, 'nodes'), cache.origin);
     this.lazyDir = join(cache.stateDir, 'lazy');
     mkdirSync(this.lazyDir, { recursive: true });
+    try {
+      const saved = JSON.parse(readFileSync(join(cache.stateDir, 'cached.json'), 'utf8')) as Record<string, Cached>;
+      for (const [k, c] of Object.entries(saved)) this.cached.set(k, c);
+    } catch {
+      // a new cache
+    }
+    this.stats.cachedBytes = [...this.cached.values()].reduce((n, c) => n + c.bytes, 0);
+  }
+
+  /** Writes the eviction index (called with the stats, every second). */
+  saveIndex(): void {
+    writeFileAtomic(join(this.cache.stateDir, 'cached.json'), JSON.stringify(Object.fromEntries(this.cached)));
+  }
+
+  private used(k: string, path: string, addedBytes = 0): void {
+    const entry = this.cached.get(k) ?? { path, bytes: 0, lastUsed: 0 };
+    entry.path = path;
+    entry.bytes += addedBytes;
+    entry.lastUsed = Date.now();
+    this.cached.set(k, entry);
+    this.stats.cachedBytes += addedBytes;
+  }
+
+  private forgetCached(k: string): void {
+    const entry = this.cached.get(k);
+    if (!entry) return;
+    this.cached.delete(k);
+    this.stats.cachedBytes -= entry.bytes;
+  }
+
+  private overLimit(): boolean {
+    const { sizeBytes, minFreeBytes } = this.cache;
+    if (sizeBytes !== undefined && this.stats.cachedBytes > sizeBytes) return true;
+    if (!minFreeBytes) return false;
+    const s = statfsSync(this.cache.root);
+    return s.bavail * s.bsize < minFreeBytes;
+  }
+
+  /** Evicts least recently used files until within the limits; one eviction run at a time. */
+  evict(): Promise<void> {
+    this.evicting ??= Promise.resolve()
+      .then(() => {
+        for (const [k, entry] of [...this.cached].sort((a, b) => a[1].lastUsed - b[1].lastUsed)) {
+          if (!this.overLimit()) break;
+          this.evictOne(k, entry);
+        }
+      })
+      .finally(() => (this.evicting = undefined));
+    return this.evicting;
+  }
+
+  /** Gives back the fetched bytes of one file not in use: holes again, mark says nothing is here. */
+  private evictOne(k: string, entry: Cached): void {
+    const mark = readLazyMarkQuietly(entry.path);
+    if (mark?.k !== k) {
+      this.forgetCached(k); // renamed, removed or rewritten: found again when it is next read
+      return;
+    }
+    const node = this.nodeAt(entry.path);
+    const inUse = node !== undefined && (node.openFds.size > 0 || node.backing !== undefined);
+    if (inUse || [...this.fetching.keys()].some((key) => key.startsWith(`${k}:`))) return;
+    const fd = openSync(bytes(entry.path), O_WRONLY);
+    try {
+      fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0n, BigInt(mark.s));
+      futimens(fd, undefined, msToNs(mark.t));
+    } finally {
+      closeSync(fd);
+    }
+    const lazy: LazyMark = { ...mark };
+    delete lazy.c;
+    writeLazyMark(entry.path, lazy);
+    const loaded = this.lazyFiles.get(k);
+    this.lazyFiles.delete(k);
+    void loaded?.then((f) => f.close()).catch(() => undefined);
+    rmSync(join(this.lazyDir, k), { force: true });
+    this.forgetCached(k);
+    this.stats.evictions++;
+    this.stats.evictedBytes += entry.bytes;
+    if (node) this.invalidator?.invalidateInode(node.id);
   }
 
   /** Marks the root with the origin's version (first use), or brings it up to date; then keeps it so. */
@@ -332,13 +439,16 @@ export class CacheTree extends BackingTree {
   // --- file data: fetched on read ------------------------------------------------------------
 
   protected override passthroughAllowed(path: string): boolean {
-    return readLazyMark(path) === undefined;
+    const mark = readLazyMark(path);
+    if (mark?.c) this.used(mark.k, path);
+    return mark === undefined || mark.c === 1;
   }
 
   /** The lazy state of the file at `path`, or undefined when all its bytes are here. */
   private lazyAt(path: string): Promise<LazyFile> | undefined {
     const mark = readLazyMark(path);
-    if (!mark) return undefined;
+    if (!mark || mark.c === 1) return undefined;
+    this.used(mark.k, path);
     let file = this.lazyFiles.get(mark.k);
     if (!file) {
       file = this.loadLazy(path, mark);
@@ -379,7 +489,7 @@ export class CacheTree extends BackingTree {
     const batch = this.cache.fetchBatch ?? 16;
     for (let at = 0; at < wanted.length; at += batch) {
       const part = wanted.slice(at, at + batch);
-      const done = this.fetchChunks(file, part, ahead);
+      const done = this.fetchChunks(path, file, part, ahead);
       for (const i of part) {
         const key = `${file.mark.k}:${i}`;
         this.fetching.set(key, done);
@@ -389,9 +499,21 @@ export class CacheTree extends BackingTree {
     }
     await Promise.all(waits);
     if (file.complete) this.complete(path, file);
+    if (wanted.length && this.overLimit()) void this.evict();
   }
 
-  private async fetchChunks(file: LazyFile, indexes: number[], ahead: boolean): Promise<void> {
+  /** Writes fetched bytes into the placeholder; a full filesystem first gives back other files' bytes. */
+  private async writeChunk(file: LazyFile, data: Buffer, offset: number): Promise<void> {
+    try {
+      writeSync(file.writeFd, data, 0, data.length, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      await this.evict();
+      writeSync(file.writeFd, data, 0, data.length, offset);
+    }
+  }
+
+  private async fetchChunks(path: string, file: LazyFile, indexes: number[], ahead: boolean): Promise<void> {
     const byHash = new Map<Hash, number[]>();
     for (const i of indexes) {
       const hash = file.chunks[i]![0];
@@ -402,8 +524,9 @@ export class CacheTree extends BackingTree {
       if (!positions) continue;
       if (sha256(data) !== hash) throw new ErrnoError(EIO, `chunk ${hash} from the origin does not match its hash`);
       for (const i of positions) {
-        writeSync(file.writeFd, data, 0, data.length, file.offsets[i]);
+        await this.writeChunk(file, data, file.offsets[i]!);
         file.arrived(i);
+        this.used(file.mark.k, path, data.length);
       }
       byHash.delete(hash);
       // Writing the chunk moved the mtime; the file still is the origin's version.
@@ -415,13 +538,13 @@ export class CacheTree extends BackingTree {
     if (byHash.size) throw new ErrnoError(EIO, `the origin did not send ${byHash.size} chunk(s)`);
   }
 
-  /** Every chunk is here: an ordinary file from now on (its presence file goes). */
+  /** Every chunk is here: it opens with passthrough from now on, and stays evictable (its presence file goes). */
   private complete(path: string, file: LazyFile): void {
     if (!this.lazyFiles.has(file.mark.k)) return;
     try {
-      removeLazyMark(path);
+      writeLazyMark(path, { ...file.mark, c: 1 });
     } catch {
-      // renamed or removed meanwhile: the mark went with it or goes on the next use
+      // renamed or removed meanwhile: found again on the next use
     }
     this.lazyFiles.delete(file.mark.k);
     file.close();
@@ -429,19 +552,22 @@ export class CacheTree extends BackingTree {
     this.stats.filesCompleted++;
   }
 
-  /** Fetches everything a lazy file still lacks (before it is written to). */
+  /** Fetches everything a lazy file still lacks; it is about to be written, so it is local data from now on. */
   private async thicken(path: string): Promise<void> {
     const lazy = this.lazyAt(path);
-    if (!lazy) return;
-    const file = await lazy;
-    await this.ensure(path, file, 0, file.mark.s);
+    if (lazy) {
+      const file = await lazy;
+      await this.ensure(path, file, 0, file.mark.s);
+    }
+    this.drop(path);
   }
 
-  /** Forgets a lazy file's missing bytes: it is being truncated. */
+  /** The file is local data from now on (written or truncated here): never fetched into, never evicted. */
   private drop(path: string): void {
     const mark = readLazyMark(path);
     if (!mark) return;
     removeLazyMark(path);
+    this.forgetCached(mark.k);
     const loaded = this.lazyFiles.get(mark.k);
     this.lazyFiles.delete(mark.k);
     void loaded?.then((f) => f.close()).catch(() => undefined);
@@ -556,7 +682,7 @@ export class CacheTree extends BackingTree {
     this.drop(path);
     const st = lstatSync(bytes(path), { throwIfNoEntry: false });
     if (!st) return;
-    if (st.isDirectory()) rmSync(bytes(path) as unknown as string, { recursive: true, force: true });
+    if (st.isDirectory()) rmSync(bytes(path), { recursive: true, force: true });
     else unlinkSync(bytes(path));
   }
 

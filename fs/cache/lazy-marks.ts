@@ -7,7 +7,8 @@
  * - a file whose bytes are not all here: `trusted.kmesh.lazy` {k: its presence file, d: the node of
  *   the directory it came from, n: its name there, s: size}. The presence file
  *   (`<state>/lazy/<k>`) has one byte per chunk, 1 once the chunk is written. A file with every
- *   chunk here loses the mark and is an ordinary file.
+ *   chunk here keeps the mark with c: 1 (it opens with passthrough, and eviction may punch its bytes
+ *   out again); a file written here loses the mark: local data is never fetched into or evicted.
  */
 import { ErrnoError, getxattr, removexattr, setxattr } from '../libc.js';
 import type { Hash } from '../../sync/engine/manifest.js';
@@ -34,6 +35,8 @@ export interface LazyMark {
   s: number;
   /** Its mtime (ms) at the origin, put back after each write of fetched chunks. */
   t: number;
+  /** 1 once every chunk is here: it opens with passthrough, and eviction may give the bytes back. */
+  c?: 1;
 }
 
 function read<T>(path: string, name: string): T | undefined {
@@ -60,5 +63,13 @@ function remove(path: string, name: string): void {
 export const readDirMark = (path: string): DirMark | undefined => read<DirMark>(path, DIR_MARK);
 export const writeDirMark = (path: string, mark: DirMark): void => write(path, DIR_MARK, mark);
 export const readLazyMark = (path: string): LazyMark | undefined => read<LazyMark>(path, LAZY_MARK);
+/** As readLazyMark, and undefined for any failure (a path that is no longer a file). */
+export function readLazyMarkQuietly(path: string): LazyMark | undefined {
+  try {
+    return readLazyMark(path);
+  } catch {
+    return undefined;
+  }
+}
 export const writeLazyMark = (path: string, mark: LazyMark): void => write(path, LAZY_MARK, mark);
 export const removeLazyMark = (path: string): void => remove(path, LAZY_MARK);
