@@ -10,7 +10,12 @@ import { loggerFor } from '../lib/logging.js';
 import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
 import { LocalOrigin } from './cache/origin.js';
 import { parseByteQuantity } from '../lib/quantity.js';
-import { serveConnection } from './serve.js';
+import { serveConnection, type ServeOptions } from './serve.js';
+import { PeerOrigin } from './cache/peer-origin.js';
+import { parseCacheConfig } from '../sync/config.js';
+import { initCodecs } from '../sync/engine/seal.js';
+import { loadTlsDir } from '../sync/wire/tls.js';
+import { readFileSync } from 'node:fs';
 import { superviseMount } from './supervisor.js';
 
 const COMMON = {
@@ -22,6 +27,9 @@ const COMMON = {
   'no-passthrough': { type: 'boolean', help: 'serve every read and write here instead of through kernel passthrough' },
   'cache-of': {
     help: 'serve a cached copy of this directory: names at once, bytes fetched on first read (for trying the cache on one machine)',
+  },
+  'cache-config': {
+    help: "serve a cached copy of another site's DataFlow, as this file says (api/sync-config/cache.ts)",
   },
   'cache-size': {
     help: 'with --cache-of: bytes of fetched data to keep (e.g. 10Gi); least recently used files go first',
@@ -41,6 +49,31 @@ const SERVE_FLAGS = {
 } satisfies FlagSpecs;
 
 const USAGE = 'usage: kmesh fs mount --root <dir> --mountpoint <dir> [--journal <file>] [--state-dir <dir>]';
+
+/** The origin and limits of a cache of another site's DataFlow, from its config file. */
+async function peerCache(
+  file: string,
+): Promise<Pick<ServeOptions, 'origin' | 'cacheSizeBytes' | 'cacheMinFreeBytes' | 'cacheRefreshMs'>> {
+  const config = parseCacheConfig(readFileSync(file, 'utf8'));
+  await initCodecs();
+  const { name, endpoint, dataFlow, tlsDir } = config.origin;
+  const origin = new PeerOrigin(
+    { name, endpoint, remoteDataFlow: dataFlow },
+    {
+      tls: loadTlsDir(tlsDir, 'origin.tlsDir'),
+      site: config.site,
+      policy: config.policy,
+      connectTimeoutMs: config.connectTimeoutMs,
+    },
+    config.refreshMs,
+  );
+  return {
+    origin,
+    cacheRefreshMs: config.refreshMs,
+    ...(config.size !== undefined ? { cacheSizeBytes: config.size } : {}),
+    ...(config.minFree !== undefined ? { cacheMinFreeBytes: config.minFree } : {}),
+  };
+}
 
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new UsageError(`--${flag} is required (${USAGE})`);
@@ -62,7 +95,8 @@ export async function fsMain(argv: string[]): Promise<number> {
       for (const flag of ['cache-size', 'cache-min-free'] as const) {
         const value = flags.value(flag);
         if (value === undefined) continue;
-        if (!flags.value('cache-of')) throw new UsageError(`--${flag} needs --cache-of`);
+        if (!flags.value('cache-of'))
+          throw new UsageError(`--${flag} needs --cache-of (--cache-config has its own limits)`);
         try {
           parseByteQuantity(value, `--${flag}`);
         } catch (err) {
@@ -76,6 +110,7 @@ export async function fsMain(argv: string[]): Promise<number> {
         stateDir: flags.value('state-dir') ?? join(tmpdir(), `kmesh-fs-${process.pid}`),
         ...(journal ? { journal } : {}),
         ...(flags.value('cache-of') ? { cacheOf: flags.value('cache-of') } : {}),
+        ...(flags.value('cache-config') ? { cacheConfig: flags.value('cache-config') } : {}),
         cacheArgs: [
           ...(flags.value('cache-size') ? [`--cache-size=${flags.value('cache-size')}`] : []),
           ...(flags.value('cache-min-free') ? [`--cache-min-free=${flags.value('cache-min-free')}`] : []),
@@ -89,10 +124,12 @@ export async function fsMain(argv: string[]): Promise<number> {
       const flags = parseFlags(SERVE_FLAGS, rest);
       const journal = flags.value('journal');
       const cacheOf = flags.value('cache-of');
+      const cacheConfig = flags.value('cache-config');
       const size = flags.value('cache-size');
       const minFree = flags.value('cache-min-free');
       const session = await serveConnection({
         ...(cacheOf ? { origin: new LocalOrigin(cacheOf) } : {}),
+        ...(cacheConfig ? await peerCache(cacheConfig) : {}),
         ...(size ? { cacheSizeBytes: parseByteQuantity(size, '--cache-size') } : {}),
         ...(minFree ? { cacheMinFreeBytes: parseByteQuantity(minFree, '--cache-min-free') } : {}),
         fd: integerFlag('fd', required(flags.value('fd'), 'fd'), 0, 1_000_000),

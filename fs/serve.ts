@@ -29,6 +29,8 @@ export interface ServeOptions {
   /** Cache limits (fs/cache/cache-tree.ts). */
   cacheSizeBytes?: number;
   cacheMinFreeBytes?: number;
+  /** How often to ask the origin for its version (ms). */
+  cacheRefreshMs?: number;
   log: Logger;
 }
 
@@ -64,6 +66,7 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
         stateDir: join(options.stateDir, 'cache'),
         ...(options.cacheSizeBytes !== undefined ? { sizeBytes: options.cacheSizeBytes } : {}),
         ...(options.cacheMinFreeBytes !== undefined ? { minFreeBytes: options.cacheMinFreeBytes } : {}),
+        ...(options.cacheRefreshMs !== undefined ? { refreshMs: options.cacheRefreshMs } : {}),
       })
     : new BackingTree(treeOptions);
   if (tree instanceof CacheTree) await tree.start();

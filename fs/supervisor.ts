@@ -21,6 +21,8 @@ export interface SuperviseOptions {
   /** Serve a cached copy of this directory (`--cache-of`), with these `--cache-*` flags. */
   cacheOf?: string;
   cacheArgs?: string[];
+  /** Serve a cached copy of another site's DataFlow (`--cache-config`). */
+  cacheConfig?: string;
   passthrough: boolean;
   source?: string;
   log: Logger;
@@ -80,6 +82,7 @@ function runServer(options: SuperviseOptions, fd: number, resume: boolean): Prom
     `--state-dir=${options.stateDir}`,
     ...(options.journal ? [`--journal=${options.journal}`] : []),
     ...(options.cacheOf ? [`--cache-of=${options.cacheOf}`, ...(options.cacheArgs ?? [])] : []),
+    ...(options.cacheConfig ? [`--cache-config=${options.cacheConfig}`] : []),
     ...(options.passthrough ? [] : ['--no-passthrough']),
     ...(resume ? ['--resume'] : []),
   ];

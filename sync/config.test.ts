@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config.js';
+import { parseCacheConfig, parseGatewayConfig, parseWorkerConfig, SyncConfigError } from './config.js';
 
 const WORKER = 'dataFlow: ns/flow\nsite: east\ntreeDir: /t\nstateDir: /s\n';
 const PEER = 'peers:\n- name: w\n  endpoint: w:7443\n  tlsDir: /x\n';
@@ -248,5 +248,41 @@ describe('parseGatewayConfig', () => {
     const document = text.replace('KEY', join(dir, 'short-key'));
     expect(() => parseGatewayConfig(document)).toThrow(SyncConfigError);
     expect(() => parseGatewayConfig(document)).toThrow(message);
+  });
+});
+
+describe('parseCacheConfig', () => {
+  const CACHE =
+    'site: west\norigin:\n  name: east\n  endpoint: east.example:7443\n  dataFlow: ns/flow\n  tlsDir: /tls\n';
+
+  it('fills the defaults and reads the limits', () => {
+    expect(parseCacheConfig(CACHE)).toEqual({
+      site: 'west',
+      origin: { name: 'east', endpoint: 'east.example:7443', dataFlow: 'ns/flow', tlsDir: '/tls' },
+      policy: { compression: 'none', encryption: 'none' },
+      refreshMs: 1000,
+      connectTimeoutMs: 15_000,
+    });
+    const limited = parseCacheConfig(`${CACHE}size: 10Gi\nminFree: 1G\nrefresh: 5s\n`);
+    expect([limited.size, limited.minFree, limited.refreshMs]).toEqual([10 * 2 ** 30, 1e9, 5000]);
+  });
+
+  it('reads the key of an encrypted DataFlow', () => {
+    const config = parseCacheConfig(
+      `${CACHE}policy:\n  compression: lz4\n  encryption:\n    algorithm: aes-256-gcm\n    keyFile: ${join(dir, 'key')}\n`,
+    );
+    expect(config.policy).toEqual({ compression: 'lz4', encryption: 'aes-256-gcm', key: Buffer.alloc(32, 7) });
+  });
+
+  it.each([
+    ['site: west\n', /origin: required/],
+    [CACHE.replace('east.example:7443', 'nowhere'), /origin\.endpoint: "nowhere" is not host:port/],
+    [CACHE.replace('ns/flow', 'flow'), /origin\.dataFlow: must be <namespace>\/<name>/],
+    [`${CACHE}size: lots\n`, /size: /],
+    [`${CACHE}policy:\n  encryption:\n    algorithm: aes-256-gcm\n`, /policy\.encryption\.keyFile: required/],
+    [`${CACHE}extra: 1\n`, /extra/],
+  ])('names the bad field: %j', (text, message) => {
+    expect(() => parseCacheConfig(text)).toThrow(SyncConfigError);
+    expect(() => parseCacheConfig(text)).toThrow(message);
   });
 });

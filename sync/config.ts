@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { output, ZodType } from 'zod';
 import { readDocument, type EncryptionFields } from '../api/sync-config/fields.js';
+import { cacheConfigSchema, type CacheConfigFields } from '../api/sync-config/cache.js';
 import { gatewayConfigSchema, type GatewayConfigFields } from '../api/sync-config/gateway.js';
 import { workerConfigSchema, type WorkerConfigFields } from '../api/sync-config/worker.js';
 import { checkKey, type Compression, type SealPolicy } from './engine/seal.js';
@@ -100,5 +101,22 @@ export function parseGatewayConfig(text: string): GatewayConfig {
       const { encryption: algorithm, key } = sealPolicy(encryption, 'none', `dataFlows[${i}].encryption`);
       return { ...served, deletedRetentionMs: deletedRetention, encryption: algorithm, ...(key ? { key } : {}) };
     }),
+  };
+}
+
+/** A cached tree's configuration as it runs: the document resolved (see parseCacheConfig). */
+export interface CacheConfig extends Omit<CacheConfigFields, 'policy' | 'refresh' | 'connectTimeout'> {
+  policy: SealPolicy;
+  refreshMs: number;
+  connectTimeoutMs: number;
+}
+
+export function parseCacheConfig(text: string): CacheConfig {
+  const { policy, refresh, connectTimeout, ...rest } = read(text, cacheConfigSchema);
+  return {
+    ...rest,
+    policy: sealPolicy(policy.encryption, policy.compression, 'policy.encryption'),
+    refreshMs: refresh,
+    connectTimeoutMs: connectTimeout,
   };
 }
