@@ -1,10 +1,16 @@
 /**
- * One wrapper for every unary gRPC handler Kmesh serves (CSI, sync gateway): it logs the method,
- * the resulting code and the duration, and turns errors into statuses — a StatusError keeps its
- * code, anything else becomes INTERNAL and is logged with its cause, so a dependency's code is
- * never passed through by accident.
+ * One wrapper for every gRPC handler Kmesh serves (CSI, sync gateway; wrapServerStream for
+ * server-streaming ones): it logs the method, the resulting code and the duration, and turns
+ * errors into statuses — a StatusError keeps its code, anything else becomes INTERNAL and is
+ * logged with its cause, so a dependency's code is never passed through by accident.
  */
-import { status, type handleUnaryCall, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
 import { StatusError } from './errors.js';
 import type { Logger } from './logging.js';
 
@@ -31,6 +37,26 @@ export interface WrapOptions<Req = Message> {
   describe: (request: Req) => unknown;
 }
 
+/**
+ * The status a handler's error becomes: a StatusError keeps its code and details, anything else
+ * is INTERNAL.
+ */
+function errorStatus(error: unknown): { code: status; details: string } {
+  if (error instanceof StatusError) return { code: error.code, details: error.details };
+  return { code: status.INTERNAL, details: `internal error: ${(error as Error).message ?? String(error)}` };
+}
+
+/** Logs one call once it ends: its method, code and duration (INTERNAL as an error, with its cause). */
+function callLog<Req>(method: string, request: Req, log: Logger, options: WrapOptions<Req>) {
+  const started = process.hrtime.bigint();
+  return (code: status, error?: unknown): void => {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const fields = { method, code: status[code], ms: Math.round(ms * 10) / 10, request: options.describe(request) };
+    if (code === status.INTERNAL) log.error({ ...fields, err: error }, `${options.message} failed`);
+    else log[code === status.OK || code === status.CANCELLED ? options.level : 'info'](fields, options.message);
+  };
+}
+
 export function wrapUnary<Req = Message, Res = Message>(
   method: string,
   handler: Handler<Req, Res>,
@@ -38,31 +64,43 @@ export function wrapUnary<Req = Message, Res = Message>(
   options: WrapOptions<Req>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const started = process.hrtime.bigint();
-    const done = (code: status, error?: unknown): void => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const fields = {
-        method,
-        code: status[code],
-        ms: Math.round(ms * 10) / 10,
-        request: options.describe(call.request),
-      };
-      if (code === status.INTERNAL) log.error({ ...fields, err: error }, `${options.message} failed`);
-      else log[code === status.OK ? options.level : 'info'](fields, options.message);
-    };
+    const done = callLog(method, call.request, log, options);
     handler(call.request, call).then(
       (response) => {
         done(status.OK);
         callback(null, response);
       },
       (error: unknown) => {
-        const known = error instanceof StatusError;
-        const code = known ? error.code : status.INTERNAL;
+        const { code, details } = errorStatus(error);
         done(code, error);
-        callback({
-          code,
-          details: known ? error.details : `internal error: ${(error as Error).message ?? String(error)}`,
-        });
+        callback({ code, details });
+      },
+    );
+  };
+}
+
+/**
+ * wrapUnary for a server-streaming handler: the handler writes its messages (minding
+ * backpressure) and resolves when done; the stream then ends OK. A thrown error ends it with its
+ * status after the messages already written, mapped and logged as for unary calls.
+ */
+export function wrapServerStream<Req = Message, Res = Message>(
+  method: string,
+  handler: (call: ServerWritableStream<Req, Res>) => Promise<void>,
+  log: Logger,
+  options: WrapOptions<Req>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const done = callLog(method, call.request, log, options);
+    handler(call).then(
+      () => {
+        done(call.cancelled ? status.CANCELLED : status.OK);
+        call.end();
+      },
+      (error: unknown) => {
+        const failure = errorStatus(error);
+        done(failure.code, error);
+        call.emit('error', failure); // grpc-js: the stream's status, sent after what was written
       },
     );
   };

@@ -245,12 +245,13 @@ describe('the gateway config', () => {
           stateDir: '/kmesh/data/.kmesh/gateway/ml/models',
           deletedRetentionMs: 36 * 3_600_000,
           peers: [
-            { name: 'west', direction: 'push' },
+            { name: 'west', direction: 'push', paths: ['/public', '/shared/weights'] },
             { name: 'lab', direction: 'pull' },
             { name: 'north', direction: 'push' },
           ],
           encryption: 'aes-256-gcm',
           key,
+          publishedFile: '/kmesh/data/.kmesh/worker/ml/models/published.json',
         },
       ],
     });

@@ -40,8 +40,8 @@ export const peerDirection = () =>
     })
     .default(DEFAULT_PEER_DIRECTION);
 
-/** A subtree of the DataFlow, written as an absolute path without `.` or `..`. */
-const subtree = z
+/** A subtree of the DataFlow, written as an absolute path without `.` or `..` (spec.peers[].paths). */
+export const subtree = z
   .string()
   .refine((path) => path.startsWith('/') && !path.split('/').some((part) => part === '..' || part === '.'), {
     error: (issue) => `"${String(issue.input)}" is not an absolute path inside the DataFlow`,

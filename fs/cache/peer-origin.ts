@@ -1,8 +1,9 @@
 /**
  * Another site's gateway as the origin of a cached tree, through the read path of the sync
- * protocol (sync/wire/read-client.ts). A read session sees one published version, so asking for
- * the root opens a new session when the last one is older than `refreshMs`; the previous session
- * stays open a while for fetches of the version still being read.
+ * protocol (sync/wire/read-client.ts). A read session sees one published version: asking for the
+ * root polls the origin (at most every `refreshMs`, one small call) and opens a new session only
+ * when the origin has a new version; the previous session stays open a while for fetches of the
+ * version still being read.
  */
 import type { Hash } from '../../sync/engine/manifest.js';
 import type { ChannelOptions, PeerTarget } from '../../sync/wire/channel.js';
@@ -37,6 +38,9 @@ export class PeerOrigin implements Origin {
 
   async root(): Promise<Hash> {
     if (this.reader && Date.now() - this.openedAt >= this.refreshMs) {
+      const current = await this.reader;
+      this.openedAt = Date.now();
+      if ((await current.currentRoot()) === current.root) return current.root;
       const old = this.reader;
       this.reader = undefined;
       const timer = setTimeout(() => {

@@ -34,7 +34,14 @@ function trieOf(paths: string[]): PathTrie | undefined {
   return trie;
 }
 
-export function subtreeVersion(version: TreeVersion, paths: string[] | undefined): TreeVersion {
+/**
+ * The view of `version` holding only `paths` (unset or empty, or one of them the root: the version
+ * itself). Works on a scanned version (TreeVersion) as on a published one (root and nodes).
+ */
+export function subtreeVersion<V extends Pick<TreeVersion, 'root' | 'nodes'>>(
+  version: V,
+  paths: string[] | undefined,
+): V {
   const trie = paths?.length ? trieOf(paths) : undefined;
   if (!trie) return version;
   const nodes = new NodeSet();

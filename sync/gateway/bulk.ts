@@ -1,6 +1,6 @@
 /**
  * The gateway's side of a bulk connection (ALPN "kmesh-bulk/1", proto/kmesh/sync/v1/sync.proto,
- * BulkFrame): an `open` frame joins a session opened by the same certificate, then each `chunk`
+ * BulkFrame): an `open` frame joins a write session opened by the same certificate, then each `chunk`
  * frame is opened (decrypted, decompressed, checked against its hash), stored by the session's
  * receiver and acknowledged; acks are batched per event-loop turn. Anything wrong ends the stream
  * with one `error` frame.
@@ -11,7 +11,7 @@ import { chunkHash } from '../engine/chunker.js';
 import { ChunkRejected, openChunk, type Compression } from '../engine/seal.js';
 import { decodeFrame, encodeFrame, FrameReader, hex } from '../wire/protocol.js';
 import type { GatewayMetrics } from './metrics.js';
-import { peerOf, type Session, type Sessions } from './sessions.js';
+import { peerOf, type Sessions, type WriteSession } from './sessions.js';
 
 export interface BulkOptions {
   sessions: Sessions;
@@ -24,7 +24,7 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
   const { sessions, log, metrics } = options;
   const peer = peerOf(socket.getPeerCertificate());
   const reader = new FrameReader();
-  let current: Session | undefined;
+  let current: WriteSession | undefined;
   let acks: Buffer[] = [];
   let flushScheduled = false;
   /** Set once the stream is refused: nothing that arrives after that is handled. */
@@ -60,7 +60,7 @@ export function serveBulk(socket: TLSSocket, options: BulkOptions): void {
       }
       if (frame.open) {
         try {
-          current = sessions.claim(frame.open.session_id, peer.fingerprint);
+          current = sessions.claimWrite(frame.open.session_id, peer.fingerprint);
         } catch (error) {
           return fail((error as Error).message);
         }

@@ -1,4 +1,4 @@
-/** Gateway metrics (kmesh_gateway_*): what arrived, what was committed, what was refused. */
+/** Gateway metrics (kmesh_gateway_*): what arrived, what was committed, what was read, what was refused. */
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class GatewayMetrics {
@@ -18,6 +18,12 @@ export class GatewayMetrics {
   readonly wireBytes = new Counter({
     name: 'kmesh_gateway_wire_bytes_total',
     help: 'Bulk frame bytes received per DataFlow (compressed and sealed).',
+    labelNames: ['dataflow'] as const,
+    registers: [this.registry],
+  });
+  readonly servedBytes = new Counter({
+    name: 'kmesh_gateway_served_bytes_total',
+    help: 'Chunk bytes read by peers from the published version (plaintext) per DataFlow.',
     labelNames: ['dataflow'] as const,
     registers: [this.registry],
   });

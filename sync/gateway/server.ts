@@ -14,6 +14,7 @@ import type { TlsMaterial } from '../wire/tls.js';
 import { serveBulk } from './bulk.js';
 import { controlService } from './control-service.js';
 import type { GatewayMetrics } from './metrics.js';
+import { Published } from './published.js';
 import { Sessions } from './sessions.js';
 import { Sites, type ServedDataFlow } from './sites.js';
 
@@ -49,7 +50,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_CONTROL_MESSAGE_BYTES,
   });
-  grpc.addService(syncClient().service, controlService({ sites, sessions, log, metrics }));
+  const published = new Published();
+  grpc.addService(syncClient().service, controlService({ sites, sessions, published, log, metrics }));
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure()); // TLS is already terminated below
 
   const server: TlsServer = createServer({

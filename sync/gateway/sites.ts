@@ -18,15 +18,34 @@ export interface ServedDataFlow {
   treeDir: string;
   stateDir: string;
   deletedRetentionMs: number;
-  /** Sites that may talk to this DataFlow: certificate identity and direction, as in spec.peers. */
-  peers: { name: string; direction: PeerDirection }[];
+  /**
+   * Sites that may talk to this DataFlow: certificate identity and direction, as in spec.peers;
+   * `paths`: the subtrees such a peer sees when it reads (unset: everything).
+   */
+  peers: ServedPeer[];
   encryption: Encryption;
   key?: Buffer;
+  /** Where this site's worker publishes its version for readers (a published.json); unset: no reads. */
+  publishedFile?: string;
+}
+
+export interface ServedPeer {
+  name: string;
+  direction: PeerDirection;
+  paths?: string[];
 }
 
 /** Whether a peer entry lets that site send into this DataFlow (it pulls from them); nothing else does. */
 export function acceptsFrom(dataFlow: ServedDataFlow, identities: string[]): boolean {
   return dataFlow.peers.some((p) => identities.includes(p.name) && p.direction === 'pull');
+}
+
+/**
+ * The peer entry that lets that site read this DataFlow: one this site sends to (direction push),
+ * so it may hold the data anyway (docs/architecture.md#reads-access-cache). Undefined: it may not.
+ */
+export function readerEntry(dataFlow: ServedDataFlow, identities: string[]): ServedPeer | undefined {
+  return dataFlow.peers.find((p) => identities.includes(p.name) && p.direction === 'push');
 }
 
 export class Sites implements ChunkLocator {

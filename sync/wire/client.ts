@@ -2,25 +2,25 @@
  * The worker's side of a session with a peer's gateway: gRPC for control, plus `parallelism` bulk
  * TLS connections for chunks. Each bulk stream keeps at most `windowBytes` unacknowledged, so a
  * cut link costs at most that much per stream again, and several streams keep a long link full.
+ * The channel, the Hello and the classing of failed calls are channel.ts's (shared with reads).
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import {
-  connectivityState,
-  credentials,
-  Metadata,
-  status,
-  type CallOptions,
-  type Client,
-  type ClientUnaryCall,
-  type requestCallback,
-  type ServiceError,
-} from '@grpc/grpc-js';
 import type { Hash } from '../engine/manifest.js';
 import type { ChunkReaderLike, PeerSession } from '../engine/push.js';
 import { TransferError } from '../engine/push.js';
 import type { CommitResult } from '../engine/receiver.js';
-import { keyCheck, sealChunkParts, type SealPolicy } from '../engine/seal.js';
+import { sealChunkParts } from '../engine/seal.js';
 import type { Bandwidth } from './bandwidth.js';
+import {
+  call,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  openSession,
+  seconds,
+  splitEndpoint,
+  type ChannelOptions,
+  type PeerTarget,
+} from './channel.js';
 import {
   BULK_ALPN,
   chunkFrameHeader,
@@ -28,60 +28,25 @@ import {
   encodeFrame,
   FrameReader,
   hex,
-  PROTOCOL_VERSION,
   raw,
-  syncClient,
   type SyncClient,
-  type SyncMethod,
-  type SyncRequest,
-  type SyncResponseReceived,
 } from './protocol.js';
-import { expectIdentity, type TlsMaterial } from './tls.js';
+import { expectIdentity } from './tls.js';
 
-export interface PeerTarget {
-  /** The identity the gateway's certificate must carry. */
-  name: string;
-  /** host:port of the gateway. */
-  endpoint: string;
-  /** "<namespace>/<name>" of the DataFlow at the peer. */
-  remoteDataFlow: string;
-}
+export type { PeerTarget } from './channel.js';
 
-export interface SessionOptions {
-  tls: TlsMaterial;
-  site: string;
-  policy: SealPolicy;
+export interface SessionOptions extends ChannelOptions {
   parallelism: number;
   /** Unacknowledged bytes allowed per bulk stream (at least one chunk is always allowed). */
   windowBytes: number;
   bandwidth?: Bandwidth;
   /** Called with the bytes of every chunk frame written (sealed size). */
   onWire?: (bytes: number, plainBytes: number) => void;
-  callTimeoutMs?: number;
-  /** The gateway must accept a connection (TCP and TLS) within this. Default 15 s. */
-  connectTimeoutMs?: number;
   /**
    * A bulk stream with chunks unacknowledged and no acknowledgement for this long fails, and so does
    * a call whose connection stops answering pings. Default 30 s.
    */
   stallTimeoutMs?: number;
-}
-
-const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-const DEFAULT_STALL_TIMEOUT_MS = 30_000;
-const seconds = (ms: number): string => `${+(ms / 1000).toFixed(1)} s`;
-
-const NOT_RETRYABLE = new Set([
-  status.PERMISSION_DENIED,
-  status.UNAUTHENTICATED,
-  status.FAILED_PRECONDITION,
-  status.INVALID_ARGUMENT,
-  status.UNIMPLEMENTED,
-]);
-
-function splitEndpoint(endpoint: string): { host: string; port: number } {
-  const i = endpoint.lastIndexOf(':');
-  return { host: endpoint.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(endpoint.slice(i + 1)) };
 }
 
 export class WireSession implements PeerSession {
@@ -95,56 +60,8 @@ export class WireSession implements PeerSession {
 
   /** Connects and says hello; throws TransferError (retryable or not) naming the cause. */
   static async open(target: PeerTarget, options: SessionOptions): Promise<WireSession> {
-    const Ctor = syncClient();
-    const creds = credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert, {
-      checkServerIdentity: expectIdentity(target.name),
-    });
-    // While a call is open, a ping every half stall timeout: a cut link fails the call within the
-    // stall timeout instead of at the call's deadline.
-    const keepaliveMs = Math.max(500, Math.round((options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 2));
-    const client = new Ctor(target.endpoint, creds, {
-      'grpc.keepalive_time_ms': keepaliveMs,
-      'grpc.keepalive_timeout_ms': keepaliveMs,
-      'grpc.ssl_target_name_override': target.name,
-      'grpc.max_receive_message_length': 256 * 1024 * 1024,
-      'grpc.max_send_message_length': 256 * 1024 * 1024,
-    });
-    try {
-      // A cut link drops packets without a word: without this, the Hello would wait for its deadline.
-      await connected(client, target, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-      const hello = await call(
-        client,
-        'Hello',
-        {
-          protocol_version: PROTOCOL_VERSION,
-          data_flow: target.remoteDataFlow,
-          site: options.site,
-          policy: {
-            compression: options.policy.compression,
-            encryption: options.policy.encryption,
-            key_check: keyCheck(options.policy),
-          },
-        },
-        options.callTimeoutMs,
-      );
-      return new WireSession(
-        client,
-        target,
-        options,
-        hello.session_id,
-        hello.root.length ? hex(hello.root) : undefined,
-      );
-    } catch (error) {
-      client.close();
-      // gRPC reports a refused handshake as "failed to connect"; a plain TLS dial says why.
-      const cause = (error as { cause?: ServiceError }).cause;
-      if (cause?.code === status.UNAVAILABLE) {
-        const why = await probeTls(target, options.tls);
-        if (why)
-          throw new TransferError(`${(error as Error).message} (TLS: ${why})`, true, undefined, { cause: error });
-      }
-      throw error;
-    }
+    const { client, sessionId, root } = await openSession(target, options, false);
+    return new WireSession(client, target, options, sessionId, root);
   }
 
   async missingNodes(hashes: Hash[]): Promise<Hash[]> {
@@ -341,29 +258,6 @@ export class WireSession implements PeerSession {
   }
 }
 
-/**
- * Waits until the channel to the gateway is up, or has failed (the Hello then fails at once and
- * says why: a refused certificate, a refused connection). Throws when it is still connecting after
- * `timeoutMs`: nothing answered at all.
- */
-async function connected(client: Client, target: PeerTarget, timeoutMs: number): Promise<void> {
-  const channel = client.getChannel();
-  const deadline = Date.now() + timeoutMs;
-  let state = channel.getConnectivityState(true);
-  while (state === connectivityState.IDLE || state === connectivityState.CONNECTING) {
-    const from = state;
-    const changed = await new Promise<boolean>((resolve) =>
-      channel.watchConnectivityState(from, deadline, (error) => resolve(!error)),
-    );
-    if (!changed)
-      throw new TransferError(
-        `peer ${target.name} at ${target.endpoint} did not answer within ${seconds(timeoutMs)} (unreachable: a cut link, no route, or packets dropped on the way)`,
-        true,
-      );
-    state = channel.getConnectivityState(true);
-  }
-}
-
 /** Resolves when the socket can take more data, or is closed (the caller then sees the failure). */
 function drained(socket: TLSSocket): Promise<void> {
   return new Promise((resolve) => {
@@ -374,63 +268,5 @@ function drained(socket: TLSSocket): Promise<void> {
     };
     socket.on('drain', done);
     socket.on('close', done);
-  });
-}
-
-/** Dials the gateway with TLS only; returns the handshake error, or undefined when it succeeds. */
-function probeTls(target: PeerTarget, tls: TlsMaterial): Promise<string | undefined> {
-  const { host, port } = splitEndpoint(target.endpoint);
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host,
-      port,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      ALPNProtocols: [BULK_ALPN],
-      checkServerIdentity: expectIdentity(target.name),
-      servername: target.name,
-    });
-    socket.setTimeout(10_000, () => socket.destroy(new Error('TLS handshake timed out')));
-    // TLS 1.3 clients learn of a rejected certificate only after the handshake: wait for the alert.
-    socket.once('secureConnect', () => {
-      socket.resume();
-      socket.write(encodeFrame({ open: { session_id: '' } })); // provokes the server's verdict on our certificate
-      const timer = setTimeout(() => (socket.destroy(), resolve(undefined)), 500);
-      // A gateway that rejects our certificate closes right after the handshake, without an alert.
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve(
-          `the gateway closed the connection after the handshake: it does not accept this site's certificate (is tls.crt signed by a CA the peer trusts?)`,
-        );
-      });
-    });
-    socket.once('error', (error: Error) => resolve(error.message));
-  });
-}
-
-/** One unary call of the Sync service with a deadline; a failure becomes a TransferError, retryable unless the code says it will not change. */
-function call<M extends SyncMethod>(
-  client: SyncClient,
-  method: M,
-  request: SyncRequest<M>,
-  timeoutMs = 120_000,
-): Promise<SyncResponseReceived<M>> {
-  // The generated client declares each method with overloads; this is the one every method has.
-  const fn = client[method] as unknown as (
-    request: SyncRequest<M>,
-    metadata: Metadata,
-    options: CallOptions,
-    callback: requestCallback<SyncResponseReceived<M>>,
-  ) => ClientUnaryCall;
-  return new Promise((resolve, reject) => {
-    fn.call(client, request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
-      if (!error) return resolve(response!);
-      reject(
-        new TransferError(`${method}: ${error.details || error.message}`, !NOT_RETRYABLE.has(error.code), undefined, {
-          cause: error,
-        }),
-      );
-    });
   });
 }

@@ -20,6 +20,7 @@ import type { ProtoGrpcType } from './generated/sync.js';
 
 export type { BulkFrame, BulkFrame__Output } from './generated/kmesh/sync/v1/BulkFrame.js';
 export type { SyncClient } from './generated/kmesh/sync/v1/Sync.js';
+export type { ChunkFrame__Output } from './generated/kmesh/sync/v1/ChunkFrame.js';
 
 export const PROTOCOL_VERSION = 1;
 /** ALPN protocol of the bulk connections; gRPC control uses "h2" on the same port. */
@@ -27,9 +28,17 @@ export const BULK_ALPN = 'kmesh-bulk/1';
 /** Largest bulk frame accepted: a max-size chunk plus sealing overhead, with room to spare. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Most chunks one FetchChunks asks for (a read session); the gateway refuses more. */
+export const FETCH_CHUNKS_MAX = 256;
+/** Most nodes one GetNodes asks for (a read session); the gateway refuses more. */
+export const GET_NODES_MAX = 8192;
+
 const SYNC_PROTO = 'kmesh/sync/v1/sync.proto';
 
-/** A method of the Sync service: 'Hello', 'MissingNodes', 'PutNodes', 'MissingChunks' or 'Commit'. */
+/**
+ * A method of the Sync service: 'Hello', then 'MissingNodes', 'PutNodes', 'MissingChunks' and
+ * 'Commit' (write sessions) or 'GetNodes' and 'FetchChunks' (read sessions).
+ */
 export type SyncMethod = MethodOf<SyncDefinition>;
 /** The request of `M` as a worker sends it (fields optional; bytes as Buffer or Uint8Array). */
 export type SyncRequest<M extends SyncMethod> = RequestSent<SyncDefinition, M>;

@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PUBLISHED_FILE_NAME } from '../../api/sync-config/gateway.js';
 import { loggerFor } from '../../lib/logging.js';
 import type { ChangeBatch, ChangeFeed } from '../engine/change-feed.js';
+import { readPublished } from '../engine/published.js';
 import { parseWorkerConfig } from '../config.js';
 import { nextPassDelayMs, Worker } from './worker.js';
 
@@ -52,6 +54,38 @@ describe('sync worker with a change feed', () => {
     expect(worker.status().transfer.files).toBe(2);
     expect(worker.status().root).not.toBe(first.root);
     expect(feed.commits).toBe(3);
+  });
+});
+
+describe('the published version', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kmesh-worker-'));
+    mkdirSync(join(dir, 'tree'));
+    writeFileSync(join(dir, 'tree/a'), 'one');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is written after a scan that changed the root, and only then', async () => {
+    const config = parseWorkerConfig(
+      `dataFlow: ns/flow\nsite: east\ntreeDir: ${join(dir, 'tree')}\nstateDir: ${join(dir, 'state')}\n`,
+    );
+    const file = join(dir, 'state', PUBLISHED_FILE_NAME);
+    const worker = new Worker(config, loggerFor('test-worker'));
+    await worker.pass();
+    const first = readPublished(file);
+    expect(first.root).toBe(worker.status().root);
+    const written = statSync(file);
+    await worker.pass(); // scanned again, same root: not written again
+    expect(statSync(file).ino).toBe(written.ino);
+    writeFileSync(join(dir, 'tree/b'), 'two');
+    await worker.pass();
+    expect(readPublished(file).root).toBe(worker.status().root);
+    expect(readPublished(file).root).not.toBe(first.root);
+    // A restarted worker knows what it published: the same root is not written again.
+    const inode = statSync(file).ino;
+    await new Worker(config, loggerFor('test-worker')).pass();
+    expect(statSync(file).ino).toBe(inode);
   });
 });
 

@@ -1,17 +1,20 @@
 /**
  * A sync worker: one per DataFlow. Every interval it scans the access point (the index keeps
- * unchanged files from being re-read) and brings each peer it pushes to up to the scanned version.
+ * unchanged files from being re-read), publishes the scanned version's manifest for the gateway's
+ * readers, and brings each peer it pushes to up to the scanned version.
  * A failed pass is retried with a capped backoff; totals are kept in the state directory so a
  * restarted worker keeps counting.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { PUBLISHED_FILE_NAME } from '../../api/sync-config/gateway.js';
 import { writeFileAtomic } from '../../lib/durable.js';
 import type { Logger } from '../../lib/logging.js';
 import { systemRunner } from '../../lib/command.js';
 import { LustreChangelogFeed, scanEveryPass, type ChangeFeed } from '../engine/change-feed.js';
 import { JournalFeed } from '../engine/journal-feed.js';
 import { Chunker } from '../engine/chunker.js';
+import { publishedRootOf, writePublished } from '../engine/published.js';
 import { chunkReader, pushVersion, TransferError, type ChunkReader } from '../engine/push.js';
 import { scanTree, type TreeVersion } from '../engine/scan.js';
 import { subtreeVersion } from '../engine/subtree.js';
@@ -44,6 +47,8 @@ export class Worker {
   /** transfer.json as last written (written again only when the totals change). */
   private savedTotals: string | undefined;
   private purgedAt: string | undefined;
+  /** The root of the version in published.json (written again only when the scanned root differs). */
+  private publishedRoot: string | undefined;
   private scannedAt: string | undefined;
   private phase: WorkerStatus['phase'] = 'starting';
   private progress = { bytesDone: 0, bytesTotal: 0, startedAt: 0 };
@@ -71,6 +76,7 @@ export class Worker {
     );
     this.totals = this.loadTotals();
     this.purgedAt = this.loadPurgedAt();
+    this.publishedRoot = publishedRootOf(this.file(PUBLISHED_FILE_NAME));
     this.sources = new SourceIngester(config.sources, config.treeDir, config.stateDir, log, this.bandwidth);
     this.feed = feed ?? this.changeFeed();
   }
@@ -203,6 +209,7 @@ export class Worker {
       this.totals.logicalBytes = version.stats.logicalBytes;
       this.totals.files = version.stats.files;
     }
+    this.publish(version);
     this.phase = 'sending';
     const results = await Promise.all(this.config.peers.filter(pushesTo).map((peer) => this.pushTo(peer, version)));
     version.held.clear(); // a retry reads from the files, which the stat check then guards
@@ -217,6 +224,24 @@ export class Worker {
       this.purgedAt = purge;
     }
     return ok;
+  }
+
+  /**
+   * Writes the scanned version's manifest where the gateway serves it to readers
+   * (docs/architecture.md#reads-access-cache), atomically, and only when its root differs from the
+   * one last written. A failure does not stop the pass: the next pass tries again.
+   */
+  private publish(version: TreeVersion): void {
+    if (version.root === this.publishedRoot) return;
+    try {
+      writePublished(this.file(PUBLISHED_FILE_NAME), version);
+      this.publishedRoot = version.root;
+    } catch (error) {
+      this.log.warn(
+        { err: (error as Error).message, root: version.root },
+        'cannot publish the scanned version for readers; the next pass tries again',
+      );
+    }
   }
 
   private async pushTo(peer: WorkerPeer, version: TreeVersion): Promise<boolean> {

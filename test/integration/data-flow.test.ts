@@ -526,6 +526,7 @@ describe('DataFlow controller', () => {
       deletedRetention: '168h',
       peers: [{ name: 'east', direction: 'pull' }],
       encryption: { algorithm: 'aes-256-gcm', keyFile: `/etc/kmesh/keys/${namespace}_incoming` },
+      publishedFile: `/kmesh/data/.kmesh/worker/${namespace}/incoming/published.json`,
     });
     // The Deployment is applied after its ConfigMap, and rolled when the DataFlow list changes: wait for the key.
     await eventually(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { KmeshInstance } from '../../../api/v1alpha1/index.js';
+import type { DataFlow, KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
-import { gatewayService, observeGateway } from './gateway.js';
+import { gatewayService, observeGateway, servedDataFlows } from './gateway.js';
 
 function instance(service: Record<string, unknown>): KmeshInstance {
   return {
@@ -57,5 +57,34 @@ describe('the gateway endpoint other sites use', () => {
     expect(pinned.spec.ports[0]!.nodePort).toBe(31443);
     const picked = gatewayService(instance({ type: 'NodePort' })) as { spec: { ports: Array<{ nodePort?: number }> } };
     expect(picked.spec.ports[0]!.nodePort).toBeUndefined();
+  });
+});
+
+describe('the DataFlows the gateway serves', () => {
+  const flow = (name: string, directions: string[], instanceName = 'west'): DataFlow =>
+    ({
+      apiVersion: 'kmesh.io/v1alpha1',
+      kind: 'DataFlow',
+      metadata: { name, namespace: 'apps', uid: `uid-${name}` },
+      spec: {
+        instanceRef: { name: instanceName },
+        peers: directions.map((direction, i) => ({
+          name: `site-${i}`,
+          endpoint: `site-${i}:7443`,
+          direction,
+          tlsSecretRef: { name: 'tls' },
+        })),
+      },
+    }) as unknown as DataFlow;
+
+  it('are those other sites send to (pull) and those they may read (push), not bidirectional-only or peerless ones', () => {
+    const flows = [
+      flow('pushes', ['push']),
+      flow('pulls', ['pull']),
+      flow('alone', []),
+      flow('both', ['bidirectional']),
+      flow('elsewhere', ['push'], 'east'),
+    ];
+    expect(servedDataFlows(instance({}), flows).map((d) => d.metadata.name)).toEqual(['pulls', 'pushes']);
   });
 });

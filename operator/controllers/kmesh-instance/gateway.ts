@@ -5,7 +5,11 @@
  * reach it through.
  */
 import { stringify } from 'yaml';
-import type { GatewayConfigDocument, ServedDataFlowDocument } from '../../../api/sync-config/gateway.js';
+import {
+  PUBLISHED_FILE_NAME,
+  type GatewayConfigDocument,
+  type ServedDataFlowDocument,
+} from '../../../api/sync-config/gateway.js';
 import { GATEWAY_PORT } from '../../../api/v1alpha1/kmesh-instance.js';
 import { actedOnPeers, Reasons, type DataFlow, type KmeshInstance } from '../../../api/v1alpha1/index.js';
 import type { WireObject } from '../../../lib/kube/rest.js';
@@ -19,10 +23,12 @@ export const TLS_MOUNT_PATH = '/etc/kmesh/tls';
 export const CONFIG_MOUNT_PATH = '/etc/kmesh/gateway';
 
 /**
- * DataFlows of this instance that other sites send to (a peer with direction pull). A
- * bidirectional peer is not supported (it would overwrite local edits) and is left out.
+ * DataFlows of this instance that the gateway serves: those other sites send to (a peer with
+ * direction pull) and those other sites may read (a peer with direction push reads the published
+ * version lazily, docs/architecture.md#reads-access-cache). A bidirectional peer is not supported
+ * (it would overwrite local edits) and is left out.
  */
-export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[]): DataFlow[] {
+export function servedDataFlows(instance: KmeshInstance, dataFlows: DataFlow[]): DataFlow[] {
   return dataFlows
     .filter(
       (d) =>
@@ -30,11 +36,14 @@ export function receivingDataFlows(instance: KmeshInstance, dataFlows: DataFlow[
         d.spec.instanceRef.name === instance.metadata.name &&
         !d.metadata.deletionTimestamp,
     )
-    .filter((d) => (d.spec.peers ?? []).some((p) => p.direction === 'pull'))
+    .filter((d) => actedOnPeers(d.spec).length > 0)
     .sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
 }
 
-/** The gateway's configuration document: which DataFlows it receives, from whom, with which key. */
+/**
+ * The gateway's configuration document: which DataFlows it serves, to and from whom (and which
+ * subtrees each reader sees), with which key, and where the worker publishes the version readers get.
+ */
 export function gatewayConfig(dataFlows: DataFlow[], settings: OperatorSettings): GatewayConfigDocument {
   return {
     host: '0.0.0.0',
@@ -47,8 +56,13 @@ export function gatewayConfig(dataFlows: DataFlow[], settings: OperatorSettings)
       treeDir: treeDir(d),
       stateDir: stateDir(d, 'gateway'),
       deletedRetention: d.spec.policy?.deletedRetention,
-      peers: actedOnPeers(d.spec).map((p) => ({ name: p.name, direction: p.direction })),
+      peers: actedOnPeers(d.spec).map((p) => ({
+        name: p.name,
+        direction: p.direction,
+        ...(p.paths?.length ? { paths: p.paths } : {}),
+      })),
       encryption: encryptionConfig(d),
+      publishedFile: `${stateDir(d, 'worker')}/${PUBLISHED_FILE_NAME}`,
     })),
   };
 }

@@ -30,7 +30,7 @@ import {
   gatewayReplicas,
   gatewayService,
   observeGateway,
-  receivingDataFlows,
+  servedDataFlows,
 } from './gateway.js';
 import { readFromPod } from '../../runtime/pod-http.js';
 import { FIELD_MANAGER } from '../../runtime/writes.js';
@@ -261,7 +261,7 @@ async function ensureGateway(
     };
   }
   const access = filesystemAccess(instance, settings, DATA_MOUNT_PATH);
-  const dataFlows = receivingDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
+  const dataFlows = servedDataFlows(instance, context.cache(RESOURCES.dataFlow).list() as unknown as DataFlow[]);
   await ensureChildren(
     context,
     instance,

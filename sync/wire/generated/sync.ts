@@ -14,6 +14,7 @@ import type { HashList as _kmesh_sync_v1_HashList, HashList__Output as _kmesh_sy
 import type { HelloRequest as _kmesh_sync_v1_HelloRequest, HelloRequest__Output as _kmesh_sync_v1_HelloRequest__Output } from './kmesh/sync/v1/HelloRequest.js';
 import type { HelloResponse as _kmesh_sync_v1_HelloResponse, HelloResponse__Output as _kmesh_sync_v1_HelloResponse__Output } from './kmesh/sync/v1/HelloResponse.js';
 import type { ManifestNode as _kmesh_sync_v1_ManifestNode, ManifestNode__Output as _kmesh_sync_v1_ManifestNode__Output } from './kmesh/sync/v1/ManifestNode.js';
+import type { NodeList as _kmesh_sync_v1_NodeList, NodeList__Output as _kmesh_sync_v1_NodeList__Output } from './kmesh/sync/v1/NodeList.js';
 import type { Policy as _kmesh_sync_v1_Policy, Policy__Output as _kmesh_sync_v1_Policy__Output } from './kmesh/sync/v1/Policy.js';
 import type { PutNodesRequest as _kmesh_sync_v1_PutNodesRequest, PutNodesRequest__Output as _kmesh_sync_v1_PutNodesRequest__Output } from './kmesh/sync/v1/PutNodesRequest.js';
 import type { PutNodesResponse as _kmesh_sync_v1_PutNodesResponse, PutNodesResponse__Output as _kmesh_sync_v1_PutNodesResponse__Output } from './kmesh/sync/v1/PutNodesResponse.js';
@@ -38,11 +39,13 @@ export interface ProtoGrpcType {
         HelloRequest: MessageTypeDefinition<_kmesh_sync_v1_HelloRequest, _kmesh_sync_v1_HelloRequest__Output>
         HelloResponse: MessageTypeDefinition<_kmesh_sync_v1_HelloResponse, _kmesh_sync_v1_HelloResponse__Output>
         ManifestNode: MessageTypeDefinition<_kmesh_sync_v1_ManifestNode, _kmesh_sync_v1_ManifestNode__Output>
+        NodeList: MessageTypeDefinition<_kmesh_sync_v1_NodeList, _kmesh_sync_v1_NodeList__Output>
         Policy: MessageTypeDefinition<_kmesh_sync_v1_Policy, _kmesh_sync_v1_Policy__Output>
         PutNodesRequest: MessageTypeDefinition<_kmesh_sync_v1_PutNodesRequest, _kmesh_sync_v1_PutNodesRequest__Output>
         PutNodesResponse: MessageTypeDefinition<_kmesh_sync_v1_PutNodesResponse, _kmesh_sync_v1_PutNodesResponse__Output>
         /**
-         * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2").
+         * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2"). Reads: the manifest
+         * nodes and chunks of the version the site publishes, for a peer that reads it lazily.
          */
         Sync: SubtypeConstructor<typeof grpc.Client, _kmesh_sync_v1_SyncClient> & { service: _kmesh_sync_v1_SyncDefinition }
       }

@@ -11,10 +11,15 @@ export interface HelloRequest {
    */
   'data_flow'?: (string);
   /**
-   * The sending site, for version vectors and logs (its identity is its certificate).
+   * The calling site, for version vectors and logs (its identity is its certificate).
    */
   'site'?: (string);
   'policy'?: (_kmesh_sync_v1_Policy | null);
+  /**
+   * A read session: the caller reads the site's published version (GetNodes, FetchChunks) and
+   * sends nothing. `policy.compression` is what the site applies to the chunks it sends.
+   */
+  'read'?: (boolean);
 }
 
 export interface HelloRequest__Output {
@@ -24,8 +29,13 @@ export interface HelloRequest__Output {
    */
   'data_flow': (string);
   /**
-   * The sending site, for version vectors and logs (its identity is its certificate).
+   * The calling site, for version vectors and logs (its identity is its certificate).
    */
   'site': (string);
   'policy': (_kmesh_sync_v1_Policy__Output | null);
+  /**
+   * A read session: the caller reads the site's published version (GetNodes, FetchChunks) and
+   * sends nothing. `policy.compression` is what the site applies to the chunks it sends.
+   */
+  'read': (boolean);
 }

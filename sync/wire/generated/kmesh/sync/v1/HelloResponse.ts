@@ -6,7 +6,8 @@
 export interface HelloResponse {
   'session_id'?: (string);
   /**
-   * The site's current root; empty before the first commit.
+   * Write session: the site's current root; empty before the first commit. Read session: the
+   * root of the published version (the peer's view of it).
    */
   'root'?: (Buffer | Uint8Array | string);
   'protocol_version'?: (number);
@@ -15,7 +16,8 @@ export interface HelloResponse {
 export interface HelloResponse__Output {
   'session_id': (string);
   /**
-   * The site's current root; empty before the first commit.
+   * Write session: the site's current root; empty before the first commit. Read session: the
+   * root of the published version (the peer's view of it).
    */
   'root': (Buffer);
   'protocol_version': (number);

@@ -5,7 +5,7 @@
 
 export interface Policy {
   /**
-   * Compression the sender applies to chunks: none, lz4, gzip, zstd.
+   * Compression the sending side applies to chunks: none, lz4, gzip, zstd.
    */
   'compression'?: (string);
   /**
@@ -20,7 +20,7 @@ export interface Policy {
 
 export interface Policy__Output {
   /**
-   * Compression the sender applies to chunks: none, lz4, gzip, zstd.
+   * Compression the sending side applies to chunks: none, lz4, gzip, zstd.
    */
   'compression': (string);
   /**

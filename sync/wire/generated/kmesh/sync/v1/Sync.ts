@@ -4,16 +4,19 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ChunkFrame as _kmesh_sync_v1_ChunkFrame, ChunkFrame__Output as _kmesh_sync_v1_ChunkFrame__Output } from '../../../kmesh/sync/v1/ChunkFrame.js';
 import type { CommitRequest as _kmesh_sync_v1_CommitRequest, CommitRequest__Output as _kmesh_sync_v1_CommitRequest__Output } from '../../../kmesh/sync/v1/CommitRequest.js';
 import type { CommitResponse as _kmesh_sync_v1_CommitResponse, CommitResponse__Output as _kmesh_sync_v1_CommitResponse__Output } from '../../../kmesh/sync/v1/CommitResponse.js';
 import type { HashList as _kmesh_sync_v1_HashList, HashList__Output as _kmesh_sync_v1_HashList__Output } from '../../../kmesh/sync/v1/HashList.js';
 import type { HelloRequest as _kmesh_sync_v1_HelloRequest, HelloRequest__Output as _kmesh_sync_v1_HelloRequest__Output } from '../../../kmesh/sync/v1/HelloRequest.js';
 import type { HelloResponse as _kmesh_sync_v1_HelloResponse, HelloResponse__Output as _kmesh_sync_v1_HelloResponse__Output } from '../../../kmesh/sync/v1/HelloResponse.js';
+import type { NodeList as _kmesh_sync_v1_NodeList, NodeList__Output as _kmesh_sync_v1_NodeList__Output } from '../../../kmesh/sync/v1/NodeList.js';
 import type { PutNodesRequest as _kmesh_sync_v1_PutNodesRequest, PutNodesRequest__Output as _kmesh_sync_v1_PutNodesRequest__Output } from '../../../kmesh/sync/v1/PutNodesRequest.js';
 import type { PutNodesResponse as _kmesh_sync_v1_PutNodesResponse, PutNodesResponse__Output as _kmesh_sync_v1_PutNodesResponse__Output } from '../../../kmesh/sync/v1/PutNodesResponse.js';
 
 /**
- * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2").
+ * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2"). Reads: the manifest
+ * nodes and chunks of the version the site publishes, for a peer that reads it lazily.
  */
 export interface SyncClient extends grpc.Client {
   /**
@@ -32,18 +35,58 @@ export interface SyncClient extends grpc.Client {
   commit(argument: _kmesh_sync_v1_CommitRequest, callback: grpc.requestCallback<_kmesh_sync_v1_CommitResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Opens a session for one DataFlow at the gateway's site. The caller's certificate identity must
-   * be a peer of that DataFlow allowed to send to it; the policy must match the site's
-   * (same encryption algorithm and key). Returns the site's current root.
+   * Read sessions only. Each chunk, in request order, compressed and sealed as bulk frames are
+   * (ChunkFrame); at most 256 per request (INVALID_ARGUMENT beyond). Only chunks of files in the
+   * session's view are served. The site reads each from its file and checks it against its hash:
+   * one that no longer matches fails the stream with NOT_FOUND ("changed since version <root>").
+   */
+  FetchChunks(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_kmesh_sync_v1_ChunkFrame__Output>;
+  FetchChunks(argument: _kmesh_sync_v1_HashList, options?: grpc.CallOptions): grpc.ClientReadableStream<_kmesh_sync_v1_ChunkFrame__Output>;
+  /**
+   * Read sessions only. Each chunk, in request order, compressed and sealed as bulk frames are
+   * (ChunkFrame); at most 256 per request (INVALID_ARGUMENT beyond). Only chunks of files in the
+   * session's view are served. The site reads each from its file and checks it against its hash:
+   * one that no longer matches fails the stream with NOT_FOUND ("changed since version <root>").
+   */
+  fetchChunks(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_kmesh_sync_v1_ChunkFrame__Output>;
+  fetchChunks(argument: _kmesh_sync_v1_HashList, options?: grpc.CallOptions): grpc.ClientReadableStream<_kmesh_sync_v1_ChunkFrame__Output>;
+  
+  /**
+   * Read sessions only. Manifest nodes of the session's version: only nodes reachable from the
+   * root Hello returned (the peer's view); an unknown hash is NOT_FOUND, naming it.
+   */
+  GetNodes(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  GetNodes(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  GetNodes(argument: _kmesh_sync_v1_HashList, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  GetNodes(argument: _kmesh_sync_v1_HashList, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  /**
+   * Read sessions only. Manifest nodes of the session's version: only nodes reachable from the
+   * root Hello returned (the peer's view); an unknown hash is NOT_FOUND, naming it.
+   */
+  getNodes(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  getNodes(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  getNodes(argument: _kmesh_sync_v1_HashList, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  getNodes(argument: _kmesh_sync_v1_HashList, callback: grpc.requestCallback<_kmesh_sync_v1_NodeList__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Opens a session for one DataFlow at the gateway's site. A write session (read false): the
+   * caller's certificate identity must be a peer of that DataFlow allowed to send to it (direction
+   * pull here); returns the site's current root. A read session (read true): the caller must be a
+   * peer this site sends to (direction push here); returns the root of the published version as
+   * that peer sees it (only its `paths`), FAILED_PRECONDITION while nothing is published. Either
+   * way the policy must match the site's (same encryption algorithm and key).
    */
   Hello(argument: _kmesh_sync_v1_HelloRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
   Hello(argument: _kmesh_sync_v1_HelloRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
   Hello(argument: _kmesh_sync_v1_HelloRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
   Hello(argument: _kmesh_sync_v1_HelloRequest, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Opens a session for one DataFlow at the gateway's site. The caller's certificate identity must
-   * be a peer of that DataFlow allowed to send to it; the policy must match the site's
-   * (same encryption algorithm and key). Returns the site's current root.
+   * Opens a session for one DataFlow at the gateway's site. A write session (read false): the
+   * caller's certificate identity must be a peer of that DataFlow allowed to send to it (direction
+   * pull here); returns the site's current root. A read session (read true): the caller must be a
+   * peer this site sends to (direction push here); returns the root of the published version as
+   * that peer sees it (only its `paths`), FAILED_PRECONDITION while nothing is published. Either
+   * way the policy must match the site's (same encryption algorithm and key).
    */
   hello(argument: _kmesh_sync_v1_HelloRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
   hello(argument: _kmesh_sync_v1_HelloRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
@@ -95,10 +138,30 @@ export interface SyncClient extends grpc.Client {
   putNodes(argument: _kmesh_sync_v1_PutNodesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_PutNodesResponse__Output>): grpc.ClientUnaryCall;
   putNodes(argument: _kmesh_sync_v1_PutNodesRequest, callback: grpc.requestCallback<_kmesh_sync_v1_PutNodesResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Read sessions only. The root this peer would read now (the site may have published a newer
+   * version since Hello); the session's own version does not change: a new root needs a new Hello.
+   * A cheap way to poll for changes.
+   */
+  Root(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  Root(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  Root(argument: _kmesh_sync_v1_HashList, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  Root(argument: _kmesh_sync_v1_HashList, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Read sessions only. The root this peer would read now (the site may have published a newer
+   * version since Hello); the session's own version does not change: a new root needs a new Hello.
+   * A cheap way to poll for changes.
+   */
+  root(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  root(argument: _kmesh_sync_v1_HashList, metadata: grpc.Metadata, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  root(argument: _kmesh_sync_v1_HashList, options: grpc.CallOptions, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  root(argument: _kmesh_sync_v1_HashList, callback: grpc.requestCallback<_kmesh_sync_v1_HelloResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 /**
- * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2").
+ * Control: handshake, manifests and have/want, over gRPC (mTLS, ALPN "h2"). Reads: the manifest
+ * nodes and chunks of the version the site publishes, for a peer that reads it lazily.
  */
 export interface SyncHandlers extends grpc.UntypedServiceImplementation {
   /**
@@ -107,9 +170,26 @@ export interface SyncHandlers extends grpc.UntypedServiceImplementation {
   Commit: grpc.handleUnaryCall<_kmesh_sync_v1_CommitRequest__Output, _kmesh_sync_v1_CommitResponse>;
   
   /**
-   * Opens a session for one DataFlow at the gateway's site. The caller's certificate identity must
-   * be a peer of that DataFlow allowed to send to it; the policy must match the site's
-   * (same encryption algorithm and key). Returns the site's current root.
+   * Read sessions only. Each chunk, in request order, compressed and sealed as bulk frames are
+   * (ChunkFrame); at most 256 per request (INVALID_ARGUMENT beyond). Only chunks of files in the
+   * session's view are served. The site reads each from its file and checks it against its hash:
+   * one that no longer matches fails the stream with NOT_FOUND ("changed since version <root>").
+   */
+  FetchChunks: grpc.handleServerStreamingCall<_kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_ChunkFrame>;
+  
+  /**
+   * Read sessions only. Manifest nodes of the session's version: only nodes reachable from the
+   * root Hello returned (the peer's view); an unknown hash is NOT_FOUND, naming it.
+   */
+  GetNodes: grpc.handleUnaryCall<_kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_NodeList>;
+  
+  /**
+   * Opens a session for one DataFlow at the gateway's site. A write session (read false): the
+   * caller's certificate identity must be a peer of that DataFlow allowed to send to it (direction
+   * pull here); returns the site's current root. A read session (read true): the caller must be a
+   * peer this site sends to (direction push here); returns the root of the published version as
+   * that peer sees it (only its `paths`), FAILED_PRECONDITION while nothing is published. Either
+   * way the policy must match the site's (same encryption algorithm and key).
    */
   Hello: grpc.handleUnaryCall<_kmesh_sync_v1_HelloRequest__Output, _kmesh_sync_v1_HelloResponse>;
   
@@ -128,12 +208,22 @@ export interface SyncHandlers extends grpc.UntypedServiceImplementation {
    */
   PutNodes: grpc.handleUnaryCall<_kmesh_sync_v1_PutNodesRequest__Output, _kmesh_sync_v1_PutNodesResponse>;
   
+  /**
+   * Read sessions only. The root this peer would read now (the site may have published a newer
+   * version since Hello); the session's own version does not change: a new root needs a new Hello.
+   * A cheap way to poll for changes.
+   */
+  Root: grpc.handleUnaryCall<_kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_HelloResponse>;
+  
 }
 
 export interface SyncDefinition extends grpc.ServiceDefinition {
   Commit: MethodDefinition<_kmesh_sync_v1_CommitRequest, _kmesh_sync_v1_CommitResponse, _kmesh_sync_v1_CommitRequest__Output, _kmesh_sync_v1_CommitResponse__Output>
+  FetchChunks: MethodDefinition<_kmesh_sync_v1_HashList, _kmesh_sync_v1_ChunkFrame, _kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_ChunkFrame__Output>
+  GetNodes: MethodDefinition<_kmesh_sync_v1_HashList, _kmesh_sync_v1_NodeList, _kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_NodeList__Output>
   Hello: MethodDefinition<_kmesh_sync_v1_HelloRequest, _kmesh_sync_v1_HelloResponse, _kmesh_sync_v1_HelloRequest__Output, _kmesh_sync_v1_HelloResponse__Output>
   MissingChunks: MethodDefinition<_kmesh_sync_v1_HashList, _kmesh_sync_v1_HashList, _kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_HashList__Output>
   MissingNodes: MethodDefinition<_kmesh_sync_v1_HashList, _kmesh_sync_v1_HashList, _kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_HashList__Output>
   PutNodes: MethodDefinition<_kmesh_sync_v1_PutNodesRequest, _kmesh_sync_v1_PutNodesResponse, _kmesh_sync_v1_PutNodesRequest__Output, _kmesh_sync_v1_PutNodesResponse__Output>
+  Root: MethodDefinition<_kmesh_sync_v1_HashList, _kmesh_sync_v1_HelloResponse, _kmesh_sync_v1_HashList__Output, _kmesh_sync_v1_HelloResponse__Output>
 }
