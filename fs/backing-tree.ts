@@ -101,6 +101,8 @@ interface DirEntry {
 interface DirHandle {
   kind: 'dir';
   node: FsNode;
+  /** Open on the directory (in node.openFds): fstat and fchmod of it still answer once it is removed. */
+  fd: number;
   entries: DirEntry[];
 }
 
@@ -208,8 +210,7 @@ export class BackingTree implements FileSystem {
     let handle = this.handles.get(fh);
     if (!handle && this.resumed) {
       // Opened by the server before this one: list the directory again.
-      const node = this.nodes.get(nodeId);
-      handle = { kind: 'dir', node, entries: this.list(node) };
+      handle = this.openDir(this.nodes.get(nodeId));
       this.handles.set(fh, handle);
     }
     if (!handle) throw new ErrnoError(EBADF, `no open handle ${fh}`);
@@ -274,8 +275,16 @@ export class BackingTree implements FileSystem {
   setattr(_caller: Caller, nodeId: number, request: SetattrRequest): MaybePromise<Attr> {
     const node = this.nodes.get(nodeId);
     const handle = request.fh !== undefined ? this.handles.get(request.fh) : undefined;
-    const fd = handle?.kind === 'file' ? handle.fd : undefined;
-    const path = this.nodes.path(node);
+    let fd = handle?.kind === 'file' ? handle.fd : undefined;
+    let path = '';
+    try {
+      path = this.nodes.path(node);
+    } catch (err) {
+      // An open file whose last name is gone (ftruncate, fchmod, futimens of it): one of its
+      // descriptors serves (the kernel passes the handle with ftruncate only); nothing to journal.
+      fd ??= [...node.openFds][0];
+      if (fd === undefined) throw err;
+    }
     if (request.mode !== undefined) {
       if (fd !== undefined) fchmodSync(fd, request.mode & 0o7777);
       else chmodSync(bytes(path), request.mode & 0o7777);
@@ -288,7 +297,7 @@ export class BackingTree implements FileSystem {
     if (request.size !== undefined) {
       if (fd !== undefined) ftruncateSync(fd, Number(request.size));
       else truncateSync(bytes(path), Number(request.size));
-      this.record('truncate', this.rel(path), { size: Number(request.size) });
+      if (path) this.record('truncate', this.rel(path), { size: Number(request.size) });
     }
     if (request.atimeNs !== undefined || request.mtimeNs !== undefined) {
       if (fd !== undefined) libc.futimens(fd, request.atimeNs, request.mtimeNs);
@@ -300,7 +309,7 @@ export class BackingTree implements FileSystem {
       request.gid !== undefined ||
       request.mtimeNs !== undefined
     ) {
-      this.record('attr', this.rel(path));
+      if (path) this.record('attr', this.rel(path));
     }
     return fd !== undefined ? toAttr(fstatSync(fd, { bigint: true })) : toAttr(lstat(path));
   }
@@ -542,6 +551,8 @@ export class BackingTree implements FileSystem {
   fallocate(nodeId: number, fh: number, offset: bigint, length: bigint, mode: number): void {
     const handle = this.file(fh, nodeId);
     libc.fallocate(handle.fd, mode, offset, length);
+    // A file with no name left has nothing to journal (as in flushRanges); the call succeeded.
+    if (handle.node.links.length === 0) return;
     this.record('write', this.rel(this.nodes.path(handle.node)), { ranges: [[Number(offset), Number(length)]] });
   }
 
@@ -550,9 +561,14 @@ export class BackingTree implements FileSystem {
   }
 
   opendir(nodeId: number): MaybePromise<Opened> {
-    const node = this.nodes.get(nodeId);
-    const handle: DirHandle = { kind: 'dir', node, entries: this.list(node) };
-    return { fh: this.addHandle(handle), openFlags: 0 };
+    return { fh: this.addHandle(this.openDir(this.nodes.get(nodeId))), openFlags: 0 };
+  }
+
+  private openDir(node: FsNode): DirHandle {
+    const entries = this.list(node);
+    const fd = openSync(bytes(this.nodes.path(node)), constants.O_RDONLY | constants.O_DIRECTORY);
+    node.openFds.add(fd);
+    return { kind: 'dir', node, fd, entries };
   }
 
   private list(node: FsNode): DirEntry[] {
@@ -592,7 +608,11 @@ export class BackingTree implements FileSystem {
   }
 
   releasedir(_nodeId: number, fh: number): void {
+    const handle = this.handles.get(fh);
     this.handles.delete(fh);
+    if (handle?.kind !== 'dir') return;
+    closeSync(handle.fd);
+    handle.node.openFds.delete(handle.fd);
   }
 
   fsyncdir(nodeId: number): void {

@@ -3,7 +3,8 @@
  * mount(8) as fd 3, and read requests only once mount has exited (before that, read() fails EPERM).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { MAX_WRITE } from './abi.js';
 
 /** The filesystem type in /proc/mounts: `fuse.kmesh`. */
 export const FS_TYPE = 'fuse.kmesh';
@@ -46,6 +47,28 @@ export async function mountFuse(mountpoint: string, source: string): Promise<num
     throw err;
   }
   return fd;
+}
+
+/**
+ * Lets the kernel read ahead in requests as large as we accept (1 MiB) instead of its 128 KiB
+ * default: reads that come to the daemon (no passthrough, a cache's misses) take 8 times fewer
+ * requests. Best effort; returns whether it took.
+ */
+export function raiseReadahead(mountpoint: string): boolean {
+  try {
+    // From the mount table, not stat(): a stat of the mount would wait for a server not started yet.
+    let device: string | undefined;
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const fields = line.split(' ');
+      const path = fields[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+      if (path === mountpoint && fields.includes(FS_TYPE)) device = fields[2];
+    }
+    if (!device) return false;
+    writeFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, String(MAX_WRITE / 1024));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -8,13 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loggerFor } from '../lib/logging.js';
 import { flagHelp, integerFlag, parseFlags, UsageError, type FlagSpecs } from '../lib/flags.js';
-import { LocalOrigin } from './cache/origin.js';
 import { parseByteQuantity } from '../lib/quantity.js';
 import { serveConnection, type ServeOptions } from './serve.js';
-import { PeerOrigin } from './cache/peer-origin.js';
-import { parseCacheConfig } from '../sync/config.js';
-import { initCodecs } from '../sync/engine/seal.js';
-import { loadTlsDir } from '../sync/wire/tls.js';
 import { readFileSync } from 'node:fs';
 import { superviseMount } from './supervisor.js';
 
@@ -44,6 +39,7 @@ const MOUNT_FLAGS = {
 
 const SERVE_FLAGS = {
   ...COMMON,
+  mountpoint: { help: 'where the connection is mounted (read from the mount table only)' },
   fd: { help: 'the /dev/fuse descriptor of the mounted connection' },
   resume: { type: 'boolean', help: 'take over from a server that died on this connection' },
 } satisfies FlagSpecs;
@@ -54,6 +50,13 @@ const USAGE = 'usage: kmesh fs mount --root <dir> --mountpoint <dir> [--journal 
 async function peerCache(
   file: string,
 ): Promise<Pick<ServeOptions, 'origin' | 'cacheSizeBytes' | 'cacheMinFreeBytes' | 'cacheRefreshMs'>> {
+  // Loaded only for a cache of another site: a plain mount's server stays small.
+  const [{ PeerOrigin }, { parseCacheConfig }, { initCodecs }, { loadTlsDir }] = await Promise.all([
+    import('./cache/peer-origin.js'),
+    import('../sync/config.js'),
+    import('../sync/engine/seal.js'),
+    import('../sync/wire/tls.js'),
+  ]);
   const config = parseCacheConfig(readFileSync(file, 'utf8'));
   await initCodecs();
   const { name, endpoint, dataFlow, tlsDir } = config.origin;
@@ -128,7 +131,7 @@ export async function fsMain(argv: string[]): Promise<number> {
       const size = flags.value('cache-size');
       const minFree = flags.value('cache-min-free');
       const session = await serveConnection({
-        ...(cacheOf ? { origin: new LocalOrigin(cacheOf) } : {}),
+        ...(cacheOf ? { origin: new (await import('./cache/origin.js')).LocalOrigin(cacheOf) } : {}),
         ...(cacheConfig ? await peerCache(cacheConfig) : {}),
         ...(size ? { cacheSizeBytes: parseByteQuantity(size, '--cache-size') } : {}),
         ...(minFree ? { cacheMinFreeBytes: parseByteQuantity(minFree, '--cache-min-free') } : {}),
@@ -138,6 +141,7 @@ export async function fsMain(argv: string[]): Promise<number> {
         ...(journal ? { journal } : {}),
         passthrough: !flags.given('no-passthrough'),
         resume: flags.given('resume'),
+        ...(flags.value('mountpoint') ? { mountpoint: flags.value('mountpoint') } : {}),
         log: loggerFor('kmesh-fs-server'),
       });
       await session.closed;

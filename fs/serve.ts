@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/durable.js';
 import type { Logger } from '../lib/logging.js';
 import { BackingTree } from './backing-tree.js';
-import { CacheTree } from './cache/cache-tree.js';
+import type { CacheTree } from './cache/cache-tree.js';
 import type { Origin } from './cache/origin.js';
 import { ChangeJournal } from './journal.js';
 import { NodeLogFile, readNodeLog } from './node-log.js';
 import { FuseSession, type Negotiated } from './session.js';
+import { raiseReadahead } from './device.js';
 
 export interface ServeOptions {
   fd: number;
@@ -24,6 +25,8 @@ export interface ServeOptions {
   passthrough: boolean;
   /** A server ran on this connection before (the supervisor started this one after a crash). */
   resume: boolean;
+  /** Where the connection is mounted (only read from the mount table, never touched). */
+  mountpoint?: string;
   /** Serve a cached tree of this origin instead of a plain one (fs/cache/). */
   origin?: Origin;
   /** Cache limits (fs/cache/cache-tree.ts). */
@@ -59,17 +62,23 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
     log: options.log,
     ...(options.resume ? { resume: { records, generation: previous.generation } } : {}),
   };
-  const tree = options.origin
-    ? new CacheTree({
-        ...treeOptions,
-        origin: options.origin,
-        stateDir: join(options.stateDir, 'cache'),
-        ...(options.cacheSizeBytes !== undefined ? { sizeBytes: options.cacheSizeBytes } : {}),
-        ...(options.cacheMinFreeBytes !== undefined ? { minFreeBytes: options.cacheMinFreeBytes } : {}),
-        ...(options.cacheRefreshMs !== undefined ? { refreshMs: options.cacheRefreshMs } : {}),
-      })
-    : new BackingTree(treeOptions);
-  if (tree instanceof CacheTree) await tree.start();
+  let tree: BackingTree;
+  let cache: CacheTree | undefined;
+  if (options.origin) {
+    // Loaded only for a cached tree: a plain mount's server stays small.
+    const { CacheTree } = await import('./cache/cache-tree.js');
+    tree = cache = new CacheTree({
+      ...treeOptions,
+      origin: options.origin,
+      stateDir: join(options.stateDir, 'cache'),
+      ...(options.cacheSizeBytes !== undefined ? { sizeBytes: options.cacheSizeBytes } : {}),
+      ...(options.cacheMinFreeBytes !== undefined ? { minFreeBytes: options.cacheMinFreeBytes } : {}),
+      ...(options.cacheRefreshMs !== undefined ? { refreshMs: options.cacheRefreshMs } : {}),
+    });
+    await cache.start();
+  } else {
+    tree = new BackingTree(treeOptions);
+  }
   const nodeLog = new NodeLogFile(logFile, tree.nodes);
   nodeLog.compact(); // a fresh log for a fresh connection, the rebuilt table for a resumed one
   tree.nodes.log = nodeLog;
@@ -79,8 +88,14 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
     passthrough: options.passthrough,
     ...(resume ? { resume } : {}),
     onInit: (negotiated) => writeFileAtomic(stateFile, JSON.stringify({ ...state, negotiated })),
+    // INIT sets the read-ahead to 128 KiB; raise it now that the kernel has applied INIT.
+    afterInit: () => {
+      if (options.mountpoint && !raiseReadahead(options.mountpoint))
+        options.log.info('could not raise the read-ahead of the mount; reads come in 128 KiB requests');
+    },
   });
-  if (tree instanceof CacheTree) {
+  if (cache) {
+    const tree = cache;
     tree.invalidator = session;
     const statsFile = join(options.stateDir, 'cache-stats.json');
     const timer = setInterval(() => {

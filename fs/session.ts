@@ -87,6 +87,8 @@ export interface SessionOptions {
   resume?: Negotiated;
   /** Told what INIT settled, before the INIT reply is sent. */
   onInit?: (negotiated: Negotiated) => void;
+  /** Called once the INIT reply is sent (the kernel has applied it: e.g. its read-ahead). */
+  afterInit?: () => void;
 }
 
 /** Counters a session keeps, for metrics and tests. */
@@ -254,8 +256,11 @@ export class FuseSession {
     const fs = this.fs;
     const fh = (offset = 0): number => Number(args.readBigUInt64LE(offset));
     switch (opcode) {
-      case Opcode.INIT:
-        return [this.init(args)];
+      case Opcode.INIT: {
+        this.reply(unique, 0, [this.init(args)]);
+        this.options.afterInit?.();
+        return;
+      }
       case Opcode.LOOKUP:
         return then(fs.lookup(caller, nodeId, name(args, 0)), entry);
       case Opcode.FORGET:

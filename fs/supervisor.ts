@@ -79,6 +79,7 @@ function runServer(options: SuperviseOptions, fd: number, resume: boolean): Prom
     'serve',
     '--fd=3',
     `--root=${options.root}`,
+    `--mountpoint=${options.mountpoint}`,
     `--state-dir=${options.stateDir}`,
     ...(options.journal ? [`--journal=${options.journal}`] : []),
     ...(options.cacheOf ? [`--cache-of=${options.cacheOf}`, ...(options.cacheArgs ?? [])] : []),
