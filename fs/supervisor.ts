@@ -15,7 +15,7 @@ import { mountFuse, unmountFuse } from './device.js';
 export interface SuperviseOptions {
   root: string;
   mountpoint: string;
-  /** The servers' state (node log, what INIT settled); emptied at mount. */
+  /** The servers' state (node log, what INIT settled); emptied at mount, removed once unmounted. */
   stateDir: string;
   journal?: string;
   /** Serve a cached copy of this directory (`--cache-of`), with these `--cache-*` flags. */
@@ -56,7 +56,11 @@ export async function superviseMount(options: SuperviseOptions): Promise<number>
   let resume = false;
   for (;;) {
     const exit = await runServer(options, fd, resume);
-    if (exit.code === 0 || stopping) return 0;
+    if (exit.code === 0 || stopping) {
+      // The connection is gone: nothing will take it over, so its state goes too.
+      rmSync(options.stateDir, { recursive: true, force: true });
+      return 0;
+    }
     const now = Date.now();
     crashes.push(now);
     while (crashes.length && crashes[0]! < now - 60_000) crashes.shift();

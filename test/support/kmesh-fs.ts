@@ -8,23 +8,11 @@
  * gone, the temp directory removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  rmSync,
-} from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as libc from '../../fs/libc.js';
+import { fileDigest } from './tree-hash.js';
 import { REPO_ROOT } from '../../hack/tools.js';
 
 export interface Ran {
@@ -296,18 +284,6 @@ function xattrs(path: Buffer): string {
     .join(',');
 }
 
-function sha256(path: Buffer): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  const fd = openSync(path, 'r');
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
 /**
  * Everything about a tree two equal trees share, one line per path: names as bytes, type, mode,
  * owner, link count, xattrs, and size and content hash or symlink target; then which names are
@@ -332,7 +308,7 @@ export function fsListing(root: string): string[] {
       byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), shown]);
       if (st.isSymbolicLink())
         out.push(`l ${shown} -> ${showName(readlinkSync(path, { encoding: 'buffer' }))} ${common}`);
-      else if (st.isFile()) out.push(`f ${shown} ${common} size=${st.size} sha256=${sha256(path)}`);
+      else if (st.isFile()) out.push(`f ${shown} ${common} size=${st.size} sha256=${fileDigest(path)}`);
       else out.push(`? ${shown} ${common} type=${(st.mode & 0o170000n).toString(8)}`);
     }
   };

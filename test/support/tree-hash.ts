@@ -30,7 +30,8 @@ export function treeListing(root: string, options: { dirMtimes?: boolean } = {})
   return out;
 }
 
-function fileDigest(path: string): string {
+/** SHA-256 of a file's content (hex). */
+export function fileDigest(path: string | Buffer): string {
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
   const fd = openSync(path, 'r');
