@@ -25,6 +25,7 @@ import {
   readSync,
   renameSync,
   rmdirSync,
+  rmSync,
   statfsSync,
   symlinkSync,
   truncateSync,
@@ -92,6 +93,8 @@ export interface FileHandle {
   passthrough: boolean;
   /** Byte ranges written through us since the last flush, merged when sequential. */
   ranges: [number, number][];
+  /** Opened by a server before this one with passthrough; its release ends that backing reference. */
+  earlierPassthrough?: boolean;
 }
 
 interface DirEntry {
@@ -118,6 +121,12 @@ export interface BackingTreeOptions {
    * servers came before (handle numbers of each start in a range of their own).
    */
   resume?: { records: NodeRecord[]; generation: number };
+  /**
+   * Where a file that loses its last name while open keeps a hidden one (`<dir>/<node id>`; on the
+   * root's filesystem), so a server taking over the connection can open it again. Unset: such a
+   * file cannot be reopened after a restart.
+   */
+  orphanDir?: string;
   log: Logger;
 }
 
@@ -167,9 +176,15 @@ export class BackingTree implements FileSystem {
     } catch {
       return;
     }
-    if (!node.backing) return;
-    this.releaseBacking(node);
-    if (!node.backing) this.recordLegacy('close', node);
+    if (node.backing) {
+      this.releaseBacking(node);
+      if (!node.backing) this.recordLegacy('close', node);
+    } else if (node.earlierDirectOpens > 0) {
+      // The kernel never mixes passthrough and other opens of one inode: this was one of those.
+      node.earlierDirectOpens--;
+      this.nodes.directReleased(node);
+    }
+    this.dropOrphan(node);
   }
 
   /** Open handles (files and directories), for tests and metrics. */
@@ -232,7 +247,7 @@ export class BackingTree implements FileSystem {
    * caller's access when the handle was opened.
    */
   private adopt(fh: number, node: FsNode): FileHandle {
-    const path = bytes(this.nodes.path(node));
+    const path = bytes(this.pathOrOrphan(node));
     let fd: number;
     let writable = true;
     try {
@@ -241,11 +256,66 @@ export class BackingTree implements FileSystem {
       fd = openSync(path, constants.O_RDONLY);
       writable = false;
     }
-    const handle: FileHandle = { kind: 'file', node, fd, writable, passthrough: false, ranges: [] };
+    // The kernel never mixes passthrough and other opens of an inode: with a backing file from an
+    // earlier server, this handle was one of its passthrough opens (its reads and writes skip us).
+    const earlierPassthrough = node.backing !== undefined;
+    const handle: FileHandle = { kind: 'file', node, fd, writable, passthrough: false, ranges: [], earlierPassthrough };
     node.openFds.add(fd);
-    node.directOpens++;
+    if (!earlierPassthrough) {
+      // One of the opens an earlier server logged ('d'): it is this server's to release now.
+      if (node.earlierDirectOpens > 0) node.earlierDirectOpens--;
+      else this.nodes.directOpened(node);
+      node.directOpens++;
+    }
     this.handles.set(fh, handle);
     return handle;
+  }
+
+  /** A node's attributes; its hidden link (an open file with no name) is not a name the user sees. */
+  private attrOf(node: FsNode, stats: BigIntStats): Attr {
+    const attr = toAttr(stats);
+    if (node.hidden && node.links.length === 0 && attr.nlink > 0) attr.nlink--;
+    return attr;
+  }
+
+  /** The node's path, or for an open file with no name left, its hidden link (see orphanDir). */
+  private pathOrOrphan(node: FsNode): string {
+    try {
+      return this.nodes.path(node);
+    } catch (err) {
+      const orphan = this.orphanPath(node);
+      if (orphan && lstatSync(bytes(orphan), { throwIfNoEntry: false })) {
+        node.hidden = true;
+        return orphan;
+      }
+      throw err;
+    }
+  }
+
+  private orphanPath(node: FsNode): string | undefined {
+    const dir = this.options.orphanDir;
+    return dir === undefined ? undefined : `${Buffer.from(dir).toString('latin1')}/${node.id}`;
+  }
+
+  /** Before `path` loses the last name of an open file: keep a hidden one (best effort). */
+  private keepOpen(node: FsNode | undefined, path: string): void {
+    const orphan = node && this.orphanPath(node);
+    if (!node || !orphan || (node.openFds.size === 0 && !node.backing && node.earlierDirectOpens === 0)) return;
+    try {
+      linkSync(bytes(path), bytes(orphan));
+      node.hidden = true;
+    } catch (err) {
+      this.options.log.debug({ err }, 'could not keep a hidden link to an open file');
+    }
+  }
+
+  /** The file's last handle is closed: its hidden link (if any) goes. */
+  private dropOrphan(node: FsNode): void {
+    const orphan = this.orphanPath(node);
+    if (!orphan || node.links.length > 0 || node.openFds.size > 0 || node.backing || node.earlierDirectOpens > 0)
+      return;
+    rmSync(bytes(orphan), { force: true });
+    node.hidden = false;
   }
 
   private addHandle(handle: FileHandle | DirHandle): number {
@@ -264,26 +334,40 @@ export class BackingTree implements FileSystem {
 
   getattr(nodeId: number, fh: number | undefined): Attr {
     const handle = fh !== undefined ? this.handles.get(fh) : undefined;
-    if (handle?.kind === 'file') return toAttr(fstatSync(handle.fd, { bigint: true }));
+    if (handle?.kind === 'file') return this.attrOf(handle.node, fstatSync(handle.fd, { bigint: true }));
     const node = this.nodes.get(nodeId);
     // fstat() of an open file whose last name is gone: any open descriptor of it answers.
     const [fd] = node.links.length === 0 && node !== this.nodes.root ? node.openFds : [];
-    if (fd !== undefined) return toAttr(fstatSync(fd, { bigint: true }));
-    return toAttr(lstat(this.nodes.path(node)));
+    if (fd !== undefined) return this.attrOf(node, fstatSync(fd, { bigint: true }));
+    return this.attrOf(node, lstat(this.pathOrOrphan(node)));
   }
 
   setattr(_caller: Caller, nodeId: number, request: SetattrRequest): MaybePromise<Attr> {
     const node = this.nodes.get(nodeId);
-    const handle = request.fh !== undefined ? this.handles.get(request.fh) : undefined;
+    let handle = request.fh !== undefined ? this.handles.get(request.fh) : undefined;
+    if (request.fh !== undefined && !handle && this.resumed) {
+      try {
+        handle = this.adopt(request.fh, node); // a handle of the server before this one
+      } catch {
+        // gone: the path (if any) serves
+      }
+    }
     let fd = handle?.kind === 'file' ? handle.fd : undefined;
     let path = '';
+    /** No name: an open file after its last name went (nothing to journal). */
+    let unnamed = false;
     try {
       path = this.nodes.path(node);
     } catch (err) {
       // An open file whose last name is gone (ftruncate, fchmod, futimens of it): one of its
-      // descriptors serves (the kernel passes the handle with ftruncate only); nothing to journal.
+      // descriptors serves (the kernel passes the handle with ftruncate only), or its hidden link
+      // after a restart; nothing to journal.
       fd ??= [...node.openFds][0];
-      if (fd === undefined) throw err;
+      if (fd === undefined) {
+        path = this.orphanPath(node) ?? '';
+        if (!path || !lstatSync(bytes(path), { throwIfNoEntry: false })) throw err;
+        unnamed = true;
+      }
     }
     if (request.mode !== undefined) {
       if (fd !== undefined) fchmodSync(fd, request.mode & 0o7777);
@@ -297,7 +381,7 @@ export class BackingTree implements FileSystem {
     if (request.size !== undefined) {
       if (fd !== undefined) ftruncateSync(fd, Number(request.size));
       else truncateSync(bytes(path), Number(request.size));
-      if (path) this.record('truncate', this.rel(path), { size: Number(request.size) });
+      if (path && !unnamed) this.record('truncate', this.rel(path), { size: Number(request.size) });
     }
     if (request.atimeNs !== undefined || request.mtimeNs !== undefined) {
       if (fd !== undefined) libc.futimens(fd, request.atimeNs, request.mtimeNs);
@@ -309,9 +393,9 @@ export class BackingTree implements FileSystem {
       request.gid !== undefined ||
       request.mtimeNs !== undefined
     ) {
-      if (path) this.record('attr', this.rel(path));
+      if (path && !unnamed) this.record('attr', this.rel(path));
     }
-    return fd !== undefined ? toAttr(fstatSync(fd, { bigint: true })) : toAttr(lstat(path));
+    return this.attrOf(node, fd !== undefined ? fstatSync(fd, { bigint: true }) : lstat(path));
   }
 
   readlink(nodeId: number): Buffer {
@@ -347,6 +431,7 @@ export class BackingTree implements FileSystem {
     const dir = this.nodes.get(parent);
     const path = this.nodes.childPath(dir, name);
     const lastLink = lstat(path).nlink <= 1n;
+    if (lastLink) this.keepOpen(dir.children.get(name), path);
     unlinkSync(bytes(path));
     this.nodes.unlinked(dir, name, lastLink);
     this.record('unlink', this.rel(path));
@@ -368,6 +453,8 @@ export class BackingTree implements FileSystem {
       const replaced = lstat(toPath);
       // A directory replaced by a rename is empty (nlink 2) and gone.
       replacedLastLink = replaced.isDirectory() || replaced.nlink <= 1n;
+      if (replacedLastLink && !replaced.isDirectory() && !(flags & RENAME_EXCHANGE))
+        this.keepOpen(to.children.get(newName), toPath);
     } catch {
       // nothing there to replace
     }
@@ -434,7 +521,10 @@ export class BackingTree implements FileSystem {
         this.options.log.debug({ err, path: this.rel(path) }, 'passthrough refused; serving reads and writes');
       }
     }
-    if (!handle.passthrough) node.directOpens++;
+    if (!handle.passthrough) {
+      node.directOpens++;
+      this.nodes.directOpened(node);
+    }
     if (flags & O_TRUNC && created === undefined) this.record('truncate', this.rel(path), { size: 0 });
     return handle;
   }
@@ -534,8 +624,12 @@ export class BackingTree implements FileSystem {
     closeSync(handle.fd);
     const node = handle.node;
     node.openFds.delete(handle.fd);
-    if (handle.passthrough) this.releaseBacking(node);
-    else node.directOpens--;
+    if (handle.passthrough || handle.earlierPassthrough) this.releaseBacking(node);
+    else {
+      node.directOpens--;
+      this.nodes.directReleased(node);
+    }
+    this.dropOrphan(node);
   }
 
   private releaseBacking(node: FsNode): void {

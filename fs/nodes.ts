@@ -14,7 +14,8 @@ const ENOENT = 2;
  * A change to the table's structure, as the node log keeps it (lookup counts are not logged):
  * r: name `name` in `parent` is node `id` (new node or new link); o: node `id` exists with no name;
  * f: node dropped; u: name removed; m: name moved; x: names swapped; b/c: a passthrough open of
- * node `id` with backing file `backingId` began / ended.
+ * node `id` with backing file `backingId` began / ended; d/e: an open served without passthrough
+ * began / ended.
  */
 export type NodeRecord =
   | ['r', parent: number, name: string, inoKey: string, id: number]
@@ -24,7 +25,9 @@ export type NodeRecord =
   | ['m', parent: number, name: string, newParent: number, newName: string, replacedLastLink: boolean]
   | ['x', parent: number, name: string, newParent: number, newName: string]
   | ['b', id: number, backingId: number]
-  | ['c', id: number];
+  | ['c', id: number]
+  | ['d', id: number]
+  | ['e', id: number];
 
 /** Where the table's changes go, so a server started again on the same connection can rebuild it. */
 export interface NodeLog {
@@ -49,6 +52,10 @@ export class FsNode {
   readonly openFds = new Set<number>();
   /** Open handles served without passthrough: while any is open, no open may use passthrough (the kernel refuses to mix). */
   directOpens = 0;
+  /** It lost its last name while open and has a hidden link instead (not counted in its nlink). */
+  hidden = false;
+  /** Opens without passthrough made by servers before this one and not yet released (from the log). */
+  earlierDirectOpens = 0;
   /** Its passthrough backing file while any handle is open. */
   backing: { id: number; refs: number } | undefined;
 
@@ -203,6 +210,15 @@ export class NodeTable {
     relink(b, [newParent, newName], [parent, name]);
   }
 
+  /** An open served without passthrough began / ended (logged so a server taking over knows it). */
+  directOpened(node: FsNode): void {
+    this.log?.write(['d', node.id]);
+  }
+
+  directReleased(node: FsNode): void {
+    this.log?.write(['e', node.id]);
+  }
+
   /** Nodes with a passthrough backing file open. */
   *withBacking(): Generator<FsNode> {
     for (const node of this.byId.values()) if (node.backing) yield node;
@@ -279,6 +295,16 @@ export class NodeTable {
         if (n) this.backingReleased(n);
         return;
       }
+      case 'd': {
+        const n = node(r[1]);
+        if (n) n.earlierDirectOpens++;
+        return;
+      }
+      case 'e': {
+        const n = node(r[1]);
+        if (n && n.earlierDirectOpens > 0) n.earlierDirectOpens--;
+        return;
+      }
     }
   }
 
@@ -299,6 +325,7 @@ export class NodeTable {
     for (const node of this.byId.values()) {
       if (!written.has(node)) out.push(['o', node.id, node.inoKey]);
       for (let i = 0; i < (node.backing?.refs ?? 0); i++) out.push(['b', node.id, node.backing!.id]);
+      for (let i = 0; i < node.earlierDirectOpens + node.directOpens; i++) out.push(['d', node.id]);
     }
     return out;
   }

@@ -56,8 +56,12 @@ export async function serveConnection(options: ServeOptions): Promise<FuseSessio
   const journal = options.journal ? new ChangeJournal(options.journal) : undefined;
   const logFile = join(options.stateDir, 'nodes.log');
   const records = options.resume ? readNodeLog(logFile) : [];
+  // Hidden links of open files that lost their names: only useful on the root's filesystem.
+  const orphanDir = join(options.stateDir, 'orphans');
+  mkdirSync(orphanDir, { recursive: true });
   const treeOptions = {
     root: options.root,
+    orphanDir,
     journal,
     log: options.log,
     ...(options.resume ? { resume: { records, generation: previous.generation } } : {}),

@@ -694,6 +694,39 @@ describe('Kmesh filesystem (FUSE)', () => {
       expect(readFileSync(join(fs.backing, 'd/renamed'), 'utf8')).toBe('after');
     });
 
+    it.each(['unlinked before the restart', 'unlinked after it', 'renamed over before it'])(
+      'kill -9 of the server alone: an open file with no name left (%s) keeps working, and leaves nothing behind',
+      async (when) => {
+        const fs = await mount();
+        const m = (rel: string): string => join(fs.mountpoint, rel);
+        const orphans = join(fs.top, 'state', 'orphans');
+        const fd = openSync(m('scratch'), 'w+');
+        try {
+          expect(writeSync(fd, 'abc')).toBe(3);
+          writeFileSync(m('other'), 'other');
+          if (when === 'unlinked before the restart') unlinkSync(m('scratch'));
+          if (when === 'renamed over before it') renameSync(m('other'), m('scratch'));
+          const [server] = fs.children();
+          process.kill(server!, 'SIGKILL');
+          await fs.answers();
+          if (when === 'unlinked after it') unlinkSync(m('scratch'));
+          expect(writeSync(fd, 'def')).toBe(3);
+          expect(fstatSync(fd).size).toBe(6);
+          fchmodSync(fd, 0o600);
+          ftruncateSync(fd, 2);
+          const back = Buffer.alloc(8);
+          expect(back.subarray(0, readSync(fd, back, 0, 8, 0)).toString()).toBe('ab');
+        } finally {
+          closeSync(fd);
+        }
+        // The hidden link that kept it reachable goes with the last close (RELEASE is asynchronous).
+        await eventually(() => expect(readdirSync(orphans)).toEqual([]));
+        expect(readdirSync(fs.backing).sort()).toEqual(
+          when === 'unlinked after it' || when === 'unlinked before the restart' ? ['other'] : ['scratch'],
+        );
+      },
+    );
+
     it('a stopped server (SIGSTOP) cannot hang umount -l; continued, its reads fail ENODEV and it exits', async () => {
       const fs = await mount('info');
       writeFileSync(join(fs.mountpoint, 'served'), 'yes');
