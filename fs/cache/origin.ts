@@ -17,6 +17,8 @@ export interface FetchedChunk {
 }
 
 export interface Origin {
+  /** Its chunks are already checked against their hashes (the wire's reader does it): the cache need not hash them again. */
+  readonly verified?: boolean;
   /** The origin's current version. */
   root(): Promise<Hash>;
   /** Manifest nodes by hash (encoded). */
