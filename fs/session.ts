@@ -78,6 +78,19 @@ export interface Negotiated {
   passthrough: boolean;
 }
 
+/** Runs in the notifier thread: one write per notification; failures are posted back. */
+const NOTIFIER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+parentPort.on('message', (message) => {
+  try {
+    writeSync(workerData.fd, message);
+  } catch (e) {
+    parentPort.postMessage({ code: e.code, errno: -e.errno });
+  }
+});
+`;
+
 export interface SessionOptions {
   /** Reader threads blocked in read(); more lets the kernel hand out requests while we work. */
   readers?: number;
@@ -115,6 +128,7 @@ const name = (buf: Buffer, offset: number): string => cstring(buf, offset)[0];
 
 export class FuseSession {
   private readonly readers: Worker[] = [];
+  private notifier: Worker | undefined;
   private passthrough = false;
   private ended = false;
   private endResolve!: () => void;
@@ -166,6 +180,7 @@ export class FuseSession {
     this.ended = true;
     this.log.info({ reason }, 'FUSE connection closed');
     for (const worker of this.readers) void worker.terminate();
+    void this.notifier?.terminate();
     this.endResolve();
   }
 
@@ -188,13 +203,26 @@ export class FuseSession {
     this.notify(Notify.INVAL_ENTRY, body);
   }
 
+  /**
+   * Notifications go out from a thread of their own: the kernel may make the write wait for a
+   * directory lock held by a request only this thread can answer (a LOOKUP in that directory).
+   */
   private notify(code: Notify, body: Buffer): void {
-    try {
-      writevSync(this.fd, [outHeader(0n, code, OUT_HEADER_SIZE + body.length), body]);
-    } catch (err) {
+    if (this.ended) return;
+    this.notifier ??= this.startNotifier();
+    const message = Buffer.concat([outHeader(0n, code, OUT_HEADER_SIZE + body.length), body]);
+    this.notifier.postMessage(message);
+  }
+
+  private startNotifier(): Worker {
+    const worker = new Worker(NOTIFIER, { eval: true, workerData: { fd: this.fd } });
+    worker.on('message', (failure: { code: string; errno: number }) => {
       // ENOENT: the kernel had nothing cached for it.
-      if (errnoOf(err) !== 2) this.log.warn({ err, code }, 'FUSE notification failed');
-    }
+      if (failure.errno !== 2) this.log.warn({ code: failure.code }, 'FUSE notification failed');
+    });
+    worker.on('error', (err) => this.log.error({ err }, 'FUSE notifier thread failed'));
+    worker.unref();
+    return worker;
   }
 
   private reply(unique: bigint, error: number, body: Buffer[] = []): void {
